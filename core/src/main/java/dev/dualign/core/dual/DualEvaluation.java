@@ -1,0 +1,120 @@
+package dev.dualign.core.dual;
+
+/**
+ * D(λ), its gradient and Hessian, and the moments of the tilted policy π_λ, from one pass over
+ * the samples. Gradient: ∇D = E_x E_{π_λ}[g] − b. Hessian: (1/β) E_x Cov_{π_λ}(g).
+ */
+final class DualEvaluation {
+    final int k;
+    double value;
+    final double[] grad;
+    final double[] hess; // row-major k×k
+    final double[] expectedG;
+    double expectedR;
+
+    DualEvaluation(int k) {
+        this.k = k;
+        this.grad = new double[k];
+        this.hess = new double[k * k];
+        this.expectedG = new double[k];
+    }
+
+    /**
+     * Evaluates at {@code lambda} with optional prompt weights (bootstrap multiplicities).
+     * Log-sum-exp with the per-prompt maximum subtracted, so scores ≫ β never overflow; the
+     * covariance is accumulated on utilities shifted by the prompt's first sample to avoid
+     * cancellation when |g| is large and its spread small.
+     */
+    static DualEvaluation evaluate(DualProblem p, double[] lambda, double[] promptWeights, double[] scratch) {
+        final int k = p.k;
+        final double invBeta = 1.0 / p.beta;
+        final double[] r = p.reward;
+        final double[] g = p.g;
+        final int[] off = p.offsets;
+        final int m = off.length - 1;
+        DualEvaluation ev = new DualEvaluation(k);
+        double[] sumG = new double[k];
+        double[] shift = new double[k];
+        double[] cov = new double[k * k];
+        double total = 0;
+        double value = 0;
+        double er = 0;
+        for (int x = 0; x < m; x++) {
+            double w = promptWeights == null ? 1.0 : promptWeights[x];
+            if (w == 0) {
+                continue;
+            }
+            int from = off[x];
+            int to = off[x + 1];
+            double mx = Double.NEGATIVE_INFINITY;
+            for (int i = from; i < to; i++) {
+                double s = r[i];
+                int base = i * k;
+                for (int c = 0; c < k; c++) {
+                    s += lambda[c] * g[base + c];
+                }
+                s *= invBeta;
+                scratch[i - from] = s;
+                if (s > mx) {
+                    mx = s;
+                }
+            }
+            double z = 0;
+            double zr = 0;
+            java.util.Arrays.fill(sumG, 0);
+            java.util.Arrays.fill(cov, 0);
+            int base0 = from * k;
+            for (int c = 0; c < k; c++) {
+                shift[c] = g[base0 + c];
+            }
+            for (int i = from; i < to; i++) {
+                double e = Math.exp(scratch[i - from] - mx);
+                z += e;
+                zr += e * r[i];
+                int base = i * k;
+                for (int c = 0; c < k; c++) {
+                    double dc = g[base + c] - shift[c];
+                    sumG[c] += e * dc;
+                    double edc = e * dc;
+                    for (int d = 0; d <= c; d++) {
+                        cov[c * k + d] += edc * (g[base + d] - shift[d]);
+                    }
+                }
+            }
+            double invZ = 1.0 / z;
+            value += w * (mx + Math.log(z / (to - from)));
+            er += w * zr * invZ;
+            for (int c = 0; c < k; c++) {
+                double mc = sumG[c] * invZ;
+                ev.grad[c] += w * (mc + shift[c]);
+                for (int d = 0; d <= c; d++) {
+                    double md = sumG[d] * invZ;
+                    ev.hess[c * k + d] += w * (cov[c * k + d] * invZ - mc * md);
+                }
+            }
+            total += w;
+        }
+        double invTotal = 1.0 / total;
+        ev.value = p.beta * value * invTotal;
+        ev.expectedR = er * invTotal;
+        for (int c = 0; c < k; c++) {
+            ev.expectedG[c] = ev.grad[c] * invTotal;
+            ev.grad[c] = ev.expectedG[c] - p.margins[c];
+            ev.value -= lambda[c] * p.margins[c];
+            for (int d = 0; d <= c; d++) {
+                double h = ev.hess[c * k + d] * invTotal * invBeta;
+                ev.hess[c * k + d] = h;
+                ev.hess[d * k + c] = h;
+            }
+        }
+        return ev;
+    }
+
+    static int maxGroup(DualProblem p) {
+        int mx = 0;
+        for (int x = 0; x + 1 < p.offsets.length; x++) {
+            mx = Math.max(mx, p.offsets[x + 1] - p.offsets[x]);
+        }
+        return mx;
+    }
+}
