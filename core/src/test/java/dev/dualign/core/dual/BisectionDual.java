@@ -11,19 +11,19 @@ import java.util.Map;
  * constraints it nests one bisection inside the other (envelope theorem: the outer derivative is
  * ∂D/∂λ1 at the inner minimiser).
  */
-final class BisectionDual {
+public final class BisectionDual {
     record Sample(String prompt, double r, double[] g) {}
 
     private final Map<String, List<Sample>> groups = new LinkedHashMap<>();
     private final double beta;
     private final double[] b;
 
-    BisectionDual(double beta, double... margins) {
+    public BisectionDual(double beta, double... margins) {
         this.beta = beta;
         this.b = margins;
     }
 
-    void add(String prompt, double r, double... g) {
+    public void add(String prompt, double r, double... g) {
         groups.computeIfAbsent(prompt, p -> new ArrayList<>()).add(new Sample(prompt, r, g));
     }
 
@@ -54,11 +54,11 @@ final class BisectionDual {
         return total / groups.size() - b[c];
     }
 
-    double solve1() {
+    public double solve1() {
         return root(l -> gradient(new double[] {l}, 0));
     }
 
-    double[] solve2() {
+    public double[] solve2() {
         double l1 = root(x -> gradient(new double[] {x, inner(x)}, 0));
         return new double[] {l1, inner(l1)};
     }
