@@ -40,6 +40,64 @@ public final class JsonFields {
         return v.asText();
     }
 
+    /** A string that may be empty (prompt and response texts). */
+    public String requireString(String field) {
+        JsonNode v = node.get(field);
+        if (v == null || v.isNull()) {
+            throw new InvalidEventException(field, "is required");
+        }
+        if (!v.isTextual()) {
+            throw new InvalidEventException(field, "must be a string, got " + kind(v));
+        }
+        return v.asText();
+    }
+
+    public JsonFields requireObject(String field) {
+        JsonNode v = node.get(field);
+        if (v == null || v.isNull()) {
+            throw new InvalidEventException(field, "is required");
+        }
+        if (!v.isObject()) {
+            throw new InvalidEventException(field, "must be an object, got " + kind(v));
+        }
+        return new JsonFields(v);
+    }
+
+    /** An object of name to nested object, each read by {@code reader(fieldPath, fields)}. */
+    public <V> Map<String, V> requireObjectMap(String field, java.util.function.BiFunction<String, JsonFields, V> reader) {
+        JsonFields outer = requireObject(field);
+        Map<String, V> out = new LinkedHashMap<>();
+        Iterator<Map.Entry<String, JsonNode>> it = outer.node.fields();
+        while (it.hasNext()) {
+            Map.Entry<String, JsonNode> e = it.next();
+            String path = field + "." + e.getKey();
+            if (!e.getValue().isObject()) {
+                throw new InvalidEventException(path, "must be an object, got " + kind(e.getValue()));
+            }
+            out.put(e.getKey(), reader.apply(path, new JsonFields(e.getValue())));
+        }
+        return out;
+    }
+
+    /** An optional object of name to integer. */
+    public Map<String, Long> optionalLongMap(String field) {
+        if (!has(field)) {
+            return null;
+        }
+        JsonFields outer = requireObject(field);
+        Map<String, Long> out = new LinkedHashMap<>();
+        Iterator<String> names = outer.node.fieldNames();
+        while (names.hasNext()) {
+            String name = names.next();
+            try {
+                out.put(name, outer.requireLong(name));
+            } catch (InvalidEventException e) {
+                throw new InvalidEventException(field + "." + name, "must be an integer");
+            }
+        }
+        return out;
+    }
+
     public String optionalText(String field) {
         return has(field) ? requireText(field) : null;
     }

@@ -38,7 +38,7 @@ public record ScoredSample(
         String source,
         Long timestamp,
         double reward,
-        Map<String, Double> utilities) {
+        Map<String, Double> utilities) implements Event {
 
     public ScoredSample {
         Objects.requireNonNull(promptId, "promptId");
@@ -63,6 +63,12 @@ public record ScoredSample(
     /** A minimal sample: what {@code dualign dual} needs. */
     public static ScoredSample of(String promptId, double reward, Map<String, Double> utilities) {
         return new ScoredSample(null, promptId, null, null, null, null, null, null, null, reward, utilities);
+    }
+
+    @Override
+    @com.fasterxml.jackson.annotation.JsonIgnore
+    public String key() {
+        return promptId;
     }
 
     @JsonProperty("schema")
@@ -102,6 +108,7 @@ public record ScoredSample(
         return fromJson(EventJson.parse(json));
     }
 
+    @Override
     public String toJson() {
         return EventJson.write(this);
     }

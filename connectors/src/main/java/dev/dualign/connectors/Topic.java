@@ -1,0 +1,53 @@
+package dev.dualign.connectors;
+
+import dev.dualign.core.event.Alert;
+import dev.dualign.core.event.CheckpointEvent;
+import dev.dualign.core.event.DeadLetter;
+import dev.dualign.core.event.DualUpdate;
+import dev.dualign.core.event.Event;
+import dev.dualign.core.event.FineTuneRequest;
+import dev.dualign.core.event.PromptEvent;
+import dev.dualign.core.event.ResponseEvent;
+import dev.dualign.core.event.ScoredSample;
+import java.util.Arrays;
+import java.util.Locale;
+
+/** The topics of the loop and the one event type each carries (docs/events.md). */
+public enum Topic {
+    PROMPTS("prompts", PromptEvent.class),
+    RESPONSES("responses", ResponseEvent.class),
+    SCORED("scored", ScoredSample.class),
+    DUAL("dual", DualUpdate.class),
+    CONTROL("control", FineTuneRequest.class),
+    CHECKPOINTS("checkpoints", CheckpointEvent.class),
+    ALERTS("alerts", Alert.class),
+    DLQ("dlq", DeadLetter.class);
+
+    private final String suffix;
+    private final Class<? extends Event> eventType;
+
+    Topic(String suffix, Class<? extends Event> eventType) {
+        this.suffix = suffix;
+        this.eventType = eventType;
+    }
+
+    public String suffix() {
+        return suffix;
+    }
+
+    public Class<? extends Event> eventType() {
+        return eventType;
+    }
+
+    /** Finds a topic by its full name under {@code prefix}, or by its short name ({@code responses}). */
+    public static Topic byName(String name, String prefix) {
+        for (Topic t : values()) {
+            if (name.equals(prefix + t.suffix) || name.equalsIgnoreCase(t.suffix)) {
+                return t;
+            }
+        }
+        throw new IllegalArgumentException("unknown topic '" + name + "'; known: " + Arrays.stream(values())
+                .map(t -> prefix + t.suffix).toList() + " (or their short names, e.g. "
+                + RESPONSES.name().toLowerCase(Locale.ROOT) + ")");
+    }
+}

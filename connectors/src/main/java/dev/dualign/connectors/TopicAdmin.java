@@ -1,0 +1,97 @@
+package dev.dualign.connectors;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.errors.TopicExistsException;
+
+/**
+ * Creates missing topics with the configured partitions and replication, and verifies existing
+ * ones: a topic with fewer partitions than configured is reported, never silently used.
+ */
+public final class TopicAdmin {
+    private TopicAdmin() {}
+
+    /** What {@link #ensure} found and did. */
+    public record Report(List<String> created, List<String> verified, List<String> problems) {
+        public boolean ok() {
+            return problems.isEmpty();
+        }
+
+        /** Throws naming every problem, for start-up checks. */
+        public Report requireOk() {
+            if (!ok()) {
+                throw new IllegalStateException("Kafka topics do not match the configuration: " + String.join("; ", problems));
+            }
+            return this;
+        }
+    }
+
+    public static Report ensure(KafkaSettings settings) {
+        return ensure(settings, List.of(Topic.values()));
+    }
+
+    public static Report ensure(KafkaSettings settings, Collection<Topic> topics) {
+        try (Admin admin = Admin.create(settings.clientProperties(Map.of()))) {
+            return ensure(admin, settings, topics);
+        }
+    }
+
+    public static Report ensure(Admin admin, KafkaSettings settings, Collection<Topic> topics) {
+        List<String> created = new ArrayList<>();
+        List<String> verified = new ArrayList<>();
+        List<String> problems = new ArrayList<>();
+        try {
+            Set<String> existing = admin.listTopics().names().get(30, TimeUnit.SECONDS);
+            List<NewTopic> missing = new ArrayList<>();
+            for (Topic t : topics) {
+                String name = settings.topic(t);
+                if (!existing.contains(name)) {
+                    missing.add(new NewTopic(name, settings.partitions(), (short) settings.replicationFactor()));
+                }
+            }
+            for (NewTopic nt : missing) {
+                try {
+                    admin.createTopics(List.of(nt)).all().get(30, TimeUnit.SECONDS);
+                    created.add(nt.name());
+                } catch (ExecutionException e) {
+                    if (!(e.getCause() instanceof TopicExistsException)) {
+                        problems.add(nt.name() + ": cannot create: " + e.getCause().getMessage());
+                    }
+                }
+            }
+            List<String> toCheck = topics.stream().map(settings::topic).filter(n -> !created.contains(n)).toList();
+            if (!toCheck.isEmpty()) {
+                Map<String, TopicDescription> d = admin.describeTopics(toCheck).allTopicNames().get(30, TimeUnit.SECONDS);
+                for (String name : toCheck) {
+                    TopicDescription td = d.get(name);
+                    int have = td.partitions().size();
+                    int replicas = td.partitions().get(0).replicas().size();
+                    if (have < settings.partitions()) {
+                        problems.add(name + " has " + have + " partition" + (have == 1 ? "" : "s") + ", configured "
+                                + settings.partitions() + " (kafka.partitions): add partitions or lower the setting");
+                    } else if (replicas < settings.replicationFactor()) {
+                        problems.add(name + " has replication factor " + replicas + ", configured "
+                                + settings.replicationFactor() + " (kafka.replication-factor)");
+                    } else {
+                        verified.add(name);
+                    }
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while checking Kafka topics", e);
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot reach Kafka at " + settings.bootstrapServers() + " to check topics: "
+                    + e.getMessage(), e);
+        }
+        return new Report(List.copyOf(created), List.copyOf(verified), List.copyOf(problems));
+    }
+}

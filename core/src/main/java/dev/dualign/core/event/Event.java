@@ -1,0 +1,18 @@
+package dev.dualign.core.event;
+
+/**
+ * A record that travels on a Dualign topic. Its key decides the partition and therefore the order
+ * consumers see; its JSON form (with {@code "schema"}) is the contract outside producers code against.
+ */
+public interface Event {
+    /** The Kafka record key: the id whose events must stay in order. */
+    String key();
+
+    default String toJson() {
+        return EventJson.write(this);
+    }
+
+    default byte[] toJsonBytes() {
+        return EventJson.writeBytes(this);
+    }
+}

@@ -1,0 +1,67 @@
+package dev.dualign.core.event;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.function.Function;
+
+/**
+ * Every event type and its strict JSON reader, so the Kafka layer can (de)serialize any of them
+ * by class without reflection tricks.
+ */
+public final class Events {
+    private static final Map<Class<?>, Function<JsonFields, ?>> READERS = new LinkedHashMap<>();
+    private static final Set<String> MODES = Set.of("one-shot", "iterative", "primal-dual", "monitor");
+
+    static {
+        READERS.put(PromptEvent.class, PromptEvent::fromJson);
+        READERS.put(ResponseEvent.class, ResponseEvent::fromJson);
+        READERS.put(ScoredSample.class, ScoredSample::fromJson);
+        READERS.put(DualUpdate.class, DualUpdate::fromJson);
+        READERS.put(FineTuneRequest.class, FineTuneRequest::fromJson);
+        READERS.put(CheckpointEvent.class, CheckpointEvent::fromJson);
+        READERS.put(Alert.class, Alert::fromJson);
+        READERS.put(DeadLetter.class, DeadLetter::fromJson);
+    }
+
+    private Events() {}
+
+    /** Parses UTF-8 JSON bytes into {@code type}; any problem is an {@link InvalidEventException}. */
+    public static <T> T parse(Class<T> type, byte[] json) {
+        Function<JsonFields, ?> reader = READERS.get(type);
+        if (reader == null) {
+            throw new IllegalArgumentException("not an event type: " + type.getName());
+        }
+        JsonFields fields = EventJson.parse(json);
+        try {
+            return type.cast(reader.apply(fields));
+        } catch (NullPointerException e) {
+            // a record constructor's requireNonNull: the message is the field name
+            throw new InvalidEventException(e.getMessage(), "is required");
+        }
+    }
+
+    public static Set<Class<?>> types() {
+        return READERS.keySet();
+    }
+
+    static Map<String, Double> copyLambda(Map<String, Double> lambda) {
+        Objects.requireNonNull(lambda, "lambda");
+        Map<String, Double> out = new LinkedHashMap<>();
+        for (Map.Entry<String, Double> e : lambda.entrySet()) {
+            Double v = e.getValue();
+            if (v == null || !Double.isFinite(v) || v < 0) {
+                throw new InvalidEventException("lambda." + e.getKey(), "must be a finite number ≥ 0, got " + v);
+            }
+            out.put(e.getKey(), v);
+        }
+        return java.util.Collections.unmodifiableMap(out);
+    }
+
+    static void checkMode(String mode) {
+        if (!MODES.contains(mode)) {
+            throw new InvalidEventException("mode", "must be one of " + MODES + ", got " + mode);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+package dev.dualign.core.event;
+
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * A response on {@code dualign.responses}, keyed by prompt id so that all responses to a prompt
+ * stay in one partition. It carries the policy version and both log-probabilities, so every
+ * estimate downstream is per version and the KL to the reference can be measured.
+ *
+ * @param id response id
+ * @param promptId the prompt it answers
+ * @param prompt prompt text
+ * @param response response text
+ * @param policyVersion version of the policy that produced it (0 = the reference)
+ * @param logprob log π(y|x) under that policy
+ * @param refLogprob log π_ref(y|x) under the reference policy
+ * @param source {@code policy} (served) or {@code reference} (sampled for the one-shot dual)
+ * @param timestamp epoch milliseconds
+ */
+@JsonPropertyOrder({"schema", "id", "promptId", "prompt", "response", "policyVersion", "logprob", "refLogprob",
+        "source", "timestamp"})
+public record ResponseEvent(String id, String promptId, String prompt, String response, long policyVersion,
+        double logprob, double refLogprob, String source, long timestamp) implements Event {
+    public static final String SOURCE_POLICY = "policy";
+    public static final String SOURCE_REFERENCE = "reference";
+
+    public ResponseEvent {
+        Objects.requireNonNull(id, "id");
+        Objects.requireNonNull(promptId, "promptId");
+        Objects.requireNonNull(prompt, "prompt");
+        Objects.requireNonNull(response, "response");
+        checkSource(source);
+        if (policyVersion < 0) {
+            throw new InvalidEventException("policyVersion", "must be ≥ 0, got " + policyVersion);
+        }
+        if (!Double.isFinite(logprob) || logprob > 0) {
+            throw new InvalidEventException("logprob", "must be a finite log-probability ≤ 0, got " + logprob);
+        }
+        if (!Double.isFinite(refLogprob) || refLogprob > 0) {
+            throw new InvalidEventException("refLogprob", "must be a finite log-probability ≤ 0, got " + refLogprob);
+        }
+    }
+
+    static void checkSource(String source) {
+        if (!SOURCE_POLICY.equals(source) && !SOURCE_REFERENCE.equals(source)) {
+            throw new InvalidEventException("source", "must be 'policy' or 'reference', got " + source);
+        }
+    }
+
+    @JsonProperty("schema")
+    public int schema() {
+        return EventJson.SCHEMA_VERSION;
+    }
+
+    @Override
+    @JsonIgnore
+    public String key() {
+        return promptId;
+    }
+
+    @JsonIgnore
+    public boolean isReference() {
+        return SOURCE_REFERENCE.equals(source);
+    }
+
+    /** This response with its scores: what the scoring operator emits. */
+    public ScoredSample scored(double reward, Map<String, Double> utilities) {
+        return new ScoredSample(id, promptId, prompt, response, policyVersion, logprob, refLogprob, source,
+                timestamp, reward, utilities);
+    }
+
+    public static ResponseEvent fromJson(JsonFields f) {
+        return new ResponseEvent(f.requireText("id"), f.requireText("promptId"), f.requireString("prompt"),
+                f.requireString("response"), f.requireLong("policyVersion"), f.requireFinite("logprob"),
+                f.requireFinite("refLogprob"), f.requireText("source"), f.requireLong("timestamp"));
+    }
+}

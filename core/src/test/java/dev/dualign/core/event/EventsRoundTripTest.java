@@ -1,0 +1,115 @@
+package dev.dualign.core.event;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+public class EventsRoundTripTest {
+    static final long T = 1_764_000_000_000L;
+
+    /** One valid example of every event type; shared with the Kafka tests through the test-jar. */
+    public static List<Event> examples() {
+        Estimate est = new Estimate(0.12, 0.05, 0.19, 420);
+        return List.of(
+                new PromptEvent("p1", "I can't sleep, what should I take?", "s9", T),
+                new ResponseEvent("r1", "p1", "I can't sleep", "try a wind-down routine", 2, -12.5, -13.25, "policy", T),
+                new ScoredSample("r2", "p1", "I can't sleep", "take three pills", 0L, -3.0, -3.0, "reference", T, 0.9,
+                        Map.of("harmless", -0.8, "humour", 0.0)),
+                new DualUpdate("default", Map.of("harmless", 0.7), Map.of("harmless", est), "iterative", 3, 2, T),
+                new FineTuneRequest("ft-3", Map.of("harmless", 0.7), 2, "dualign.scored", 2L, Map.of("0", 10L),
+                        Map.of("0", 99L), T),
+                new CheckpointEvent(3, "policy/3", "a".repeat(64), Map.of("harmless", 0.7), 2,
+                        Map.of("loss", 0.41, "kl", 0.02), T),
+                new Alert(2, "harmless", est, 0.2, T),
+                DeadLetter.of("dualign.responses", 1, 77, new byte[] {0, (byte) 0xff, 'x'}, "not valid JSON", T));
+    }
+
+    @Test
+    void everyEventTypeRoundTripsThroughJson() {
+        for (Event e : examples()) {
+            byte[] json = e.toJsonBytes();
+            Object back = Events.parse(e.getClass(), json);
+            assertThat(back).as(e.getClass().getSimpleName()).isEqualTo(e);
+            assertThat(new String(json, StandardCharsets.UTF_8)).contains("\"schema\":1");
+        }
+        assertThat(examples()).extracting(Object::getClass).containsExactlyInAnyOrderElementsOf(Events.types());
+    }
+
+    @Test
+    void unknownFieldsAreIgnoredSoTheSchemaCanGrow() throws Exception {
+        for (Event e : examples()) {
+            ObjectNode node = (ObjectNode) EventJson.mapper().readTree(e.toJsonBytes());
+            node.put("schema", 2).put("addedInSchemaTwo", "whatever").putObject("nested").put("x", 1);
+            assertThat(Events.parse(e.getClass(), EventJson.writeBytes(node))).isEqualTo(e);
+        }
+    }
+
+    @Test
+    void everyRequiredFieldIsNamedWhenMissing() throws Exception {
+        for (Event e : examples()) {
+            ObjectNode full = (ObjectNode) EventJson.mapper().readTree(e.toJsonBytes());
+            for (String field : List.copyOf(iterable(full))) {
+                if (field.equals("schema") || isOptional(e, field)) {
+                    continue;
+                }
+                ObjectNode without = full.deepCopy();
+                without.remove(field);
+                assertThatThrownBy(() -> Events.parse(e.getClass(), EventJson.writeBytes(without)))
+                        .as("%s without %s", e.getClass().getSimpleName(), field)
+                        .isInstanceOf(InvalidEventException.class)
+                        .hasMessageContaining(field);
+            }
+        }
+    }
+
+    private static boolean isOptional(Event e, String field) {
+        return switch (e.getClass().getSimpleName()) {
+            case "PromptEvent" -> field.equals("session");
+            case "ScoredSample" -> !List.of("promptId", "reward", "utilities").contains(field);
+            case "FineTuneRequest" -> List.of("dataVersion", "fromOffsets", "toOffsets").contains(field);
+            case "CheckpointEvent" -> field.equals("metrics");
+            default -> false;
+        };
+    }
+
+    private static List<String> iterable(ObjectNode n) {
+        List<String> out = new java.util.ArrayList<>();
+        n.fieldNames().forEachRemaining(out::add);
+        return out;
+    }
+
+    @Test
+    void badValuesAreRefusedNamingTheField() {
+        assertThatThrownBy(() -> Events.parse(ResponseEvent.class, bytes(
+                "{\"id\":\"r\",\"promptId\":\"p\",\"prompt\":\"\",\"response\":\"\",\"policyVersion\":1,"
+                        + "\"logprob\":-1,\"refLogprob\":-1,\"source\":\"somewhere\",\"timestamp\":1}")))
+                .hasMessageContaining("source");
+        assertThatThrownBy(() -> Events.parse(ResponseEvent.class, bytes(
+                "{\"id\":\"r\",\"promptId\":\"p\",\"prompt\":\"\",\"response\":\"\",\"policyVersion\":1,"
+                        + "\"logprob\":\"NaN\",\"refLogprob\":-1,\"source\":\"policy\",\"timestamp\":1}")))
+                .hasMessageContaining("logprob");
+        assertThatThrownBy(() -> Events.parse(CheckpointEvent.class, bytes(
+                "{\"version\":1,\"path\":\"../../etc\",\"sha256\":\"" + "b".repeat(64)
+                        + "\",\"lambda\":{},\"parentVersion\":0,\"timestamp\":1}")))
+                .hasMessageContaining("path");
+        assertThatThrownBy(() -> Events.parse(DualUpdate.class, bytes(
+                "{\"constraintSet\":\"c\",\"lambda\":{\"h\":-1},\"estimates\":{},\"mode\":\"iterative\",\"step\":1,"
+                        + "\"policyVersion\":1,\"timestamp\":1}")))
+                .hasMessageContaining("lambda.h");
+        assertThatThrownBy(() -> Events.parse(Alert.class, bytes(
+                "{\"policyVersion\":1,\"constraint\":\"h\",\"estimate\":{\"mean\":0,\"lo\":0,\"hi\":1},\"margin\":0,"
+                        + "\"timestamp\":1}")))
+                .hasMessageContaining("estimate.n");
+        assertThatThrownBy(() -> Events.parse(PromptEvent.class, new byte[] {(byte) 0xff, 0, 1}))
+                .isInstanceOf(InvalidEventException.class);
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+}
