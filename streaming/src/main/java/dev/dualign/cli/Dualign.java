@@ -11,14 +11,18 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = Dualign.Version.class,
         description = "Keeps a live chatbot's policy as helpful as possible while safety utilities stay above their margins.",
-        subcommands = {DualCommand.class, BenchCommand.class, DemoCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {DualCommand.class, KafkaCommand.class, BenchCommand.class, DemoCommand.class,
+            CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
-        exitCodeList = {"0:success", "1:internal error", "2:bad input or usage", "3:infeasible constraint"})
+        exitCodeList = {"0:success", "1:internal error", "2:bad input, usage or configuration",
+            "3:infeasible constraint", "4:a Kafka topic does not match the configuration"})
 public final class Dualign implements Runnable {
     /** Bad input: a malformed file, a missing field, an invalid option. */
     public static final int EXIT_BAD_INPUT = 2;
     /** A margin no reweighting of the samples can meet. */
     public static final int EXIT_INFEASIBLE = 3;
+    /** A Kafka topic exists with fewer partitions or replicas than configured. */
+    public static final int EXIT_MISMATCH = 4;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -33,7 +37,20 @@ public final class Dualign implements Runnable {
     }
 
     public static CommandLine commandLine() {
-        return new CommandLine(new Dualign()).setCaseInsensitiveEnumValuesAllowed(true);
+        return new CommandLine(new Dualign())
+                .setCaseInsensitiveEnumValuesAllowed(true)
+                .setExecutionExceptionHandler((ex, cmd, parsed) -> {
+                    // bad configuration is the user's to fix: name the key, no stack trace
+                    if (ex instanceof dev.dualign.core.config.ConfigException) {
+                        cmd.getErr().println("dualign " + cmd.getCommandName() + ": " + ex.getMessage());
+                        cmd.getErr().flush();
+                        return EXIT_BAD_INPUT;
+                    }
+                    cmd.getErr().println("dualign " + cmd.getCommandName() + ": internal error: " + ex);
+                    ex.printStackTrace(cmd.getErr());
+                    cmd.getErr().flush();
+                    return 1;
+                });
     }
 
     @Override
