@@ -1,0 +1,139 @@
+package dev.dualign.model.text;
+
+import ai.djl.huggingface.tokenizers.Encoding;
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A word-level tokenizer saved as a HuggingFace {@code tokenizer.json} (WordLevel model,
+ * whitespace split, lower-case) and loaded through DJL's HuggingFace tokenizers, offline. Ids 0–4
+ * are the special tokens; a user's own tokenizer.json of the same kind loads the same way.
+ */
+public final class WordTokenizer implements AutoCloseable {
+    public static final int PAD = 0;
+    public static final int UNK = 1;
+    public static final int BOS = 2;
+    public static final int SEP = 3;
+    public static final int EOS = 4;
+    public static final List<String> SPECIALS = List.of("<pad>", "<unk>", "<bos>", "<sep>", "<eos>");
+
+    private final HuggingFaceTokenizer hf;
+    private final String[] words;
+
+    private WordTokenizer(HuggingFaceTokenizer hf, String[] words) {
+        this.hf = hf;
+        this.words = words;
+    }
+
+    /** Writes a tokenizer.json for {@code vocabulary} (specials first, then the words in order). */
+    public static void write(Path file, List<String> vocabulary) {
+        ObjectMapper m = new ObjectMapper();
+        ObjectNode root = m.createObjectNode();
+        root.put("version", "1.0");
+        root.putNull("truncation");
+        root.putNull("padding");
+        ArrayNode added = root.putArray("added_tokens");
+        for (int i = 0; i < SPECIALS.size(); i++) {
+            added.addObject().put("id", i).put("content", SPECIALS.get(i)).put("single_word", false)
+                    .put("lstrip", false).put("rstrip", false).put("normalized", false).put("special", true);
+        }
+        root.putObject("normalizer").put("type", "Lowercase");
+        root.putObject("pre_tokenizer").put("type", "WhitespaceSplit");
+        root.putNull("post_processor");
+        root.putNull("decoder");
+        ObjectNode model = root.putObject("model");
+        model.put("type", "WordLevel");
+        ObjectNode vocab = model.putObject("vocab");
+        for (int i = 0; i < SPECIALS.size(); i++) {
+            vocab.put(SPECIALS.get(i), i);
+        }
+        int id = SPECIALS.size();
+        for (String w : vocabulary) {
+            if (!vocab.has(w)) {
+                vocab.put(w, id++);
+            }
+        }
+        model.put("unk_token", "<unk>");
+        try {
+            Files.write(file, m.writerWithDefaultPrettyPrinter().writeValueAsBytes(root));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + file, e);
+        }
+    }
+
+    public static WordTokenizer load(Path file) {
+        try {
+            JsonNode vocab = new ObjectMapper().readTree(file.toFile()).path("model").path("vocab");
+            if (!vocab.isObject() || vocab.size() <= SPECIALS.size()) {
+                throw new IllegalArgumentException(file + " is not a word-level tokenizer.json with a vocabulary");
+            }
+            String[] words = new String[vocab.size()];
+            Iterator<Map.Entry<String, JsonNode>> it = vocab.fields();
+            while (it.hasNext()) {
+                Map.Entry<String, JsonNode> e = it.next();
+                words[e.getValue().asInt()] = e.getKey();
+            }
+            for (int i = 0; i < SPECIALS.size(); i++) {
+                if (!SPECIALS.get(i).equals(words[i])) {
+                    throw new IllegalArgumentException(file + ": id " + i + " must be " + SPECIALS.get(i));
+                }
+            }
+            HuggingFaceTokenizer hf = HuggingFaceTokenizer.newInstance(file, Map.of("addSpecialTokens", "false"));
+            return new WordTokenizer(hf, words);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot load tokenizer " + file, e);
+        }
+    }
+
+    public int vocabSize() {
+        return words.length;
+    }
+
+    /** Token ids of {@code text}; unknown words become {@link #UNK}. */
+    public int[] encode(String text) {
+        Encoding e = hf.encode(text, false, false);
+        long[] ids = e.getIds();
+        int[] out = new int[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            out[i] = (int) ids[i];
+        }
+        return out;
+    }
+
+    /** Words of {@code ids} joined by spaces, stopping at the first {@link #EOS}; pads skipped. */
+    public String decode(int[] ids) {
+        StringBuilder sb = new StringBuilder();
+        for (int id : ids) {
+            if (id == EOS) {
+                break;
+            }
+            if (id == PAD) {
+                continue;
+            }
+            if (sb.length() > 0) {
+                sb.append(' ');
+            }
+            sb.append(id >= 0 && id < words.length ? words[id] : "<unk>");
+        }
+        return sb.toString();
+    }
+
+    public String word(int id) {
+        return words[id];
+    }
+
+    @Override
+    public void close() {
+        hf.close();
+    }
+}

@@ -1,0 +1,122 @@
+package dev.dualign.model.lm;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import ai.djl.Device;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Log-probability bookkeeping on a tiny vocabulary: 3 words + EOS (ids 5, 6, 7 and 4). */
+class PolicyLmTest {
+    static final int[] WORDS = {5, 6, 7};
+    static PolicyLm lm;
+
+    @BeforeAll
+    static void create() {
+        lm = PolicyLm.create(new LmConfig(8, 16, 2, 2, 12), Device.cpu(), 42);
+    }
+
+    @AfterAll
+    static void close() {
+        lm.close();
+    }
+
+    private static List<int[]> allSequences(int length) {
+        List<int[]> out = new ArrayList<>();
+        out.add(new int[0]);
+        for (int l = 0; l < length; l++) {
+            List<int[]> next = new ArrayList<>();
+            for (int[] s : out) {
+                for (int w : WORDS) {
+                    int[] t = java.util.Arrays.copyOf(s, s.length + 1);
+                    t[s.length] = w;
+                    next.add(t);
+                }
+            }
+            out = next;
+        }
+        return out;
+    }
+
+    @Test
+    void probabilitiesOfAllResponsesUpToLengthLPlusNotStoppedSumToOne() {
+        int[] prompt = {6, 5};
+        int maxLen = 4;
+        double total = 0;
+        double[] byLength = new double[maxLen + 1];
+        for (int l = 0; l < maxLen; l++) {
+            List<int[]> seqs = allSequences(l);
+            double[] lp = lm.logProbs(java.util.Collections.nCopies(seqs.size(), prompt), seqs, true);
+            for (double v : lp) {
+                total += Math.exp(v);
+                byLength[l] += Math.exp(v);
+            }
+        }
+        List<int[]> cut = allSequences(maxLen);
+        double[] lp = lm.logProbs(java.util.Collections.nCopies(cut.size(), prompt), cut, false);
+        for (double v : lp) {
+            total += Math.exp(v);
+            byLength[maxLen] += Math.exp(v);
+        }
+        assertThat(total).isCloseTo(1.0, within(1e-5));
+        // not trivially true: the mass is spread over lengths, and over 121 sequences
+        for (double mass : byLength) {
+            assertThat(mass).isBetween(0.01, 0.9);
+        }
+    }
+
+    @Test
+    void sequenceLogProbIsTheSumOfTokenLogProbs() {
+        int[] prompt = {7};
+        int[] response = {5, 5, 6, 7};
+        double[] tokens = lm.tokenLogProbs(prompt, response);
+        assertThat(tokens).hasSize(response.length + 1); // + EOS
+        double sum = java.util.Arrays.stream(tokens).sum();
+        assertThat(lm.logProbs(List.of(prompt), List.of(response))[0]).isCloseTo(sum, within(1e-5));
+        // and each token's log-prob is what the next-token distribution says
+        double[] next = lm.nextTokenLogProbs(prompt, new int[] {5, 5});
+        assertThat(tokens[2]).isCloseTo(next[6], within(1e-5));
+    }
+
+    @Test
+    void leftPaddingInABatchChangesNothing() {
+        List<int[]> prompts = List.of(new int[] {5}, new int[] {6, 7, 5, 6}, new int[] {7, 7});
+        List<int[]> responses = List.of(new int[] {6, 6, 6, 7}, new int[] {5}, new int[] {});
+        double[] batched = lm.logProbs(prompts, responses);
+        for (int i = 0; i < prompts.size(); i++) {
+            double alone = lm.logProbs(List.of(prompts.get(i)), List.of(responses.get(i)))[0];
+            assertThat(batched[i]).as("row %d", i).isCloseTo(alone, within(1e-5));
+        }
+    }
+
+    @Test
+    void generationIsReproducibleAndReportsItsOwnLogProbs() {
+        List<int[]> prompts = List.of(new int[] {5}, new int[] {6, 7}, new int[] {7, 7, 7});
+        List<Generation> a = lm.generate(prompts, new Sampling(1.0, 1.0, 6, 99), lm);
+        List<Generation> b = lm.generate(prompts, new Sampling(1.0, 1.0, 6, 99), lm);
+        for (int i = 0; i < prompts.size(); i++) {
+            Generation g = a.get(i);
+            assertThat(g.tokens()).isEqualTo(b.get(i).tokens());
+            double recomputed = lm.logProbs(List.of(prompts.get(i)), List.of(g.tokens()), g.stopped())[0];
+            assertThat(g.logprob()).isCloseTo(recomputed, within(1e-4));
+            assertThat(g.refLogprob()).isEqualTo(g.logprob());
+            assertThat(g.tokens()).doesNotContain(0, 1, 2, 3, 4); // specials never sampled inside a response
+        }
+    }
+
+    @Test
+    void savedAndLoadedModelGivesTheSameLogProbs(@TempDir Path dir) {
+        lm.save(dir);
+        try (PolicyLm again = PolicyLm.load(dir, Device.cpu())) {
+            double[] x = lm.logProbs(List.of(new int[] {5, 6}), List.of(new int[] {7, 7}));
+            double[] y = again.logProbs(List.of(new int[] {5, 6}), List.of(new int[] {7, 7}));
+            assertThat(y[0]).isEqualTo(x[0]);
+        }
+    }
+}
