@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = Dualign.Version.class,
         description = "Keeps a live chatbot's policy as helpful as possible while safety utilities stay above their margins.",
-        subcommands = {DualCommand.class, KafkaCommand.class, BenchCommand.class, DemoCommand.class,
+        subcommands = {DualCommand.class, BootstrapCommand.class, KafkaCommand.class, BenchCommand.class, DemoCommand.class,
             CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:success", "1:internal error", "2:bad input, usage or configuration",

@@ -21,7 +21,8 @@ import dev.dualign.model.text.WordTokenizer;
  * {@link WordTokenizer#PAD}) and the pad count of each row [B] (INT64). Output: next-token
  * log-probabilities [B, T, V] over words and EOS only — pad, unk, bos and sep are masked out, so
  * a response is a sequence of words ending in EOS and the probabilities of all such sequences sum
- * to one.
+ * to one. A third input (any array) asks for the last position only: [B, 1, V], what sampling
+ * needs at each step.
  */
 public final class CausalTransformer extends AbstractBlock {
     private static final float NEG = -1e9f;
@@ -76,6 +77,10 @@ public final class CausalTransformer extends AbstractBlock {
         for (TransformerLayer layer : layers) {
             x = layer.forward(ps, new NDList(x, bias), training).head();
         }
+        if (inputs.size() > 2) {
+            // generation needs only the last position: skip the vocabulary head for the others
+            x = x.get(":, -1:, :");
+        }
         NDArray logits = head.forward(ps, new NDList(lnFinal.forward(ps, new NDList(x), training).head()), training).head();
         float[] maskVals = new float[config.vocab()];
         maskVals[WordTokenizer.PAD] = NEG;
@@ -84,6 +89,80 @@ public final class CausalTransformer extends AbstractBlock {
         maskVals[WordTokenizer.SEP] = NEG;
         NDArray vocabMask = m.create(maskVals).reshape(1, 1, config.vocab());
         return new NDList(logits.add(vocabMask).logSoftmax(2));
+    }
+
+    /** Decoding state: per-layer key/value caches, the pad count of each row and the length so far. */
+    final class Cache {
+        final NDArray[] keys = new NDArray[layers.length];
+        final NDArray[] values = new NDArray[layers.length];
+        final NDArray pads;
+        long length;
+
+        Cache(NDArray pads) {
+            this.pads = pads;
+        }
+    }
+
+    /**
+     * Runs the prefix [B, T] (left-padded) and returns the next-token log-probabilities [B, V] of
+     * its last position, filling {@code cache}.
+     */
+    NDArray prefill(ParameterStore ps, NDArray ids, Cache cache) {
+        NDManager m = ids.getManager();
+        long b = ids.getShape().get(0);
+        long t = ids.getShape().get(1);
+        NDArray range = m.arange(0, (int) t, 1, DataType.INT64);
+        NDArray posIds = range.reshape(1, t).sub(cache.pads.reshape(b, 1)).maximum(0);
+        NDArray x = Embedding.embedding(ids, ps.getValue(tokens, ids.getDevice(), false), SparseFormat.DENSE).head()
+                .add(Embedding.embedding(posIds, ps.getValue(positions, ids.getDevice(), false), SparseFormat.DENSE).head());
+        NDArray kIdx = range.reshape(1, 1, 1, t);
+        NDArray qIdx = range.reshape(1, 1, t, 1);
+        NDArray allowed = kIdx.lte(qIdx).logicalAnd(kIdx.gte(cache.pads.reshape(b, 1, 1, 1)));
+        NDArray bias = allowed.toType(DataType.FLOAT32, false).sub(1f).mul(-NEG);
+        for (int i = 0; i < layers.length; i++) {
+            NDArray[] kv = layers[i].keysValues(ps, x);
+            cache.keys[i] = kv[0];
+            cache.values[i] = kv[1];
+            x = layers[i].forward(ps, new NDList(x, bias), false).head();
+        }
+        cache.length = t;
+        return logProbsOfLast(ps, x);
+    }
+
+    /** Appends one token per row [B] and returns the next-token log-probabilities [B, V]. */
+    NDArray step(ParameterStore ps, NDArray next, Cache cache) {
+        NDManager m = next.getManager();
+        long b = next.getShape().get(0);
+        if (cache.length + 1 > config.maxLen()) {
+            throw new IllegalArgumentException("sequence exceeds the model's maxLen " + config.maxLen());
+        }
+        NDArray ids = next.reshape(b, 1);
+        NDArray posIds = m.create(cache.length).sub(cache.pads).maximum(0).reshape(b, 1);
+        NDArray x = Embedding.embedding(ids, ps.getValue(tokens, ids.getDevice(), false), SparseFormat.DENSE).head()
+                .add(Embedding.embedding(posIds, ps.getValue(positions, ids.getDevice(), false), SparseFormat.DENSE).head());
+        long tk = cache.length + 1;
+        NDArray kIdx = m.arange(0, (int) tk, 1, DataType.INT64).reshape(1, 1, 1, tk);
+        NDArray bias = kIdx.gte(cache.pads.reshape(b, 1, 1, 1)).toType(DataType.FLOAT32, false).sub(1f).mul(-NEG);
+        for (int i = 0; i < layers.length; i++) {
+            NDArray[] out = layers[i].step(ps, x, bias, cache.keys[i], cache.values[i]);
+            x = out[0];
+            cache.keys[i] = out[1];
+            cache.values[i] = out[2];
+        }
+        cache.length = tk;
+        return logProbsOfLast(ps, x);
+    }
+
+    private NDArray logProbsOfLast(ParameterStore ps, NDArray x) {
+        NDArray last = x.get(":, -1, :");
+        NDArray logits = head.forward(ps, new NDList(lnFinal.forward(ps, new NDList(last.expandDims(1)), false).head()), false)
+                .head().squeeze(1);
+        float[] maskVals = new float[config.vocab()];
+        maskVals[WordTokenizer.PAD] = NEG;
+        maskVals[WordTokenizer.UNK] = NEG;
+        maskVals[WordTokenizer.BOS] = NEG;
+        maskVals[WordTokenizer.SEP] = NEG;
+        return logits.add(x.getManager().create(maskVals).reshape(1, config.vocab())).logSoftmax(1);
     }
 
     @Override

@@ -40,7 +40,7 @@ public final class LmTraining {
     public static Result train(PolicyLm lm, List<int[][]> train, List<int[][]> heldOut, Options o, IntConsumer progress) {
         MaskedTokenNll loss = new MaskedTokenNll();
         DefaultTrainingConfig cfg = new DefaultTrainingConfig(loss)
-                .optOptimizer(Optimizer.adam().optLearningRateTracker(Tracker.fixed(o.learningRate())).build())
+                .optOptimizer(Optimizer.adam().optClipGrad(1f).optLearningRateTracker(Tracker.fixed(o.learningRate())).build())
                 .optDevices(new ai.djl.Device[] {lm.model().getNDManager().getDevice()});
         List<int[][]> order = new ArrayList<>(train);
         Random rnd = new Random(o.seed());
@@ -60,8 +60,13 @@ public final class LmTraining {
                             gc.zeroGradients(); // DJL does not reset gradients between collectors
                             NDArray logp = trainer.forward(batch.inputs()).head();
                             NDArray l = loss.evaluate(new NDList(batch.targets, batch.mask), new NDList(logp));
+                            float value = l.getFloat();
+                            if (!Float.isFinite(value)) {
+                                throw new IllegalStateException("policy training diverged at step " + (steps + 1)
+                                        + " (loss " + value + "); lower the learning rate");
+                            }
                             gc.backward(l);
-                            sum += l.getFloat();
+                            sum += value;
                         }
                         trainer.step();
                     }

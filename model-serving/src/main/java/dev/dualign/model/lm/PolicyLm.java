@@ -156,35 +156,49 @@ public final class PolicyLm implements AutoCloseable {
             throw new IllegalArgumentException("prompt of " + maxPrompt + " tokens leaves no room in maxLen " + config().maxLen());
         }
         int v = config().vocab();
-        for (int step = 0; step < steps; step++) {
-            List<int[]> prefixes = new ArrayList<>(b);
-            for (int i = 0; i < b; i++) {
-                prefixes.add(Arrays.copyOf(out[i], step));
-            }
-            float[] last;
-            try (NDManager m = model.getNDManager().newSubManager()) {
-                LmBatch batch = LmBatch.of(m, prompts, prefixes, false, config().maxLen());
-                NDArray logp = block.forward(new ParameterStore(m, false), batch.inputs(), false).head();
-                last = logp.get(":, -1, :").toFloatArray();
-            }
-            boolean all = true;
-            for (int i = 0; i < b; i++) {
-                if (done[i]) {
-                    out[i][step] = WordTokenizer.EOS; // keeps rows aligned; never counted
-                    continue;
+        // one sub-manager for the whole decode: the key/value caches live across steps and are
+        // released together when it closes
+        try (NDManager m = model.getNDManager().newSubManager()) {
+            ParameterStore ps = new ParameterStore(m, false);
+            LmBatch prefix = LmBatch.of(m, prompts, java.util.Collections.nCopies(b, new int[0]), false, config().maxLen());
+            CausalTransformer.Cache cache = block.new Cache(prefix.pads);
+            NDArray logp = block.prefill(ps, prefix.ids, cache);
+            for (int step = 0; step < steps; step++) {
+                float[] last = logp.toFloatArray();
+                logp.close();
+                boolean all = true;
+                long[] next = new long[b];
+                for (int i = 0; i < b; i++) {
+                    if (done[i]) {
+                        out[i][step] = WordTokenizer.EOS; // keeps rows aligned; never counted
+                        next[i] = WordTokenizer.EOS;
+                        continue;
+                    }
+                    int tok = draw(last, i * v, v, s, rnd);
+                    lp[i] += last[i * v + tok];
+                    next[i] = tok;
+                    if (tok == WordTokenizer.EOS) {
+                        done[i] = true;
+                    } else {
+                        out[i][step] = tok;
+                        len[i]++;
+                    }
+                    all &= done[i];
                 }
-                int tok = draw(last, i * v, v, s, rnd);
-                lp[i] += last[i * v + tok];
-                if (tok == WordTokenizer.EOS) {
-                    done[i] = true;
-                } else {
-                    out[i][step] = tok;
-                    len[i]++;
+                if (all || step == steps - 1) {
+                    break;
                 }
-                all &= done[i];
-            }
-            if (all) {
-                break;
+                try (NDManager stepManager = m.newSubManager()) {
+                    NDArray nextIds = stepManager.create(next);
+                    NDArray stepLogp = block.step(new ParameterStore(stepManager, false), nextIds, cache);
+                    // keep what outlives the step in the decode's manager
+                    stepLogp.attach(m);
+                    for (int l = 0; l < cache.keys.length; l++) {
+                        cache.keys[l].attach(m);
+                        cache.values[l].attach(m);
+                    }
+                    logp = stepLogp;
+                }
             }
         }
         List<int[]> responses = new ArrayList<>(b);
@@ -225,33 +239,26 @@ public final class PolicyLm implements AutoCloseable {
             p[k] = Math.exp(logp[off + k] / s.temperature() - max);
             z += p[k];
         }
-        Integer[] order = null;
-        double keep = 1.0;
         if (s.topP() < 1) {
-            order = new Integer[v];
-            for (int k = 0; k < v; k++) {
-                order[k] = k;
-            }
-            final double[] pp = p;
-            Arrays.sort(order, (a, c) -> Double.compare(pp[c], pp[a]));
+            // nucleus: the smallest set of most likely tokens reaching topP = all tokens at or
+            // above a threshold probability; find it by sorting a primitive copy
+            double[] sorted = p.clone();
+            Arrays.sort(sorted);
             double cum = 0;
-            int cut = v;
-            for (int k = 0; k < v; k++) {
-                cum += p[order[k]] / z;
+            double threshold = 0;
+            for (int k = v - 1; k >= 0; k--) {
+                cum += sorted[k] / z;
                 if (cum >= s.topP()) {
-                    cut = k + 1;
+                    threshold = sorted[k];
                     break;
                 }
             }
-            keep = 0;
-            boolean[] kept = new boolean[v];
-            for (int k = 0; k < cut; k++) {
-                kept[order[k]] = true;
-                keep += p[order[k]];
-            }
+            double keep = 0;
             for (int k = 0; k < v; k++) {
-                if (!kept[k]) {
+                if (p[k] < threshold) {
                     p[k] = 0;
+                } else {
+                    keep += p[k];
                 }
             }
             z = keep;

@@ -58,6 +58,44 @@ final class TransformerLayer extends AbstractBlock {
         return new NDList(x.add(ff));
     }
 
+    /**
+     * One decoding step with a key/value cache: {@code x} is [B, 1, d] for the newest token,
+     * {@code bias} [B, 1, 1, Tk+1] masks padded keys. Returns the layer output and the caches with
+     * this token's key and value appended (the old caches are closed).
+     */
+    NDArray[] step(ParameterStore ps, NDArray x, NDArray bias, NDArray kCache, NDArray vCache) {
+        long b = x.getShape().get(0);
+        int dh = dim / heads;
+        NDArray h = ln1.forward(ps, new NDList(x), false).head();
+        NDList parts = qkv.forward(ps, new NDList(h), false).head().split(3, 2);
+        NDArray q = parts.get(0).reshape(b, 1, heads, dh).transpose(0, 2, 1, 3);
+        NDArray k = parts.get(1).reshape(b, 1, heads, dh).transpose(0, 2, 1, 3);
+        NDArray v = parts.get(2).reshape(b, 1, heads, dh).transpose(0, 2, 1, 3);
+        NDArray keys = kCache == null ? k : kCache.concat(k, 2);
+        NDArray values = vCache == null ? v : vCache.concat(v, 2);
+        if (kCache != null) {
+            kCache.close();
+            vCache.close();
+        }
+        NDArray scores = q.matMul(keys.transpose(0, 1, 3, 2)).div(Math.sqrt(dh)).add(bias);
+        NDArray att = scores.softmax(-1).matMul(values).transpose(0, 2, 1, 3).reshape(b, 1, dim);
+        x = x.add(proj.forward(ps, new NDList(att), false).head());
+        NDArray h2 = ln2.forward(ps, new NDList(x), false).head();
+        NDArray ff = down.forward(ps, new NDList(Activation.gelu(up.forward(ps, new NDList(h2), false).head())), false).head();
+        return new NDArray[] {x.add(ff), keys, values};
+    }
+
+    /** The keys and values of a whole prefix [B, T, d] → [B, h, T, dh] each, to start a cache. */
+    NDArray[] keysValues(ParameterStore ps, NDArray x) {
+        long b = x.getShape().get(0);
+        long t = x.getShape().get(1);
+        int dh = dim / heads;
+        NDArray h = ln1.forward(ps, new NDList(x), false).head();
+        NDList parts = qkv.forward(ps, new NDList(h), false).head().split(3, 2);
+        return new NDArray[] {parts.get(1).reshape(b, t, heads, dh).transpose(0, 2, 1, 3),
+            parts.get(2).reshape(b, t, heads, dh).transpose(0, 2, 1, 3)};
+    }
+
     @Override
     public Shape[] getOutputShapes(Shape[] inputShapes) {
         return new Shape[] {inputShapes[0]};

@@ -29,10 +29,13 @@ public final class WordTokenizer implements AutoCloseable {
 
     private final HuggingFaceTokenizer hf;
     private final String[] words;
+    /** Set when the file is exactly our kind (WordLevel, WhitespaceSplit, Lowercase): a JNI-free encoder. */
+    private final Map<String, Integer> direct;
 
-    private WordTokenizer(HuggingFaceTokenizer hf, String[] words) {
+    private WordTokenizer(HuggingFaceTokenizer hf, String[] words, Map<String, Integer> direct) {
         this.hf = hf;
         this.words = words;
+        this.direct = direct;
     }
 
     /** Writes a tokenizer.json for {@code vocabulary} (specials first, then the words in order). */
@@ -73,7 +76,8 @@ public final class WordTokenizer implements AutoCloseable {
 
     public static WordTokenizer load(Path file) {
         try {
-            JsonNode vocab = new ObjectMapper().readTree(file.toFile()).path("model").path("vocab");
+            JsonNode root = new ObjectMapper().readTree(file.toFile());
+            JsonNode vocab = root.path("model").path("vocab");
             if (!vocab.isObject() || vocab.size() <= SPECIALS.size()) {
                 throw new IllegalArgumentException(file + " is not a word-level tokenizer.json with a vocabulary");
             }
@@ -88,8 +92,18 @@ public final class WordTokenizer implements AutoCloseable {
                     throw new IllegalArgumentException(file + ": id " + i + " must be " + SPECIALS.get(i));
                 }
             }
-            HuggingFaceTokenizer hf = HuggingFaceTokenizer.newInstance(file, Map.of("addSpecialTokens", "false"));
-            return new WordTokenizer(hf, words);
+            HuggingFaceTokenizer hf = HuggingFaceTokenizer.newInstance(file, Map.of("addSpecialTokens", "false", "maxLength", "4096"));
+            boolean simple = "WordLevel".equals(root.path("model").path("type").asText())
+                    && "WhitespaceSplit".equals(root.path("pre_tokenizer").path("type").asText())
+                    && "Lowercase".equals(root.path("normalizer").path("type").asText());
+            Map<String, Integer> direct = null;
+            if (simple) {
+                direct = new java.util.HashMap<>();
+                for (int i = 0; i < words.length; i++) {
+                    direct.put(words[i], i);
+                }
+            }
+            return new WordTokenizer(hf, words, direct);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot load tokenizer " + file, e);
         }
@@ -101,11 +115,56 @@ public final class WordTokenizer implements AutoCloseable {
 
     /** Token ids of {@code text}; unknown words become {@link #UNK}. */
     public int[] encode(String text) {
+        if (direct != null) {
+            return encodeDirect(text);
+        }
+        return encodeNative(text);
+    }
+
+    /** Through the HuggingFace tokenizer (the definition; used for any tokenizer.json). */
+    public int[] encodeNative(String text) {
         Encoding e = hf.encode(text, false, false);
         long[] ids = e.getIds();
         int[] out = new int[ids.length];
         for (int i = 0; i < ids.length; i++) {
             out[i] = (int) ids[i];
+        }
+        return out;
+    }
+
+    /**
+     * The same as {@link #encodeNative} for a WordLevel tokenizer with whitespace split and
+     * lower-casing, without a JNI call per text (tested equal on the whole corpus).
+     */
+    private int[] encodeDirect(String text) {
+        String[] parts = text.toLowerCase(java.util.Locale.ROOT).trim().split("\\s+");
+        if (parts.length == 1 && parts[0].isEmpty()) {
+            return new int[0];
+        }
+        int[] out = new int[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            out[i] = direct.getOrDefault(parts[i], UNK);
+        }
+        return out;
+    }
+
+    /** Token ids of many texts. */
+    public int[][] encodeAll(List<String> texts) {
+        if (direct != null) {
+            int[][] out = new int[texts.size()][];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = encodeDirect(texts.get(i));
+            }
+            return out;
+        }
+        Encoding[] enc = hf.batchEncode(texts, false, false);
+        int[][] out = new int[enc.length][];
+        for (int i = 0; i < enc.length; i++) {
+            long[] ids = enc[i].getIds();
+            out[i] = new int[ids.length];
+            for (int k = 0; k < ids.length; k++) {
+                out[i][k] = (int) ids[k];
+            }
         }
         return out;
     }
