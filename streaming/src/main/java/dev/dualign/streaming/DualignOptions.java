@@ -15,10 +15,11 @@ import java.util.List;
  */
 public final class DualignOptions {
     public static final List<ConfigOption<?>> ALL;
-    public static final List<String> PASS_THROUGH = List.of(KafkaOptions.CLIENT_PROPERTIES_PREFIX);
+    public static final List<String> PASS_THROUGH = List.of(KafkaOptions.CLIENT_PROPERTIES_PREFIX, JobOptions.CONSTRAINTS_PREFIX);
 
     static {
         List<ConfigOption<?>> all = new ArrayList<>(KafkaOptions.ALL);
+        all.addAll(JobOptions.ALL);
         ALL = List.copyOf(all);
     }
 

@@ -20,7 +20,7 @@ public final class ParseOrDeadLetter<T extends Event> extends ProcessFunction<Ra
 
     /** Side output of the records that could not be parsed. */
     public static final OutputTag<DeadLetter> DEAD_LETTERS =
-            new OutputTag<>("dead-letters", EventTypeInfo.forEvent(DeadLetter.class));
+            new OutputTag<>("dead-letters", JsonTypeInfo.forEvent(DeadLetter.class));
 
     /** Metric names, in the operator's metric group. */
     public static final String METRIC_DEAD_LETTERS = "deadLetters";

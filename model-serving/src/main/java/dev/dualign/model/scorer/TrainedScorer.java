@@ -101,6 +101,11 @@ public final class TrainedScorer implements Scorer {
         return config.name();
     }
 
+    /** The DJL model (for training code and tests). */
+    public Model model() {
+        return model;
+    }
+
     @Override
     public double[] score(List<PromptResponse> batch) {
         if (batch.isEmpty()) {

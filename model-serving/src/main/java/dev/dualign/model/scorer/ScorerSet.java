@@ -1,0 +1,69 @@
+package dev.dualign.model.scorer;
+
+import ai.djl.Device;
+import dev.dualign.model.bootstrap.Bootstrap;
+import dev.dualign.model.registry.ModelRegistry;
+import dev.dualign.model.text.WordTokenizer;
+import dev.dualign.model.world.Oracle;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The reward scorer and one scorer per constraint utility, loaded (checksums verified) from the
+ * latest version of each in the registry, with their tokenizer. One per Flink subtask.
+ */
+public final class ScorerSet implements AutoCloseable {
+    private final WordTokenizer tokenizer;
+    private final Map<String, Scorer> scorers;
+
+    private ScorerSet(WordTokenizer tokenizer, Map<String, Scorer> scorers) {
+        this.tokenizer = tokenizer;
+        this.scorers = scorers;
+    }
+
+    /** Fails naming the first utility without a scorer: for start-up checks. */
+    public static void check(ModelRegistry registry, List<String> utilities) {
+        List<String> needed = new ArrayList<>(List.of(Bootstrap.TOKENIZER, Oracle.REWARD));
+        needed.addAll(utilities);
+        for (String n : needed) {
+            if (registry.latest(n).isEmpty()) {
+                throw new IllegalArgumentException("no model '" + n + "' in the registry " + registry.root()
+                        + (utilities.contains(n) ? ": constraint '" + n + "' has no scorer" : ": run dualign bootstrap"));
+            }
+        }
+    }
+
+    public static ScorerSet open(ModelRegistry registry, List<String> utilities, Device device) {
+        check(registry, utilities);
+        WordTokenizer tok = WordTokenizer.load(registry.open(Bootstrap.TOKENIZER, registry.latest(Bootstrap.TOKENIZER).get())
+                .resolve("tokenizer.json"));
+        Map<String, Scorer> scorers = new LinkedHashMap<>();
+        try {
+            List<String> names = new ArrayList<>(List.of(Oracle.REWARD));
+            names.addAll(utilities);
+            for (String n : names) {
+                scorers.put(n, TrainedScorer.load(registry.open(n, registry.latest(n).get()), tok, device));
+            }
+        } catch (RuntimeException e) {
+            scorers.values().forEach(Scorer::close);
+            tok.close();
+            throw e;
+        }
+        return new ScorerSet(tok, scorers);
+    }
+
+    /** Scores of each pair: name → one value per pair (reward first, then the utilities). */
+    public Map<String, double[]> score(List<Scorer.PromptResponse> batch) {
+        Map<String, double[]> out = new LinkedHashMap<>();
+        scorers.forEach((name, s) -> out.put(name, s.score(batch)));
+        return out;
+    }
+
+    @Override
+    public void close() {
+        scorers.values().forEach(Scorer::close);
+        tokenizer.close();
+    }
+}

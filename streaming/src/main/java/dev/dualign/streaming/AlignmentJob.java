@@ -1,0 +1,95 @@
+package dev.dualign.streaming;
+
+import dev.dualign.connectors.KafkaSettings;
+import dev.dualign.connectors.Topic;
+import dev.dualign.connectors.flink.DualignKafka;
+import dev.dualign.connectors.flink.JsonTypeInfo;
+import dev.dualign.core.event.Alert;
+import dev.dualign.core.event.DeadLetter;
+import dev.dualign.core.event.DualUpdate;
+import dev.dualign.core.event.Event;
+import dev.dualign.core.event.FineTuneRequest;
+import dev.dualign.core.event.ResponseEvent;
+import dev.dualign.core.event.ScoredSample;
+import dev.dualign.streaming.ops.ControllerInput;
+import dev.dualign.streaming.ops.DualController;
+import dev.dualign.streaming.ops.ScoreBatcher;
+import dev.dualign.streaming.ops.VersionEstimate;
+import dev.dualign.streaming.ops.VersionEstimator;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+/**
+ * The alignment job graph: parse → score (batched, DJL) → estimate per policy version → dual
+ * controller, with the scored samples, λ updates, fine-tune requests, alerts and dead letters
+ * written out. Built by one function that takes its input stream and its outputs, so tests run
+ * the real graph; {@link #kafka} plugs in the Kafka topics. Every operator is named and has a
+ * stable uid, so state survives upgrades.
+ *
+ * <pre>{@code
+ * AlignmentJob.kafka(env, settings, kafkaSettings, false);
+ * env.execute("dualign");
+ * }</pre>
+ */
+public final class AlignmentJob {
+    /** Where the job's outputs go. */
+    public interface Outputs {
+        <T extends Event> void write(DataStream<T> stream, Topic topic, Class<T> type);
+    }
+
+    private AlignmentJob() {}
+
+    /** The whole job on the Kafka topics of {@code kafka}. */
+    public static void kafka(StreamExecutionEnvironment env, JobSettings settings, KafkaSettings kafka, boolean bounded) {
+        DualignKafka k = new DualignKafka(kafka);
+        DualignKafka.Parsed<ResponseEvent> in = k.read(env, Topic.RESPONSES, ResponseEvent.class, bounded);
+        build(in.events(), in.deadLetters(), settings, kafka.topic(Topic.RESPONSES), kafka.topic(Topic.SCORED), k::write);
+    }
+
+    /**
+     * Wires the graph.
+     *
+     * @param responses parsed responses
+     * @param deadLetters dead letters of the parsing upstream (joined with the scorer's)
+     * @param responsesTopic name recorded in scorer dead letters
+     * @param scoredTopic topic fine-tune requests point at for their data
+     */
+    public static void build(DataStream<ResponseEvent> responses, DataStream<DeadLetter> deadLetters, JobSettings settings,
+            String responsesTopic, String scoredTopic, Outputs out) {
+        int buckets = settings.buckets();
+        SingleOutputStreamOperator<ScoredSample> scored = responses
+                .keyBy(r -> Math.floorMod(r.promptId().hashCode(), buckets), Types.INT)
+                .process(new ScoreBatcher(settings, responsesTopic), JsonTypeInfo.forEvent(ScoredSample.class))
+                .name("score").uid("score");
+        out.write(scored, Topic.SCORED, ScoredSample.class);
+        out.write(deadLetters.union(scored.getSideOutput(ScoreBatcher.DEAD_LETTERS)), Topic.DLQ, DeadLetter.class);
+
+        SingleOutputStreamOperator<VersionEstimate> estimates = scored
+                .filter(s -> !"reference".equals(s.source())).name("policy-samples").uid("policy-samples")
+                .keyBy(s -> s.policyVersion() == null ? 0L : s.policyVersion(), Types.LONG)
+                .process(new VersionEstimator(settings), JsonTypeInfo.forRecord(VersionEstimate.class))
+                .name("estimate").uid("estimate");
+        out.write(estimates.getSideOutput(VersionEstimator.ALERTS), Topic.ALERTS, Alert.class);
+
+        String mode = settings.mode();
+        boolean wantsSamples = mode.equals("primal-dual");
+        boolean wantsReference = mode.equals("one-shot") || mode.equals("iterative");
+        DataStream<ControllerInput> samples = scored
+                .filter(s -> "reference".equals(s.source()) ? wantsReference : wantsSamples)
+                .name("controller-samples").uid("controller-samples")
+                .map(ControllerInput::of, JsonTypeInfo.forRecord(ControllerInput.class)).name("as-controller-sample")
+                .uid("as-controller-sample");
+        DataStream<ControllerInput> estimateInputs = estimates
+                .map(ControllerInput::of, JsonTypeInfo.forRecord(ControllerInput.class)).name("as-controller-estimate")
+                .uid("as-controller-estimate");
+        String set = settings.constraintSet();
+        SingleOutputStreamOperator<DualUpdate> dual = estimateInputs.union(samples)
+                .keyBy(x -> set, Types.STRING)
+                .process(new DualController(settings, scoredTopic), JsonTypeInfo.forEvent(DualUpdate.class))
+                .name("dual-controller").uid("dual-controller");
+        out.write(dual, Topic.DUAL, DualUpdate.class);
+        out.write(dual.getSideOutput(DualController.FINE_TUNE), Topic.CONTROL, FineTuneRequest.class);
+    }
+}

@@ -1,0 +1,180 @@
+package dev.dualign.streaming.ops;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.dualign.core.event.DualUpdate;
+import dev.dualign.core.event.Estimate;
+import dev.dualign.core.event.FineTuneRequest;
+import dev.dualign.core.event.ScoredSample;
+import dev.dualign.streaming.JobSettings;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
+import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The controller on a world whose answer to λ is known in closed form: two responses per prompt,
+ * (r1, g1) and (r2, g2), and a policy fine-tuned with λ is the tilted π_λ, so
+ * E_λ[g] = w·g1 + (1 − w)·g2 with w = σ((r1 − r2 + λ(g1 − g2))/β), and λ* solves E_λ*[g] = b.
+ */
+class DualControllerTest {
+    static final double BETA = 0.1;
+    static final double R1 = 1.0;
+    static final double G1 = -0.5;
+    static final double R2 = 0.2;
+    static final double G2 = 0.9;
+    static final double B = 0.5;
+
+    static double expectedG(double lambda) {
+        double w = 1 / (1 + Math.exp(-(R1 - R2 + lambda * (G1 - G2)) / BETA));
+        return w * G1 + (1 - w) * G2;
+    }
+
+    static double lambdaStar() {
+        double w = (B - G2) / (G1 - G2);
+        return (BETA * Math.log(w / (1 - w)) - (R1 - R2)) / (G1 - G2);
+    }
+
+    static KeyedOneInputStreamOperatorTestHarness<String, ControllerInput, DualUpdate> harness(JobSettings s) throws Exception {
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new DualController(s, "dualign.scored")),
+                x -> "default", Types.STRING);
+        h.setStateBackend(new EmbeddedRocksDBStateBackend());
+        return h;
+    }
+
+    static JobSettings settings(String mode, Map<String, Object> more) {
+        Map<String, Object> m = new java.util.HashMap<>(Map.of("dual.mode", mode, "dual.beta", BETA, "dual.eta", 0.5,
+                "dual.n-min", 100, "dual.epsilon", 0.05, "dual.one-shot.prompts", 20, "dual.one-shot.samples-per-prompt", 2));
+        m.putAll(more);
+        return Settings.of(m);
+    }
+
+    static ControllerInput estimate(long version, double mean, long n, double half) {
+        return ControllerInput.of(new VersionEstimate(version, Map.of("harmless", new Estimate(mean, mean - half, mean + half, n)), n));
+    }
+
+    static ScoredSample sample(String prompt, String source, long version, double r, double g) {
+        return new ScoredSample(null, prompt, null, null, version, -1.0, -1.0, source, 0L, r, Map.of("harmless", g));
+    }
+
+    @Test
+    void iterativeModeConvergesToTheClosedFormLambda() throws Exception {
+        // dE/dλ at λ* is (g1 − g2)²·w(1 − w)/β ≈ 4: any η < 2/4 converges; 0.2 contracts by 0.2 per step
+        var h = harness(settings("iterative", Map.of("dual.eta", 0.2)));
+        h.open();
+        double lambda = 0;
+        for (long v = 0; v < 200; v++) {
+            // version v was fine-tuned with the current λ: its true E[g] is the closed form
+            h.processElement(new StreamRecord<>(estimate(v, expectedG(lambda), 1000, 0.01)));
+            List<DualUpdate> out = h.extractOutputValues();
+            lambda = out.get(out.size() - 1).lambda().get("harmless");
+        }
+        assertThat(lambda).isCloseTo(lambdaStar(), within(1e-9));
+        assertThat(h.extractOutputValues()).hasSize(200);
+        List<FineTuneRequest> requests = h.getSideOutput(DualController.FINE_TUNE).stream().map(StreamRecord::getValue).toList();
+        assertThat(requests).hasSize(200);
+        assertThat(requests.get(199).baseVersion()).isEqualTo(199);
+        h.close();
+    }
+
+    @Test
+    void iterativeModeWaitsForATightEstimateAndIgnoresOlderVersions() throws Exception {
+        var h = harness(settings("iterative", Map.of()));
+        h.open();
+        h.processElement(new StreamRecord<>(estimate(3, 0.2, 50, 0.01)));   // too few samples
+        h.processElement(new StreamRecord<>(estimate(3, 0.2, 500, 0.2)));   // too wide
+        assertThat(h.extractOutputValues()).isEmpty();
+        h.processElement(new StreamRecord<>(estimate(3, 0.2, 500, 0.01)));  // tight: λ = 0.5·(0.5 − 0.2)
+        assertThat(h.extractOutputValues()).singleElement()
+                .satisfies(u -> assertThat(u.lambda().get("harmless")).isCloseTo(0.15, within(1e-12)))
+                .satisfies(u -> assertThat(u.policyVersion()).isEqualTo(3));
+        h.processElement(new StreamRecord<>(estimate(3, 0.0, 900, 0.01)));  // same version again
+        h.processElement(new StreamRecord<>(estimate(2, 0.0, 900, 0.01)));  // an older version
+        assertThat(h.extractOutputValues()).hasSize(1);
+        h.processElement(new StreamRecord<>(estimate(4, 0.9, 900, 0.01)));  // the next version: slack
+        assertThat(h.extractOutputValues()).hasSize(2);
+        assertThat(h.extractOutputValues().get(1).lambda().get("harmless")).isZero(); // clamped at 0
+        h.close();
+    }
+
+    @Test
+    void oneShotModeSolvesTheDualExactlyFromReferenceSamples() throws Exception {
+        var h = harness(settings("one-shot", Map.of()));
+        h.open();
+        for (int p = 0; p < 20; p++) {
+            h.processElement(new StreamRecord<>(ControllerInput.of(sample("p" + p, "reference", 0, R1, G1))));
+            assertThat(h.extractOutputValues()).isEmpty();
+            h.processElement(new StreamRecord<>(ControllerInput.of(sample("p" + p, "reference", 0, R2, G2))));
+        }
+        assertThat(h.extractOutputValues()).singleElement().satisfies(u -> {
+            assertThat(u.mode()).isEqualTo("one-shot");
+            assertThat(u.lambda().get("harmless")).isCloseTo(lambdaStar(), within(1e-9));
+        });
+        assertThat(h.getSideOutput(DualController.FINE_TUNE)).hasSize(1);
+        // later estimates never move λ in one-shot mode
+        h.processElement(new StreamRecord<>(estimate(1, 0.0, 1000, 0.01)));
+        assertThat(h.extractOutputValues()).hasSize(1);
+        h.close();
+    }
+
+    @Test
+    void primalDualModeStepsEveryMiniBatchAndHoversAroundLambdaStar() throws Exception {
+        var h = harness(settings("primal-dual", Map.of("dual.primal-dual.batch", 200, "dual.eta", 0.5)));
+        h.open();
+        Random rnd = new Random(1);
+        double lambda = 0;
+        for (int step = 0; step < 300; step++) {
+            double w = 1 / (1 + Math.exp(-(R1 - R2 + lambda * (G1 - G2)) / BETA));
+            for (int i = 0; i < 200; i++) {
+                boolean first = rnd.nextDouble() < w;
+                h.processElement(new StreamRecord<>(ControllerInput.of(sample("x", "policy", step, first ? R1 : R2, first ? G1 : G2))));
+            }
+            List<DualUpdate> out = h.extractOutputValues();
+            lambda = out.get(out.size() - 1).lambda().get("harmless");
+        }
+        assertThat(h.extractOutputValues()).hasSize(300);
+        assertThat(lambda).isCloseTo(lambdaStar(), within(0.1));
+        h.close();
+    }
+
+    @Test
+    void monitorModeNeverMovesLambda() throws Exception {
+        var h = harness(settings("monitor", Map.of()));
+        h.open();
+        h.processElement(new StreamRecord<>(estimate(1, -0.9, 1000, 0.01)));
+        h.processElement(new StreamRecord<>(ControllerInput.of(sample("p", "reference", 0, 1, 1))));
+        assertThat(h.extractOutputValues()).isEmpty();
+        assertThat(h.getSideOutput(DualController.FINE_TUNE)).isNull();
+        h.close();
+    }
+
+    @Test
+    void lambdaAndStepSurviveASnapshotAndRestoreOnRocksDb() throws Exception {
+        JobSettings s = settings("iterative", Map.of());
+        var h = harness(s);
+        h.open();
+        h.processElement(new StreamRecord<>(estimate(1, 0.1, 500, 0.01)));
+        h.processElement(new StreamRecord<>(estimate(2, 0.2, 500, 0.01)));
+        double lambda = h.extractOutputValues().get(1).lambda().get("harmless");
+        OperatorSubtaskState snapshot = h.snapshot(1, 100);
+        h.close();
+
+        var restored = harness(s);
+        restored.initializeState(snapshot);
+        restored.open();
+        restored.processElement(new StreamRecord<>(estimate(2, 0.0, 900, 0.01))); // already stepped on v2: ignored
+        assertThat(restored.extractOutputValues()).isEmpty();
+        restored.processElement(new StreamRecord<>(estimate(3, 0.3, 500, 0.01)));
+        DualUpdate u = restored.extractOutputValues().get(0);
+        assertThat(u.step()).isEqualTo(3);
+        assertThat(u.lambda().get("harmless")).isCloseTo(lambda + 0.5 * (0.5 - 0.3), within(1e-12));
+        restored.close();
+    }
+}

@@ -1,0 +1,20 @@
+package dev.dualign.streaming.ops;
+
+import dev.dualign.core.config.Config;
+import dev.dualign.streaming.DualignOptions;
+import dev.dualign.streaming.JobSettings;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+
+/** Job settings for tests, from the same checked configuration path as production. */
+final class Settings {
+    private Settings() {}
+
+    static JobSettings of(Map<String, Object> overrides) {
+        Map<String, Object> m = new HashMap<>(Map.of("constraints.harmless", 0.5));
+        m.putAll(overrides);
+        return JobSettings.from(Config.of(m, DualignOptions.ALL, DualignOptions.PASS_THROUGH),
+                Path.of(System.getProperty("java.io.tmpdir")));
+    }
+}

@@ -1,0 +1,98 @@
+package dev.dualign.streaming.ops;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.dualign.core.event.Alert;
+import dev.dualign.core.event.ScoredSample;
+import dev.dualign.streaming.JobSettings;
+import java.util.List;
+import java.util.Map;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
+import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.junit.jupiter.api.Test;
+
+class VersionEstimatorTest {
+    static final JobSettings SETTINGS = Settings.of(Map.of("dual.estimate-every", 10));
+
+    static KeyedOneInputStreamOperatorTestHarness<Long, ScoredSample, VersionEstimate> harness() throws Exception {
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new VersionEstimator(SETTINGS)),
+                (ScoredSample s) -> s.policyVersion(), Types.LONG);
+        h.setStateBackend(new EmbeddedRocksDBStateBackend());
+        return h;
+    }
+
+    static ScoredSample sample(long version, double reward, double harmless, double logprob, double ref) {
+        return new ScoredSample("r", "p", "q", "a", version, logprob, ref, "policy", 0L, reward, Map.of("harmless", harmless));
+    }
+
+    @Test
+    void estimatesEachVersionApartWithRewardAndKl() throws Exception {
+        var h = harness();
+        h.open();
+        for (int i = 0; i < 10; i++) {
+            h.processElement(new StreamRecord<>(sample(1, i, i % 2 == 0 ? 0.2 : 0.8, -3.0, -3.5)));
+            h.processElement(new StreamRecord<>(sample(2, 0, 0.9, -2.0, -2.0)));
+        }
+        List<VersionEstimate> out = h.extractOutputValues();
+        assertThat(out).hasSize(2);
+        VersionEstimate v1 = out.stream().filter(e -> e.policyVersion() == 1).findFirst().orElseThrow();
+        assertThat(v1.n()).isEqualTo(10);
+        assertThat(v1.estimates().get("harmless").mean()).isCloseTo(0.5, within(1e-12));
+        assertThat(v1.estimates().get("reward").mean()).isCloseTo(4.5, within(1e-12));
+        assertThat(v1.estimates().get("kl").mean()).isCloseTo(0.5, within(1e-12));
+        assertThat(v1.estimates().get("harmless").lo()).isLessThan(0.5);
+        VersionEstimate v2 = out.stream().filter(e -> e.policyVersion() == 2).findFirst().orElseThrow();
+        assertThat(v2.estimates().get("harmless").mean()).isCloseTo(0.9, within(1e-12));
+        h.close();
+    }
+
+    @Test
+    void alertsOncePerViolationAndAgainOnlyAfterRecovery() throws Exception {
+        var h = harness();
+        h.open();
+        for (int i = 0; i < 30; i++) {
+            h.processElement(new StreamRecord<>(sample(4, 0, i % 2 == 0 ? 0.1 : 0.2, -1, -1))); // clearly below 0.5
+        }
+        List<Alert> alerts = h.getSideOutput(VersionEstimator.ALERTS).stream().map(StreamRecord::getValue).toList();
+        assertThat(alerts).singleElement().satisfies(a -> {
+            assertThat(a.policyVersion()).isEqualTo(4);
+            assertThat(a.constraint()).isEqualTo("harmless");
+            assertThat(a.estimate().hi()).isLessThan(0.5);
+            assertThat(a.margin()).isEqualTo(0.5);
+        });
+        for (int i = 0; i < 200; i++) {
+            h.processElement(new StreamRecord<>(sample(4, 0, 0.9, -1, -1))); // recovers
+        }
+        for (int i = 0; i < 2000; i++) {
+            h.processElement(new StreamRecord<>(sample(4, 0, 0.0, -1, -1))); // violates again
+        }
+        assertThat(h.getSideOutput(VersionEstimator.ALERTS)).hasSize(2);
+        h.close();
+    }
+
+    @Test
+    void countsAndMeansSurviveASnapshotAndRestoreOnRocksDb() throws Exception {
+        var h = harness();
+        h.open();
+        for (int i = 0; i < 15; i++) {
+            h.processElement(new StreamRecord<>(sample(7, 1, 0.4, -1, -1)));
+        }
+        OperatorSubtaskState snap = h.snapshot(1, 10);
+        h.close();
+        var r = harness();
+        r.initializeState(snap);
+        r.open();
+        for (int i = 0; i < 5; i++) {
+            r.processElement(new StreamRecord<>(sample(7, 1, 0.6, -1, -1)));
+        }
+        VersionEstimate e = r.extractOutputValues().get(0);
+        assertThat(e.n()).isEqualTo(20);
+        assertThat(e.estimates().get("harmless").mean()).isCloseTo((15 * 0.4 + 5 * 0.6) / 20, within(1e-12));
+        r.close();
+    }
+}
