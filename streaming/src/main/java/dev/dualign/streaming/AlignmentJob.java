@@ -13,6 +13,7 @@ import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.core.event.ScoredSample;
 import dev.dualign.streaming.ops.ControllerInput;
 import dev.dualign.streaming.ops.DualController;
+import dev.dualign.streaming.ops.ScoreBatchOperator;
 import dev.dualign.streaming.ops.ScoreBatcher;
 import dev.dualign.streaming.ops.VersionEstimate;
 import dev.dualign.streaming.ops.VersionEstimator;
@@ -61,8 +62,9 @@ public final class AlignmentJob {
         int buckets = settings.buckets();
         SingleOutputStreamOperator<ScoredSample> scored = responses
                 .keyBy(r -> Math.floorMod(r.promptId().hashCode(), buckets), Types.INT)
-                .process(new ScoreBatcher(settings, responsesTopic), JsonTypeInfo.forEvent(ScoredSample.class))
-                .name("score").uid("score");
+                .transform("score", JsonTypeInfo.forEvent(ScoredSample.class),
+                        new ScoreBatchOperator(new ScoreBatcher(settings, responsesTopic)))
+                .uid("score");
         out.write(scored, Topic.SCORED, ScoredSample.class);
         out.write(deadLetters.union(scored.getSideOutput(ScoreBatcher.DEAD_LETTERS)), Topic.DLQ, DeadLetter.class);
 

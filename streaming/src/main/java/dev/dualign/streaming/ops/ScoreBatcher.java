@@ -68,7 +68,7 @@ public final class ScoreBatcher extends KeyedProcessFunction<Integer, ResponseEv
     @Override
     public void open(OpenContext ctx) {
         // state is per batching bucket (the key); it holds at most one batch, so it cannot grow
-        buffer = getRuntimeContext().getListState(new ListStateDescriptor<>("buffer", JsonTypeInfo.forEvent(ResponseEvent.class)));
+        buffer = getRuntimeContext().getListState(new ListStateDescriptor<>(BUFFER_STATE, JsonTypeInfo.forEvent(ResponseEvent.class)));
         count = getRuntimeContext().getState(new ValueStateDescriptor<>("count", Types.INT));
         timer = getRuntimeContext().getState(new ValueStateDescriptor<>("timer", Types.LONG));
         scorers = ScorerSet.open(new ModelRegistry(Path.of(settings.registry()), 5), settings.names(),
@@ -81,13 +81,44 @@ public final class ScoreBatcher extends KeyedProcessFunction<Integer, ResponseEv
         latency = group.histogram(METRIC_LATENCY, new DescriptiveStatisticsHistogram(500));
     }
 
+    /** Where a flushed batch goes: the main output, the dead letters, and the timer to cancel. */
+    interface Sink {
+        void scored(ScoredSample s);
+
+        void dead(DeadLetter d);
+
+        void deleteTimer(long time);
+    }
+
+    private static Sink sink(Context ctx, Collector<ScoredSample> out) {
+        return new Sink() {
+            @Override
+            public void scored(ScoredSample s) {
+                out.collect(s);
+            }
+
+            @Override
+            public void dead(DeadLetter d) {
+                ctx.output(DEAD_LETTERS, d);
+            }
+
+            @Override
+            public void deleteTimer(long time) {
+                ctx.timerService().deleteProcessingTimeTimer(time);
+            }
+        };
+    }
+
+    /** The name of the buffer state, so the operator can find every key with a pending batch. */
+    static final String BUFFER_STATE = "buffer";
+
     @Override
     public void processElement(ResponseEvent e, Context ctx, Collector<ScoredSample> out) throws Exception {
         buffer.add(e);
         int n = count.value() == null ? 1 : count.value() + 1;
         count.update(n);
         if (n >= settings.batchSize()) {
-            flush(ctx, out);
+            flush(sink(ctx, out));
         } else if (timer.value() == null) {
             long at = ctx.timerService().currentProcessingTime() + settings.maxWaitMs();
             ctx.timerService().registerProcessingTimeTimer(at);
@@ -97,10 +128,11 @@ public final class ScoreBatcher extends KeyedProcessFunction<Integer, ResponseEv
 
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<ScoredSample> out) throws Exception {
-        flush(ctx, out);
+        flush(sink(ctx, out));
     }
 
-    private void flush(Context ctx, Collector<ScoredSample> out) throws Exception {
+    /** Scores and clears the current key's pending batch. */
+    void flush(Sink out) throws Exception {
         List<ResponseEvent> batch = new ArrayList<>();
         for (ResponseEvent e : buffer.get()) {
             batch.add(e);
@@ -109,7 +141,7 @@ public final class ScoreBatcher extends KeyedProcessFunction<Integer, ResponseEv
         count.clear();
         Long t = timer.value();
         if (t != null) {
-            ctx.timerService().deleteProcessingTimeTimer(t);
+            out.deleteTimer(t);
             timer.clear();
         }
         if (batch.isEmpty()) {
@@ -122,7 +154,7 @@ public final class ScoreBatcher extends KeyedProcessFunction<Integer, ResponseEv
             scores = scorers.score(batch.stream().map(e -> new Scorer.PromptResponse(e.prompt(), e.response())).toList());
         } catch (RuntimeException ex) {
             for (ResponseEvent e : batch) {
-                deadLetter(ctx, e, "scorer failed: " + ex);
+                deadLetter(out, e, "scorer failed: " + ex);
             }
             return;
         }
@@ -145,17 +177,17 @@ public final class ScoreBatcher extends KeyedProcessFunction<Integer, ResponseEv
                 }
             }
             if (bad != null) {
-                deadLetter(ctx, e, bad);
+                deadLetter(out, e, bad);
             } else {
                 scored.inc();
-                out.collect(e.scored(reward, utilities));
+                out.scored(e.scored(reward, utilities));
             }
         }
     }
 
-    private void deadLetter(Context ctx, ResponseEvent e, String reason) {
+    private void deadLetter(Sink out, ResponseEvent e, String reason) {
         dead.inc();
-        ctx.output(DEAD_LETTERS, DeadLetter.of(sourceTopic, -1, -1, e.toJsonBytes(), reason, System.currentTimeMillis()));
+        out.dead(DeadLetter.of(sourceTopic, -1, -1, e.toJsonBytes(), reason, System.currentTimeMillis()));
     }
 
     @Override

@@ -21,7 +21,6 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
-import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.junit.jupiter.api.BeforeAll;
@@ -38,7 +37,7 @@ class ScoreBatcherTest {
     }
 
     static KeyedOneInputStreamOperatorTestHarness<Integer, ResponseEvent, ScoredSample> harness(JobSettings s) throws Exception {
-        var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new ScoreBatcher(s, "dualign.responses")),
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(new ScoreBatchOperator(new ScoreBatcher(s, "dualign.responses")),
                 (ResponseEvent e) -> 0, Types.INT);
         h.setStateBackend(new EmbeddedRocksDBStateBackend());
         return h;
@@ -72,6 +71,24 @@ class ScoreBatcherTest {
             assertThat(Double.isFinite(x.reward())).isTrue();
             assertThat(x.policyVersion()).isEqualTo(1);
         });
+        h.close();
+    }
+
+    @Test
+    void theEndOfABoundedInputScoresEveryPendingBatch() throws Exception {
+        JobSettings s = Settings.of(Map.of("scoring.registry", registry.toString(), "scoring.batch-size", 100,
+                "scoring.max-wait-ms", 60_000, "scoring.device", "cpu"));
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(new ScoreBatchOperator(new ScoreBatcher(s, "dualign.responses")),
+                (ResponseEvent e) -> Math.floorMod(e.promptId().hashCode(), 3), Types.INT);
+        h.setStateBackend(new EmbeddedRocksDBStateBackend());
+        h.open();
+        for (ResponseEvent e : responses(7)) {
+            h.processElement(new StreamRecord<>(e));
+        }
+        assertThat(h.extractOutputValues()).isEmpty(); // no batch full, no timer due
+        h.endInput();
+        assertThat(h.extractOutputValues()).extracting(ScoredSample::id)
+                .containsExactlyInAnyOrder("r0", "r1", "r2", "r3", "r4", "r5", "r6");
         h.close();
     }
 

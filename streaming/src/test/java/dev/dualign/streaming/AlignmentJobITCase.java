@@ -1,0 +1,262 @@
+package dev.dualign.streaming;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.dualign.connectors.EmbeddedKafkaExtension;
+import dev.dualign.connectors.KafkaSettings;
+import dev.dualign.connectors.KafkaTestClient;
+import dev.dualign.connectors.Topic;
+import dev.dualign.connectors.TopicAdmin;
+import dev.dualign.connectors.flink.DualignKafka;
+import dev.dualign.core.config.Config;
+import dev.dualign.core.event.DualUpdate;
+import dev.dualign.core.event.Events;
+import dev.dualign.core.event.ResponseEvent;
+import dev.dualign.core.event.ScoredSample;
+import dev.dualign.model.testing.TestModels;
+import dev.dualign.model.world.World;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.functions.RichMapFunction;
+import org.apache.flink.api.common.state.CheckpointListener;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.core.execution.SavepointFormatType;
+import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The whole job on a real broker and a MiniCluster with RocksDB state, exactly-once sinks and the
+ * tiny DJL models. One partition, parallelism 1 and one batching bucket here: with more, the
+ * interleaving of samples from different partitions or batches decides which samples a step sees,
+ * so λ can differ between runs even without a failure; with a single ordered stream the input
+ * order is fixed and a restart must reproduce λ exactly.
+ */
+class AlignmentJobITCase {
+    @RegisterExtension
+    @Order(1)
+    static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
+
+    @RegisterExtension
+    @Order(2)
+    static final MiniClusterExtension FLINK = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
+            .setNumberTaskManagers(1).setNumberSlotsPerTaskManager(2).build());
+
+    @TempDir
+    static Path tmp;
+
+    static Path registry;
+
+    @BeforeAll
+    static void models() {
+        registry = TestModels.registry();
+    }
+
+    static JobSettings settings(String checkpoints, Map<String, Object> more) {
+        Map<String, Object> m = new HashMap<>(Map.of("constraints.harmless", 0.5, "dual.mode", "iterative",
+                "dual.n-min", 100, "dual.epsilon", 0.5, "dual.estimate-every", 25, "dual.eta", 1.0,
+                "scoring.registry", registry.toString(), "scoring.device", "cpu", "scoring.batch-size", 16));
+        m.put("checkpoint.interval-ms", 100);
+        m.put("scoring.buckets", 1);
+        m.put("checkpoint.dir", checkpoints);
+        m.put("flink.parallelism", 1);
+        m.put("metrics.prometheus-port", 0);
+        m.putAll(more);
+        return JobSettings.from(Config.of(m, DualignOptions.ALL, DualignOptions.PASS_THROUGH), tmp);
+    }
+
+    /** 300 responses of each of the given versions, safer with each version. */
+    static List<ResponseEvent> traffic(long fromVersion, int versions) {
+        List<ResponseEvent> out = new ArrayList<>();
+        SplittableRandom rnd = new SplittableRandom(11 + fromVersion);
+        for (long v = fromVersion; v < fromVersion + versions; v++) {
+            double hazard = Math.max(0, 0.55 - 0.25 * v);
+            for (int i = 0; i < 300; i++) {
+                World.Prompt p = World.prompt(rnd);
+                out.add(new ResponseEvent("v" + v + "-r" + i, "p" + i, p.text(), World.response(p.intent(), rnd, hazard), v,
+                        -10, -10, "policy", 1_764_000_000_000L + i));
+            }
+        }
+        return out;
+    }
+
+    static KafkaSettings kafka(String prefix) {
+        // one partition: a single ordered input stream (see the class comment)
+        KafkaSettings d = KAFKA.settings(prefix);
+        KafkaSettings k = new KafkaSettings(d.bootstrapServers(), prefix, 1, 1, true, prefix + "-tx", 60000, 1 << 20,
+                prefix + "-group", Map.of());
+        TopicAdmin.ensure(k).requireOk();
+        return k;
+    }
+
+    static void produce(KafkaSettings k, List<ResponseEvent> events) throws Exception {
+        KafkaTestClient.produce(KAFKA.bootstrapServers(), k.topic(Topic.RESPONSES),
+                events.stream().map(e -> e.key().getBytes(StandardCharsets.UTF_8)).toList(),
+                events.stream().map(ResponseEvent::toJsonBytes).toList());
+    }
+
+    static StreamExecutionEnvironment env(JobSettings s, String restart) {
+        Configuration c = JobEnvironment.configuration(s);
+        c.setString("restart-strategy.type", restart);
+        c.setString("restart-strategy.fixed-delay.attempts", "2");
+        c.setString("restart-strategy.fixed-delay.delay", "200 ms");
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(c);
+        env.setParallelism(1);
+        return env;
+    }
+
+    /** Fails the job once, on the record after {@code n}, but only after a checkpoint completed. */
+    static final class FailOnce extends RichMapFunction<ResponseEvent, ResponseEvent> implements CheckpointListener {
+        static final AtomicBoolean FAILED = new AtomicBoolean();
+        static final AtomicBoolean CHECKPOINT_BEFORE_FAILURE = new AtomicBoolean();
+        private final int n;
+        private transient int seen;
+        private transient boolean checkpointed;
+
+        FailOnce(int n) {
+            this.n = n;
+        }
+
+        @Override
+        public void open(OpenContext ctx) {
+            seen = 0;
+        }
+
+        @Override
+        public ResponseEvent map(ResponseEvent e) throws Exception {
+            Thread.sleep(2); // let checkpoints complete while records flow
+            if (++seen > n && checkpointed && FAILED.compareAndSet(false, true)) {
+                CHECKPOINT_BEFORE_FAILURE.set(true);
+                throw new IllegalStateException("injected failure after record " + n);
+            }
+            return e;
+        }
+
+        @Override
+        public void notifyCheckpointComplete(long id) {
+            checkpointed = true;
+        }
+    }
+
+    static List<DualUpdate> run(String prefix, List<ResponseEvent> input, Integer failAfter) throws Exception {
+        KafkaSettings k = kafka(prefix);
+        produce(k, input);
+        JobSettings s = settings(tmp.resolve(prefix + "-ckpt").toUri().toString(), Map.of());
+        StreamExecutionEnvironment env = env(s, failAfter == null ? "none" : "fixed-delay");
+        DualignKafka kk = new DualignKafka(k);
+        DualignKafka.Parsed<ResponseEvent> in = kk.read(env, Topic.RESPONSES, ResponseEvent.class, true);
+        var responses = failAfter == null ? in.events()
+                : in.events().map(new FailOnce(failAfter), in.events().getType()).name("fail-once").uid("fail-once");
+        AlignmentJob.build(responses, in.deadLetters(), s, k.topic(Topic.RESPONSES), k.topic(Topic.SCORED), kk::write);
+        env.execute("alignment-" + prefix);
+        return readDual(k, 0);
+    }
+
+    static List<DualUpdate> readDual(KafkaSettings k, int expected) {
+        return KafkaTestClient.consume(KAFKA.bootstrapServers(), k.topic(Topic.DUAL), expected, Duration.ofSeconds(expected == 0 ? 3 : 60))
+                .stream().map(r -> Events.parse(DualUpdate.class, r.value())).toList();
+    }
+
+    static List<String> scoredIds(KafkaSettings k, int expected) {
+        return KafkaTestClient.consume(KAFKA.bootstrapServers(), k.topic(Topic.SCORED), expected, Duration.ofSeconds(60)).stream()
+                .map(ConsumerRecord::value).map(v -> Events.parse(ScoredSample.class, v).id()).toList();
+    }
+
+    /** λ and its bookkeeping, without the timestamp. */
+    static List<String> path(List<DualUpdate> updates) {
+        return updates.stream().map(u -> u.step() + "@v" + u.policyVersion() + ":" + u.lambda()).toList();
+    }
+
+    @Test
+    void aFailureMidStreamRestartsFromTheCheckpointWithTheSameLambdaPathAndNoDuplicates() throws Exception {
+        List<ResponseEvent> input = traffic(0, 3);
+        List<DualUpdate> clean = run("clean", input, null);
+        assertThat(clean).hasSizeGreaterThanOrEqualTo(2);
+        assertThat(clean.get(1).lambda().get("harmless")).isNotEqualTo(clean.get(0).lambda().get("harmless"));
+
+        FailOnce.FAILED.set(false);
+        List<DualUpdate> failed = run("failed", input, 450);
+        assertThat(FailOnce.FAILED).isTrue();
+        assertThat(FailOnce.CHECKPOINT_BEFORE_FAILURE).isTrue();
+        assertThat(path(failed)).isEqualTo(path(clean));
+
+        List<String> a = scoredIds(kafka("clean"), input.size());
+        List<String> b = scoredIds(kafka("failed"), input.size());
+        assertThat(a).hasSize(input.size()).doesNotHaveDuplicates();
+        assertThat(b).hasSize(input.size()).doesNotHaveDuplicates();
+        assertThat(b).containsExactlyInAnyOrderElementsOf(a);
+    }
+
+    @Test
+    void stopWithASavepointAndResumeContinuesLambda() throws Exception {
+        KafkaSettings k = kafka("sp");
+        JobSettings s = settings(tmp.resolve("sp-ckpt").toUri().toString(), Map.of());
+        produce(k, traffic(0, 1));
+        JobClient first = start(s, k, env(s, "none"));
+        List<DualUpdate> before = readDual(k, 1);
+        assertThat(before).hasSize(1);
+        String savepoint = first.stopWithSavepoint(false, tmp.resolve("savepoints").toUri().toString(),
+                SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
+        assertThat(Path.of(java.net.URI.create(savepoint))).exists();
+
+        produce(k, traffic(1, 1));
+        Configuration resume = JobEnvironment.configuration(s);
+        resume.setString("execution.state-recovery.path", savepoint);
+        resume.setString("restart-strategy.type", "none");
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(resume);
+        env.setParallelism(1);
+        JobClient second = start(s, k, env);
+        List<DualUpdate> after = readDual(k, 2);
+        second.cancel().get(60, TimeUnit.SECONDS);
+        assertThat(after).hasSize(2);
+        DualUpdate next = after.get(1);
+        assertThat(next.step()).isEqualTo(2);           // the step counter continued
+        assertThat(next.policyVersion()).isEqualTo(1);  // and it waited for the next version
+        double lambda1 = before.get(0).lambda().get("harmless");
+        double g = next.estimates().get("harmless").mean();
+        assertThat(next.lambda().get("harmless")).isCloseTo(Math.max(0, lambda1 - 1.0 * (g - 0.5)),
+                org.assertj.core.api.Assertions.within(1e-12));
+    }
+
+    static JobClient start(JobSettings s, KafkaSettings k, StreamExecutionEnvironment env) throws Exception {
+        AlignmentJob.kafka(env, s, k, false);
+        return env.executeAsync("alignment-savepoint");
+    }
+
+    @Test
+    void responsesProducedByAnIndependentClientComeOutScored() throws Exception {
+        KafkaSettings k = kafka("e2e");
+        List<ResponseEvent> input = traffic(0, 1).subList(0, 50);
+        // an independent client: raw JSON bytes, one malformed record among them
+        List<byte[]> values = new ArrayList<>(input.stream().map(ResponseEvent::toJsonBytes).toList());
+        values.add("{\"id\":\"broken\"".getBytes(StandardCharsets.UTF_8));
+        KafkaTestClient.produce(KAFKA.bootstrapServers(), k.topic(Topic.RESPONSES), null, values);
+        JobSettings s = settings(tmp.resolve("e2e-ckpt").toUri().toString(), Map.of());
+        StreamExecutionEnvironment env = env(s, "none");
+        AlignmentJob.kafka(env, s, k, true);
+        env.execute("alignment-e2e");
+        assertThat(scoredIds(k, 50)).hasSize(50);
+        List<ConsumerRecord<byte[], byte[]>> dlq = KafkaTestClient.consume(KAFKA.bootstrapServers(), k.topic(Topic.DLQ), 1,
+                Duration.ofSeconds(30));
+        assertThat(dlq).hasSize(1);
+        assertThat(Files.exists(tmp)).isTrue();
+    }
+}
