@@ -55,6 +55,11 @@ public record KafkaSettings(String bootstrapServers, String topicPrefix, int par
                 transactionalIdPrefix, transactionTimeoutMs, maxRecordBytes, groupId, clientProperties);
     }
 
+    public KafkaSettings withGroupId(String group) {
+        return new KafkaSettings(bootstrapServers, topicPrefix, partitions, replicationFactor, exactlyOnce, transactionalIdPrefix,
+                transactionTimeoutMs, maxRecordBytes, group, clientProperties);
+    }
+
     public KafkaSettings withExactlyOnce(boolean eos) {
         return new KafkaSettings(bootstrapServers, topicPrefix, partitions, replicationFactor, eos, transactionalIdPrefix,
                 transactionTimeoutMs, maxRecordBytes, groupId, clientProperties);

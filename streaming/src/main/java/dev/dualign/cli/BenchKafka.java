@@ -115,7 +115,7 @@ final class BenchKafka implements Callable<Integer> {
     }
 
     /** Records visible to a read_committed consumer: its end offsets. */
-    private static long countCommitted(String servers, String topic) {
+    static long countCommitted(String servers, String topic) {
         Properties p = new Properties();
         p.put("bootstrap.servers", servers);
         p.put("isolation.level", "read_committed");

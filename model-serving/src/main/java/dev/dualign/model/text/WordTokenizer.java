@@ -92,7 +92,7 @@ public final class WordTokenizer implements AutoCloseable {
                     throw new IllegalArgumentException(file + ": id " + i + " must be " + SPECIALS.get(i));
                 }
             }
-            HuggingFaceTokenizer hf = HuggingFaceTokenizer.newInstance(file, Map.of("addSpecialTokens", "false", "maxLength", "4096"));
+            HuggingFaceTokenizer hf = HuggingFaceTokenizer.newInstance(file, Map.of("addSpecialTokens", "false", "maxLength", "512"));
             boolean simple = "WordLevel".equals(root.path("model").path("type").asText())
                     && "WhitespaceSplit".equals(root.path("pre_tokenizer").path("type").asText())
                     && "Lowercase".equals(root.path("normalizer").path("type").asText());

@@ -67,6 +67,10 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
         state = getRuntimeContext().getState(new ValueStateDescriptor<>("controller", JsonTypeInfo.forRecord(ControllerState.class)));
         // reference samples wait here only until the one-shot solve, then are cleared
         reference = getRuntimeContext().getListState(new ListStateDescriptor<>("reference", JsonTypeInfo.forEvent(ScoredSample.class)));
+        lambdaGauge = null; // registered by the subtask that owns the constraint set, on its first record
+    }
+
+    private void registerGauges() {
         lambdaGauge = new double[settings.names().size()];
         var group = getRuntimeContext().getMetricGroup().addGroup("lambda");
         for (int c = 0; c < lambdaGauge.length; c++) {
@@ -99,6 +103,9 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
             s = iterative(s, in.estimate(), ctx, out);
         }
         state.update(s);
+        if (lambdaGauge == null) {
+            registerGauges();
+        }
         System.arraycopy(s.lambda(), 0, lambdaGauge, 0, lambdaGauge.length);
     }
 

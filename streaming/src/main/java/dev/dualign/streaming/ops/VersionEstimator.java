@@ -40,6 +40,10 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, ScoredSam
     private transient Map<String, Double> gauges;
     private transient Set<Long> registered;
     private transient MetricGroup metrics;
+    private transient org.apache.flink.metrics.Histogram inclusionLatency;
+
+    /** Milliseconds from a response's timestamp to its inclusion in its version's estimate. */
+    public static final String METRIC_INCLUSION_LATENCY = "inclusionLatencyMs";
 
     public VersionEstimator(JobSettings settings) {
         this.settings = settings;
@@ -51,6 +55,8 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, ScoredSam
         gauges = new ConcurrentHashMap<>();
         registered = new java.util.HashSet<>();
         metrics = getRuntimeContext().getMetricGroup();
+        inclusionLatency = metrics.histogram(METRIC_INCLUSION_LATENCY,
+                new org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram(10_000));
     }
 
     @Override
@@ -64,6 +70,9 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, ScoredSam
         }
         if (s.logprob() != null && s.refLogprob() != null) {
             add(stats, VersionEstimate.KL, s.logprob() - s.refLogprob());
+        }
+        if (s.timestamp() != null && s.timestamp() > 0) {
+            inclusionLatency.update(Math.max(0, System.currentTimeMillis() - s.timestamp()));
         }
         int since = (st == null ? 0 : st.sinceEmit()) + 1;
         if (since >= settings.estimateEvery()) {

@@ -1,0 +1,136 @@
+package dev.dualign.cli;
+
+import dev.dualign.connectors.EmbeddedKafka;
+import dev.dualign.connectors.KafkaSettings;
+import dev.dualign.connectors.TopicAdmin;
+import dev.dualign.core.config.Config;
+import dev.dualign.model.Devices;
+import dev.dualign.model.bootstrap.Bootstrap;
+import dev.dualign.model.bootstrap.ConsoleProgress;
+import dev.dualign.model.bootstrap.ModelSize;
+import dev.dualign.model.registry.ModelRegistry;
+import dev.dualign.model.scorer.ScorerSet;
+import dev.dualign.streaming.AlignmentJob;
+import dev.dualign.streaming.DualignOptions;
+import dev.dualign.streaming.JobEnvironment;
+import dev.dualign.streaming.JobSettings;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.core.execution.SavepointFormatType;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/**
+ * Runs the alignment job on a local MiniCluster with the Flink web UI: the embedded broker when
+ * no Kafka is configured, {@code bootstrap} first when the registry is empty. Ctrl-C stops the job
+ * with a savepoint, and the next start resumes from it, so λ survives a restart.
+ */
+@Command(name = "job", mixinStandardHelpOptions = true,
+        description = {"Run the alignment job on a local Flink cluster with its web UI.",
+            "For a Flink 2.2 cluster, build the shaded jar with: bin/dualign job --jar"})
+final class JobCommand implements java.util.concurrent.Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--config", paramLabel = "FILE", description = "Configuration file (default: conf/dualign.yaml).")
+    Path config;
+
+    @Option(names = "--fresh", description = "Ignore the savepoint of the last run and start with empty state.")
+    boolean fresh;
+
+    @Option(names = "--jar", description = "Build the shaded job jar for a Flink cluster instead (handled by bin/dualign).")
+    boolean jar;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        if (jar) {
+            spec.commandLine().getErr().println("dualign job --jar is handled by bin/dualign (it runs: mvn -Pjob-jar package)");
+            return Dualign.EXIT_BAD_INPUT;
+        }
+        Path home = Path.of(System.getProperty("dualign.home", "."));
+        Config c = DualignOptions.load(config);
+        JobSettings settings = JobSettings.from(c, home);
+        KafkaSettings kafka = KafkaSettings.from(c);
+
+        ModelRegistry registry = new ModelRegistry(Path.of(settings.registry()), 5);
+        if (!Bootstrap.isBootstrapped(registry)) {
+            out.println("no models in " + registry.root() + ": bootstrapping the synthetic world first (size small)");
+            out.flush();
+            Bootstrap.run(new Bootstrap.Options(registry.root(), 1, ModelSize.SMALL, Devices.resolve(settings.device()), false),
+                    new ConsoleProgress(System.err, System.console() != null));
+        }
+        ScorerSet.check(registry, settings.names()); // a constraint without a scorer fails here, by name
+
+        EmbeddedKafka embedded = null;
+        if (kafka.useEmbeddedBroker()) {
+            embedded = EmbeddedKafka.start(home.resolve(".dualign/kafka"), 9092);
+            kafka = kafka.withBootstrapServers(embedded.bootstrapServers());
+        }
+        TopicAdmin.ensure(kafka).requireOk();
+
+        Path lastSavepoint = home.resolve(".dualign/last-savepoint");
+        JobSettings run = settings;
+        if (settings.restoreFrom().isBlank() && !fresh && Files.exists(lastSavepoint)) {
+            String sp = Files.readString(lastSavepoint).trim();
+            out.println("resuming from the savepoint of the last run: " + sp + " (--fresh ignores it)");
+            run = withRestore(settings, sp);
+        }
+        StreamExecutionEnvironment env = JobEnvironment.local(run, new Configuration(), true);
+        AlignmentJob.kafka(env, run, kafka, false);
+        JobClient client = env.executeAsync("dualign-alignment");
+        out.printf("Flink web UI:     http://127.0.0.1:%d  (job %s)%n", settings.webPort(), client.getJobID());
+        out.printf("Kafka bootstrap:  %s  (topics %sresponses, ...)%n", kafka.bootstrapServers(), kafka.topicPrefix());
+        if (settings.prometheusPort() > 0) {
+            out.printf("Prometheus:       http://127.0.0.1:%d/metrics%n", settings.prometheusPort());
+        }
+        out.printf("mode %s, constraints %s; Ctrl-C stops with a savepoint%n", settings.mode(), settings.constraints());
+        out.flush();
+
+        CountDownLatch done = new CountDownLatch(1);
+        EmbeddedKafka broker = embedded;
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                String sp = client.stopWithSavepoint(false, home.resolve(".dualign/savepoints").toUri().toString(),
+                        SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
+                Files.createDirectories(lastSavepoint.getParent());
+                Files.writeString(lastSavepoint, sp);
+                System.out.println("\nstopped with savepoint " + sp);
+            } catch (Exception e) {
+                System.err.println("\ncould not take a savepoint (" + e.getMessage() + "); the last checkpoint is retained under "
+                        + settings.checkpointDir());
+            } finally {
+                if (broker != null) {
+                    broker.close();
+                }
+                done.countDown();
+            }
+        }, "dualign-job-shutdown"));
+        try {
+            client.getJobExecutionResult().get();
+        } catch (Exception e) {
+            if (done.getCount() > 0) {
+                spec.commandLine().getErr().println("dualign job: the job failed: " + e.getMessage());
+                return 1;
+            }
+        }
+        done.await(70, TimeUnit.SECONDS);
+        return 0;
+    }
+
+    private static JobSettings withRestore(JobSettings s, String path) {
+        return new JobSettings(s.constraints(), s.constraintSet(), s.mode(), s.beta(), s.eta(), s.schedule(), s.lambdaMax(),
+                s.epsilon(), s.nMin(), s.confidence(), s.anytimeValid(), s.rangeLo(), s.rangeHi(), s.oneShotPrompts(),
+                s.oneShotSamplesPerPrompt(), s.primalDualBatch(), s.estimateEvery(), s.batchSize(), s.maxWaitMs(), s.buckets(),
+                s.device(), s.registry(), s.checkpointIntervalMs(), s.checkpointDir(), path, s.parallelism(), s.webPort(),
+                s.prometheusPort());
+    }
+}

@@ -1,0 +1,36 @@
+package dev.dualign.streaming;
+
+import dev.dualign.connectors.KafkaSettings;
+import dev.dualign.connectors.TopicAdmin;
+import dev.dualign.core.config.Config;
+import java.nio.file.Path;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+/**
+ * Entry point of the shaded job jar for a Flink 2.2 cluster:
+ * {@code flink run -c dev.dualign.streaming.JobMain dualign-job.jar --config /opt/dualign/dualign.yaml}.
+ * On a cluster, Kafka must be configured ({@code kafka.bootstrap.servers}) and the model
+ * registry ({@code scoring.registry}) must be readable from every task manager.
+ */
+public final class JobMain {
+    private JobMain() {}
+
+    public static void main(String[] args) throws Exception {
+        Path config = null;
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--config") && i + 1 < args.length) {
+                config = Path.of(args[++i]);
+            }
+        }
+        Config c = DualignOptions.load(config);
+        KafkaSettings kafka = KafkaSettings.from(c);
+        if (kafka.useEmbeddedBroker()) {
+            throw new IllegalArgumentException("configuration key 'kafka.bootstrap.servers': a cluster job needs a Kafka cluster");
+        }
+        JobSettings settings = JobSettings.from(c, Path.of(System.getProperty("dualign.home", ".")));
+        TopicAdmin.ensure(kafka).requireOk();
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(JobEnvironment.configuration(settings));
+        AlignmentJob.kafka(env, settings, kafka, false);
+        env.execute("dualign-alignment");
+    }
+}
