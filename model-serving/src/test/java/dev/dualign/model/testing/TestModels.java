@@ -13,6 +13,20 @@ import java.nio.file.Path;
 public final class TestModels {
     private TestModels() {}
 
+    /** Copies a directory tree (a registry to damage in a test, say). */
+    public static void copyTree(Path from, Path to) throws java.io.IOException {
+        try (var s = java.nio.file.Files.walk(from)) {
+            for (Path p : s.toList()) {
+                Path target = to.resolve(from.relativize(p).toString());
+                if (java.nio.file.Files.isDirectory(p)) {
+                    java.nio.file.Files.createDirectories(target);
+                } else {
+                    java.nio.file.Files.copy(p, target);
+                }
+            }
+        }
+    }
+
     public static synchronized Path registry() {
         Path dir = Path.of(System.getProperty("java.io.tmpdir"), "test-registry-tiny-7");
         Bootstrap.run(new Bootstrap.Options(dir, 7, ModelSize.TINY, Device.cpu(), false), Progress.NONE);

@@ -96,16 +96,7 @@ class ScoreBatcherTest {
     void aScorerThatReturnsNaNSendsTheRecordsToTheDeadLetterOutput(@TempDir Path dir) throws Exception {
         // a registry whose latest harmless scorer has NaN weights: real DJL, a non-finite score
         Path copy = dir.resolve("registry");
-        try (var files = Files.walk(registry)) {
-            for (Path p : files.toList()) {
-                Path t = copy.resolve(registry.relativize(p).toString());
-                if (Files.isDirectory(p)) {
-                    Files.createDirectories(t);
-                } else {
-                    Files.copy(p, t);
-                }
-            }
-        }
+        TestModels.copyTree(registry, copy);
         ModelRegistry reg = new ModelRegistry(copy, 5);
         try (WordTokenizer tok = WordTokenizer.load(reg.open(Bootstrap.TOKENIZER, 0).resolve("tokenizer.json"));
                 TrainedScorer broken = TrainedScorer.load(reg.open("harmless", 0), tok, Device.cpu())) {
