@@ -129,7 +129,7 @@ final class JobCommand implements java.util.concurrent.Callable<Integer> {
     private static JobSettings withRestore(JobSettings s, String path) {
         return new JobSettings(s.constraints(), s.constraintSet(), s.mode(), s.beta(), s.eta(), s.schedule(), s.lambdaMax(),
                 s.epsilon(), s.nMin(), s.confidence(), s.anytimeValid(), s.rangeLo(), s.rangeHi(), s.oneShotPrompts(),
-                s.oneShotSamplesPerPrompt(), s.primalDualBatch(), s.estimateEvery(), s.batchSize(), s.maxWaitMs(), s.buckets(),
+                s.oneShotSamplesPerPrompt(), s.primalDualBatch(), s.estimateEvery(), s.batchSize(), s.maxWaitMs(),
                 s.device(), s.registry(), s.checkpointIntervalMs(), s.checkpointDir(), path, s.parallelism(), s.webPort(),
                 s.prometheusPort());
     }

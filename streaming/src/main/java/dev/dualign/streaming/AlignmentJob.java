@@ -14,7 +14,6 @@ import dev.dualign.core.event.ScoredSample;
 import dev.dualign.streaming.ops.ControllerInput;
 import dev.dualign.streaming.ops.DualController;
 import dev.dualign.streaming.ops.ScoreBatchOperator;
-import dev.dualign.streaming.ops.ScoreBatcher;
 import dev.dualign.streaming.ops.VersionEstimate;
 import dev.dualign.streaming.ops.VersionEstimator;
 import org.apache.flink.api.common.typeinfo.Types;
@@ -59,14 +58,11 @@ public final class AlignmentJob {
      */
     public static void build(DataStream<ResponseEvent> responses, DataStream<DeadLetter> deadLetters, JobSettings settings,
             String responsesTopic, String scoredTopic, Outputs out) {
-        int buckets = settings.buckets();
         SingleOutputStreamOperator<ScoredSample> scored = responses
-                .keyBy(r -> Math.floorMod(r.promptId().hashCode(), buckets), Types.INT)
-                .transform("score", JsonTypeInfo.forEvent(ScoredSample.class),
-                        new ScoreBatchOperator(new ScoreBatcher(settings, responsesTopic)))
+                .transform("score", JsonTypeInfo.forRecord(ScoredSample.class), new ScoreBatchOperator(settings, responsesTopic))
                 .uid("score");
         out.write(scored, Topic.SCORED, ScoredSample.class);
-        out.write(deadLetters.union(scored.getSideOutput(ScoreBatcher.DEAD_LETTERS)), Topic.DLQ, DeadLetter.class);
+        out.write(deadLetters.union(scored.getSideOutput(ScoreBatchOperator.DEAD_LETTERS)), Topic.DLQ, DeadLetter.class);
 
         SingleOutputStreamOperator<VersionEstimate> estimates = scored
                 .filter(s -> !"reference".equals(s.source())).name("policy-samples").uid("policy-samples")

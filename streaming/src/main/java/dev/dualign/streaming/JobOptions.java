@@ -45,8 +45,6 @@ public final class JobOptions {
             .check(v -> v >= 1, "an integer ≥ 1").describe("Responses per scorer call.");
     public static final ConfigOption<Long> MAX_WAIT_MS = ConfigOption.longInteger("scoring.max-wait-ms", 100L)
             .check(v -> v >= 1, "an integer ≥ 1").describe("A partial batch is scored after this long.");
-    public static final ConfigOption<Integer> BUCKETS = ConfigOption.integer("scoring.buckets", 4)
-            .check(v -> v >= 1, "an integer ≥ 1").describe("Batching groups (keyed by prompt id); at least the parallelism.");
     public static final ConfigOption<String> DEVICE = ConfigOption.choice("scoring.device", "auto", "auto", "cpu", "gpu")
             .describe("Where DJL runs the scorers.");
     public static final ConfigOption<String> REGISTRY = ConfigOption.string("scoring.registry", "")
@@ -67,7 +65,7 @@ public final class JobOptions {
 
     public static final List<ConfigOption<?>> ALL = List.of(CONSTRAINT_SET, MODE, BETA, ETA, ETA_SCHEDULE, LAMBDA_MAX,
             EPSILON, N_MIN, CONFIDENCE, INTERVAL, RANGE_LO, RANGE_HI, ONE_SHOT_PROMPTS, ONE_SHOT_SAMPLES, PRIMAL_DUAL_BATCH,
-            EMIT_EVERY, BATCH_SIZE, MAX_WAIT_MS, BUCKETS, DEVICE, REGISTRY, CHECKPOINT_INTERVAL_MS, CHECKPOINT_DIR,
+            EMIT_EVERY, BATCH_SIZE, MAX_WAIT_MS, DEVICE, REGISTRY, CHECKPOINT_INTERVAL_MS, CHECKPOINT_DIR,
             RESTORE_FROM, PARALLELISM, WEB_PORT, PROMETHEUS_PORT);
 
     private JobOptions() {}

@@ -17,7 +17,7 @@ import java.util.Map;
 public record JobSettings(Map<String, Double> constraints, String constraintSet, String mode, double beta, double eta,
         ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, double confidence,
         boolean anytimeValid, double rangeLo, double rangeHi, int oneShotPrompts, int oneShotSamplesPerPrompt,
-        int primalDualBatch, int estimateEvery, int batchSize, long maxWaitMs, int buckets, String device, String registry,
+        int primalDualBatch, int estimateEvery, int batchSize, long maxWaitMs, String device, String registry,
         long checkpointIntervalMs, String checkpointDir, String restoreFrom, int parallelism, int webPort, int prometheusPort)
         implements Serializable {
 
@@ -60,7 +60,7 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
                 c.get(JobOptions.LAMBDA_MAX), c.get(JobOptions.EPSILON), c.get(JobOptions.N_MIN), c.get(JobOptions.CONFIDENCE),
                 c.get(JobOptions.INTERVAL).equals("bernstein"), lo, hi, c.get(JobOptions.ONE_SHOT_PROMPTS),
                 c.get(JobOptions.ONE_SHOT_SAMPLES), c.get(JobOptions.PRIMAL_DUAL_BATCH), c.get(JobOptions.EMIT_EVERY),
-                c.get(JobOptions.BATCH_SIZE), c.get(JobOptions.MAX_WAIT_MS), c.get(JobOptions.BUCKETS), c.get(JobOptions.DEVICE),
+                c.get(JobOptions.BATCH_SIZE), c.get(JobOptions.MAX_WAIT_MS), c.get(JobOptions.DEVICE),
                 registry.isBlank() ? home.resolve(".dualign/registry").toString() : registry,
                 c.get(JobOptions.CHECKPOINT_INTERVAL_MS),
                 ckpt.isBlank() ? home.resolve(".dualign/checkpoints").toUri().toString() : toUri(ckpt),
@@ -84,7 +84,7 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
     public JobSettings withMode(String m) {
         return new JobSettings(constraints, constraintSet, m, beta, eta, schedule, lambdaMax, epsilon, nMin, confidence,
                 anytimeValid, rangeLo, rangeHi, oneShotPrompts, oneShotSamplesPerPrompt, primalDualBatch, estimateEvery,
-                batchSize, maxWaitMs, buckets, device, registry, checkpointIntervalMs, checkpointDir, restoreFrom, parallelism,
+                batchSize, maxWaitMs, device, registry, checkpointIntervalMs, checkpointDir, restoreFrom, parallelism,
                 webPort, prometheusPort);
     }
 }

@@ -74,7 +74,7 @@ public final class DualignKafka {
                 .fromSource(source(topic, bounded), WatermarkStrategy.noWatermarks(), "kafka-" + topic.suffix())
                 .uid("source-" + topic.suffix());
         SingleOutputStreamOperator<T> events = raw
-                .process(new ParseOrDeadLetter<>(type, settings.maxRecordBytes()), JsonTypeInfo.forEvent(type))
+                .process(new ParseOrDeadLetter<>(type, settings.maxRecordBytes()), JsonTypeInfo.forRecord(type))
                 .name("parse-" + topic.suffix())
                 .uid("parse-" + topic.suffix());
         return new Parsed<>(events, events.getSideOutput(ParseOrDeadLetter.DEAD_LETTERS));

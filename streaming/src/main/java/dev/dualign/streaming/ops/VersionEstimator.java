@@ -8,11 +8,10 @@ import dev.dualign.core.stats.ConfidenceBounds;
 import dev.dualign.core.stats.Interval;
 import dev.dualign.core.stats.RunningStats;
 import dev.dualign.streaming.JobSettings;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.List;
 import java.util.Set;
-import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ValueState;
@@ -36,7 +35,9 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, ScoredSam
     public static final OutputTag<Alert> ALERTS = new OutputTag<>("alerts", JsonTypeInfo.forEvent(Alert.class));
 
     private final JobSettings settings;
-    private transient ValueState<EstimatorState> state;
+    /** Per version: [n, mean, m2, min, max] for each tracked name, then sinceEmit, then one alert flag per constraint. */
+    private transient ValueState<double[]> state;
+    private transient List<String> tracked;
     private transient Map<String, Double> gauges;
     private transient Set<Long> registered;
     private transient MetricGroup metrics;
@@ -51,7 +52,11 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, ScoredSam
 
     @Override
     public void open(OpenContext ctx) {
-        state = getRuntimeContext().getState(new ValueStateDescriptor<>("estimator", JsonTypeInfo.forRecord(EstimatorState.class)));
+        // a primitive array: read and written on every sample, so its (de)serialization must be cheap
+        state = getRuntimeContext().getState(new ValueStateDescriptor<>("estimator",
+                org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo.DOUBLE_PRIMITIVE_ARRAY_TYPE_INFO));
+        tracked = new java.util.ArrayList<>(List.of(VersionEstimate.REWARD, VersionEstimate.KL));
+        tracked.addAll(settings.names());
         gauges = new ConcurrentHashMap<>();
         registered = new java.util.HashSet<>();
         metrics = getRuntimeContext().getMetricGroup();
@@ -61,34 +66,58 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, ScoredSam
 
     @Override
     public void processElement(ScoredSample s, Context ctx, Collector<VersionEstimate> out) throws Exception {
-        EstimatorState st = state.value();
-        Map<String, StatsState> stats = st == null ? new HashMap<>() : new HashMap<>(st.stats());
-        Set<String> alerted = st == null ? new TreeSet<>() : new TreeSet<>(st.alerted());
-        add(stats, VersionEstimate.REWARD, s.reward());
-        for (String name : settings.names()) {
-            add(stats, name, s.utility(name));
+        int k = tracked.size();
+        int sinceAt = 5 * k;
+        int alertAt = sinceAt + 1;
+        double[] st = state.value();
+        if (st == null) {
+            st = new double[alertAt + settings.names().size()];
+            for (int i = 0; i < k; i++) {
+                st[5 * i + 3] = Double.POSITIVE_INFINITY;
+                st[5 * i + 4] = Double.NEGATIVE_INFINITY;
+            }
         }
+        add(st, 0, s.reward());
         if (s.logprob() != null && s.refLogprob() != null) {
-            add(stats, VersionEstimate.KL, s.logprob() - s.refLogprob());
+            add(st, 1, s.logprob() - s.refLogprob());
+        }
+        for (int c = 0; c < settings.names().size(); c++) {
+            add(st, 2 + c, s.utility(settings.names().get(c)));
         }
         if (s.timestamp() != null && s.timestamp() > 0) {
             inclusionLatency.update(Math.max(0, System.currentTimeMillis() - s.timestamp()));
         }
-        int since = (st == null ? 0 : st.sinceEmit()) + 1;
-        if (since >= settings.estimateEvery()) {
-            since = 0;
+        st[sinceAt] += 1;
+        if (st[sinceAt] >= settings.estimateEvery()) {
+            st[sinceAt] = 0;
+            Map<String, StatsState> stats = new LinkedHashMap<>();
+            for (int i = 0; i < k; i++) {
+                if (st[5 * i] > 0) {
+                    stats.put(tracked.get(i), new StatsState((long) st[5 * i], st[5 * i + 1], st[5 * i + 2], st[5 * i + 3],
+                            st[5 * i + 4]));
+                }
+            }
             VersionEstimate e = estimate(ctx.getCurrentKey(), stats);
             out.collect(e);
-            alerts(ctx, e, alerted);
+            alerts(ctx, e, st, alertAt);
             publishGauges(ctx.getCurrentKey(), e);
         }
-        state.update(new EstimatorState(stats, alerted, since));
+        state.update(st);
     }
 
-    private static void add(Map<String, StatsState> stats, String name, double x) {
-        RunningStats r = stats.getOrDefault(name, StatsState.EMPTY).toStats();
-        r.add(x);
-        stats.put(name, StatsState.of(r));
+    /** Welford's update of the statistics at slot {@code i} (the same arithmetic as RunningStats). */
+    private static void add(double[] st, int i, double x) {
+        if (!Double.isFinite(x)) {
+            throw new IllegalArgumentException("refusing non-finite observation " + x);
+        }
+        int o = 5 * i;
+        double n = st[o] + 1;
+        double d = x - st[o + 1];
+        st[o] = n;
+        st[o + 1] += d / n;
+        st[o + 2] += d * (x - st[o + 1]);
+        st[o + 3] = Math.min(st[o + 3], x);
+        st[o + 4] = Math.max(st[o + 4], x);
     }
 
     VersionEstimate estimate(long version, Map<String, StatsState> stats) {
@@ -121,17 +150,20 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, ScoredSam
                 Math.max(settings.rangeLo(), r.min()), Math.min(settings.rangeHi(), r.max()));
     }
 
-    private void alerts(Context ctx, VersionEstimate e, Set<String> alerted) {
-        for (Map.Entry<String, Double> c : settings.constraints().entrySet()) {
-            Estimate est = e.estimates().get(c.getKey());
+    private void alerts(Context ctx, VersionEstimate e, double[] st, int alertAt) {
+        List<String> names = settings.names();
+        for (int c = 0; c < names.size(); c++) {
+            Estimate est = e.estimates().get(names.get(c));
+            double margin = settings.constraints().get(names.get(c));
             if (est == null) {
                 continue;
             }
-            boolean below = est.hi() < c.getValue();
-            if (below && alerted.add(c.getKey())) {
-                ctx.output(ALERTS, new Alert(e.policyVersion(), c.getKey(), est, c.getValue(), System.currentTimeMillis()));
+            boolean below = est.hi() < margin;
+            if (below && st[alertAt + c] == 0) {
+                st[alertAt + c] = 1; // once per version and constraint until it recovers
+                ctx.output(ALERTS, new Alert(e.policyVersion(), names.get(c), est, margin, System.currentTimeMillis()));
             } else if (!below) {
-                alerted.remove(c.getKey());
+                st[alertAt + c] = 0;
             }
         }
     }
