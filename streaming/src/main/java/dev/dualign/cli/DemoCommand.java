@@ -25,7 +25,9 @@ final class DemoCommand implements Callable<Integer> {
                   2. start an embedded Kafka broker and the Flink alignment job (with its web UI),
                   3. start the policy server, the fine-tuner and simulated users,
                   4. print the dashboard URL and a status line (λ, per-version estimates) every few seconds.
-                What works today: `dualign dual` (one-shot dualization from a file) and `dualign bench dual`.""");
+                Built so far: `dualign bootstrap` (the world and its models), `dualign job` (the Flink
+                alignment job with its web UI), `dualign kafka up|topics|tail`, `dualign dual`, `dualign bench`.
+                Still missing for the demo: the fine-tuner, the policy server and the dashboard.""");
         err.flush();
         return 1;
     }
