@@ -57,7 +57,7 @@ public final class LmTraining {
                         LmBatch batch = LmBatch.of(m, chunk.stream().map(x -> x[0]).toList(),
                                 chunk.stream().map(x -> x[1]).toList(), true, lm.config().maxLen());
                         try (GradientCollector gc = trainer.newGradientCollector()) {
-                            gc.zeroGradients(); // DJL does not reset gradients between collectors
+                            dev.dualign.model.Gradients.zero(lm.model().getBlock()); // not gc.zeroGradients(): see Gradients
                             NDArray logp = trainer.forward(batch.inputs()).head();
                             NDArray l = loss.evaluate(new NDList(batch.targets, batch.mask), new NDList(logp));
                             float value = l.getFloat();

@@ -72,6 +72,9 @@ public final class PolicyLm implements AutoCloseable {
                 model.close();
                 throw new IllegalArgumentException("policy parameters in " + dir + " do not fit the model: " + e.getMessage(), e);
             }
+            // loaded arrays do not require gradients as initialised ones do: a fine-tuner needs them
+            // (gradients are recorded only inside a GradientCollector, so inference is unaffected)
+            block.getParameters().values().forEach(p -> p.getArray().setRequiresGradient(true));
             return new PolicyLm(model, block);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot load the policy from " + dir, e);
@@ -288,6 +291,16 @@ public final class PolicyLm implements AutoCloseable {
             d[i] = f[i];
         }
         return d;
+    }
+
+    /**
+     * Differentiable log π(response + EOS | prompt) per pair, through {@code forward} (a trainer's
+     * forward during training). The arrays live in {@code manager}.
+     */
+    public NDArray sequenceLogProbs(NDManager manager, List<int[]> prompts, List<int[]> responses,
+            java.util.function.Function<NDList, NDList> forward) {
+        LmBatch batch = LmBatch.of(manager, prompts, responses, true, config().maxLen());
+        return batch.sequenceLogProbs(forward.apply(batch.inputs()).head());
     }
 
     /** For training code: forward on a batch with the given parameter store. */

@@ -147,7 +147,7 @@ public final class TrainedScorer implements Scorer {
                         }
                         NDArray label = m.create(y);
                         try (GradientCollector gc = trainer.newGradientCollector()) {
-                            gc.zeroGradients();
+                            dev.dualign.model.Gradients.zero(model.getBlock()); // not gc.zeroGradients(): see Gradients
                             NDArray pred = trainer.forward(in).head();
                             NDArray loss = l2.evaluate(new NDList(label), new NDList(pred));
                             float value = loss.getFloat();

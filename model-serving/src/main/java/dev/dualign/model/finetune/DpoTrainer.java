@@ -1,0 +1,136 @@
+package dev.dualign.model.finetune;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.training.DefaultTrainingConfig;
+import ai.djl.training.GradientCollector;
+import ai.djl.training.Trainer;
+import ai.djl.training.optimizer.Optimizer;
+import ai.djl.training.tracker.Tracker;
+import dev.dualign.model.Gradients;
+import dev.dualign.model.lm.MaskedTokenNll;
+import dev.dualign.model.lm.PolicyLm;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
+import java.util.function.IntConsumer;
+
+/**
+ * The policy step for a given λ (DESIGN.md, stage 2): DPO on pseudo-preferences. For two
+ * responses to a prompt the label is σ((s₁ − s₂)/β) with s = r + λ·g, used softly, and the loss is
+ * −[p·log σ(β·Δ) + (1 − p)·log σ(−β·Δ)] with Δ = log π_θ/π_ref(y₁) − log π_θ/π_ref(y₂); π_ref is
+ * frozen. A step with non-finite gradients is skipped (and counted); a non-finite loss, too many
+ * skipped steps or a KL to the reference beyond the bound stop training with an error, so a
+ * diverged policy is never published.
+ */
+public final class DpoTrainer {
+    /**
+     * @param beta the KL weight β (also the temperature of the pseudo-labels)
+     * @param epochs passes over the pairs
+     * @param batchSize pairs per step
+     * @param learningRate Adam step size
+     * @param maxKl bound on the mean log π_θ/π_ref of the preferred responses; beyond it training stops
+     * @param seed shuffling seed
+     */
+    public record Options(double beta, int epochs, int batchSize, float learningRate, double maxKl, long seed) {}
+
+    /**
+     * @param steps optimiser steps
+     * @param finalLoss mean loss of the last epoch
+     * @param meanLogRatio mean log π_θ/π_ref over the pairs' responses at the end (a KL proxy)
+     */
+    public record Result(int steps, double finalLoss, double meanLogRatio) {}
+
+    private DpoTrainer() {}
+
+    public static Result train(PolicyLm policy, PolicyLm reference, List<PreferencePair> pairs, Options o, IntConsumer progress) {
+        // reference log-probabilities are fixed: compute them once, without gradients
+        double[] ref1 = reference.logProbs(pairs.stream().map(PreferencePair::prompt).toList(),
+                pairs.stream().map(PreferencePair::first).toList());
+        double[] ref2 = reference.logProbs(pairs.stream().map(PreferencePair::prompt).toList(),
+                pairs.stream().map(PreferencePair::second).toList());
+        List<Integer> order = new ArrayList<>();
+        for (int i = 0; i < pairs.size(); i++) {
+            order.add(i);
+        }
+        DefaultTrainingConfig cfg = new DefaultTrainingConfig(new MaskedTokenNll())
+                .optOptimizer(Optimizer.adam().optClipGrad(1f).optLearningRateTracker(Tracker.fixed(o.learningRate())).build())
+                .optDevices(new ai.djl.Device[] {policy.model().getNDManager().getDevice()});
+        Random rnd = new Random(o.seed());
+        int steps = 0;
+        int skipped = 0;
+        double lastLoss = Double.NaN;
+        double logRatio = 0;
+        try (Trainer trainer = policy.model().newTrainer(cfg)) {
+            for (int epoch = 0; epoch < o.epochs(); epoch++) {
+                Collections.shuffle(order, rnd);
+                double sum = 0;
+                int batches = 0;
+                double ratioSum = 0;
+                int ratioN = 0;
+                for (int from = 0; from < order.size(); from += o.batchSize()) {
+                    List<Integer> idx = order.subList(from, Math.min(order.size(), from + o.batchSize()));
+                    List<int[]> prompts = idx.stream().map(i -> pairs.get(i).prompt()).toList();
+                    float[] r1 = new float[idx.size()];
+                    float[] r2 = new float[idx.size()];
+                    float[] label = new float[idx.size()];
+                    for (int k = 0; k < idx.size(); k++) {
+                        PreferencePair p = pairs.get(idx.get(k));
+                        r1[k] = (float) ref1[idx.get(k)];
+                        r2[k] = (float) ref2[idx.get(k)];
+                        label[k] = (float) (1 / (1 + Math.exp(-(p.firstScore() - p.secondScore()) / o.beta())));
+                    }
+                    try (NDManager m = trainer.getManager().newSubManager();
+                            GradientCollector gc = trainer.newGradientCollector()) {
+                        Gradients.zero(policy.model().getBlock()); // not gc.zeroGradients(): see Gradients
+                        NDArray lp1 = policy.sequenceLogProbs(m, prompts, idx.stream().map(i -> pairs.get(i).first()).toList(),
+                                trainer::forward);
+                        NDArray lp2 = policy.sequenceLogProbs(m, prompts, idx.stream().map(i -> pairs.get(i).second()).toList(),
+                                trainer::forward);
+                        NDArray ratio1 = lp1.sub(m.create(r1));
+                        NDArray ratio2 = lp2.sub(m.create(r2));
+                        NDArray z = ratio1.sub(ratio2).mul((float) o.beta());
+                        NDArray p = m.create(label);
+                        // −[p log σ(z) + (1 − p) log σ(−z)], with log σ(x) = −softplus(−x)
+                        NDArray loss = p.mul(softplus(z.neg())).add(p.neg().add(1f).mul(softplus(z))).mean();
+                        float value = loss.getFloat();
+                        if (!Float.isFinite(value)) {
+                            throw new IllegalStateException("DPO diverged at step " + (steps + 1) + " (loss " + value + ")");
+                        }
+                        gc.backward(loss);
+                        if (!Gradients.finite(policy.model().getBlock())) {
+                            skipped++; // a non-finite gradient never reaches the weights
+                            if (skipped > Math.max(3, order.size() / o.batchSize() / 10)) {
+                                throw new IllegalStateException("DPO diverged: " + skipped + " steps had non-finite gradients");
+                            }
+                            continue;
+                        }
+                        sum += value;
+                        float[] a = ratio1.toFloatArray();
+                        float[] b = ratio2.toFloatArray();
+                        for (int k = 0; k < a.length; k++) {
+                            ratioSum += a[k] + b[k];
+                            ratioN += 2;
+                        }
+                    }
+                    trainer.step();
+                    batches++;
+                    progress.accept(++steps);
+                }
+                lastLoss = sum / Math.max(1, batches);
+                logRatio = ratioSum / Math.max(1, ratioN);
+                if (Math.abs(logRatio) > o.maxKl()) {
+                    throw new IllegalStateException(String.format("DPO moved the policy too far from the reference: mean log "
+                            + "π/π_ref = %.3f exceeds the bound %.3f", logRatio, o.maxKl()));
+                }
+            }
+        }
+        return new Result(steps, lastLoss, logRatio);
+    }
+
+    /** softplus(x) = log(1 + e^x), computed stably as max(x, 0) + log(1 + e^−|x|). */
+    private static NDArray softplus(NDArray x) {
+        return x.maximum(0f).add(x.abs().neg().exp().add(1f).log());
+    }
+}
