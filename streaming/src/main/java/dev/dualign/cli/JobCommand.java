@@ -82,7 +82,7 @@ final class JobCommand implements java.util.concurrent.Callable<Integer> {
         if (settings.restoreFrom().isBlank() && !fresh && Files.exists(lastSavepoint)) {
             String sp = Files.readString(lastSavepoint).trim();
             out.println("resuming from the savepoint of the last run: " + sp + " (--fresh ignores it)");
-            run = withRestore(settings, sp);
+            run = settings.withRestoreFrom(sp);
         }
         StreamExecutionEnvironment env = JobEnvironment.local(run, new Configuration(), true);
         AlignmentJob.kafka(env, run, kafka, false);
@@ -124,13 +124,5 @@ final class JobCommand implements java.util.concurrent.Callable<Integer> {
         }
         done.await(70, TimeUnit.SECONDS);
         return 0;
-    }
-
-    private static JobSettings withRestore(JobSettings s, String path) {
-        return new JobSettings(s.constraints(), s.constraintSet(), s.mode(), s.beta(), s.eta(), s.schedule(), s.lambdaMax(),
-                s.epsilon(), s.nMin(), s.confidence(), s.anytimeValid(), s.rangeLo(), s.rangeHi(), s.oneShotPrompts(),
-                s.oneShotSamplesPerPrompt(), s.primalDualBatch(), s.estimateEvery(), s.batchSize(), s.maxWaitMs(),
-                s.device(), s.registry(), s.checkpointIntervalMs(), s.checkpointDir(), path, s.parallelism(), s.webPort(),
-                s.prometheusPort());
     }
 }

@@ -80,11 +80,11 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
         return constraints.values().stream().mapToDouble(Double::doubleValue).toArray();
     }
 
-    /** A copy with other values, for tests and command-line overrides. */
-    public JobSettings withMode(String m) {
-        return new JobSettings(constraints, constraintSet, m, beta, eta, schedule, lambdaMax, epsilon, nMin, confidence,
+    /** A copy that starts from a checkpoint or savepoint. */
+    public JobSettings withRestoreFrom(String path) {
+        return new JobSettings(constraints, constraintSet, mode, beta, eta, schedule, lambdaMax, epsilon, nMin, confidence,
                 anytimeValid, rangeLo, rangeHi, oneShotPrompts, oneShotSamplesPerPrompt, primalDualBatch, estimateEvery,
-                batchSize, maxWaitMs, device, registry, checkpointIntervalMs, checkpointDir, restoreFrom, parallelism,
-                webPort, prometheusPort);
+                batchSize, maxWaitMs, device, registry, checkpointIntervalMs, checkpointDir, path, parallelism, webPort,
+                prometheusPort);
     }
 }

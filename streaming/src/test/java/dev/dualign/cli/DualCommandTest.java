@@ -4,11 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dualign.core.dual.BisectionDual;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,26 +16,13 @@ import java.util.Locale;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 class DualCommandTest {
     @TempDir
     Path dir;
 
-    record Run(int code, String out, String err) {
-        JsonNode json() throws IOException {
-            return new ObjectMapper().readTree(out);
-        }
-    }
-
-    private Run run(String... args) {
-        CommandLine cli = Dualign.commandLine();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        cli.setOut(new PrintWriter(out));
-        cli.setErr(new PrintWriter(err));
-        int code = cli.execute(args);
-        return new Run(code, out.toString(), err.toString());
+    private CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     private Path write(List<String> lines) throws IOException {
@@ -73,7 +57,7 @@ class DualCommandTest {
             }
         }
         Collections.shuffle(lines, rnd); // lines of one prompt need not be adjacent
-        Run r = run("dual", "--samples", write(lines).toString(), "--beta", "0.01", "--margin", "harmless=300");
+        CliRun r = run("dual", "--samples", write(lines).toString(), "--beta", "0.01", "--margin", "harmless=300");
         assertThat(r.code()).as(r.err()).isZero();
         JsonNode json = r.json();
         double expected = ref.solve1();
@@ -110,7 +94,7 @@ class DualCommandTest {
         }
         Collections.shuffle(lines, rnd);
         Path f = write(lines);
-        Run r = run("dual", "--samples", f.toString(), "--beta", "0.5",
+        CliRun r = run("dual", "--samples", f.toString(), "--beta", "0.5",
                 "--margin", "harmless=" + b1, "--margin", "humour=" + b2, "--bootstrap", "50");
         assertThat(r.code()).as(r.err()).isZero();
         double[] expected = ref.solve2();
@@ -129,13 +113,13 @@ class DualCommandTest {
     @Test
     void shouldExitTwoNamingFileLineAndFieldOnBadInput() throws IOException {
         Path f = write(List.of(line("p", 1, "harmless", "0.1"), "", "{\"promptId\":\"p\",\"reward\":\"high\",\"utilities\":{\"harmless\":0}}"));
-        Run r = run("dual", "--samples", f.toString(), "--beta", "1", "--margin", "harmless=0");
+        CliRun r = run("dual", "--samples", f.toString(), "--beta", "1", "--margin", "harmless=0");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains(f + ":3").contains("reward");
         assertThat(r.out()).isEmpty();
 
         Path broken = write(List.of("{not json"));
-        Run r2 = run("dual", "--samples", broken.toString(), "--beta", "1", "--margin", "harmless=0");
+        CliRun r2 = run("dual", "--samples", broken.toString(), "--beta", "1", "--margin", "harmless=0");
         assertThat(r2.code()).isEqualTo(2);
         assertThat(r2.err()).contains(broken + ":1").contains("not valid JSON");
     }
@@ -143,7 +127,7 @@ class DualCommandTest {
     @Test
     void shouldTreatAUtilityNamedByAMarginButMissingAsBadInput() throws IOException {
         Path f = write(List.of(line("p", 1, "harmless", "0.1"), line("p", 2, "humour", "0.1")));
-        Run r = run("dual", "--samples", f.toString(), "--beta", "1", "--margin", "harmless=0");
+        CliRun r = run("dual", "--samples", f.toString(), "--beta", "1", "--margin", "harmless=0");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains(f + ":2").contains("utilities.harmless");
     }
@@ -153,10 +137,10 @@ class DualCommandTest {
         assertThat(run("dual", "--samples", dir.resolve("nope.jsonl").toString(), "--beta", "1", "--margin", "h=0").code())
                 .isEqualTo(2);
         Path f = write(List.of(line("p", 1, "h", "0.1")));
-        Run negBeta = run("dual", "--samples", f.toString(), "--beta", "-1", "--margin", "h=0");
+        CliRun negBeta = run("dual", "--samples", f.toString(), "--beta", "-1", "--margin", "h=0");
         assertThat(negBeta.code()).isEqualTo(2);
         assertThat(negBeta.err()).contains("--beta");
-        Run badMargin = run("dual", "--samples", f.toString(), "--beta", "1", "--margin", "h=lots");
+        CliRun badMargin = run("dual", "--samples", f.toString(), "--beta", "1", "--margin", "h=lots");
         assertThat(badMargin.code()).isEqualTo(2);
         assertThat(badMargin.err()).contains("--margin h=lots");
         assertThat(run("dual", "--samples", f.toString(), "--beta", "1").code()).isEqualTo(2); // picocli: missing option
@@ -165,7 +149,7 @@ class DualCommandTest {
     @Test
     void shouldExitThreeNamingTheInfeasibleConstraint() throws IOException {
         Path f = write(List.of(line("p", 1, "harmless", "0.1", "humour", "0"), line("p", 0, "harmless", "0.4", "humour", "0")));
-        Run r = run("dual", "--samples", f.toString(), "--beta", "1", "--margin", "harmless=0.5", "--margin", "humour=-1");
+        CliRun r = run("dual", "--samples", f.toString(), "--beta", "1", "--margin", "harmless=0.5", "--margin", "humour=-1");
         assertThat(r.code()).isEqualTo(3);
         assertThat(r.err()).contains("infeasible").contains("harmless").doesNotContain("humour:");
         assertThat(r.out()).isEmpty();
@@ -173,10 +157,10 @@ class DualCommandTest {
 
     @Test
     void shouldListCommandsInHelp() {
-        Run r = run("--help");
+        CliRun r = run("--help");
         assertThat(r.code()).isZero();
         assertThat(r.out()).contains("dual").contains("demo").contains("bench");
-        Run d = run("dual", "--help");
+        CliRun d = run("dual", "--help");
         assertThat(d.code()).isZero();
         assertThat(d.out()).contains("--samples").contains("--margin").contains("--bootstrap");
     }

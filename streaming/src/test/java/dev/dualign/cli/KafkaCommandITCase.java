@@ -5,8 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.dualign.connectors.EmbeddedKafkaExtension;
 import dev.dualign.connectors.KafkaTestClient;
 import dev.dualign.core.event.PromptEvent;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,7 +15,6 @@ import org.apache.kafka.clients.admin.NewTopic;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 class KafkaCommandITCase {
     @RegisterExtension
@@ -26,15 +23,8 @@ class KafkaCommandITCase {
     @TempDir
     Path dir;
 
-    record Run(int code, String out, String err) {}
-
-    private Run run(String... args) {
-        CommandLine cli = Dualign.commandLine();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        cli.setOut(new PrintWriter(out));
-        cli.setErr(new PrintWriter(err));
-        return new Run(cli.execute(args), out.toString(), err.toString());
+    private CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     private Path config(String yaml) throws Exception {
@@ -46,28 +36,28 @@ class KafkaCommandITCase {
     @Test
     void topicsCreatesThenVerifiesAndReportsAMismatchWithExitFour() throws Exception {
         Path conf = config("kafka:\n  topic-prefix: cli-a.\n  partitions: 2\n");
-        Run first = run("kafka", "topics", "--config", conf.toString(), "--bootstrap-servers", KAFKA.bootstrapServers());
+        CliRun first = run("kafka", "topics", "--config", conf.toString(), "--bootstrap-servers", KAFKA.bootstrapServers());
         assertThat(first.code()).as(first.err()).isZero();
         assertThat(first.out()).contains("created  cli-a.responses").contains("created  cli-a.dlq");
-        Run second = run("kafka", "topics", "--config", conf.toString(), "--bootstrap-servers", KAFKA.bootstrapServers());
+        CliRun second = run("kafka", "topics", "--config", conf.toString(), "--bootstrap-servers", KAFKA.bootstrapServers());
         assertThat(second.out()).contains("ok       cli-a.responses").doesNotContain("created");
 
         try (Admin admin = Admin.create(Map.of("bootstrap.servers", KAFKA.bootstrapServers()))) {
             admin.createTopics(List.of(new NewTopic("cli-b.scored", 1, (short) 1))).all().get();
         }
         Path wantsFour = config("kafka:\n  topic-prefix: cli-b.\n  partitions: 4\n");
-        Run mismatch = run("kafka", "topics", "--config", wantsFour.toString(), "--bootstrap-servers", KAFKA.bootstrapServers());
+        CliRun mismatch = run("kafka", "topics", "--config", wantsFour.toString(), "--bootstrap-servers", KAFKA.bootstrapServers());
         assertThat(mismatch.code()).isEqualTo(4);
         assertThat(mismatch.out()).contains("MISMATCH cli-b.scored has 1 partition, configured 4");
     }
 
     @Test
     void badConfigurationFailsNamingTheKey() throws Exception {
-        Run r = run("kafka", "topics", "--config", config("kafka:\n  partitons: 2\n").toString(),
+        CliRun r = run("kafka", "topics", "--config", config("kafka:\n  partitons: 2\n").toString(),
                 "--bootstrap-servers", KAFKA.bootstrapServers());
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("kafka.partitons").contains("unknown key");
-        Run bad = run("kafka", "topics", "--config", config("kafka:\n  delivery: sometimes\n").toString(),
+        CliRun bad = run("kafka", "topics", "--config", config("kafka:\n  delivery: sometimes\n").toString(),
                 "--bootstrap-servers", KAFKA.bootstrapServers());
         assertThat(bad.code()).isEqualTo(2);
         assertThat(bad.err()).contains("kafka.delivery");
@@ -81,11 +71,11 @@ class KafkaCommandITCase {
         PromptEvent p = new PromptEvent("p1", "hello", null, 5L);
         KafkaTestClient.produce(KAFKA.bootstrapServers(), "cli-t.prompts", null,
                 List.of(p.toJsonBytes(), "garbage".getBytes(StandardCharsets.UTF_8)));
-        Run r = run("kafka", "tail", "prompts", "--config", conf.toString(), "--bootstrap-servers", KAFKA.bootstrapServers(),
+        CliRun r = run("kafka", "tail", "prompts", "--config", conf.toString(), "--bootstrap-servers", KAFKA.bootstrapServers(),
                 "--from-beginning", "--max", "2", "--idle-timeout", "20");
         assertThat(r.code()).isZero();
         assertThat(r.out()).contains(p.toJson()).contains("# invalid record at cli-t.prompts/");
-        Run unknown = run("kafka", "tail", "nope", "--config", conf.toString(), "--bootstrap-servers", KAFKA.bootstrapServers());
+        CliRun unknown = run("kafka", "tail", "nope", "--config", conf.toString(), "--bootstrap-servers", KAFKA.bootstrapServers());
         assertThat(unknown.code()).isEqualTo(2);
         assertThat(unknown.err()).contains("unknown topic 'nope'");
     }

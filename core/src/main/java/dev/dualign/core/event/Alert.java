@@ -1,6 +1,5 @@
 package dev.dualign.core.event;
 
-import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import java.util.Objects;
@@ -26,13 +25,7 @@ public record Alert(long policyVersion, String constraint, Estimate estimate, do
         }
     }
 
-    @JsonProperty("schema")
-    public int schema() {
-        return EventJson.SCHEMA_VERSION;
-    }
-
     @Override
-    @JsonIgnore
     public String key() {
         return Long.toString(policyVersion);
     }

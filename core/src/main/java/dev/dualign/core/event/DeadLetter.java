@@ -1,6 +1,5 @@
 package dev.dualign.core.event;
 
-import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import java.util.Base64;
@@ -31,13 +30,7 @@ public record DeadLetter(String sourceTopic, int partition, long offset, String 
                 Base64.getEncoder().encodeToString(value == null ? new byte[0] : value), error, now);
     }
 
-    @JsonProperty("schema")
-    public int schema() {
-        return EventJson.SCHEMA_VERSION;
-    }
-
     @Override
-    @JsonIgnore
     public String key() {
         return sourceTopic;
     }

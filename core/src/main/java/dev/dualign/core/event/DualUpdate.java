@@ -1,6 +1,5 @@
 package dev.dualign.core.event;
 
-import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import java.util.Map;
@@ -28,13 +27,7 @@ public record DualUpdate(String constraintSet, Map<String, Double> lambda, Map<S
         Events.checkMode(mode);
     }
 
-    @JsonProperty("schema")
-    public int schema() {
-        return EventJson.SCHEMA_VERSION;
-    }
-
     @Override
-    @JsonIgnore
     public String key() {
         return constraintSet;
     }

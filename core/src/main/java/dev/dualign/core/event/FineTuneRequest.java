@@ -1,6 +1,5 @@
 package dev.dualign.core.event;
 
-import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import java.util.Map;
@@ -30,13 +29,7 @@ public record FineTuneRequest(String requestId, Map<String, Double> lambda, long
         toOffsets = toOffsets == null ? null : Map.copyOf(toOffsets);
     }
 
-    @JsonProperty("schema")
-    public int schema() {
-        return EventJson.SCHEMA_VERSION;
-    }
-
     @Override
-    @JsonIgnore
     public String key() {
         return requestId;
     }

@@ -1,6 +1,5 @@
 package dev.dualign.core.event;
 
-import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import java.util.Objects;
@@ -20,13 +19,7 @@ public record PromptEvent(String id, String prompt, String session, long timesta
         Objects.requireNonNull(prompt, "prompt");
     }
 
-    @JsonProperty("schema")
-    public int schema() {
-        return EventJson.SCHEMA_VERSION;
-    }
-
     @Override
-    @JsonIgnore
     public String key() {
         return id;
     }

@@ -51,13 +51,7 @@ public record ResponseEvent(String id, String promptId, String prompt, String re
         }
     }
 
-    @JsonProperty("schema")
-    public int schema() {
-        return EventJson.SCHEMA_VERSION;
-    }
-
     @Override
-    @JsonIgnore
     public String key() {
         return promptId;
     }

@@ -66,14 +66,8 @@ public record ScoredSample(
     }
 
     @Override
-    @com.fasterxml.jackson.annotation.JsonIgnore
     public String key() {
         return promptId;
-    }
-
-    @JsonProperty("schema")
-    public int schema() {
-        return EventJson.SCHEMA_VERSION;
     }
 
     /** The named utility, or an error naming it when this sample lacks it. */

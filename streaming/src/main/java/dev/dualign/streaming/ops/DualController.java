@@ -55,6 +55,7 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
     private final String dataTopic;
     private transient ValueState<ControllerState> state;
     private transient ListState<ScoredSample> reference;
+    private transient ValueState<Long> referenceCount;
     private transient double[] lambdaGauge;
 
     public DualController(JobSettings settings, String dataTopic) {
@@ -67,6 +68,8 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
         state = getRuntimeContext().getState(new ValueStateDescriptor<>("controller", JsonTypeInfo.forRecord(ControllerState.class)));
         // reference samples wait here only until the one-shot solve, then are cleared
         reference = getRuntimeContext().getListState(new ListStateDescriptor<>("reference", JsonTypeInfo.forEvent(ScoredSample.class)));
+        referenceCount = getRuntimeContext().getState(new ValueStateDescriptor<>("reference-count",
+                org.apache.flink.api.common.typeinfo.Types.LONG));
         lambdaGauge = null; // registered by the subtask that owns the constraint set, on its first record
     }
 
@@ -110,6 +113,12 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
     }
 
     private ControllerState maybeSolve(ControllerState s, Context ctx, Collector<DualUpdate> out) throws Exception {
+        // the per-prompt scan reads the whole list: do it only once enough samples could be there
+        long count = referenceCount.value() == null ? 1 : referenceCount.value() + 1;
+        referenceCount.update(count);
+        if (count < (long) settings.oneShotPrompts() * settings.oneShotSamplesPerPrompt()) {
+            return s;
+        }
         Map<String, Integer> perPrompt = new HashMap<>();
         List<ScoredSample> all = new ArrayList<>();
         for (ScoredSample x : reference.get()) {
@@ -125,6 +134,7 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
             b.add(x);
         }
         reference.clear();
+        referenceCount.clear();
         try {
             DualSolution sol = new DualSolver(1e-9, 500, settings.lambdaMax()).solve(b.build());
             double[] lambda = sol.lambda().clone();
