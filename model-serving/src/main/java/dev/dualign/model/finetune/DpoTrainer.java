@@ -3,7 +3,6 @@ package dev.dualign.model.finetune;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.training.DefaultTrainingConfig;
-import ai.djl.training.GradientCollector;
 import ai.djl.training.Trainer;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
@@ -20,9 +19,8 @@ import java.util.function.IntConsumer;
  * The policy step for a given λ (DESIGN.md, stage 2): DPO on pseudo-preferences. For two
  * responses to a prompt the label is σ((s₁ − s₂)/β) with s = r + λ·g, used softly, and the loss is
  * −[p·log σ(β·Δ) + (1 − p)·log σ(−β·Δ)] with Δ = log π_θ/π_ref(y₁) − log π_θ/π_ref(y₂); π_ref is
- * frozen. A step with non-finite gradients is skipped (and counted); a non-finite loss, too many
- * skipped steps or a KL to the reference beyond the bound stop training with an error, so a
- * diverged policy is never published.
+ * frozen. A loss or gradient that stays non-finite ({@link Gradients#backward}) or a KL to the
+ * reference beyond the bound stops training with an error, so a diverged policy is never published.
  */
 public final class DpoTrainer {
     /**
@@ -59,7 +57,6 @@ public final class DpoTrainer {
                 .optDevices(new ai.djl.Device[] {policy.model().getNDManager().getDevice()});
         Random rnd = new Random(o.seed());
         int steps = 0;
-        int skipped = 0;
         double lastLoss = Double.NaN;
         double logRatio = 0;
         try (Trainer trainer = policy.model().newTrainer(cfg)) {
@@ -81,34 +78,23 @@ public final class DpoTrainer {
                         r2[k] = (float) ref2[idx.get(k)];
                         label[k] = (float) (1 / (1 + Math.exp(-(p.firstScore() - p.secondScore()) / o.beta())));
                     }
-                    try (NDManager m = trainer.getManager().newSubManager();
-                            GradientCollector gc = trainer.newGradientCollector()) {
-                        Gradients.zero(policy.model().getBlock()); // not gc.zeroGradients(): see Gradients
-                        NDArray lp1 = policy.sequenceLogProbs(m, prompts, idx.stream().map(i -> pairs.get(i).first()).toList(),
-                                trainer::forward);
-                        NDArray lp2 = policy.sequenceLogProbs(m, prompts, idx.stream().map(i -> pairs.get(i).second()).toList(),
-                                trainer::forward);
-                        NDArray ratio1 = lp1.sub(m.create(r1));
-                        NDArray ratio2 = lp2.sub(m.create(r2));
-                        NDArray z = ratio1.sub(ratio2).mul((float) o.beta());
-                        NDArray p = m.create(label);
-                        // −[p log σ(z) + (1 − p) log σ(−z)], with log σ(x) = −softplus(−x)
-                        NDArray loss = p.mul(softplus(z.neg())).add(p.neg().add(1f).mul(softplus(z))).mean();
-                        float value = loss.getFloat();
-                        if (!Float.isFinite(value)) {
-                            throw new IllegalStateException("DPO diverged at step " + (steps + 1) + " (loss " + value + ")");
-                        }
-                        gc.backward(loss);
-                        if (!Gradients.finite(policy.model().getBlock())) {
-                            skipped++; // a non-finite gradient never reaches the weights
-                            if (skipped > Math.max(3, order.size() / o.batchSize() / 10)) {
-                                throw new IllegalStateException("DPO diverged: " + skipped + " steps had non-finite gradients");
-                            }
-                            continue;
-                        }
+                    try (NDManager m = trainer.getManager().newSubManager()) {
+                        NDArray[] ratios = new NDArray[2];
+                        float value = Gradients.backward(trainer, policy.model().getBlock(), () -> {
+                            NDArray lp1 = policy.sequenceLogProbs(m, prompts, idx.stream().map(i -> pairs.get(i).first()).toList(),
+                                    trainer::forward);
+                            NDArray lp2 = policy.sequenceLogProbs(m, prompts, idx.stream().map(i -> pairs.get(i).second()).toList(),
+                                    trainer::forward);
+                            ratios[0] = lp1.sub(m.create(r1));
+                            ratios[1] = lp2.sub(m.create(r2));
+                            NDArray z = ratios[0].sub(ratios[1]).mul((float) o.beta());
+                            NDArray p = m.create(label);
+                            // −[p log σ(z) + (1 − p) log σ(−z)], with log σ(x) = −softplus(−x)
+                            return p.mul(softplus(z.neg())).add(p.neg().add(1f).mul(softplus(z))).mean();
+                        }, "DPO", steps + 1);
                         sum += value;
-                        float[] a = ratio1.toFloatArray();
-                        float[] b = ratio2.toFloatArray();
+                        float[] a = ratios[0].toFloatArray();
+                        float[] b = ratios[1].toFloatArray();
                         for (int k = 0; k < a.length; k++) {
                             ratioSum += a[k] + b[k];
                             ratioN += 2;

@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.training.DefaultTrainingConfig;
-import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.Trainer;
 import ai.djl.training.optimizer.Optimizer;
@@ -56,18 +55,11 @@ public final class LmTraining {
                     try (NDManager m = trainer.getManager().newSubManager()) {
                         LmBatch batch = LmBatch.of(m, chunk.stream().map(x -> x[0]).toList(),
                                 chunk.stream().map(x -> x[1]).toList(), true, lm.config().maxLen());
-                        try (GradientCollector gc = trainer.newGradientCollector()) {
-                            dev.dualign.model.Gradients.zero(lm.model().getBlock()); // not gc.zeroGradients(): see Gradients
+                        float value = dev.dualign.model.Gradients.backward(trainer, lm.model().getBlock(), () -> {
                             NDArray logp = trainer.forward(batch.inputs()).head();
-                            NDArray l = loss.evaluate(new NDList(batch.targets, batch.mask), new NDList(logp));
-                            float value = l.getFloat();
-                            if (!Float.isFinite(value)) {
-                                throw new IllegalStateException("policy training diverged at step " + (steps + 1)
-                                        + " (loss " + value + "); lower the learning rate");
-                            }
-                            gc.backward(l);
-                            sum += value;
-                        }
+                            return loss.evaluate(new NDList(batch.targets, batch.mask), new NDList(logp));
+                        }, "policy training", steps + 1);
+                        sum += value;
                         trainer.step();
                     }
                     batches++;

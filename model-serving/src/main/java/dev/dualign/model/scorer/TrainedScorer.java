@@ -10,7 +10,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.DefaultTrainingConfig;
-import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.Trainer;
 import ai.djl.training.loss.Loss;
@@ -146,19 +145,12 @@ public final class TrainedScorer implements Scorer {
                             y[i] = (float) chunk.get(i).label();
                         }
                         NDArray label = m.create(y);
-                        try (GradientCollector gc = trainer.newGradientCollector()) {
-                            dev.dualign.model.Gradients.zero(model.getBlock()); // not gc.zeroGradients(): see Gradients
-                            NDArray pred = trainer.forward(in).head();
-                            NDArray loss = l2.evaluate(new NDList(label), new NDList(pred));
-                            float value = loss.getFloat();
-                            if (!Float.isFinite(value)) {
-                                throw new IllegalStateException("scorer " + config.name() + " training diverged at step "
-                                        + (steps + 1) + " (loss " + value + ")");
-                            }
-                            gc.backward(loss);
-                            sum += value;
-                            n++;
-                        }
+                        int stepNo = steps + 1;
+                        float value = dev.dualign.model.Gradients.backward(trainer, model.getBlock(),
+                                () -> l2.evaluate(new NDList(label), new NDList(trainer.forward(in).head())),
+                                "scorer " + config.name() + " training", stepNo);
+                        sum += value;
+                        n++;
                         trainer.step();
                     }
                     progress.accept(++steps);
