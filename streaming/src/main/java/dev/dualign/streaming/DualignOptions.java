@@ -20,6 +20,7 @@ public final class DualignOptions {
     static {
         List<ConfigOption<?>> all = new ArrayList<>(KafkaOptions.ALL);
         all.addAll(JobOptions.ALL);
+        all.addAll(dev.dualign.streaming.loop.LoopOptions.ALL);
         ALL = List.copyOf(all);
     }
 

@@ -82,6 +82,13 @@ public final class Config implements Serializable {
         return of(merged, known, passThrough);
     }
 
+    /** A copy without the keys under {@code prefix}, e.g. to replace every configured constraint. */
+    public Config withoutPrefix(String prefix) {
+        Map<String, Object> kept = new TreeMap<>(values);
+        kept.keySet().removeIf(k -> k.startsWith(prefix));
+        return new Config(Map.copyOf(kept));
+    }
+
     public <T> T get(ConfigOption<T> option) {
         return option.parse(values.get(option.key()));
     }

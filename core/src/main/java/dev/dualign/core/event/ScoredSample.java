@@ -84,7 +84,8 @@ public record ScoredSample(
                 f.optionalText("id"),
                 f.requireText("promptId"),
                 f.optionalText("prompt"),
-                f.optionalText("response"),
+                // a model may answer with nothing; the response event allows it, so must this
+                f.has("response") ? f.requireString("response") : null,
                 f.optionalLong("policyVersion"),
                 f.optionalFinite("logprob"),
                 f.optionalFinite("refLogprob"),

@@ -17,14 +17,17 @@ import java.util.function.IntConsumer;
 
 /**
  * The policy step for a given λ (DESIGN.md, stage 2): DPO on pseudo-preferences. For two
- * responses to a prompt the label is σ((s₁ − s₂)/β) with s = r + λ·g, used softly, and the loss is
- * −[p·log σ(β·Δ) + (1 − p)·log σ(−β·Δ)] with Δ = log π_θ/π_ref(y₁) − log π_θ/π_ref(y₂); π_ref is
- * frozen. A loss or gradient that stays non-finite ({@link Gradients#backward}) or a KL to the
+ * responses to a prompt the label is p = σ((s₁ − s₂)/β) with s = r + λ·g, used softly, and the loss is
+ * −[p·log σ(Δ) + (1 − p)·log σ(−Δ)] with Δ = log π_θ/π_ref(y₁) − log π_θ/π_ref(y₂); π_ref is
+ * frozen. β enters once, in the label: the loss is then minimised at Δ = (s₁ − s₂)/β, i.e. at
+ * π ∝ π_ref·exp((r + λ·g)/β), the policy whose expectation the dual of DESIGN.md prices. (Writing
+ * β both in the label and as σ(β·Δ) would aim at exp(s/β²), a ten times sharper tilt at β = 0.1,
+ * and the one-shot λ* would no longer describe the trained policy.) A loss or gradient that stays non-finite ({@link Gradients#backward}) or a KL to the
  * reference beyond the bound stops training with an error, so a diverged policy is never published.
  */
 public final class DpoTrainer {
     /**
-     * @param beta the KL weight β (also the temperature of the pseudo-labels)
+     * @param beta the KL weight β: the temperature of the pseudo-labels
      * @param epochs passes over the pairs
      * @param batchSize pairs per step
      * @param learningRate Adam step size
@@ -87,7 +90,7 @@ public final class DpoTrainer {
                                     trainer::forward);
                             ratios[0] = lp1.sub(m.create(r1));
                             ratios[1] = lp2.sub(m.create(r2));
-                            NDArray z = ratios[0].sub(ratios[1]).mul((float) o.beta());
+                            NDArray z = ratios[0].sub(ratios[1]);
                             NDArray p = m.create(label);
                             // −[p log σ(z) + (1 − p) log σ(−z)], with log σ(x) = −softplus(−x)
                             return p.mul(softplus(z.neg())).add(p.neg().add(1f).mul(softplus(z))).mean();

@@ -36,7 +36,7 @@ import org.slf4j.LoggerFactory;
  *       (MoCAN) and ask for one fine-tune with λ*.
  *   <li>{@code iterative} (CAID): warm-start at the one-shot λ* when reference samples exist, then
  *       for the awaited policy version, once its estimate is tight (n ≥ n_min, half-width ≤ ε
- *       for every constraint), take one projected subgradient step with that version's estimate
+ *       for every constraint, or a violation shown with confidence), take one projected subgradient step with that version's estimate
  *       and ask for the next version. Older versions never move λ.
  *   <li>{@code primal-dual}: a step every mini-batch of live samples, whatever their version
  *       (the Safe-RLHF-style baseline).
@@ -215,11 +215,21 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
                 .step(lambda, g, settings.margins(), t);
     }
 
-    /** Tight enough: every constraint's estimate rests on ≥ n_min samples with half-width ≤ ε. */
+    /**
+     * Ready to move λ: for every constraint the estimate is tight (n ≥ n_min, half-width ≤ ε) or
+     * already shows a violation with confidence (its interval lies wholly below the margin, on at
+     * least one estimate's worth of samples). The second case lets λ react to a version that is
+     * rolled back before it could collect n_min samples: the direction of the step is then certain.
+     */
     private boolean tight(VersionEstimate e) {
         for (String name : settings.names()) {
             Estimate x = e.estimates().get(name);
-            if (x == null || x.n() < settings.nMin() || (x.hi() - x.lo()) / 2 > settings.epsilon()) {
+            if (x == null) {
+                return false;
+            }
+            boolean tight = x.n() >= settings.nMin() && (x.hi() - x.lo()) / 2 <= settings.epsilon();
+            boolean violated = x.n() >= Math.min(settings.nMin(), settings.estimateEvery()) && x.hi() < settings.constraints().get(name);
+            if (!tight && !violated) {
                 return false;
             }
         }

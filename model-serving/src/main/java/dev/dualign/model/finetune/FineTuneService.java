@@ -1,0 +1,231 @@
+package dev.dualign.model.finetune;
+
+import dev.dualign.core.event.CheckpointEvent;
+import dev.dualign.core.event.DeadLetter;
+import dev.dualign.core.event.EventJson;
+import dev.dualign.core.event.Events;
+import dev.dualign.core.event.FineTuneRequest;
+import dev.dualign.core.event.ScoredSample;
+import dev.dualign.model.serving.LoopKafka;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The fine-tuner as a service: reads {@code FineTuneRequest}s from {@code dualign.control} and
+ * keeps the most recent scored traffic from {@code dualign.scored} as training data; runs one
+ * request at a time; publishes the new version and then its {@code CheckpointEvent}. When several
+ * requests wait, only the newest runs and the rest are skipped as superseded, as is a request whose
+ * base version is older than a version this service already published. A request that cannot run
+ * (bad λ, diverged training) goes to {@code dualign.dlq} with the reason; nothing is published and
+ * serving is unaffected. Request offsets are committed once handled, so a restart resumes after them.
+ */
+public final class FineTuneService implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(FineTuneService.class);
+
+    private record Pending(FineTuneRequest request, TopicPartition partition, long offset, byte[] raw) {}
+
+    private final FineTuner tuner;
+    private final LoopKafka kafka;
+    private final Thread thread;
+    private final ArrayDeque<ScoredSample> buffer = new ArrayDeque<>();
+    private final AtomicLong published = new AtomicLong();
+    private final AtomicLong failed = new AtomicLong();
+    private final AtomicLong skipped = new AtomicLong();
+    private volatile boolean running = true;
+    private volatile String status = "idle";
+    private long newestPublished = -1;
+
+    public FineTuneService(FineTuner tuner, LoopKafka kafka) {
+        this.tuner = tuner;
+        this.kafka = kafka;
+        this.thread = new Thread(this::run, "dualign-finetuner");
+        this.thread.setDaemon(true);
+    }
+
+    public FineTuneService start() {
+        thread.start();
+        return this;
+    }
+
+    /** What it is doing now, for status lines. */
+    public String status() {
+        return status;
+    }
+
+    public long published() {
+        return published.get();
+    }
+
+    public long failed() {
+        return failed.get();
+    }
+
+    public long skipped() {
+        return skipped.get();
+    }
+
+    private void run() {
+        try (KafkaConsumer<String, byte[]> consumer = kafka.consumer("finetuner");
+                KafkaProducer<String, byte[]> producer = kafka.producer(null)) {
+            List<TopicPartition> control = partitions(consumer, kafka.control());
+            List<TopicPartition> scored = partitions(consumer, kafka.scored());
+            List<TopicPartition> all = new ArrayList<>(control);
+            all.addAll(scored);
+            consumer.assign(all);
+            Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(new java.util.HashSet<>(control));
+            for (TopicPartition tp : control) {
+                OffsetAndMetadata c = committed.get(tp);
+                if (c != null) {
+                    consumer.seek(tp, c.offset());
+                } else {
+                    consumer.seekToBeginning(List.of(tp));
+                }
+            }
+            // training data: the most recent scored samples, up to the buffer size
+            Map<TopicPartition, Long> ends = consumer.endOffsets(scored);
+            Map<TopicPartition, Long> begins = consumer.beginningOffsets(scored);
+            for (TopicPartition tp : scored) {
+                consumer.seek(tp, Math.max(begins.get(tp), ends.get(tp) - tuner.settings().bufferSize() / scored.size()));
+            }
+            List<Pending> pending = new ArrayList<>();
+            long lastWaitLog = 0;
+            while (running) {
+                for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                    if (r.topic().equals(kafka.scored())) {
+                        try {
+                            buffer.addLast(Events.parse(ScoredSample.class, r.value()));
+                            if (buffer.size() > tuner.settings().bufferSize()) {
+                                buffer.removeFirst();
+                            }
+                        } catch (RuntimeException e) {
+                            LOG.debug("ignoring an unreadable scored record at {}:{}", r.partition(), r.offset());
+                        }
+                    } else {
+                        TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+                        try {
+                            pending.add(new Pending(Events.parse(FineTuneRequest.class, r.value()), tp, r.offset(), r.value()));
+                        } catch (RuntimeException e) {
+                            deadLetter(producer, r.topic(), r.partition(), r.offset(), r.value(), "invalid fine-tune request: "
+                                    + e.getMessage());
+                            commit(consumer, tp, r.offset());
+                        }
+                    }
+                }
+                if (pending.isEmpty()) {
+                    continue;
+                }
+                Pending p = pending.get(pending.size() - 1);
+                for (Pending old : pending.subList(0, pending.size() - 1)) {
+                    skipped.incrementAndGet();
+                    LOG.info("fine-tune request {} skipped: superseded by {}", old.request.requestId(), p.request.requestId());
+                    commit(consumer, old.partition, old.offset);
+                }
+                pending = new ArrayList<>(List.of(p));
+                if (p.request.baseVersion() < newestPublished) {
+                    skipped.incrementAndGet();
+                    LOG.info("fine-tune request {} skipped: its base version {} is superseded by version {}",
+                            p.request.requestId(), p.request.baseVersion(), newestPublished);
+                    commit(consumer, p.partition, p.offset);
+                    pending.clear();
+                    continue;
+                }
+                try {
+                    status = "training for λ=" + p.request.lambda();
+                    int[] lastLogged = {0};
+                    CheckpointEvent c = tuner.train(p.request, List.copyOf(buffer), step -> {
+                        if (!running) {
+                            throw new java.util.concurrent.CancellationException("the fine-tuner is shutting down");
+                        }
+                        status = "training for λ=" + p.request.lambda() + ", step " + step;
+                        if (step - lastLogged[0] >= 25) {
+                            lastLogged[0] = step;
+                            LOG.info("fine-tune {}: step {}", p.request.requestId(), step);
+                        }
+                    });
+                    producer.send(new ProducerRecord<>(kafka.checkpoints(), c.key(), EventJson.writeBytes(c))).get();
+                    newestPublished = Math.max(newestPublished, c.version());
+                    published.incrementAndGet();
+                    status = "published version " + c.version();
+                    commit(consumer, p.partition, p.offset);
+                    pending.clear();
+                } catch (FineTuner.NotEnoughData e) {
+                    if (System.currentTimeMillis() - lastWaitLog > 10_000) {
+                        LOG.info("fine-tune request {} waits for traffic: {}", p.request.requestId(), e.getMessage());
+                        lastWaitLog = System.currentTimeMillis();
+                    }
+                    status = "waiting for traffic (" + e.getMessage() + ")";
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                } catch (Exception e) {
+                    if (!running) {
+                        LOG.info("fine-tune {} abandoned at shutdown; the request stays uncommitted", p.request.requestId());
+                        return;
+                    }
+                    failed.incrementAndGet();
+                    String why = "fine-tune " + p.request.requestId() + " failed, nothing published: " + e.getMessage();
+                    LOG.error(why, e);
+                    status = "last run failed: " + e.getMessage();
+                    deadLetter(producer, p.partition.topic(), p.partition.partition(), p.offset, p.raw, why);
+                    commit(consumer, p.partition, p.offset);
+                    pending.clear();
+                }
+            }
+        } catch (org.apache.kafka.common.errors.InterruptException e) {
+            // closing
+        } catch (RuntimeException e) {
+            if (running) {
+                LOG.error("the fine-tuner stopped", e);
+                status = "stopped: " + e.getMessage();
+            }
+        }
+    }
+
+    private static List<TopicPartition> partitions(KafkaConsumer<String, byte[]> c, String topic) {
+        List<PartitionInfo> info = c.partitionsFor(topic, Duration.ofSeconds(30));
+        if (info == null || info.isEmpty()) {
+            throw new IllegalStateException("topic " + topic + " does not exist");
+        }
+        return info.stream().map(i -> new TopicPartition(topic, i.partition())).toList();
+    }
+
+    private static void commit(KafkaConsumer<String, byte[]> c, TopicPartition tp, long offset) {
+        Map<TopicPartition, OffsetAndMetadata> m = new HashMap<>();
+        m.put(tp, new OffsetAndMetadata(offset + 1));
+        c.commitSync(m);
+    }
+
+    private void deadLetter(KafkaProducer<String, byte[]> producer, String topic, int partition, long offset, byte[] raw,
+            String why) {
+        DeadLetter d = DeadLetter.of(topic, partition, offset, raw, why, System.currentTimeMillis());
+        try {
+            producer.send(new ProducerRecord<>(kafka.dlq(), d.key(), EventJson.writeBytes(d))).get();
+        } catch (Exception e) {
+            LOG.error("could not dead-letter {}: {}", why, e.toString());
+        }
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        try {
+            thread.join(120_000); // a run in progress finishes its current step first
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

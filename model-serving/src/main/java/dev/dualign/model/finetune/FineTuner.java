@@ -1,0 +1,229 @@
+package dev.dualign.model.finetune;
+
+import ai.djl.Device;
+import dev.dualign.core.event.CheckpointEvent;
+import dev.dualign.core.event.FineTuneRequest;
+import dev.dualign.core.event.ScoredSample;
+import dev.dualign.model.bootstrap.Bootstrap;
+import dev.dualign.model.lm.Generation;
+import dev.dualign.model.lm.PolicyLm;
+import dev.dualign.model.lm.Sampling;
+import dev.dualign.model.registry.Manifest;
+import dev.dualign.model.registry.ModelRegistry;
+import dev.dualign.model.scorer.Scorer;
+import dev.dualign.model.scorer.ScorerSet;
+import dev.dualign.model.text.WordTokenizer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.IntConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Stage 2 of the loop: for a requested λ, train the next policy version with DPO on
+ * pseudo-preferences built from scored traffic (pairs of responses to the same prompt, scored
+ * s = r + λ·g), starting from the requested base version, with the reference policy (version 0)
+ * frozen as π_ref. A prompt seen only once is completed with a fresh sample of the base policy,
+ * scored by the same scorers the job uses. The result is published atomically to the registry
+ * (manifest with λ, parent and metrics); a diverged run throws and publishes nothing.
+ */
+public final class FineTuner implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(FineTuner.class);
+
+    /** Not enough usable pairs yet: wait for more traffic and try again. */
+    public static final class NotEnoughData extends RuntimeException {
+        public NotEnoughData(String message) {
+            super(message);
+        }
+    }
+
+    private final ModelRegistry registry;
+    private final Device device;
+    private final FineTuneSettings settings;
+    private final WordTokenizer tokenizer;
+    private final PolicyLm reference;
+    private final ScorerSet scorers;
+
+    public FineTuner(ModelRegistry registry, Device device, FineTuneSettings settings) {
+        this.registry = registry;
+        this.device = device;
+        this.settings = settings;
+        this.scorers = ScorerSet.open(registry, settings.utilities(), device);
+        this.tokenizer = WordTokenizer.load(registry.open(Bootstrap.TOKENIZER, registry.latest(Bootstrap.TOKENIZER).orElseThrow())
+                .resolve("tokenizer.json"));
+        this.reference = PolicyLm.load(registry.open(Bootstrap.POLICY, 0), device);
+    }
+
+    public FineTuneSettings settings() {
+        return settings;
+    }
+
+    /**
+     * Trains and publishes the version the request asks for.
+     *
+     * @param data recent scored samples, any order; those of the request's data version are used first
+     * @return the checkpoint event announcing the published version
+     * @throws NotEnoughData when fewer than {@code minPairs} pairs can be made
+     * @throws RuntimeException when training diverges or fails (nothing is published)
+     */
+    public CheckpointEvent train(FineTuneRequest req, List<ScoredSample> data, IntConsumer progress) {
+        long t0 = System.nanoTime();
+        Map<String, Double> lambda = new LinkedHashMap<>();
+        for (String u : settings.utilities()) {
+            Double l = req.lambda().get(u);
+            if (l == null) {
+                throw new IllegalArgumentException("request " + req.requestId() + " has no λ for constraint '" + u + "'");
+            }
+            lambda.put(u, l);
+        }
+        long base = registry.versions(Bootstrap.POLICY).contains(req.baseVersion()) ? req.baseVersion() : 0;
+        if (base != req.baseVersion()) {
+            LOG.warn("base version {} is no longer in the registry; starting from the reference", req.baseVersion());
+        }
+        try (PolicyLm policy = PolicyLm.load(registry.open(Bootstrap.POLICY, base), device)) {
+            List<PreferencePair> pairs = pairs(req, data, policy, lambda);
+            if (pairs.size() < settings.minPairs()) {
+                throw new NotEnoughData(pairs.size() + " preference pairs, " + settings.minPairs() + " needed");
+            }
+            LOG.info("fine-tune {}: λ={} from version {} on {} pairs", req.requestId(), lambda, base, pairs.size());
+            DpoTrainer.Result r = DpoTrainer.train(policy, reference, pairs, new DpoTrainer.Options(settings.beta(),
+                    settings.epochs(), settings.batchSize(), settings.learningRate(), settings.maxKl(), settings.seed()), progress);
+            if (!Double.isFinite(r.finalLoss())) {
+                throw new IllegalStateException("DPO loss is not finite: " + r.finalLoss());
+            }
+            Map<String, Double> metrics = new TreeMap<>();
+            metrics.put("loss", r.finalLoss());
+            metrics.put("meanLogRatio", r.meanLogRatio());
+            metrics.put("steps", (double) r.steps());
+            metrics.put("pairs", (double) pairs.size());
+            metrics.putAll(evaluate(policy, pairs));
+            metrics.put("seconds", (System.nanoTime() - t0) / 1e9);
+            Map<String, String> info = new TreeMap<>();
+            info.put("requestId", req.requestId());
+            info.put("dataVersion", String.valueOf(req.dataVersion()));
+            info.put("trainedFrom", Long.toString(base));
+            Manifest m = registry.publish(Bootstrap.POLICY, null, base, lambda, metrics, info, policy::save);
+            LOG.info("fine-tune {}: published policy version {} in {} s (loss {}, mean log π/π_ref {})", req.requestId(),
+                    m.version(), String.format("%.1f", metrics.get("seconds")), String.format("%.4f", r.finalLoss()),
+                    String.format("%.3f", r.meanLogRatio()));
+            return new CheckpointEvent(m.version(), Bootstrap.POLICY + "/" + m.version(),
+                    registry.manifestSha256(Bootstrap.POLICY, m.version()), lambda, base, metrics, System.currentTimeMillis());
+        }
+    }
+
+    /**
+     * Preference pairs: responses to the same prompt text paired two by two (data version first,
+     * newest first); a prompt left with one response gets a fresh sample of the base policy.
+     */
+    List<PreferencePair> pairs(FineTuneRequest req, List<ScoredSample> data, PolicyLm base, Map<String, Double> lambda) {
+        List<ScoredSample> ordered = new ArrayList<>();
+        for (int pass = 0; pass < 2; pass++) {
+            for (int i = data.size() - 1; i >= 0; i--) {
+                ScoredSample s = data.get(i);
+                boolean ofVersion = req.dataVersion() != null && req.dataVersion().equals(s.policyVersion());
+                if ((pass == 0) == ofVersion && usable(s)) {
+                    ordered.add(s);
+                }
+            }
+        }
+        Map<String, List<ScoredSample>> byPrompt = new LinkedHashMap<>();
+        for (ScoredSample s : ordered) {
+            byPrompt.computeIfAbsent(s.prompt(), k -> new ArrayList<>()).add(s);
+        }
+        List<PreferencePair> pairs = new ArrayList<>();
+        List<ScoredSample> singles = new ArrayList<>();
+        for (List<ScoredSample> group : byPrompt.values()) {
+            int i = 0;
+            for (; i + 1 < group.size() && pairs.size() < settings.maxPairs(); i += 2) {
+                ScoredSample a = group.get(i);
+                ScoredSample b = group.get(i + 1);
+                int[] ta = tokenizer.encode(a.response());
+                int[] tb = tokenizer.encode(b.response());
+                if (!Arrays.equals(ta, tb)) { // identical responses carry no preference
+                    pairs.add(new PreferencePair(tokenizer.encode(a.prompt()), ta, tb, score(a.reward(), a.utilities(), lambda),
+                            score(b.reward(), b.utilities(), lambda)));
+                }
+            }
+            if (i < group.size()) {
+                singles.add(group.get(i));
+            }
+        }
+        int room = Math.min(singles.size(), settings.maxPairs() - pairs.size());
+        for (int from = 0; from < room; from += 128) {
+            List<ScoredSample> chunk = singles.subList(from, Math.min(room, from + 128));
+            List<int[]> prompts = chunk.stream().map(s -> tokenizer.encode(s.prompt())).toList();
+            List<Generation> gens = base.generate(prompts, Sampling.plain(settings.maxTokens(), settings.seed() + from), reference);
+            List<Scorer.PromptResponse> batch = new ArrayList<>();
+            for (int k = 0; k < chunk.size(); k++) {
+                batch.add(new Scorer.PromptResponse(chunk.get(k).prompt(), tokenizer.decode(gens.get(k).tokens())));
+            }
+            Map<String, double[]> scores = scorers.score(batch);
+            for (int k = 0; k < chunk.size(); k++) {
+                ScoredSample a = chunk.get(k);
+                int[] ta = tokenizer.encode(a.response());
+                int[] tb = gens.get(k).tokens();
+                if (Arrays.equals(ta, tb) || !gens.get(k).stopped()) {
+                    continue;
+                }
+                Map<String, Double> u = new LinkedHashMap<>();
+                for (String name : settings.utilities()) {
+                    u.put(name, scores.get(name)[k]);
+                }
+                double sb = score(scores.get("reward")[k], u, lambda);
+                if (Double.isFinite(sb)) {
+                    pairs.add(new PreferencePair(prompts.get(k), ta, tb, score(a.reward(), a.utilities(), lambda), sb));
+                }
+            }
+        }
+        return pairs;
+    }
+
+    private boolean usable(ScoredSample s) {
+        if (s.prompt() == null || s.response() == null) {
+            return false;
+        }
+        for (String u : settings.utilities()) {
+            Double x = s.utilities().get(u);
+            if (x == null || !Double.isFinite(x)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static double score(double reward, Map<String, Double> utilities, Map<String, Double> lambda) {
+        double s = reward;
+        for (Map.Entry<String, Double> l : lambda.entrySet()) {
+            s += l.getValue() * utilities.get(l.getKey());
+        }
+        return s;
+    }
+
+    /** The trained policy's scored means on the pairs' prompts (what the scorers expect of it). */
+    private Map<String, Double> evaluate(PolicyLm policy, List<PreferencePair> pairs) {
+        int n = Math.min(128, pairs.size());
+        List<int[]> prompts = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            prompts.add(pairs.get(i).prompt());
+        }
+        List<Generation> gens = policy.generate(prompts, Sampling.plain(settings.maxTokens(), settings.seed() + 7), reference);
+        List<Scorer.PromptResponse> batch = new ArrayList<>();
+        for (int k = 0; k < n; k++) {
+            batch.add(new Scorer.PromptResponse(tokenizer.decode(prompts.get(k)), tokenizer.decode(gens.get(k).tokens())));
+        }
+        Map<String, Double> out = new TreeMap<>();
+        scorers.score(batch).forEach((name, v) -> out.put("eval." + name, Arrays.stream(v).average().orElse(Double.NaN)));
+        return out;
+    }
+
+    @Override
+    public void close() {
+        reference.close();
+        scorers.close();
+        tokenizer.close();
+    }
+}

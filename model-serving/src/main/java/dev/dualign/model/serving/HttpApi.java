@@ -1,0 +1,290 @@
+package dev.dualign.model.serving;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import dev.dualign.core.event.ResponseEvent;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The server's HTTP face: {@code POST /v1/chat}, the token-protected admin endpoints and the
+ * dashboard (a page, the Chart.js bundle from its WebJar and {@code /api/state}). Built on the
+ * JDK's HTTP server so serving needs nothing beyond the jar. Every request waits at most the
+ * configured request timeout for its answer; an admin call without the right bearer token gets
+ * 401 and changes nothing.
+ */
+public final class HttpApi implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(HttpApi.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final int MAX_BODY = 64 * 1024;
+    static final String CHART_JS = "META-INF/resources/webjars/chart.js/4.4.1/dist/chart.umd.js";
+
+    private final PolicyServer server;
+    private final Consumer<List<ResponseEvent>> sink;
+    private final Supplier<Object> state;
+    private final HttpServer http;
+    private final ExecutorService workers;
+
+    /**
+     * @param sink where answered responses go as well (e.g. {@code dualign.responses}); may be null
+     * @param state the dashboard's data; null serves no dashboard
+     */
+    public HttpApi(PolicyServer server, Consumer<List<ResponseEvent>> sink, Supplier<Object> state) throws IOException {
+        this.server = server;
+        this.sink = sink;
+        this.state = state;
+        ServerSettings s = server.settings();
+        this.http = HttpServer.create(new InetSocketAddress(s.host(), s.port()), 64);
+        this.workers = Executors.newFixedThreadPool(4, r -> {
+            Thread t = new Thread(r, "dualign-http-worker");
+            t.setDaemon(true);
+            return t;
+        });
+        http.setExecutor(Executors.newFixedThreadPool(8, r -> {
+            Thread t = new Thread(r, "dualign-http");
+            t.setDaemon(true);
+            return t;
+        }));
+        http.createContext("/v1/chat", ex -> handle(ex, this::chat));
+        http.createContext("/admin/versions", ex -> handle(ex, e -> admin(e, "GET", this::versions)));
+        http.createContext("/admin/promote", ex -> handle(ex, e -> admin(e, "POST", this::promote)));
+        http.createContext("/admin/rollback", ex -> handle(ex, e -> admin(e, "POST", this::rollback)));
+        http.createContext("/admin/deploy", ex -> handle(ex, e -> admin(e, "POST", this::deploy)));
+        http.createContext("/healthz", ex -> handle(ex, e -> reply(e, 200, Map.of("status", "ok",
+                "deployment", server.deployment()))));
+        http.createContext("/", ex -> handle(ex, this::dashboard));
+        http.start();
+    }
+
+    public int port() {
+        return http.getAddress().getPort();
+    }
+
+    public String url() {
+        return "http://" + server.settings().host() + ":" + port() + "/";
+    }
+
+    @FunctionalInterface
+    private interface Handler {
+        void handle(HttpExchange ex) throws Exception;
+    }
+
+    private static void handle(HttpExchange ex, Handler h) {
+        // not try-with-resources: the error reply must be written before the exchange closes
+        try {
+            h.handle(ex);
+        } catch (BadRequest e) {
+            quietly(ex, e.status, Map.of("error", e.getMessage()));
+        } catch (Exception e) {
+            LOG.error("{} {} failed", ex.getRequestMethod(), ex.getRequestURI(), e);
+            quietly(ex, 500, Map.of("error", String.valueOf(e.getMessage())));
+        } finally {
+            ex.close();
+        }
+    }
+
+    private static void quietly(HttpExchange ex, int status, Object body) {
+        try {
+            reply(ex, status, body);
+        } catch (IOException ignored) {
+            // the client is gone
+        }
+    }
+
+    private static final class BadRequest extends RuntimeException {
+        final int status;
+
+        BadRequest(int status, String message) {
+            super(message);
+            this.status = status;
+        }
+    }
+
+    private void chat(HttpExchange ex) throws Exception {
+        requireMethod(ex, "POST");
+        JsonNode body = body(ex);
+        JsonNode prompt = body.get("prompt");
+        if (prompt == null || !prompt.isTextual()) {
+            throw new BadRequest(400, "field 'prompt' must be a string");
+        }
+        String problem = server.problem(prompt.asText());
+        if (problem != null) {
+            throw new BadRequest(400, "field 'prompt': " + problem);
+        }
+        String id = body.hasNonNull("id") ? body.get("id").asText() : UUID.randomUUID().toString();
+        PolicyServer.Prompt p = new PolicyServer.Prompt(id, prompt.asText());
+        Future<List<ResponseEvent>> f = workers.submit(() -> {
+            List<ResponseEvent> out = new ArrayList<>(server.answer(List.of(p)));
+            if (sink != null) {
+                List<ResponseEvent> all = new ArrayList<>(out);
+                if (server.sampledForReference(id)) {
+                    all.addAll(server.referenceSamples(List.of(p), server.settings().referenceSamples()));
+                }
+                sink.accept(all);
+            }
+            return out;
+        });
+        ResponseEvent r;
+        try {
+            r = f.get(server.settings().requestTimeoutMs(), TimeUnit.MILLISECONDS).get(0);
+        } catch (TimeoutException e) {
+            f.cancel(true);
+            ex.getResponseHeaders().add("Retry-After", "1");
+            throw new BadRequest(503, "no answer within " + server.settings().requestTimeoutMs() + " ms; try again");
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("id", r.id());
+        out.put("promptId", r.promptId());
+        out.put("response", r.response());
+        out.put("policyVersion", r.policyVersion());
+        out.put("logprob", r.logprob());
+        out.put("refLogprob", r.refLogprob());
+        reply(ex, 200, out);
+    }
+
+    private void admin(HttpExchange ex, String method, Handler h) throws Exception {
+        String token = server.settings().adminToken();
+        String given = ex.getRequestHeaders().getFirst("Authorization");
+        if (token == null || token.isBlank() || given == null || !given.startsWith("Bearer ")
+                || !MessageDigest.isEqual(token.getBytes(StandardCharsets.UTF_8),
+                        given.substring(7).trim().getBytes(StandardCharsets.UTF_8))) {
+            ex.getResponseHeaders().add("WWW-Authenticate", "Bearer realm=\"dualign-admin\"");
+            reply(ex, 401, Map.of("error", token == null || token.isBlank()
+                    ? "admin endpoints are disabled: set server.admin-token" : "missing or invalid bearer token"));
+            return;
+        }
+        requireMethod(ex, method);
+        h.handle(ex);
+    }
+
+    private void versions(HttpExchange ex) throws IOException {
+        reply(ex, 200, server.describe());
+    }
+
+    private void promote(HttpExchange ex) throws IOException {
+        JsonNode body = body(ex);
+        long v = body.hasNonNull("version") ? body.get("version").asLong() : -1;
+        boolean ok = server.promote(v, "admin promote");
+        if (!ok && v >= 0 && server.deployment().canary() != v) {
+            // not the canary: deploy that version directly
+            ok = server.deploy(v, null, true);
+            if (!ok) {
+                throw new BadRequest(409, server.lastRefusal());
+            }
+        } else if (!ok) {
+            throw new BadRequest(409, "there is no canary to promote");
+        }
+        reply(ex, 200, Map.of("deployment", server.deployment()));
+    }
+
+    private void rollback(HttpExchange ex) throws IOException {
+        long now = server.rollback("admin rollback");
+        if (now < 0) {
+            throw new BadRequest(409, "nothing to roll back to");
+        }
+        reply(ex, 200, Map.of("deployment", server.deployment()));
+    }
+
+    private void deploy(HttpExchange ex) throws IOException {
+        JsonNode body = body(ex);
+        if (!body.hasNonNull("version") || !body.get("version").canConvertToLong()) {
+            throw new BadRequest(400, "field 'version' must be an integer");
+        }
+        boolean canary = body.path("canary").asBoolean(true);
+        if (!server.deploy(body.get("version").asLong(), null, !canary)) {
+            throw new BadRequest(409, server.lastRefusal());
+        }
+        reply(ex, 200, Map.of("deployment", server.deployment()));
+    }
+
+    private void dashboard(HttpExchange ex) throws IOException {
+        String path = ex.getRequestURI().getPath();
+        if (state == null) {
+            throw new BadRequest(404, "no dashboard here");
+        }
+        switch (path) {
+            case "/", "/index.html" -> resource(ex, "dev/dualign/dashboard/index.html", "text/html; charset=utf-8");
+            case "/dashboard.js" -> resource(ex, "dev/dualign/dashboard/dashboard.js", "text/javascript; charset=utf-8");
+            case "/chart.umd.js" -> resource(ex, CHART_JS, "text/javascript; charset=utf-8");
+            case "/api/state" -> reply(ex, 200, state.get());
+            default -> throw new BadRequest(404, "not found: " + path);
+        }
+    }
+
+    private static void resource(HttpExchange ex, String name, String type) throws IOException {
+        try (InputStream in = HttpApi.class.getClassLoader().getResourceAsStream(name)) {
+            if (in == null) {
+                throw new BadRequest(404, "missing resource " + name);
+            }
+            byte[] b = in.readAllBytes();
+            ex.getResponseHeaders().add("Content-Type", type);
+            ex.sendResponseHeaders(200, b.length);
+            try (OutputStream o = ex.getResponseBody()) {
+                o.write(b);
+            }
+        }
+    }
+
+    private static void requireMethod(HttpExchange ex, String method) {
+        if (!ex.getRequestMethod().equals(method)) {
+            ex.getResponseHeaders().add("Allow", method);
+            throw new BadRequest(405, ex.getRequestMethod() + " not allowed; use " + method);
+        }
+    }
+
+    private static JsonNode body(HttpExchange ex) throws IOException {
+        byte[] b = ex.getRequestBody().readNBytes(MAX_BODY + 1);
+        if (b.length > MAX_BODY) {
+            throw new BadRequest(413, "body larger than " + MAX_BODY + " bytes");
+        }
+        if (b.length == 0) {
+            return JSON.createObjectNode();
+        }
+        try {
+            JsonNode n = JSON.readTree(b);
+            if (n == null || !n.isObject()) {
+                throw new BadRequest(400, "body must be a JSON object");
+            }
+            return n;
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new BadRequest(400, "body is not valid JSON: " + e.getOriginalMessage());
+        }
+    }
+
+    static void reply(HttpExchange ex, int status, Object body) throws IOException {
+        byte[] b = JSON.writeValueAsBytes(body);
+        ex.getResponseHeaders().set("Content-Type", "application/json");
+        ex.getResponseHeaders().set("Cache-Control", "no-store");
+        ex.sendResponseHeaders(status, b.length);
+        try (OutputStream o = ex.getResponseBody()) {
+            o.write(b);
+        }
+    }
+
+    @Override
+    public void close() {
+        http.stop(0);
+        workers.shutdownNow();
+        ((ExecutorService) http.getExecutor()).shutdownNow();
+    }
+}

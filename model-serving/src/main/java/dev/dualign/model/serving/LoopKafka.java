@@ -1,0 +1,48 @@
+package dev.dualign.model.serving;
+
+import java.util.Properties;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+/**
+ * How the server and the fine-tuner reach Kafka: the client properties (bootstrap servers plus any
+ * pass-through security settings), the topic names and the group id they derive theirs from. Kept
+ * free of Flink so that {@code model-serving} needs only the plain Kafka client.
+ */
+public record LoopKafka(Properties client, String groupId, String prompts, String responses, String scored, String dual,
+        String control, String checkpoints, String alerts, String dlq) {
+
+    /** A read_committed consumer of string keys and byte values; no auto-commit. */
+    public KafkaConsumer<String, byte[]> consumer(String groupSuffix) {
+        Properties p = new Properties();
+        p.putAll(client);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, groupId + "-" + groupSuffix);
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        return new KafkaConsumer<>(p);
+    }
+
+    /** An idempotent producer; transactional when {@code transactionalId} is given. */
+    public KafkaProducer<String, byte[]> producer(String transactionalId) {
+        Properties p = new Properties();
+        p.putAll(client);
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
+        if (transactionalId != null) {
+            p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId);
+        }
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        return new KafkaProducer<>(p);
+    }
+}

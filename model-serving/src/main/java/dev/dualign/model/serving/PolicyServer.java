@@ -1,0 +1,442 @@
+package dev.dualign.model.serving;
+
+import ai.djl.Device;
+import dev.dualign.core.event.Estimate;
+import dev.dualign.core.event.ResponseEvent;
+import dev.dualign.model.bootstrap.Bootstrap;
+import dev.dualign.model.lm.Generation;
+import dev.dualign.model.lm.PolicyLm;
+import dev.dualign.model.lm.Sampling;
+import dev.dualign.model.registry.ModelRegistry;
+import dev.dualign.model.text.WordTokenizer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Answers prompts with the deployed policy version and swaps versions without dropping a request.
+ * The deployment (stable version, optional canary and its share of traffic) is one immutable value
+ * behind an atomic reference: a request reads it once, takes a reference on the version it routes
+ * to and finishes on it, while a swap loads, verifies and warms the new version first and then
+ * replaces the value in one step. Requests never take the lock that serialises swaps. A version
+ * that fails verification is refused and the deployment stays as it was.
+ */
+public final class PolicyServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(PolicyServer.class);
+
+    /** A prompt to answer; the id decides canary routing, so one prompt always meets one version. */
+    public record Prompt(String id, String text) {}
+
+    /** The stable version, the canary (or −1) and its share. */
+    public record Deployment(long stable, long canary, double canaryFraction) {}
+
+    /** One entry of the version timeline: deploy, canary, promote, rollback, retire or refuse. */
+    public record VersionEvent(long timestamp, long version, String kind, String detail) {}
+
+    private record Live(ServedPolicy stable, ServedPolicy canary, double fraction) {}
+
+    private final ModelRegistry registry;
+    private final WordTokenizer tokenizer;
+    private final Device device;
+    private final ServerSettings settings;
+    private final ServedPolicy reference;
+    private final AtomicReference<Live> live;
+    private final Object swapLock = new Object();
+    private final Deque<Long> previousStable = new ArrayDeque<>();
+    private final List<VersionEvent> timeline = new CopyOnWriteArrayList<>();
+    private final List<Consumer<VersionEvent>> listeners = new CopyOnWriteArrayList<>();
+    private final Map<Long, AtomicLong> answered = new ConcurrentHashMap<>();
+    private final AtomicLong sequence = new AtomicLong();
+    private volatile String lastRefusal = "";
+
+    private PolicyServer(ModelRegistry registry, WordTokenizer tokenizer, Device device, ServerSettings settings,
+            ServedPolicy reference, Live initial) {
+        this.registry = registry;
+        this.tokenizer = tokenizer;
+        this.device = device;
+        this.settings = settings;
+        this.reference = reference;
+        this.live = new AtomicReference<>(initial);
+    }
+
+    /** Loads the tokenizer, the reference policy (version 0) and the initial version from the registry. */
+    public static PolicyServer start(ModelRegistry registry, ServerSettings settings, Device device) {
+        long tokVersion = registry.latest(Bootstrap.TOKENIZER)
+                .orElseThrow(() -> new IllegalStateException("no tokenizer in " + registry.root() + ": run bootstrap first"));
+        WordTokenizer tok = WordTokenizer.load(registry.open(Bootstrap.TOKENIZER, tokVersion).resolve("tokenizer.json"));
+        PolicyLm ref = PolicyLm.load(registry.open(Bootstrap.POLICY, 0), device);
+        ServedPolicy reference = new ServedPolicy(0, ref, registry.manifestSha256(Bootstrap.POLICY, 0), true);
+        PolicyServer server = new PolicyServer(registry, tok, device, settings, reference, new Live(reference, null, 0));
+        server.record(0, "deploy", "reference policy");
+        if (settings.initialVersion() != 0) {
+            if (!server.deploy(settings.initialVersion(), null, false)) {
+                LOG.warn("initial version {} refused ({}); serving the reference", settings.initialVersion(), server.lastRefusal);
+            }
+        }
+        return server;
+    }
+
+    public ServerSettings settings() {
+        return settings;
+    }
+
+    public WordTokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public void addListener(Consumer<VersionEvent> l) {
+        listeners.add(l);
+    }
+
+    public List<VersionEvent> timeline() {
+        return List.copyOf(timeline);
+    }
+
+    public Deployment deployment() {
+        Live l = live.get();
+        return new Deployment(l.stable.version, l.canary == null ? -1 : l.canary.version, l.fraction);
+    }
+
+    /** Why the last version was refused (empty if none was). */
+    public String lastRefusal() {
+        return lastRefusal;
+    }
+
+    /** Responses answered per version since start. */
+    public Map<Long, Long> answeredPerVersion() {
+        Map<Long, Long> m = new java.util.TreeMap<>();
+        answered.forEach((v, n) -> m.put(v, n.get()));
+        return m;
+    }
+
+    /** The longest prompt, in words, that leaves room for a response. */
+    public int maxPromptWords() {
+        return reference.lm.config().maxLen() - 3 - settings.maxTokens();
+    }
+
+    /** Checks a prompt; the message says what is wrong, or null when it can be answered. */
+    public String problem(String text) {
+        if (text == null || text.isBlank()) {
+            return "prompt is empty";
+        }
+        int words = tokenizer.encode(text).length;
+        if (words > maxPromptWords()) {
+            return "prompt has " + words + " words; at most " + maxPromptWords() + " fit";
+        }
+        return null;
+    }
+
+    /**
+     * Answers every prompt with the version it routes to (one batched generation per version) and
+     * returns the responses in order, each tagged with the version that produced it.
+     *
+     * @throws IllegalArgumentException if a prompt cannot be answered (check {@link #problem} first)
+     */
+    public List<ResponseEvent> answer(List<Prompt> prompts) {
+        for (Prompt p : prompts) {
+            String why = problem(p.text());
+            if (why != null) {
+                throw new IllegalArgumentException(why);
+            }
+        }
+        Live l;
+        ServedPolicy stable;
+        ServedPolicy canary;
+        while (true) {
+            l = live.get();
+            stable = l.stable;
+            canary = l.canary;
+            if (stable.acquire()) {
+                if (canary == null || canary.acquire()) {
+                    break;
+                }
+                stable.release();
+            }
+            // raced with a swap that released these versions: the new deployment is already visible
+        }
+        try {
+            List<Integer> toCanary = new ArrayList<>();
+            List<Integer> toStable = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) {
+                (canary != null && routesToCanary(prompts.get(i).id(), l.fraction) ? toCanary : toStable).add(i);
+            }
+            ResponseEvent[] out = new ResponseEvent[prompts.size()];
+            generate(stable, prompts, toStable, out, ResponseEvent.SOURCE_POLICY);
+            if (canary != null) {
+                generate(canary, prompts, toCanary, out, ResponseEvent.SOURCE_POLICY);
+            }
+            return List.of(out);
+        } finally {
+            stable.release();
+            if (canary != null) {
+                canary.release();
+            }
+        }
+    }
+
+    /** {@code samples} responses of the reference policy to each prompt, tagged {@code source=reference}. */
+    public List<ResponseEvent> referenceSamples(List<Prompt> prompts, int samples) {
+        List<Prompt> repeated = new ArrayList<>();
+        List<Integer> idx = new ArrayList<>();
+        for (Prompt p : prompts) {
+            for (int k = 0; k < samples; k++) {
+                idx.add(repeated.size());
+                repeated.add(p);
+            }
+        }
+        ResponseEvent[] out = new ResponseEvent[repeated.size()];
+        generate(reference, repeated, idx, out, ResponseEvent.SOURCE_REFERENCE);
+        return List.of(out);
+    }
+
+    /** Whether this prompt is one of the {@code referenceFraction} also answered by the reference. */
+    public boolean sampledForReference(String promptId) {
+        return unit(promptId, 0x5DEECE66DL) < settings.referenceFraction();
+    }
+
+    private boolean routesToCanary(String promptId, double fraction) {
+        return unit(promptId, 0x9E3779B97F4A7C15L) < fraction;
+    }
+
+    private double unit(String id, long salt) {
+        long h = (id.hashCode() * 0xC2B2AE3D27D4EB4FL) ^ salt ^ settings.seed();
+        h ^= h >>> 33;
+        h *= 0xff51afd7ed558ccdL;
+        h ^= h >>> 33;
+        return (h >>> 11) * 0x1.0p-53;
+    }
+
+    private void generate(ServedPolicy p, List<Prompt> prompts, List<Integer> idx, ResponseEvent[] out, String source) {
+        if (idx.isEmpty()) {
+            return;
+        }
+        List<int[]> ids = new ArrayList<>(idx.size());
+        for (int i : idx) {
+            ids.add(tokenizer.encode(prompts.get(i).text()));
+        }
+        Sampling s = new Sampling(settings.temperature(), 1.0, settings.maxTokens(), settings.seed() * 1_000_003L + sequence.incrementAndGet());
+        List<Generation> gens = p.lm.generate(ids, s, reference.lm);
+        long now = System.currentTimeMillis();
+        for (int k = 0; k < idx.size(); k++) {
+            Prompt pr = prompts.get(idx.get(k));
+            Generation g = gens.get(k);
+            out[idx.get(k)] = new ResponseEvent(UUID.randomUUID().toString(), pr.id(), pr.text(), tokenizer.decode(g.tokens()),
+                    p.version, Math.min(0, g.logprob()), Math.min(0, g.refLogprob()), source, now);
+        }
+        answered.computeIfAbsent(p.version, v -> new AtomicLong()).addAndGet(idx.size());
+    }
+
+    /**
+     * Loads {@code version} from the registry, verifies every file (and the manifest digest when
+     * given), warms it up and swaps it in: as the canary when a canary share is configured and
+     * {@code direct} is false, else as the stable version. A version that fails any check is refused
+     * and nothing changes.
+     *
+     * @return whether the version was swapped in
+     */
+    public boolean deploy(long version, String manifestSha256, boolean direct) {
+        synchronized (swapLock) {
+            Live cur = live.get();
+            if (cur.stable.version == version || (cur.canary != null && cur.canary.version == version)) {
+                LOG.info("version {} is already deployed", version);
+                return true;
+            }
+            ServedPolicy next;
+            try {
+                next = load(version, manifestSha256);
+            } catch (RuntimeException e) {
+                lastRefusal = "version " + version + " refused: " + e.getMessage();
+                LOG.error("{}; still serving version {}", lastRefusal, cur.stable.version);
+                record(version, "refuse", e.getMessage());
+                return false;
+            }
+            if (settings.canaryFraction() > 0 && !direct) {
+                live.set(new Live(cur.stable, next, settings.canaryFraction()));
+                if (cur.canary != null) {
+                    record(cur.canary.version, "retire", "superseded by version " + version + " before a decision");
+                    cur.canary.release();
+                }
+                record(version, "canary", String.format("%.0f%% of traffic", 100 * settings.canaryFraction()));
+            } else {
+                live.set(new Live(next, null, 0));
+                previousStable.push(cur.stable.version);
+                cur.stable.release();
+                if (cur.canary != null) {
+                    record(cur.canary.version, "retire", "replaced by a direct deployment");
+                    cur.canary.release();
+                }
+                record(version, "deploy", "serving all traffic");
+            }
+            return true;
+        }
+    }
+
+    private ServedPolicy load(long version, String manifestSha256) {
+        if (version == 0) {
+            return reference;
+        }
+        String sha = manifestSha256 != null ? manifestSha256 : registry.manifestSha256(Bootstrap.POLICY, version);
+        PolicyLm lm = PolicyLm.load(registry.open(Bootstrap.POLICY, version, sha), device);
+        try {
+            // warm-up: one short generation; a broken or non-finite model is caught here, not by a user
+            List<Generation> g = lm.generate(List.of(tokenizer.encode("hello")), Sampling.plain(4, 1), reference.lm);
+            if (!Double.isFinite(g.get(0).logprob())) {
+                throw new IllegalStateException("warm-up produced a non-finite log-probability");
+            }
+        } catch (RuntimeException e) {
+            lm.close();
+            throw e;
+        }
+        return new ServedPolicy(version, lm, sha, false);
+    }
+
+    /** Makes the canary the stable version; {@code version} must be the canary, or −1 for whichever it is. */
+    public boolean promote(long version, String reason) {
+        synchronized (swapLock) {
+            Live cur = live.get();
+            if (cur.canary == null || (version >= 0 && cur.canary.version != version)) {
+                return false;
+            }
+            live.set(new Live(cur.canary, null, 0));
+            previousStable.push(cur.stable.version);
+            cur.stable.release();
+            record(cur.canary.version, "promote", reason);
+            return true;
+        }
+    }
+
+    /**
+     * Rolls back: drops the canary when there is one, else returns to the previous stable version.
+     *
+     * @return the version now serving all traffic, or −1 when there was nothing to roll back to
+     */
+    public long rollback(String reason) {
+        synchronized (swapLock) {
+            Live cur = live.get();
+            if (cur.canary != null) {
+                live.set(new Live(cur.stable, null, 0));
+                cur.canary.release();
+                record(cur.canary.version, "rollback", reason);
+                return cur.stable.version;
+            }
+            while (!previousStable.isEmpty()) {
+                long prev = previousStable.pop();
+                try {
+                    ServedPolicy p = load(prev, null);
+                    live.set(new Live(p, null, 0));
+                    cur.stable.release();
+                    record(cur.stable.version, "rollback", reason + "; back to version " + prev);
+                    return prev;
+                } catch (RuntimeException e) {
+                    LOG.warn("cannot roll back to version {}: {}", prev, e.getMessage());
+                }
+            }
+            return -1;
+        }
+    }
+
+    /**
+     * A canary decision from an estimate of {@code version}'s utilities: promote when every margin
+     * is met with confidence (lower bound ≥ b), roll back when any is violated with confidence
+     * (upper bound &lt; b), else wait. Estimates of other versions are ignored.
+     *
+     * @return "promote", "rollback" or "" (no decision)
+     */
+    public String judge(long version, Map<String, Estimate> estimates, String source) {
+        Live cur = live.get();
+        if (cur.canary == null || cur.canary.version != version) {
+            return "";
+        }
+        boolean allMet = true;
+        for (Map.Entry<String, Double> m : settings.margins().entrySet()) {
+            Estimate e = estimates.get(m.getKey());
+            if (e == null) {
+                allMet = false;
+                continue;
+            }
+            if (e.hi() < m.getValue()) {
+                String why = String.format("%s %.3f [%.3f, %.3f] below margin %.3f with confidence (%s, n=%d)", m.getKey(),
+                        e.mean(), e.lo(), e.hi(), m.getValue(), source, e.n());
+                return rollback(why) >= 0 ? "rollback" : "";
+            }
+            if (e.lo() < m.getValue()) {
+                allMet = false;
+            }
+        }
+        if (allMet) {
+            StringBuilder why = new StringBuilder("every margin met with confidence (" + source + "):");
+            for (Map.Entry<String, Double> m : settings.margins().entrySet()) {
+                Estimate e = estimates.get(m.getKey());
+                why.append(String.format(" %s [%.3f, %.3f] ≥ %.3f", m.getKey(), e.lo(), e.hi(), m.getValue()));
+            }
+            return promote(version, why.toString()) ? "promote" : "";
+        }
+        return "";
+    }
+
+    /** The admin view: deployment, versions in the registry with their λ, and the timeline. */
+    public Map<String, Object> describe() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        Deployment d = deployment();
+        m.put("stable", d.stable());
+        m.put("canary", d.canary() < 0 ? null : d.canary());
+        m.put("canaryFraction", d.canaryFraction());
+        m.put("previousStable", List.copyOf(previousStable));
+        m.put("answered", answeredPerVersion());
+        List<Map<String, Object>> versions = new ArrayList<>();
+        for (long v : registry.versions(Bootstrap.POLICY)) {
+            Map<String, Object> e = new LinkedHashMap<>();
+            e.put("version", v);
+            try {
+                var man = registry.manifest(Bootstrap.POLICY, v);
+                e.put("parent", man.parentVersion());
+                e.put("lambda", man.lambda());
+                e.put("created", man.created());
+            } catch (RuntimeException ex) {
+                e.put("error", ex.getMessage());
+            }
+            versions.add(e);
+        }
+        m.put("registry", versions);
+        m.put("lastRefusal", lastRefusal);
+        m.put("timeline", timeline());
+        return m;
+    }
+
+    private void record(long version, String kind, String detail) {
+        VersionEvent e = new VersionEvent(System.currentTimeMillis(), version, kind, detail);
+        timeline.add(e);
+        LOG.info("version {}: {} ({})", version, kind, detail);
+        for (Consumer<VersionEvent> l : listeners) {
+            try {
+                l.accept(e);
+            } catch (RuntimeException ex) {
+                LOG.warn("version listener failed: {}", ex.toString());
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        synchronized (swapLock) {
+            Live cur = live.get();
+            if (cur.canary != null) {
+                cur.canary.release();
+            }
+            cur.stable.release();
+            reference.lm.close();
+            tokenizer.close();
+        }
+    }
+}

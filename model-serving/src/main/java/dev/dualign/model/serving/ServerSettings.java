@@ -1,0 +1,47 @@
+package dev.dualign.model.serving;
+
+import java.util.Map;
+
+/**
+ * The policy server's resolved settings. Canary and reference sampling are fractions of prompts;
+ * {@code requestTimeoutMs} bounds how long any HTTP request may wait, during a swap or otherwise.
+ *
+ * @param host HTTP bind address (loopback by default)
+ * @param port HTTP port (0: any free port)
+ * @param adminToken bearer token for the admin endpoints; blank disables them (every call gets 401)
+ * @param canaryFraction share of prompts a new version answers before it is promoted (0: deploy at once)
+ * @param referenceFraction share of prompts also answered by the reference policy for the one-shot dual
+ * @param referenceSamples samples per such prompt
+ * @param maxTokens longest response, in words
+ * @param temperature sampling temperature
+ * @param requestTimeoutMs most an HTTP request waits for its answer before a 503
+ * @param initialVersion policy version served at start (0: the reference)
+ * @param margins constraint → margin b, for canary decisions
+ * @param nMin samples a canary needs before the server's own estimate may decide
+ * @param confidence level of the intervals used for canary decisions
+ * @param seed sampling seed
+ */
+public record ServerSettings(String host, int port, String adminToken, double canaryFraction, double referenceFraction,
+        int referenceSamples, int maxTokens, double temperature, long requestTimeoutMs, long initialVersion,
+        Map<String, Double> margins, int nMin, double confidence, long seed) {
+
+    public ServerSettings {
+        margins = Map.copyOf(margins);
+        if (!(canaryFraction >= 0 && canaryFraction < 1)) {
+            throw new IllegalArgumentException("canary fraction must be in [0, 1), got " + canaryFraction);
+        }
+        if (!(referenceFraction >= 0 && referenceFraction <= 1)) {
+            throw new IllegalArgumentException("reference fraction must be in [0, 1], got " + referenceFraction);
+        }
+    }
+
+    /** Settings for tests and embedding: loopback, any port, the given token and canary fraction. */
+    public static ServerSettings local(String token, double canaryFraction, Map<String, Double> margins) {
+        return new ServerSettings("127.0.0.1", 0, token, canaryFraction, 0.0, 4, 40, 1.0, 30_000, 0, margins, 50, 0.95, 1);
+    }
+
+    public ServerSettings withPort(int p) {
+        return new ServerSettings(host, p, adminToken, canaryFraction, referenceFraction, referenceSamples, maxTokens,
+                temperature, requestTimeoutMs, initialVersion, margins, nMin, confidence, seed);
+    }
+}

@@ -1,0 +1,269 @@
+package dev.dualign.model.serving;
+
+import dev.dualign.core.event.Alert;
+import dev.dualign.core.event.CheckpointEvent;
+import dev.dualign.core.event.DeadLetter;
+import dev.dualign.core.event.DualUpdate;
+import dev.dualign.core.event.Estimate;
+import dev.dualign.core.event.EventJson;
+import dev.dualign.core.event.Events;
+import dev.dualign.core.event.PromptEvent;
+import dev.dualign.core.event.ResponseEvent;
+import dev.dualign.core.event.ScoredSample;
+import dev.dualign.model.bootstrap.Bootstrap;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.ProducerFencedException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The policy server's Kafka mode. One thread answers {@code dualign.prompts} into
+ * {@code dualign.responses} in transactions that also commit the consumed offsets (exactly once;
+ * an unreadable prompt goes to {@code dualign.dlq} in the same transaction). Another follows the
+ * loop's outputs: a {@code CheckpointEvent} hot-swaps the new version in (a refused one is
+ * reported and changes nothing); the controller's iterative {@code DualUpdate}s, alerts and the
+ * server's own per-version estimates over {@code dualign.scored} decide the canary's promotion or
+ * rollback; and the {@link LoopMonitor} is fed for the dashboard.
+ */
+public final class ServingLoop implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(ServingLoop.class);
+
+    private final PolicyServer server;
+    private final LoopKafka kafka;
+    private final LoopMonitor monitor;
+    private final int maxBatch;
+    private final Thread prompts;
+    private final Thread events;
+    private final AtomicLong answered = new AtomicLong();
+    private final AtomicLong deadLetters = new AtomicLong();
+    private volatile boolean running = true;
+    private final java.util.concurrent.CountDownLatch ready = new java.util.concurrent.CountDownLatch(2);
+
+    public ServingLoop(PolicyServer server, LoopKafka kafka, LoopMonitor monitor, int maxBatch) {
+        this.server = server;
+        this.kafka = kafka;
+        this.monitor = monitor;
+        this.maxBatch = maxBatch;
+        this.prompts = new Thread(this::answerPrompts, "dualign-server-prompts");
+        this.events = new Thread(this::followLoop, "dualign-server-events");
+        prompts.setDaemon(true);
+        events.setDaemon(true);
+        server.addListener(e -> monitor.onVersionEvent(e, server.deployment()));
+    }
+
+    /** Starts both threads and waits until they have their partitions. */
+    public ServingLoop start() throws InterruptedException {
+        prompts.start();
+        events.start();
+        if (!ready.await(60, java.util.concurrent.TimeUnit.SECONDS)) {
+            throw new IllegalStateException("the policy server's Kafka consumers did not start within 60 s");
+        }
+        return this;
+    }
+
+    public long answered() {
+        return answered.get();
+    }
+
+    public long deadLetters() {
+        return deadLetters.get();
+    }
+
+    /** A producer for the HTTP API's answers: they enter the loop like Kafka-mode ones. */
+    public java.util.function.Consumer<List<ResponseEvent>> httpSink() {
+        KafkaProducer<String, byte[]> p = kafka.producer(null);
+        httpProducers.add(p);
+        return rs -> {
+            for (ResponseEvent r : rs) {
+                p.send(new ProducerRecord<>(kafka.responses(), r.key(), EventJson.writeBytes(r)));
+            }
+        };
+    }
+
+    private final List<KafkaProducer<String, byte[]>> httpProducers = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    private void answerPrompts() {
+        Map<String, Object> extra = Map.of(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, String.valueOf(maxBatch));
+        try (KafkaConsumer<String, byte[]> consumer = consumerWith("server", extra);
+                KafkaProducer<String, byte[]> producer = kafka.producer(kafka.groupId() + "-server-" + UUID.randomUUID())) {
+            producer.initTransactions();
+            consumer.subscribe(List.of(kafka.prompts()));
+            boolean announced = false;
+            while (running) {
+                ConsumerRecords<String, byte[]> recs = consumer.poll(Duration.ofMillis(100));
+                if (!announced && !consumer.assignment().isEmpty()) {
+                    ready.countDown();
+                    announced = true;
+                }
+                if (recs.isEmpty()) {
+                    continue;
+                }
+                List<PolicyServer.Prompt> batch = new ArrayList<>();
+                List<ProducerRecord<String, byte[]>> out = new ArrayList<>();
+                Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+                for (ConsumerRecord<String, byte[]> r : recs) {
+                    offsets.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+                    String why;
+                    try {
+                        PromptEvent p = Events.parse(PromptEvent.class, r.value());
+                        why = server.problem(p.prompt());
+                        if (why == null) {
+                            batch.add(new PolicyServer.Prompt(p.id(), p.prompt()));
+                            continue;
+                        }
+                    } catch (RuntimeException e) {
+                        why = e.getMessage();
+                    }
+                    DeadLetter d = DeadLetter.of(r.topic(), r.partition(), r.offset(), r.value(), "unanswerable prompt: " + why,
+                            System.currentTimeMillis());
+                    out.add(new ProducerRecord<>(kafka.dlq(), d.key(), EventJson.writeBytes(d)));
+                    deadLetters.incrementAndGet();
+                }
+                List<ResponseEvent> responses = new ArrayList<>(batch.isEmpty() ? List.of() : server.answer(batch));
+                List<PolicyServer.Prompt> forReference = batch.stream().filter(p -> server.sampledForReference(p.id())).toList();
+                if (!forReference.isEmpty()) {
+                    responses.addAll(server.referenceSamples(forReference, server.settings().referenceSamples()));
+                }
+                for (ResponseEvent r : responses) {
+                    out.add(new ProducerRecord<>(kafka.responses(), r.key(), EventJson.writeBytes(r)));
+                }
+                try {
+                    producer.beginTransaction();
+                    for (ProducerRecord<String, byte[]> r : out) {
+                        producer.send(r);
+                    }
+                    producer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
+                    producer.commitTransaction();
+                    answered.addAndGet(batch.size());
+                } catch (ProducerFencedException e) {
+                    throw e;
+                } catch (RuntimeException e) {
+                    LOG.warn("transaction aborted, the prompts will be answered again: {}", e.toString());
+                    producer.abortTransaction();
+                    for (Map.Entry<TopicPartition, OffsetAndMetadata> o : offsets.entrySet()) {
+                        consumer.seek(o.getKey(), committedOr(consumer, o.getKey()));
+                    }
+                }
+            }
+        } catch (org.apache.kafka.common.errors.InterruptException | org.apache.kafka.common.errors.WakeupException e) {
+            // closing
+        } catch (RuntimeException e) {
+            if (running) {
+                LOG.error("the policy server's prompt loop stopped", e);
+            }
+        }
+    }
+
+    private static long committedOr(KafkaConsumer<String, byte[]> c, TopicPartition tp) {
+        OffsetAndMetadata m = c.committed(java.util.Set.of(tp)).get(tp);
+        return m == null ? 0 : m.offset();
+    }
+
+    private KafkaConsumer<String, byte[]> consumerWith(String suffix, Map<String, Object> extra) {
+        java.util.Properties p = new java.util.Properties();
+        p.putAll(kafka.client());
+        p.putAll(extra);
+        return new LoopKafka(p, kafka.groupId(), kafka.prompts(), kafka.responses(), kafka.scored(), kafka.dual(),
+                kafka.control(), kafka.checkpoints(), kafka.alerts(), kafka.dlq()).consumer(suffix);
+    }
+
+    private void followLoop() {
+        try (KafkaConsumer<String, byte[]> consumer = kafka.consumer("server-events")) {
+            List<TopicPartition> tps = new ArrayList<>();
+            for (String t : List.of(kafka.checkpoints(), kafka.dual(), kafka.alerts(), kafka.scored())) {
+                List<PartitionInfo> info = consumer.partitionsFor(t, Duration.ofSeconds(30));
+                if (info == null || info.isEmpty()) {
+                    throw new IllegalStateException("topic " + t + " does not exist");
+                }
+                info.forEach(i -> tps.add(new TopicPartition(t, i.partition())));
+            }
+            consumer.assign(tps);
+            consumer.seekToEnd(tps); // a restarted server serves its initial version and follows from now
+            tps.forEach(consumer::position);
+            ready.countDown();
+            while (running) {
+                ConsumerRecords<String, byte[]> recs = consumer.poll(Duration.ofMillis(200));
+                java.util.Set<Long> touched = new java.util.HashSet<>();
+                for (ConsumerRecord<String, byte[]> r : recs) {
+                    try {
+                        handle(r, touched);
+                    } catch (RuntimeException e) {
+                        LOG.warn("ignoring an unreadable record on {} at {}:{}: {}", r.topic(), r.partition(), r.offset(),
+                                e.getMessage());
+                    }
+                }
+                long canary = server.deployment().canary();
+                if (canary >= 0 && touched.contains(canary)) {
+                    Map<String, Estimate> own = monitor.estimates(canary, server.settings().nMin());
+                    if (own.keySet().containsAll(server.settings().margins().keySet())) {
+                        server.judge(canary, own, "server estimate over " + kafka.scored());
+                    }
+                }
+                monitor.onDeployment(server.deployment());
+            }
+        } catch (org.apache.kafka.common.errors.InterruptException | org.apache.kafka.common.errors.WakeupException e) {
+            // closing
+        } catch (RuntimeException e) {
+            if (running) {
+                LOG.error("the policy server's event loop stopped", e);
+            }
+        }
+    }
+
+    private void handle(ConsumerRecord<String, byte[]> r, java.util.Set<Long> touched) {
+        String t = r.topic();
+        if (t.equals(kafka.scored())) {
+            ScoredSample s = Events.parse(ScoredSample.class, r.value());
+            monitor.onScored(s);
+            if (s.policyVersion() != null) {
+                touched.add(s.policyVersion());
+            }
+        } else if (t.equals(kafka.checkpoints())) {
+            CheckpointEvent c = Events.parse(CheckpointEvent.class, r.value());
+            monitor.onCheckpoint(c);
+            if (!c.path().equals(Bootstrap.POLICY + "/" + c.version())) {
+                LOG.error("checkpoint for version {} names path {}, not {}/{}: refused", c.version(), c.path(), Bootstrap.POLICY,
+                        c.version());
+                return;
+            }
+            server.deploy(c.version(), c.sha256(), false);
+        } else if (t.equals(kafka.dual())) {
+            DualUpdate u = Events.parse(DualUpdate.class, r.value());
+            monitor.onDual(u);
+            if (u.mode().equals("iterative")) { // only iterative steps measure one version with an interval
+                server.judge(u.policyVersion(), u.estimates(), "controller step " + u.step());
+            }
+        } else if (t.equals(kafka.alerts())) {
+            Alert a = Events.parse(Alert.class, r.value());
+            monitor.onAlert(a);
+            server.judge(a.policyVersion(), Map.of(a.constraint(), a.estimate()), "alert");
+        }
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        try {
+            prompts.join(30_000);
+            events.join(30_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        httpProducers.forEach(KafkaProducer::close);
+    }
+}

@@ -1,0 +1,107 @@
+// Polls /api/state and keeps the charts current. Chart.js comes from its WebJar, served locally.
+(function () {
+  'use strict';
+  const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
+  const kindColour = { deploy: '#16794a', canary: '#e08e0b', promote: '#16794a', rollback: '#b3261e', retire: '#888', refuse: '#b3261e' };
+  const charts = {};
+  window.dualignUpdates = 0;
+
+  function lineChart(id, yTitle, xTitle) {
+    return new Chart(document.getElementById(id), {
+      type: 'line',
+      data: { labels: [], datasets: [] },
+      options: {
+        animation: false, responsive: true, maintainAspectRatio: false,
+        scales: { x: { type: 'linear', title: { display: true, text: xTitle } }, y: { title: { display: true, text: yTitle } } },
+        plugins: { legend: { position: 'bottom' } }
+      }
+    });
+  }
+
+  function setData(chart, datasets) {
+    // replace in place so Chart.getChart(...) keeps the same object for observers
+    chart.data.datasets = datasets;
+    chart.update('none');
+  }
+
+  function band(versions, key, label, colour) {
+    const pts = (f) => versions.filter(v => v.estimated[key]).map(v => ({ x: v.version, y: f(v.estimated[key]) }))
+      .filter(p => p.y !== null && p.y !== undefined);
+    return [
+      { label: label + ' lower', data: pts(e => e.lo), borderColor: colour + '55', backgroundColor: colour + '22', pointRadius: 0, fill: false },
+      { label: label + ' 95% band', data: pts(e => e.hi), borderColor: colour + '55', backgroundColor: colour + '22', pointRadius: 0, fill: '-1' },
+      { label: label + ' estimate', data: pts(e => e.mean), borderColor: colour, backgroundColor: colour, pointRadius: 4, fill: false }
+    ];
+  }
+
+  function utilityChart(name) {
+    if (charts['u:' + name]) return charts['u:' + name];
+    const s = document.createElement('section');
+    s.innerHTML = '<h2>' + name + ': estimate per version, 95% band and margin</h2><div class="chart"><canvas id="utility-' + name + '"></canvas></div>';
+    document.getElementById('utilityCharts').appendChild(s);
+    charts['u:' + name] = lineChart('utility-' + name, name, 'policy version');
+    return charts['u:' + name];
+  }
+
+  function render(st) {
+    document.getElementById('mode').textContent = st.mode;
+    document.getElementById('margins').textContent = Object.entries(st.margins).map(([k, v]) => k + ' ≥ ' + v).join(', ');
+    const d = st.deployment;
+    document.getElementById('serving').textContent = 'v' + d.stable + (d.canary >= 0 ? ' + canary v' + d.canary + ' (' + Math.round(100 * d.canaryFraction) + '%)' : '');
+    const last = st.lambdaPath.length ? st.lambdaPath[st.lambdaPath.length - 1].lambda : null;
+    document.getElementById('lambda').textContent = last ? Object.entries(last).map(([k, v]) => k + '=' + v.toFixed(3)).join(', ') : '–';
+    document.getElementById('rate').textContent = st.scoredPerSecond.toFixed(0);
+
+    const names = Object.keys(st.margins);
+    const t0 = st.startedAt;
+    setData(charts.lambda, names.map((n, i) => ({
+      label: 'λ ' + n, data: st.lambdaPath.map(p => ({ x: (p.t - t0) / 1000, y: p.lambda[n] })),
+      borderColor: colours[i % colours.length], backgroundColor: colours[i % colours.length], stepped: true, pointRadius: 3
+    })));
+
+    const versions = st.versions.filter(v => Object.keys(v.estimated).length > 0);
+    const xs = versions.map(v => v.version);
+    const xMin = xs.length ? Math.min(...xs) : 0, xMax = xs.length ? Math.max(...xs) : 1;
+    names.forEach((n, i) => {
+      const c = utilityChart(n);
+      const sets = band(versions, n, n, colours[i % colours.length]);
+      sets.push({ label: 'margin ' + st.margins[n], data: [{ x: xMin - 0.2, y: st.margins[n] }, { x: xMax + 0.2, y: st.margins[n] }],
+        borderColor: '#000', borderDash: [6, 4], pointRadius: 0, fill: false });
+      const truth = versions.filter(v => v.true[n] !== undefined).map(v => ({ x: v.version, y: v.true[n] }));
+      if (truth.length) sets.push({ label: 'true (oracle)', data: truth, borderColor: '#444', backgroundColor: '#fff', pointStyle: 'rectRot', pointRadius: 6, showLine: false });
+      setData(c, sets);
+    });
+    setData(charts.reward, band(versions, 'reward', 'reward', '#1f77b4').concat(band(versions, 'kl', 'KL', '#9467bd')));
+
+    setData(charts.timeline, Object.keys(kindColour).map(kind => ({
+      label: kind, data: st.timeline.filter(e => e.kind === kind).map(e => ({ x: (e.timestamp - t0) / 1000, y: e.version })),
+      borderColor: kindColour[kind], backgroundColor: kindColour[kind], showLine: false, pointRadius: 6
+    })).filter(ds => ds.data.length));
+
+    const rows = st.timeline.slice(-12).reverse().map(e => '<tr class="' + e.kind + '"><td>' + new Date(e.timestamp).toLocaleTimeString()
+      + '</td><td>v' + e.version + '</td><td>' + e.kind + '</td><td>' + escapeHtml(e.detail || '') + '</td></tr>');
+    document.getElementById('events').innerHTML = rows.join('');
+  }
+
+  function escapeHtml(s) {
+    return s.replace(/[&<>"]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
+  }
+
+  async function refresh() {
+    try {
+      const r = await fetch('api/state', { cache: 'no-store' });
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      render(await r.json());
+      document.getElementById('error').textContent = '';
+      window.dualignUpdates++;
+    } catch (e) {
+      document.getElementById('error').textContent = 'cannot reach the server: ' + e.message;
+    }
+  }
+
+  charts.lambda = lineChart('lambdaChart', 'λ', 'seconds since start');
+  charts.reward = lineChart('rewardChart', 'value', 'policy version');
+  charts.timeline = lineChart('timelineChart', 'version', 'seconds since start');
+  refresh();
+  setInterval(refresh, 2000);
+})();
