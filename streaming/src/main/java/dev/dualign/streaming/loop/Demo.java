@@ -181,14 +181,14 @@ public final class Demo implements AutoCloseable {
         }
     }
 
-    static ServerSettings serverSettings(Config c, JobSettings js, String token, long seed) {
+    public static ServerSettings serverSettings(Config c, JobSettings js, String token, long seed) {
         return new ServerSettings(c.get(LoopOptions.HOST), c.get(LoopOptions.PORT), token, c.get(LoopOptions.CANARY_FRACTION),
                 c.get(LoopOptions.REFERENCE_FRACTION), c.get(LoopOptions.REFERENCE_SAMPLES), c.get(LoopOptions.MAX_TOKENS),
                 c.get(LoopOptions.TEMPERATURE), c.get(LoopOptions.REQUEST_TIMEOUT_MS), c.get(LoopOptions.INITIAL_VERSION),
                 js.constraints(), js.nMin(), js.confidence(), seed);
     }
 
-    static FineTuneSettings fineTuneSettings(Config c, JobSettings js, long seed) {
+    public static FineTuneSettings fineTuneSettings(Config c, JobSettings js, long seed) {
         return new FineTuneSettings(js.names(), js.beta(), c.get(LoopOptions.FT_EPOCHS), c.get(LoopOptions.FT_BATCH),
                 c.get(LoopOptions.FT_LEARNING_RATE).floatValue(), c.get(LoopOptions.FT_MAX_KL), c.get(LoopOptions.FT_MAX_PAIRS),
                 c.get(LoopOptions.FT_MIN_PAIRS), c.get(LoopOptions.MAX_TOKENS), c.get(LoopOptions.FT_BUFFER), seed);
