@@ -116,7 +116,9 @@ public final class ServingLoop implements AutoCloseable {
                 List<PolicyServer.Prompt> batch = new ArrayList<>();
                 List<ProducerRecord<String, byte[]>> out = new ArrayList<>();
                 Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+                Map<TopicPartition, Long> firstOffsets = new HashMap<>();
                 for (ConsumerRecord<String, byte[]> r : recs) {
+                    firstOffsets.putIfAbsent(new TopicPartition(r.topic(), r.partition()), r.offset());
                     offsets.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
                     String why;
                     try {
@@ -134,10 +136,21 @@ public final class ServingLoop implements AutoCloseable {
                     out.add(new ProducerRecord<>(kafka.dlq(), d.key(), EventJson.writeBytes(d)));
                     deadLetters.incrementAndGet();
                 }
-                List<ResponseEvent> responses = new ArrayList<>(batch.isEmpty() ? List.of() : server.answer(batch));
-                List<PolicyServer.Prompt> forReference = batch.stream().filter(p -> server.sampledForReference(p.id())).toList();
-                if (!forReference.isEmpty()) {
-                    responses.addAll(server.referenceSamples(forReference, server.settings().referenceSamples()));
+                List<ResponseEvent> responses;
+                try {
+                    responses = new ArrayList<>(batch.isEmpty() ? List.of() : server.answer(batch));
+                    List<PolicyServer.Prompt> forReference = batch.stream().filter(p -> server.sampledForReference(p.id())).toList();
+                    if (!forReference.isEmpty()) {
+                        responses.addAll(server.referenceSamples(forReference, server.settings().referenceSamples()));
+                    }
+                } catch (RuntimeException e) {
+                    // nothing was written: go back and answer these prompts again after a pause
+                    LOG.error("answering {} prompts failed; retrying them in 1 s", batch.size(), e);
+                    for (TopicPartition tp : offsets.keySet()) {
+                        consumer.seek(tp, firstOffsets.get(tp));
+                    }
+                    Thread.sleep(1000);
+                    continue;
                 }
                 for (ResponseEvent r : responses) {
                     out.add(new ProducerRecord<>(kafka.responses(), r.key(), EventJson.writeBytes(r)));
@@ -162,6 +175,8 @@ public final class ServingLoop implements AutoCloseable {
             }
         } catch (org.apache.kafka.common.errors.InterruptException | org.apache.kafka.common.errors.WakeupException e) {
             // closing
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         } catch (RuntimeException e) {
             if (running) {
                 LOG.error("the policy server's prompt loop stopped", e);

@@ -95,6 +95,8 @@ public final class Demo implements AutoCloseable {
     }
 
     private void startParts(Config c, Path home, JobSettings js, Options o) throws Exception {
+        requireFreePort(js.webPort(), "flink.web-port");
+        requireFreePort(c.get(LoopOptions.PORT), "server.port");
         Device device = Devices.resolve(js.device());
         ModelRegistry registry = new ModelRegistry(Path.of(js.registry()), 5);
         if (!Bootstrap.isBootstrapped(registry)) {
@@ -155,9 +157,17 @@ public final class Demo implements AutoCloseable {
         if (o.statusEvery() != null) {
             statusThread = new Thread(() -> {
                 try {
+                    long lastAnswered = 0;
+                    long lastT = System.nanoTime();
                     while (!closed) {
                         Thread.sleep(o.statusEvery().toMillis());
-                        out.println(monitor.statusLine() + "  | fine-tuner: " + fineTuneService.status());
+                        long answered = serving.answered();
+                        long t = System.nanoTime();
+                        double rps = (answered - lastAnswered) * 1e9 / Math.max(1, t - lastT);
+                        lastAnswered = answered;
+                        lastT = t;
+                        out.println(monitor.statusLine() + String.format("  | %.0f requests/s", rps) + "  | fine-tuner: "
+                                + fineTuneService.status());
                         out.flush();
                     }
                 } catch (InterruptedException e) {
@@ -178,6 +188,20 @@ public final class Demo implements AutoCloseable {
             }, "dualign-demo-timer");
             timer.setDaemon(true);
             timer.start();
+        }
+    }
+
+    /** A busy port is a configuration problem with a name, not a stack trace halfway through start-up. */
+    private static void requireFreePort(int port, String key) {
+        if (port == 0) {
+            return;
+        }
+        try (java.net.ServerSocket s = new java.net.ServerSocket()) {
+            s.setReuseAddress(true);
+            s.bind(new java.net.InetSocketAddress("127.0.0.1", port));
+        } catch (java.io.IOException e) {
+            throw new dev.dualign.core.config.ConfigException(key, "port " + port + " is in use (another dualign?); "
+                    + "stop that process or set " + key + " to a free port");
         }
     }
 
