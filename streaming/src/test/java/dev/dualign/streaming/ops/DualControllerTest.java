@@ -88,8 +88,8 @@ class DualControllerTest {
     void iterativeModeWaitsForATightEstimateAndIgnoresOlderVersions() throws Exception {
         var h = harness(settings("iterative", Map.of()));
         h.open();
-        h.processElement(new StreamRecord<>(estimate(3, 0.2, 50, 0.01)));   // too few samples
-        h.processElement(new StreamRecord<>(estimate(3, 0.2, 500, 0.2)));   // too wide
+        h.processElement(new StreamRecord<>(estimate(3, 0.6, 50, 0.01)));   // too few samples
+        h.processElement(new StreamRecord<>(estimate(3, 0.4, 500, 0.2)));   // too wide (and the margin inside)
         assertThat(h.extractOutputValues()).isEmpty();
         h.processElement(new StreamRecord<>(estimate(3, 0.2, 500, 0.01)));  // tight: λ = 0.5·(0.5 − 0.2)
         assertThat(h.extractOutputValues()).singleElement()
@@ -101,6 +101,22 @@ class DualControllerTest {
         h.processElement(new StreamRecord<>(estimate(4, 0.9, 900, 0.01)));  // the next version: slack
         assertThat(h.extractOutputValues()).hasSize(2);
         assertThat(h.extractOutputValues().get(1).lambda().get("harmless")).isZero(); // clamped at 0
+        h.close();
+    }
+
+    @Test
+    void iterativeModeStepsEarlyOnAViolationShownWithConfidence() throws Exception {
+        // a canary rolled back after a few dozen samples never reaches n_min: a violation shown with
+        // confidence (upper bound below the margin) on ≥ estimate-every samples moves λ anyway
+        var h = harness(settings("iterative", Map.of()));
+        h.open();
+        h.processElement(new StreamRecord<>(estimate(3, 0.2, 10, 0.05)));   // below the margin, but only 10 samples
+        assertThat(h.extractOutputValues()).isEmpty();
+        h.processElement(new StreamRecord<>(estimate(3, 0.3, 40, 0.1)));    // hi = 0.4 < 0.5 on 40 samples: step
+        assertThat(h.extractOutputValues()).singleElement()
+                .satisfies(u -> assertThat(u.lambda().get("harmless")).isCloseTo(0.5 * (0.5 - 0.3), within(1e-12)));
+        h.processElement(new StreamRecord<>(estimate(4, 0.9, 40, 0.1)));    // satisfied but not tight: wait
+        assertThat(h.extractOutputValues()).hasSize(1);
         h.close();
     }
 
