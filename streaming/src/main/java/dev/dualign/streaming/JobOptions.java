@@ -16,7 +16,7 @@ public final class JobOptions {
             .check(v -> v > 0, "a number > 0").describe("KL weight β.");
     public static final ConfigOption<Double> ETA = ConfigOption.number("dual.eta", 2.0)
             .check(v -> v > 0, "a number > 0").describe("Dual step size η₀.");
-    public static final ConfigOption<String> ETA_SCHEDULE = ConfigOption.choice("dual.eta-schedule", "constant",
+    public static final ConfigOption<String> ETA_SCHEDULE = ConfigOption.choice("dual.eta-schedule", "inverse-sqrt",
             "constant", "inverse-sqrt").describe("η_t = η₀ or η₀/√t.");
     public static final ConfigOption<Double> LAMBDA_MAX = ConfigOption.number("dual.lambda-max", 20.0)
             .check(v -> v > 0, "a number > 0").describe("λ is clamped to [0, λ_max].");

@@ -209,6 +209,7 @@ public final class LoopMonitor {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("mode", mode);
         m.put("margins", margins);
+        m.put("startedAt", started);
         List<Map<String, Object>> path = new ArrayList<>();
         for (Map<String, Object> p : lambdaPath) {
             Map<String, Object> point = new LinkedHashMap<>();

@@ -50,7 +50,7 @@ class DualControllerTest {
     }
 
     static JobSettings settings(String mode, Map<String, Object> more) {
-        Map<String, Object> m = new java.util.HashMap<>(Map.of("dual.mode", mode, "dual.beta", BETA, "dual.eta", 0.5,
+        Map<String, Object> m = new java.util.HashMap<>(Map.of("dual.mode", mode, "dual.beta", BETA, "dual.eta", 0.5, "dual.eta-schedule", "constant",
                 "dual.n-min", 100, "dual.epsilon", 0.05, "dual.one-shot.prompts", 20, "dual.one-shot.samples-per-prompt", 2));
         m.putAll(more);
         return Settings.of(m);
