@@ -6,13 +6,21 @@
   const charts = {};
   window.dualignUpdates = 0;
 
-  function lineChart(id, yTitle, xTitle) {
+  // versions are integers: no tick at "1.5"
+  const integerTicks = { precision: 0, stepSize: 1 };
+
+  function lineChart(id, yTitle, xTitle, opts) {
+    opts = opts || {};
+    const scales = {
+      x: { type: 'linear', title: { display: true, text: xTitle }, ticks: opts.xVersions ? integerTicks : {} },
+      y: { title: { display: true, text: yTitle }, ticks: opts.yVersions ? integerTicks : {} }
+    };
+    if (opts.y2) scales.y2 = { position: 'right', title: { display: true, text: opts.y2 }, grid: { drawOnChartArea: false } };
     return new Chart(document.getElementById(id), {
       type: 'line',
       data: { labels: [], datasets: [] },
       options: {
-        animation: false, responsive: true, maintainAspectRatio: false,
-        scales: { x: { type: 'linear', title: { display: true, text: xTitle } }, y: { title: { display: true, text: yTitle } } },
+        animation: false, responsive: true, maintainAspectRatio: false, scales: scales,
         plugins: { legend: { position: 'bottom' } }
       }
     });
@@ -39,7 +47,7 @@
     const s = document.createElement('section');
     s.innerHTML = '<h2>' + name + ': estimate per version, 95% band and margin</h2><div class="chart"><canvas id="utility-' + name + '"></canvas></div>';
     document.getElementById('utilityCharts').appendChild(s);
-    charts['u:' + name] = lineChart('utility-' + name, name, 'policy version');
+    charts['u:' + name] = lineChart('utility-' + name, name, 'policy version', { xVersions: true });
     return charts['u:' + name];
   }
 
@@ -71,7 +79,8 @@
       if (truth.length) sets.push({ label: 'true (oracle)', data: truth, borderColor: '#444', backgroundColor: '#fff', pointStyle: 'rectRot', pointRadius: 6, showLine: false });
       setData(c, sets);
     });
-    setData(charts.reward, band(versions, 'reward', 'reward', '#1f77b4').concat(band(versions, 'kl', 'KL', '#9467bd')));
+    const kl = band(versions, 'kl', 'KL', '#9467bd').map(ds => Object.assign(ds, { yAxisID: 'y2' }));
+    setData(charts.reward, band(versions, 'reward', 'reward', '#1f77b4').concat(kl));
 
     setData(charts.timeline, Object.keys(kindColour).map(kind => ({
       label: kind, data: st.timeline.filter(e => e.kind === kind).map(e => ({ x: (e.timestamp - t0) / 1000, y: e.version })),
@@ -100,8 +109,8 @@
   }
 
   charts.lambda = lineChart('lambdaChart', 'λ', 'seconds since start');
-  charts.reward = lineChart('rewardChart', 'value', 'policy version');
-  charts.timeline = lineChart('timelineChart', 'version', 'seconds since start');
+  charts.reward = lineChart('rewardChart', 'reward', 'policy version', { xVersions: true, y2: 'KL (nats)' });
+  charts.timeline = lineChart('timelineChart', 'version', 'seconds since start', { yVersions: true });
   refresh();
   setInterval(refresh, 2000);
 })();

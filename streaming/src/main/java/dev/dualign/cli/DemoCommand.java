@@ -91,8 +91,14 @@ final class DemoCommand implements Callable<Integer> {
         }, "dualign-demo-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         demo.awaitEnd();
-        if (printed.getCount() > 0) { // the duration ran out: stop here rather than in the hook
-            Runtime.getRuntime().removeShutdownHook(hook);
+        boolean ownStop;
+        try {
+            // the duration ran out: stop here rather than in the hook
+            ownStop = Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException shuttingDown) {
+            ownStop = false; // Ctrl-C: the hook is stopping everything and prints the summary
+        }
+        if (ownStop) {
             demo.close();
             printSummary(demo, out, err);
         } else {

@@ -84,6 +84,9 @@ public final class Demo implements AutoCloseable {
         if (js.mode().equals("monitor")) {
             throw new dev.dualign.core.config.ConfigException("dual.mode", "the demo closes the loop: use one-shot, iterative or primal-dual");
         }
+        requireFreePort(js.webPort(), "flink.web-port");
+        requireFreePort(c.get(LoopOptions.PORT), "server.port");
+        ensureModels(js, o, out); // before the monitor: its clock is the loop's, not the bootstrap's
         Demo d = new Demo(out, new LoopMonitor(js.mode(), js.constraints(), js.confidence()));
         try {
             d.startParts(c, home, js, o);
@@ -95,23 +98,8 @@ public final class Demo implements AutoCloseable {
     }
 
     private void startParts(Config c, Path home, JobSettings js, Options o) throws Exception {
-        requireFreePort(js.webPort(), "flink.web-port");
-        requireFreePort(c.get(LoopOptions.PORT), "server.port");
         Device device = Devices.resolve(js.device());
         ModelRegistry registry = new ModelRegistry(Path.of(js.registry()), 5);
-        if (!Bootstrap.isBootstrapped(registry)) {
-            out.println("no models in " + registry.root() + ": bootstrapping the synthetic world first (size "
-                    + o.size().name().toLowerCase(java.util.Locale.ROOT) + ")");
-            out.flush();
-            Bootstrap.run(new Bootstrap.Options(registry.root(), 1, o.size(), device, false),
-                    new ConsoleProgress(System.err, System.console() != null));
-        }
-        try {
-            ScorerSet.check(registry, js.names());
-        } catch (IllegalArgumentException e) {
-            throw new dev.dualign.core.config.ConfigException("constraints", e.getMessage());
-        }
-
         KafkaSettings kafka = KafkaSettings.from(c);
         if (kafka.useEmbeddedBroker()) {
             broker = EmbeddedKafka.start(null, 0); // a fresh broker per demo: every run starts from the reference
@@ -188,6 +176,22 @@ public final class Demo implements AutoCloseable {
             }, "dualign-demo-timer");
             timer.setDaemon(true);
             timer.start();
+        }
+    }
+
+    private static void ensureModels(JobSettings js, Options o, PrintWriter out) {
+        ModelRegistry registry = new ModelRegistry(Path.of(js.registry()), 5);
+        if (!Bootstrap.isBootstrapped(registry)) {
+            out.println("no models in " + registry.root() + ": bootstrapping the synthetic world first (size "
+                    + o.size().name().toLowerCase(java.util.Locale.ROOT) + ")");
+            out.flush();
+            Bootstrap.run(new Bootstrap.Options(registry.root(), 1, o.size(), Devices.resolve(js.device()), false),
+                    new ConsoleProgress(System.err, System.console() != null));
+        }
+        try {
+            ScorerSet.check(registry, js.names());
+        } catch (IllegalArgumentException e) {
+            throw new dev.dualign.core.config.ConfigException("constraints", e.getMessage());
         }
     }
 
