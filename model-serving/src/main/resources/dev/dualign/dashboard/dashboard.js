@@ -12,10 +12,9 @@
   function lineChart(id, yTitle, xTitle, opts) {
     opts = opts || {};
     const scales = {
-      x: { type: 'linear', title: { display: true, text: xTitle }, ticks: opts.xVersions ? integerTicks : {} },
+      x: { type: 'linear', title: { display: true, text: xTitle } },
       y: { title: { display: true, text: yTitle }, ticks: opts.yVersions ? integerTicks : {} }
     };
-    if (opts.y2) scales.y2 = { position: 'right', title: { display: true, text: opts.y2 }, grid: { drawOnChartArea: false } };
     return new Chart(document.getElementById(id), {
       type: 'line',
       data: { labels: [], datasets: [] },
@@ -32,14 +31,29 @@
     chart.update('none');
   }
 
+  // version charts use a category axis: version numbers jump (a registry keeps counting across runs)
   function band(versions, key, label, colour) {
-    const pts = (f) => versions.filter(v => v.estimated[key]).map(v => ({ x: v.version, y: f(v.estimated[key]) }))
-      .filter(p => p.y !== null && p.y !== undefined);
+    const col = (f) => versions.map(v => v.estimated[key] ? f(v.estimated[key]) : null).map(y => (y === undefined ? null : y));
     return [
-      { label: label + ' lower', data: pts(e => e.lo), borderColor: colour + '55', backgroundColor: colour + '22', pointRadius: 0, fill: false },
-      { label: label + ' 95% band', data: pts(e => e.hi), borderColor: colour + '55', backgroundColor: colour + '22', pointRadius: 0, fill: '-1' },
-      { label: label + ' estimate', data: pts(e => e.mean), borderColor: colour, backgroundColor: colour, pointRadius: 4, fill: false }
+      { label: label + ' lower', data: col(e => e.lo), borderColor: colour + '55', backgroundColor: colour + '22', pointRadius: 0, fill: false },
+      { label: label + ' 95% band', data: col(e => e.hi), borderColor: colour + '55', backgroundColor: colour + '22', pointRadius: 0, fill: '-1' },
+      { label: label + ' estimate', data: col(e => e.mean), borderColor: colour, backgroundColor: colour, pointRadius: 4, fill: false }
     ];
+  }
+
+  function versionChart(id, yTitle, y2) {
+    const scales = { x: { type: 'category', title: { display: true, text: 'policy version' } }, y: { title: { display: true, text: yTitle } } };
+    if (y2) scales.y2 = { position: 'right', title: { display: true, text: y2 }, grid: { drawOnChartArea: false } };
+    return new Chart(document.getElementById(id), {
+      type: 'line', data: { labels: [], datasets: [] },
+      options: { animation: false, responsive: true, maintainAspectRatio: false, spanGaps: true, scales: scales,
+        plugins: { legend: { position: 'bottom' } } }
+    });
+  }
+
+  function setVersions(chart, labels, datasets) {
+    chart.data.labels = labels;
+    setData(chart, datasets);
   }
 
   function utilityChart(name) {
@@ -47,7 +61,7 @@
     const s = document.createElement('section');
     s.innerHTML = '<h2>' + name + ': estimate per version, 95% band and margin</h2><div class="chart"><canvas id="utility-' + name + '"></canvas></div>';
     document.getElementById('utilityCharts').appendChild(s);
-    charts['u:' + name] = lineChart('utility-' + name, name, 'policy version', { xVersions: true });
+    charts['u:' + name] = versionChart('utility-' + name, name);
     return charts['u:' + name];
   }
 
@@ -68,19 +82,20 @@
     })));
 
     const versions = st.versions.filter(v => Object.keys(v.estimated).length > 0);
-    const xs = versions.map(v => v.version);
-    const xMin = xs.length ? Math.min(...xs) : 0, xMax = xs.length ? Math.max(...xs) : 1;
+    const labels = versions.map(v => 'v' + v.version);
     names.forEach((n, i) => {
       const c = utilityChart(n);
       const sets = band(versions, n, n, colours[i % colours.length]);
-      sets.push({ label: 'margin ' + st.margins[n], data: [{ x: xMin - 0.2, y: st.margins[n] }, { x: xMax + 0.2, y: st.margins[n] }],
+      sets.push({ label: 'margin ' + st.margins[n], data: versions.map(() => st.margins[n]),
         borderColor: '#000', borderDash: [6, 4], pointRadius: 0, fill: false });
-      const truth = versions.filter(v => v.true[n] !== undefined).map(v => ({ x: v.version, y: v.true[n] }));
-      if (truth.length) sets.push({ label: 'true (oracle)', data: truth, borderColor: '#444', backgroundColor: '#fff', pointStyle: 'rectRot', pointRadius: 6, showLine: false });
-      setData(c, sets);
+      if (versions.some(v => v.true[n] !== undefined)) {
+        sets.push({ label: 'true (oracle)', data: versions.map(v => (v.true[n] === undefined ? null : v.true[n])),
+          borderColor: '#444', backgroundColor: '#fff', pointStyle: 'rectRot', pointRadius: 6, showLine: false });
+      }
+      setVersions(c, labels, sets);
     });
     const kl = band(versions, 'kl', 'KL', '#9467bd').map(ds => Object.assign(ds, { yAxisID: 'y2' }));
-    setData(charts.reward, band(versions, 'reward', 'reward', '#1f77b4').concat(kl));
+    setVersions(charts.reward, labels, band(versions, 'reward', 'reward', '#1f77b4').concat(kl));
 
     setData(charts.timeline, Object.keys(kindColour).map(kind => ({
       label: kind, data: st.timeline.filter(e => e.kind === kind).map(e => ({ x: (e.timestamp - t0) / 1000, y: e.version })),
@@ -109,7 +124,7 @@
   }
 
   charts.lambda = lineChart('lambdaChart', 'λ', 'seconds since start');
-  charts.reward = lineChart('rewardChart', 'reward', 'policy version', { xVersions: true, y2: 'KL (nats)' });
+  charts.reward = versionChart('rewardChart', 'reward', 'KL (nats)');
   charts.timeline = lineChart('timelineChart', 'version', 'seconds since start', { yVersions: true });
   refresh();
   setInterval(refresh, 2000);
