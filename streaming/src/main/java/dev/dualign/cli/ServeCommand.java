@@ -81,7 +81,7 @@ final class ServeCommand implements Callable<Integer> {
         FineTuner tuner = null;
         FineTuneService service = null;
         if (!role.equals("finetuner")) {
-            LoopMonitor monitor = new LoopMonitor(js.mode(), js.constraints(), js.confidence());
+            LoopMonitor monitor = Demo.monitorFor(js);
             server = PolicyServer.start(registry, Demo.serverSettings(c, js, token, 1), device);
             loop = new ServingLoop(server, lk, monitor, c.get(LoopOptions.BATCH)).start();
             http = new HttpApi(server, loop.httpSink(), monitor::state);

@@ -32,6 +32,7 @@ public final class LoopMonitor {
     private final String mode;
     private final Map<String, Double> margins;
     private final double alpha;
+    private final java.util.function.Function<RunningStats, Interval> constraintInterval;
     private final long started = System.currentTimeMillis();
     private final Map<Long, VersionStats> versions = new TreeMap<>();
     private final List<Map<String, Object>> lambdaPath = new ArrayList<>();
@@ -53,10 +54,26 @@ public final class LoopMonitor {
      * @param confidence level of the intervals shown (the job's {@code dual.confidence})
      */
     public LoopMonitor(String mode, Map<String, Double> margins, double confidence) {
+        this(mode, margins, confidence, null);
+    }
+
+    /**
+     * @param constraintInterval the interval for the constrained utilities, e.g. the anytime-valid
+     *     empirical-Bernstein one when {@code dual.interval: bernstein}: the canary judge looks at it
+     *     after every poll, so only an anytime-valid interval keeps its error rate at the nominal
+     *     level; null: the normal interval
+     */
+    public LoopMonitor(String mode, Map<String, Double> margins, double confidence,
+            java.util.function.Function<RunningStats, Interval> constraintInterval) {
         this.mode = mode;
         this.margins = new LinkedHashMap<>(margins);
         this.alpha = 1 - confidence;
+        this.constraintInterval = constraintInterval != null ? constraintInterval : r -> ConfidenceBounds.normal(r, alpha);
         trainedLambda.put(0L, zeros());
+    }
+
+    private Interval interval(String name, RunningStats r) {
+        return margins.containsKey(name) ? constraintInterval.apply(r) : ConfidenceBounds.normal(r, alpha);
     }
 
     private Map<String, Double> zeros() {
@@ -156,7 +173,7 @@ public final class LoopMonitor {
         for (String name : margins.keySet()) {
             RunningStats r = st.estimated.get(name);
             if (r != null && r.n() >= Math.max(2, nMin)) {
-                out.put(name, Estimate.of(ConfidenceBounds.normal(r, alpha)));
+                out.put(name, Estimate.of(interval(name, r)));
             }
         }
         return out;
@@ -236,7 +253,7 @@ public final class LoopMonitor {
             Map<String, Object> truth = new LinkedHashMap<>();
             if (st != null) {
                 st.estimated.forEach((name, r) -> {
-                    Interval i = ConfidenceBounds.normal(r, alpha);
+                    Interval i = interval(name, r);
                     Map<String, Object> x = new LinkedHashMap<>();
                     x.put("mean", i.mean());
                     x.put("lo", Double.isFinite(i.lo()) ? i.lo() : null);
@@ -272,7 +289,7 @@ public final class LoopMonitor {
             for (String name : margins.keySet()) {
                 RunningStats r = versions.get(v).estimated.get(name);
                 if (r != null) {
-                    Interval iv = ConfidenceBounds.normal(r, alpha);
+                    Interval iv = interval(name, r);
                     String mark = iv.lo() >= margins.get(name) ? "✓" : iv.hi() < margins.get(name) ? "✗" : "?";
                     b.append(String.format(" %s %.3f±%.3f%s(b=%.2f,n=%d)", name, iv.mean(),
                             Double.isFinite(iv.halfWidth()) ? iv.halfWidth() : Double.NaN, mark, margins.get(name), iv.n()));

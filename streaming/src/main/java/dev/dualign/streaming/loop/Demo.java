@@ -87,7 +87,7 @@ public final class Demo implements AutoCloseable {
         requireFreePort(js.webPort(), "flink.web-port");
         requireFreePort(c.get(LoopOptions.PORT), "server.port");
         ensureModels(js, o, out); // before the monitor: its clock is the loop's, not the bootstrap's
-        Demo d = new Demo(out, new LoopMonitor(js.mode(), js.constraints(), js.confidence()));
+        Demo d = new Demo(out, monitorFor(js));
         try {
             d.startParts(c, home, js, o);
             return d;
@@ -177,6 +177,16 @@ public final class Demo implements AutoCloseable {
             timer.setDaemon(true);
             timer.start();
         }
+    }
+
+    /** The loop's monitor with the job's interval rule, so the canary judge and the job agree. */
+    public static LoopMonitor monitorFor(JobSettings js) {
+        if (!js.anytimeValid()) {
+            return new LoopMonitor(js.mode(), js.constraints(), js.confidence());
+        }
+        double alpha = 1 - js.confidence();
+        return new LoopMonitor(js.mode(), js.constraints(), js.confidence(), r -> dev.dualign.core.stats.ConfidenceBounds
+                .empiricalBernstein(r.clampedTo(js.rangeLo(), js.rangeHi()), alpha, js.rangeLo(), js.rangeHi(), 1));
     }
 
     private static void ensureModels(JobSettings js, Options o, PrintWriter out) {

@@ -128,7 +128,7 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, ScoredSam
             RunningStats r = e.getValue().toStats();
             Interval i;
             if (settings.anytimeValid() && settings.constraints().containsKey(e.getKey())) {
-                i = ConfidenceBounds.empiricalBernstein(clipped(r), alpha, settings.rangeLo(), settings.rangeHi(), 1);
+                i = ConfidenceBounds.empiricalBernstein(r.clampedTo(settings.rangeLo(), settings.rangeHi()), alpha, settings.rangeLo(), settings.rangeHi(), 1);
             } else {
                 i = ConfidenceBounds.normal(r, alpha);
             }
@@ -142,14 +142,6 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, ScoredSam
     }
 
     /** The anytime-valid interval needs observations inside the declared range. */
-    private RunningStats clipped(RunningStats r) {
-        if (r.min() >= settings.rangeLo() && r.max() <= settings.rangeHi()) {
-            return r;
-        }
-        return RunningStats.of(r.n(), Math.max(settings.rangeLo(), Math.min(settings.rangeHi(), r.mean())), r.m2(),
-                Math.max(settings.rangeLo(), r.min()), Math.min(settings.rangeHi(), r.max()));
-    }
-
     private void alerts(Context ctx, VersionEstimate e, double[] st, int alertAt) {
         List<String> names = settings.names();
         for (int c = 0; c < names.size(); c++) {
