@@ -2,7 +2,6 @@ package dev.dualign.cli;
 
 import ai.djl.Device;
 import dev.dualign.connectors.KafkaSettings;
-import dev.dualign.connectors.Topic;
 import dev.dualign.connectors.TopicAdmin;
 import dev.dualign.core.config.Config;
 import dev.dualign.core.config.ConfigException;
@@ -10,7 +9,6 @@ import dev.dualign.model.Devices;
 import dev.dualign.model.finetune.FineTuneService;
 import dev.dualign.model.finetune.FineTuner;
 import dev.dualign.model.registry.ModelRegistry;
-import dev.dualign.model.scorer.ScorerSet;
 import dev.dualign.model.serving.HttpApi;
 import dev.dualign.model.serving.LoopKafka;
 import dev.dualign.model.serving.LoopMonitor;
@@ -22,7 +20,6 @@ import dev.dualign.streaming.loop.Demo;
 import dev.dualign.streaming.loop.LoopOptions;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -63,15 +60,9 @@ final class ServeCommand implements Callable<Integer> {
                     + "runs everything embedded)");
         }
         ModelRegistry registry = new ModelRegistry(Path.of(js.registry()), 5);
-        try {
-            ScorerSet.check(registry, js.names());
-        } catch (IllegalArgumentException e) {
-            throw new ConfigException("scoring.registry", e.getMessage());
-        }
+        Demo.checkScorers(registry, js.names(), "scoring.registry");
         TopicAdmin.ensure(kafka).requireOk();
-        LoopKafka lk = new LoopKafka(kafka.clientProperties(Map.of()), kafka.groupId(), kafka.topic(Topic.PROMPTS),
-                kafka.topic(Topic.RESPONSES), kafka.topic(Topic.SCORED), kafka.topic(Topic.DUAL), kafka.topic(Topic.CONTROL),
-                kafka.topic(Topic.CHECKPOINTS), kafka.topic(Topic.ALERTS), kafka.topic(Topic.DLQ));
+        LoopKafka lk = Demo.loopKafka(kafka);
         Device device = Devices.resolve(js.device());
         String token = c.get(LoopOptions.ADMIN_TOKEN);
 

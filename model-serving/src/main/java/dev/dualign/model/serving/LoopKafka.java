@@ -20,8 +20,14 @@ public record LoopKafka(Properties client, String groupId, String prompts, Strin
 
     /** A read_committed consumer of string keys and byte values; no auto-commit. */
     public KafkaConsumer<String, byte[]> consumer(String groupSuffix) {
+        return consumer(groupSuffix, java.util.Map.of());
+    }
+
+    /** As {@link #consumer(String)}, with extra client properties (e.g. {@code max.poll.records}). */
+    public KafkaConsumer<String, byte[]> consumer(String groupSuffix, java.util.Map<String, ?> extra) {
         Properties p = new Properties();
         p.putAll(client);
+        p.putAll(extra);
         p.put(ConsumerConfig.GROUP_ID_CONFIG, groupId + "-" + groupSuffix);
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");

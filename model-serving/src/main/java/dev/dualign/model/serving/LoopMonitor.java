@@ -47,7 +47,6 @@ public final class LoopMonitor {
     private static final class VersionStats {
         final Map<String, RunningStats> estimated = new LinkedHashMap<>();
         final Map<String, RunningStats> truth = new LinkedHashMap<>();
-        long firstSeen;
     }
 
     /**
@@ -90,11 +89,7 @@ public final class LoopMonitor {
             return;
         }
         long v = s.policyVersion() == null ? 0 : s.policyVersion();
-        VersionStats st = versions.computeIfAbsent(v, k -> {
-            VersionStats x = new VersionStats();
-            x.firstSeen = System.currentTimeMillis();
-            return x;
-        });
+        VersionStats st = versions.computeIfAbsent(v, k -> new VersionStats());
         st.estimated.computeIfAbsent(REWARD, k -> new RunningStats()).add(s.reward());
         for (String name : margins.keySet()) {
             Double u = s.utilities().get(name);
@@ -199,12 +194,7 @@ public final class LoopMonitor {
     /** The state the dashboard polls and the summary is made of. */
     public synchronized Map<String, Object> state() {
         long now = System.currentTimeMillis();
-        throughput.add(new long[] {now, scored});
-        while (throughput.size() > 2 && now - throughput.get(0)[0] > 10_000) {
-            throughput.remove(0);
-        }
-        long[] first = throughput.get(0);
-        double rate = now > first[0] ? (scored - first[1]) * 1000.0 / (now - first[0]) : 0;
+        double rate = scoredPerSecond(now);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("mode", mode);
         m.put("margins", margins);
@@ -219,6 +209,16 @@ public final class LoopMonitor {
         m.put("timeline", new ArrayList<>(timeline));
         m.put("alerts", new ArrayList<>(alerts));
         return m;
+    }
+
+    /** Scored records per second over the last ten seconds or so (between calls of this method). */
+    private double scoredPerSecond(long now) {
+        throughput.add(new long[] {now, scored});
+        while (throughput.size() > 2 && now - throughput.get(0)[0] > 10_000) {
+            throughput.remove(0);
+        }
+        long[] first = throughput.get(0);
+        return now > first[0] ? (scored - first[1]) * 1000.0 / (now - first[0]) : 0;
     }
 
     /** The JSON summary: mode, margins, the λ path and every version's estimated and true values. */
@@ -272,7 +272,6 @@ public final class LoopMonitor {
 
     /** One line for the console: λ, each recent version's estimates against the margins, throughput. */
     public synchronized String statusLine() {
-        Map<String, Object> s = state();
         StringBuilder b = new StringBuilder();
         b.append(String.format("[%4ds] ", (System.currentTimeMillis() - started) / 1000));
         List<Double> l = latestLambda();
@@ -296,7 +295,7 @@ public final class LoopMonitor {
                 }
             }
         }
-        b.append(String.format("  | %.0f scored/s", (Double) s.get("scoredPerSecond")));
+        b.append(String.format("  | %.0f scored/s", scoredPerSecond(System.currentTimeMillis())));
         return b.toString();
     }
 }

@@ -127,14 +127,34 @@ public final class PolicyServer implements AutoCloseable {
 
     /** Checks a prompt; the message says what is wrong, or null when it can be answered. */
     public String problem(String text) {
-        if (text == null || text.isBlank()) {
+        return text == null || text.isBlank() ? "prompt is empty" : problem(tokenizer.encode(text));
+    }
+
+    private String problem(int[] ids) {
+        if (ids.length == 0) {
             return "prompt is empty";
         }
-        int words = tokenizer.encode(text).length;
-        if (words > maxPromptWords()) {
-            return "prompt has " + words + " words; at most " + maxPromptWords() + " fit";
+        if (ids.length > maxPromptWords()) {
+            return "prompt has " + ids.length + " words; at most " + maxPromptWords() + " fit";
         }
         return null;
+    }
+
+    /** Each prompt's word ids, encoded once for both the check and the generation. */
+    private int[][] encode(List<Prompt> prompts) {
+        int[][] ids = new int[prompts.size()][];
+        for (int i = 0; i < ids.length; i++) {
+            String text = prompts.get(i).text();
+            if (text == null || text.isBlank()) {
+                throw new IllegalArgumentException("prompt is empty");
+            }
+            ids[i] = tokenizer.encode(text);
+            String why = problem(ids[i]);
+            if (why != null) {
+                throw new IllegalArgumentException(why);
+            }
+        }
+        return ids;
     }
 
     /**
@@ -144,12 +164,7 @@ public final class PolicyServer implements AutoCloseable {
      * @throws IllegalArgumentException if a prompt cannot be answered (check {@link #problem} first)
      */
     public List<ResponseEvent> answer(List<Prompt> prompts) {
-        for (Prompt p : prompts) {
-            String why = problem(p.text());
-            if (why != null) {
-                throw new IllegalArgumentException(why);
-            }
-        }
+        int[][] ids = encode(prompts);
         Live l;
         ServedPolicy stable;
         ServedPolicy canary;
@@ -172,9 +187,9 @@ public final class PolicyServer implements AutoCloseable {
                 (canary != null && routesToCanary(prompts.get(i).id(), l.fraction) ? toCanary : toStable).add(i);
             }
             ResponseEvent[] out = new ResponseEvent[prompts.size()];
-            generate(stable, prompts, toStable, out, ResponseEvent.SOURCE_POLICY);
+            generate(stable, prompts, ids, toStable, out, ResponseEvent.SOURCE_POLICY);
             if (canary != null) {
-                generate(canary, prompts, toCanary, out, ResponseEvent.SOURCE_POLICY);
+                generate(canary, prompts, ids, toCanary, out, ResponseEvent.SOURCE_POLICY);
             }
             return List.of(out);
         } finally {
@@ -187,16 +202,19 @@ public final class PolicyServer implements AutoCloseable {
 
     /** {@code samples} responses of the reference policy to each prompt, tagged {@code source=reference}. */
     public List<ResponseEvent> referenceSamples(List<Prompt> prompts, int samples) {
+        int[][] once = encode(prompts);
         List<Prompt> repeated = new ArrayList<>();
+        int[][] ids = new int[prompts.size() * samples][];
         List<Integer> idx = new ArrayList<>();
-        for (Prompt p : prompts) {
+        for (int i = 0; i < prompts.size(); i++) {
             for (int k = 0; k < samples; k++) {
+                ids[repeated.size()] = once[i];
                 idx.add(repeated.size());
-                repeated.add(p);
+                repeated.add(prompts.get(i));
             }
         }
         ResponseEvent[] out = new ResponseEvent[repeated.size()];
-        generate(reference, repeated, idx, out, ResponseEvent.SOURCE_REFERENCE);
+        generate(reference, repeated, ids, idx, out, ResponseEvent.SOURCE_REFERENCE);
         return List.of(out);
     }
 
@@ -217,13 +235,14 @@ public final class PolicyServer implements AutoCloseable {
         return (h >>> 11) * 0x1.0p-53;
     }
 
-    private void generate(ServedPolicy p, List<Prompt> prompts, List<Integer> idx, ResponseEvent[] out, String source) {
+    private void generate(ServedPolicy p, List<Prompt> prompts, int[][] promptIds, List<Integer> idx, ResponseEvent[] out,
+            String source) {
         if (idx.isEmpty()) {
             return;
         }
         List<int[]> ids = new ArrayList<>(idx.size());
         for (int i : idx) {
-            ids.add(tokenizer.encode(prompts.get(i).text()));
+            ids.add(promptIds[i]);
         }
         Sampling s = new Sampling(settings.temperature(), 1.0, settings.maxTokens(), settings.seed() * 1_000_003L + sequence.incrementAndGet());
         List<Generation> gens = p.lm.generate(ids, s, reference.lm);

@@ -42,8 +42,4 @@ final class ServedPolicy {
             lm.close();
         }
     }
-
-    boolean closed() {
-        return !pinned && refs.get() <= 0;
-    }
 }

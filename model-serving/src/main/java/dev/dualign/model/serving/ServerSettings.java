@@ -39,9 +39,4 @@ public record ServerSettings(String host, int port, String adminToken, double ca
     public static ServerSettings local(String token, double canaryFraction, Map<String, Double> margins) {
         return new ServerSettings("127.0.0.1", 0, token, canaryFraction, 0.0, 4, 40, 1.0, 30_000, 0, margins, 50, 0.95, 1);
     }
-
-    public ServerSettings withPort(int p) {
-        return new ServerSettings(host, p, adminToken, canaryFraction, referenceFraction, referenceSamples, maxTokens,
-                temperature, requestTimeoutMs, initialVersion, margins, nMin, confidence, seed);
-    }
 }

@@ -99,7 +99,7 @@ public final class ServingLoop implements AutoCloseable {
 
     private void answerPrompts() {
         Map<String, Object> extra = Map.of(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, String.valueOf(maxBatch));
-        try (KafkaConsumer<String, byte[]> consumer = consumerWith("server", extra);
+        try (KafkaConsumer<String, byte[]> consumer = kafka.consumer("server", extra);
                 KafkaProducer<String, byte[]> producer = kafka.producer(kafka.groupId() + "-server-" + UUID.randomUUID())) {
             producer.initTransactions();
             consumer.subscribe(List.of(kafka.prompts()));
@@ -187,14 +187,6 @@ public final class ServingLoop implements AutoCloseable {
     private static long committedOr(KafkaConsumer<String, byte[]> c, TopicPartition tp) {
         OffsetAndMetadata m = c.committed(java.util.Set.of(tp)).get(tp);
         return m == null ? 0 : m.offset();
-    }
-
-    private KafkaConsumer<String, byte[]> consumerWith(String suffix, Map<String, Object> extra) {
-        java.util.Properties p = new java.util.Properties();
-        p.putAll(kafka.client());
-        p.putAll(extra);
-        return new LoopKafka(p, kafka.groupId(), kafka.prompts(), kafka.responses(), kafka.scored(), kafka.dual(),
-                kafka.control(), kafka.checkpoints(), kafka.alerts(), kafka.dlq()).consumer(suffix);
     }
 
     private void followLoop() {

@@ -107,9 +107,7 @@ public final class Demo implements AutoCloseable {
         }
         bootstrapServers = kafka.bootstrapServers();
         TopicAdmin.ensure(kafka).requireOk();
-        LoopKafka loopKafka = new LoopKafka(kafka.clientProperties(Map.of()), kafka.groupId(), kafka.topic(Topic.PROMPTS),
-                kafka.topic(Topic.RESPONSES), kafka.topic(Topic.SCORED), kafka.topic(Topic.DUAL), kafka.topic(Topic.CONTROL),
-                kafka.topic(Topic.CHECKPOINTS), kafka.topic(Topic.ALERTS), kafka.topic(Topic.DLQ));
+        LoopKafka loopKafka = loopKafka(kafka);
 
         adminToken = c.get(LoopOptions.ADMIN_TOKEN);
         if (adminToken.isBlank()) {
@@ -198,11 +196,23 @@ public final class Demo implements AutoCloseable {
             Bootstrap.run(new Bootstrap.Options(registry.root(), 1, o.size(), Devices.resolve(js.device()), false),
                     new ConsoleProgress(System.err, System.console() != null));
         }
+        checkScorers(registry, js.names(), "constraints");
+    }
+
+    /** A constraint without a scorer, or a registry without models, is a configuration error naming {@code key}. */
+    public static void checkScorers(ModelRegistry registry, java.util.List<String> utilities, String key) {
         try {
-            ScorerSet.check(registry, js.names());
+            ScorerSet.check(registry, utilities);
         } catch (IllegalArgumentException e) {
-            throw new dev.dualign.core.config.ConfigException("constraints", e.getMessage());
+            throw new dev.dualign.core.config.ConfigException(key, e.getMessage());
         }
+    }
+
+    /** The server's and fine-tuner's view of the configured Kafka: client properties and topic names. */
+    public static LoopKafka loopKafka(KafkaSettings kafka) {
+        return new LoopKafka(kafka.clientProperties(Map.of()), kafka.groupId(), kafka.topic(Topic.PROMPTS),
+                kafka.topic(Topic.RESPONSES), kafka.topic(Topic.SCORED), kafka.topic(Topic.DUAL), kafka.topic(Topic.CONTROL),
+                kafka.topic(Topic.CHECKPOINTS), kafka.topic(Topic.ALERTS), kafka.topic(Topic.DLQ));
     }
 
     /** A busy port is a configuration problem with a name, not a stack trace halfway through start-up. */

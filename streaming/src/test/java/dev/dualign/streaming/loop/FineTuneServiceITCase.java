@@ -6,7 +6,6 @@ import ai.djl.Device;
 import dev.dualign.connectors.EmbeddedKafkaExtension;
 import dev.dualign.connectors.KafkaSettings;
 import dev.dualign.connectors.KafkaTestClient;
-import dev.dualign.connectors.Topic;
 import dev.dualign.connectors.TopicAdmin;
 import dev.dualign.core.event.CheckpointEvent;
 import dev.dualign.core.event.DeadLetter;
@@ -55,11 +54,9 @@ class FineTuneServiceITCase {
         Path dir = Files.createDirectories(Path.of("target/tmp/finetune-" + prefix + System.nanoTime()));
         TestModels.copyTree(TestModels.registry(), dir);
         ModelRegistry registry = new ModelRegistry(dir, 5);
-        KafkaSettings k = KAFKA.settings(prefix);
+        KafkaSettings k = KAFKA.settings(prefix).withGroupId("test-" + prefix);
         TopicAdmin.ensure(k).requireOk();
-        LoopKafka loop = new LoopKafka(k.clientProperties(Map.of()), "test-" + prefix, k.topic(Topic.PROMPTS),
-                k.topic(Topic.RESPONSES), k.topic(Topic.SCORED), k.topic(Topic.DUAL), k.topic(Topic.CONTROL),
-                k.topic(Topic.CHECKPOINTS), k.topic(Topic.ALERTS), k.topic(Topic.DLQ));
+        LoopKafka loop = Demo.loopKafka(k);
         // scored traffic of the reference: two responses for some prompts, one for the others
         List<byte[]> values = new ArrayList<>();
         try (WordTokenizer tok = WordTokenizer.load(registry.open(Bootstrap.TOKENIZER, 0).resolve("tokenizer.json"));
