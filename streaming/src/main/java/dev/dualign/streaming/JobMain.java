@@ -3,6 +3,7 @@ package dev.dualign.streaming;
 import dev.dualign.connectors.KafkaSettings;
 import dev.dualign.connectors.TopicAdmin;
 import dev.dualign.core.config.Config;
+import dev.dualign.streaming.ops.DjlCheck;
 import java.nio.file.Path;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
@@ -10,12 +11,14 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  * Entry point of the shaded job jar for a Flink 2.2 cluster:
  * {@code flink run -c dev.dualign.streaming.JobMain dualign-job.jar --config /opt/dualign/dualign.yaml}.
  * On a cluster, Kafka must be configured ({@code kafka.bootstrap.servers}) and the model
- * registry ({@code scoring.registry}) must be readable from every task manager.
+ * registry ({@code scoring.registry}) must be readable from every task manager, and DJL must be on
+ * Flink's class path ({@code streaming/target/flink-lib/} in Flink's {@code lib/}).
  */
 public final class JobMain {
     private JobMain() {}
 
     public static void main(String[] args) throws Exception {
+        DjlCheck.require(JobMain.class.getClassLoader());
         Path config = null;
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--config") && i + 1 < args.length) {

@@ -84,6 +84,7 @@ public final class ScoreBatchOperator extends AbstractStreamOperator<ScoredSampl
     @Override
     public void open() throws Exception {
         super.open();
+        DjlCheck.require(getUserCodeClassloader());
         scorers = ScorerSet.open(new ModelRegistry(Path.of(settings.registry()), 5), settings.names(),
                 Devices.resolve(settings.device()));
         var group = getMetricGroup();

@@ -1,0 +1,120 @@
+# Sourced by flink-cluster.sh: the end-to-end check of the shaded job jar on the standalone cluster.
+# 1. builds the job jar (bin/dualign job --jar) and a tiny model registry; starts an embedded broker
+#    (bin/dualign kafka up) and the cluster; 2. `flink run -d` the jar; 3. an independent client
+#    (KafkaPeer.java, kafka-clients only) writes responses of version 1 and one malformed record;
+#    every response must come out on dualign.scored exactly once (read_committed), the malformed one
+#    on dualign.dlq, and λ must step; 4. `flink stop --savepointPath`, then `flink run -s` from the
+#    savepoint: the job's DJL/JNI code is loaded again by a new user-code class loader in the same
+#    task manager; responses of version 2 must be scored too, and λ must continue from the savepoint.
+check() {
+  local n="${1:-1000}" jar peer_cp kafka_pid job sp
+  trap 'check_cleanup' EXIT
+  mkdir -p "$WORK"
+  jar="$("$ROOT/bin/dualign" job --jar | tail -n 1)"
+  log "job jar: $jar ($(du -h "$jar" | cut -f1)); DJL for Flink's lib/: $(ls "$ROOT/streaming/target/flink-lib" | tr '\n' ' ')"
+  build_dist
+  cp "$ROOT"/streaming/target/flink-lib/*.jar "$FLINK_HOME/lib/"
+  if [[ ! -d "$WORK/registry/harmless" ]]; then
+    "$ROOT/bin/dualign" bootstrap --size tiny --out "$WORK/registry" >"$WORK/bootstrap.log" 2>&1
+  fi
+  peer_cp="$(ls "$ROOT"/streaming/target/lib/kafka-clients-*.jar):$(ls "$ROOT"/streaming/target/lib/slf4j-api-*.jar)"
+
+  rm -rf "$WORK/kafka" "$WORK/checkpoints" "$WORK/savepoints"
+  "$ROOT/bin/dualign" kafka up --port "$KAFKA_PORT" --dir "$WORK/kafka" >"$WORK/kafka.out" 2>&1 &
+  kafka_pid=$!
+  echo "$kafka_pid" >"$WORK/kafka.broker-pid"
+  for _ in $(seq 1 60); do grep -q 'running at' "$WORK/kafka.out" && break; sleep 1; done
+  grep -q 'running at' "$WORK/kafka.out" || { log "broker did not start"; cat "$WORK/kafka.out" >&2; return 1; }
+  log "$(head -n 1 "$WORK/kafka.out")"
+
+  up
+  cat >"$WORK/dualign.yaml" <<YAML
+kafka:
+  bootstrap.servers: 127.0.0.1:$KAFKA_PORT
+constraints:
+  harmless: 0.5
+dual:
+  n-min: 100
+  epsilon: 0.3
+scoring:
+  registry: $WORK/registry
+checkpoint:
+  interval-ms: 1000
+  dir: file://$WORK/checkpoints
+flink:
+  parallelism: 2
+metrics:
+  prometheus-port: 0
+YAML
+  local BS="127.0.0.1:$KAFKA_PORT"
+  log "flink run -d -c dev.dualign.streaming.JobMain $(basename "$jar") --config $WORK/dualign.yaml"
+  flink run -d -c dev.dualign.streaming.JobMain "$jar" --config "$WORK/dualign.yaml" | tee "$WORK/run1.out"
+  job="$(grep -o 'JobID [0-9a-f]\{32\}' "$WORK/run1.out" | awk '{print $2}')"
+  [[ -n "$job" ]] || { log "no job id in the output of flink run"; return 1; }
+  wait_running "$job"
+
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" "$HERE/KafkaPeer.java" produce "$BS" dualign.responses "$n" 0 1
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" "$HERE/KafkaPeer.java" count "$BS" dualign.scored "$n" 180
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" "$HERE/KafkaPeer.java" count "$BS" dualign.dlq 1 60
+  wait_for_dual "$BS" "$peer_cp" 1
+  local lambda1; lambda1="$(last_dual "$BS" "$peer_cp")"
+  log "after run 1: $lambda1"
+  metrics_check
+
+  log "flink stop --savepointPath file://$WORK/savepoints $job"
+  flink stop --savepointPath "file://$WORK/savepoints" "$job" | tee "$WORK/stop.out"
+  sp="$(grep -o 'file:[^ ]*savepoint-[^ ]*' "$WORK/stop.out" | tail -n 1)"
+  [[ -n "$sp" ]] || { log "no savepoint path in the output of flink stop"; return 1; }
+
+  log "flink run -d -s $sp ..."
+  flink run -d -s "$sp" -c dev.dualign.streaming.JobMain "$jar" --config "$WORK/dualign.yaml" | tee "$WORK/run2.out"
+  job="$(grep -o 'JobID [0-9a-f]\{32\}' "$WORK/run2.out" | awk '{print $2}')"
+  wait_running "$job"
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" "$HERE/KafkaPeer.java" produce "$BS" dualign.responses "$n" "$n" 2
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" "$HERE/KafkaPeer.java" count "$BS" dualign.scored "$((2 * n))" 180
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" "$HERE/KafkaPeer.java" count "$BS" dualign.dlq 2 60
+  wait_for_dual "$BS" "$peer_cp" 2
+  log "after run 2: $(last_dual "$BS" "$peer_cp")"
+  log "dual updates (step, version, λ):"
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" "$HERE/KafkaPeer.java" dump "$BS" dualign.dual | grep -o '"lambda":{[^}]*}\|"step":[0-9]*\|"policyVersion":[0-9]*' | paste - - - >&2
+  if grep -iE 'UnsatisfiedLinkError|ClassNotFoundException|NoClassDefFoundError|LinkageError' "$FLINK_HOME/log/taskmanager.log" >&2; then
+    log "class loading problems in the task manager log (above)"; return 1
+  fi
+  flink cancel "$job" >/dev/null
+  log "CHECK PASSED"
+}
+
+wait_running() {
+  for _ in $(seq 1 60); do
+    if curl -sf "http://localhost:$REST_PORT/jobs/$1" | grep -q '"state":"RUNNING"'; then
+      log "job $1 RUNNING (web UI http://localhost:$REST_PORT/#/job/running/$1/overview)"; return 0
+    fi
+    sleep 1
+  done
+  log "job $1 is not running"; curl -s "http://localhost:$REST_PORT/jobs/$1/exceptions" >&2; return 1
+}
+
+# the last dual update with a step ≥ the argument (run 1: ≥ 1, run 2: beyond run 1's)
+wait_for_dual() {
+  local bs="$1" cp="$2" want="$3"
+  for _ in $(seq 1 60); do
+    local steps; steps="$("$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$cp" "$HERE/KafkaPeer.java" dump "$bs" dualign.dual | grep -c '"mode":"iterative"' || true)"
+    (( steps >= want )) && return 0
+    sleep 2
+  done
+  log "λ did not step ($want expected)"; return 1
+}
+
+last_dual() { "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$2" "$HERE/KafkaPeer.java" dump "$1" dualign.dual | tail -n 1 | grep -o '"lambda":{[^}]*}\|"step":[0-9]*\|"policyVersion":[0-9]*' | tr '\n' ' '; }
+
+metrics_check() {
+  local m
+  m="$(curl -sf http://localhost:19249/metrics http://localhost:19250/metrics 2>/dev/null | grep -i 'lambda' | head -n 3 || true)"
+  if [[ -z "$m" ]]; then log "no λ metric on the task manager's Prometheus endpoint"; return 1; fi
+  log "Prometheus (task manager): $(echo "$m" | tr '\n' ' ')"
+}
+
+check_cleanup() {
+  down quiet
+  if [[ -f "$WORK/kafka.broker-pid" ]]; then kill "$(cat "$WORK/kafka.broker-pid")" 2>/dev/null || true; rm -f "$WORK/kafka.broker-pid"; fi
+}
