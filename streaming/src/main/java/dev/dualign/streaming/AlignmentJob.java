@@ -13,6 +13,7 @@ import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.core.event.ScoredSample;
 import dev.dualign.streaming.ops.ControllerInput;
 import dev.dualign.streaming.ops.DualController;
+import dev.dualign.streaming.ops.EstimatorSample;
 import dev.dualign.streaming.ops.ScoreBatchOperator;
 import dev.dualign.streaming.ops.VersionEstimate;
 import dev.dualign.streaming.ops.VersionEstimator;
@@ -64,9 +65,12 @@ public final class AlignmentJob {
         out.write(scored, Topic.SCORED, ScoredSample.class);
         out.write(deadLetters.union(scored.getSideOutput(ScoreBatchOperator.DEAD_LETTERS)), Topic.DLQ, DeadLetter.class);
 
+        java.util.List<String> names = settings.names();
         SingleOutputStreamOperator<VersionEstimate> estimates = scored
                 .filter(s -> !"reference".equals(s.source())).name("policy-samples").uid("policy-samples")
-                .keyBy(s -> s.policyVersion() == null ? 0L : s.policyVersion(), Types.LONG)
+                .map(s -> EstimatorSample.of(s, names), EstimatorSample.TYPE).name("as-estimator-sample")
+                .uid("as-estimator-sample")
+                .keyBy(EstimatorSample::version, Types.LONG)
                 .process(new VersionEstimator(settings), JsonTypeInfo.forRecord(VersionEstimate.class))
                 .name("estimate").uid("estimate");
         out.write(estimates.getSideOutput(VersionEstimator.ALERTS), Topic.ALERTS, Alert.class);

@@ -105,6 +105,55 @@ public record ScoredSample(
 
     @Override
     public String toJson() {
-        return EventJson.write(this);
+        return new String(toJsonBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    /**
+     * The same bytes as Jackson's data binding writes for this record (field order, nulls left
+     * out; {@code ScoredSampleTest} compares them), with the streaming generator: the job writes
+     * one per response, and reflection-based binding was a tenth of its CPU.
+     */
+    @Override
+    public byte[] toJsonBytes() {
+        var out = new java.io.ByteArrayOutputStream(256 + (prompt == null ? 0 : prompt.length())
+                + (response == null ? 0 : response.length()));
+        try (com.fasterxml.jackson.core.JsonGenerator g = EventJson.mapper().getFactory().createGenerator(out)) {
+            g.writeStartObject();
+            g.writeNumberField("schema", schema());
+            writeText(g, "id", id);
+            writeText(g, "promptId", promptId);
+            writeText(g, "prompt", prompt);
+            writeText(g, "response", response);
+            if (policyVersion != null) {
+                g.writeNumberField("policyVersion", policyVersion);
+            }
+            if (logprob != null) {
+                g.writeNumberField("logprob", logprob);
+            }
+            if (refLogprob != null) {
+                g.writeNumberField("refLogprob", refLogprob);
+            }
+            writeText(g, "source", source);
+            if (timestamp != null) {
+                g.writeNumberField("timestamp", timestamp);
+            }
+            g.writeNumberField("reward", reward);
+            g.writeObjectFieldStart("utilities");
+            for (Map.Entry<String, Double> e : utilities.entrySet()) {
+                g.writeNumberField(e.getKey(), e.getValue());
+            }
+            g.writeEndObject();
+            g.writeEndObject();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return out.toByteArray();
+    }
+
+    private static void writeText(com.fasterxml.jackson.core.JsonGenerator g, String name, String value)
+            throws java.io.IOException {
+        if (value != null) {
+            g.writeStringField(name, value);
+        }
     }
 }

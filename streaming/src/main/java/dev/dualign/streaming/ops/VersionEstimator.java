@@ -3,7 +3,6 @@ package dev.dualign.streaming.ops;
 import dev.dualign.connectors.flink.JsonTypeInfo;
 import dev.dualign.core.event.Alert;
 import dev.dualign.core.event.Estimate;
-import dev.dualign.core.event.ScoredSample;
 import dev.dualign.core.stats.ConfidenceBounds;
 import dev.dualign.core.stats.Interval;
 import dev.dualign.core.stats.RunningStats;
@@ -29,7 +28,7 @@ import org.apache.flink.util.OutputTag;
  * {@link Alert} goes out, once, until the version recovers. State is one small record per
  * version, so it grows with the number of versions, not of samples.
  */
-public final class VersionEstimator extends KeyedProcessFunction<Long, ScoredSample, VersionEstimate> {
+public final class VersionEstimator extends KeyedProcessFunction<Long, EstimatorSample, VersionEstimate> {
     private static final long serialVersionUID = 1L;
 
     public static final OutputTag<Alert> ALERTS = new OutputTag<>("alerts", JsonTypeInfo.forEvent(Alert.class));
@@ -65,7 +64,7 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, ScoredSam
     }
 
     @Override
-    public void processElement(ScoredSample s, Context ctx, Collector<VersionEstimate> out) throws Exception {
+    public void processElement(EstimatorSample s, Context ctx, Collector<VersionEstimate> out) throws Exception {
         int k = tracked.size();
         int sinceAt = 5 * k;
         int alertAt = sinceAt + 1;
@@ -78,13 +77,14 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, ScoredSam
             }
         }
         add(st, 0, s.reward());
-        if (s.logprob() != null && s.refLogprob() != null) {
-            add(st, 1, s.logprob() - s.refLogprob());
+        if (!Double.isNaN(s.kl())) {
+            add(st, 1, s.kl());
         }
+        double[] u = s.utilities();
         for (int c = 0; c < settings.names().size(); c++) {
-            add(st, 2 + c, s.utility(settings.names().get(c)));
+            add(st, 2 + c, u[c]);
         }
-        if (s.timestamp() != null && s.timestamp() > 0) {
+        if (s.timestamp() > 0) {
             inclusionLatency.update(Math.max(0, System.currentTimeMillis() - s.timestamp()));
         }
         st[sinceAt] += 1;

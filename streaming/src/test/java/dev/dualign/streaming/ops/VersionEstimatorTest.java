@@ -19,15 +19,16 @@ import org.junit.jupiter.api.Test;
 class VersionEstimatorTest {
     static final JobSettings SETTINGS = Settings.of(Map.of("dual.estimate-every", 10));
 
-    static KeyedOneInputStreamOperatorTestHarness<Long, ScoredSample, VersionEstimate> harness() throws Exception {
+    static KeyedOneInputStreamOperatorTestHarness<Long, EstimatorSample, VersionEstimate> harness() throws Exception {
         var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new VersionEstimator(SETTINGS)),
-                (ScoredSample s) -> s.policyVersion(), Types.LONG);
+                EstimatorSample::version, Types.LONG);
         h.setStateBackend(new EmbeddedRocksDBStateBackend());
         return h;
     }
 
-    static ScoredSample sample(long version, double reward, double harmless, double logprob, double ref) {
-        return new ScoredSample("r", "p", "q", "a", version, logprob, ref, "policy", 0L, reward, Map.of("harmless", harmless));
+    static EstimatorSample sample(long version, double reward, double harmless, double logprob, double ref) {
+        return EstimatorSample.of(new ScoredSample("r", "p", "q", "a", version, logprob, ref, "policy", 0L, reward,
+                Map.of("harmless", harmless)), SETTINGS.names());
     }
 
     @Test
