@@ -34,6 +34,28 @@ public final class TopicAdmin {
         }
     }
 
+    /**
+     * Fails with a message naming the servers unless the cluster answers within {@code timeout}:
+     * a consumer pointed at a dead address would otherwise retry (and log) for ever.
+     */
+    public static void requireReachable(KafkaSettings settings, java.time.Duration timeout) {
+        Admin admin = Admin.create(settings.clientProperties(Map.of()));
+        try {
+            admin.describeCluster().clusterId().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while connecting to Kafka", e);
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new IllegalStateException("cannot reach Kafka at " + settings.bootstrapServers() + ": no answer within "
+                    + timeout.toSeconds() + " s", e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException("cannot reach Kafka at " + settings.bootstrapServers() + ": "
+                    + e.getCause().getMessage(), e);
+        } finally {
+            admin.close(java.time.Duration.ofSeconds(1));
+        }
+    }
+
     public static Report ensure(KafkaSettings settings) {
         return ensure(settings, List.of(Topic.values()));
     }
@@ -88,6 +110,9 @@ public final class TopicAdmin {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while checking Kafka topics", e);
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new IllegalStateException("cannot reach Kafka at " + settings.bootstrapServers()
+                    + " to check topics: no answer within 30 s", e);
         } catch (Exception e) {
             throw new IllegalStateException("cannot reach Kafka at " + settings.bootstrapServers() + " to check topics: "
                     + e.getMessage(), e);

@@ -16,7 +16,7 @@ import picocli.CommandLine.Command;
             CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:success", "1:internal error", "2:bad input, usage or configuration",
-            "3:infeasible constraint", "4:a Kafka topic does not match the configuration"})
+            "3:infeasible constraint", "4:a Kafka topic does not match the configuration", "5:Kafka unreachable"})
 public final class Dualign implements Runnable {
     /** Bad input: a malformed file, a missing field, an invalid option. */
     public static final int EXIT_BAD_INPUT = 2;
@@ -24,6 +24,8 @@ public final class Dualign implements Runnable {
     public static final int EXIT_INFEASIBLE = 3;
     /** A Kafka topic exists with fewer partitions or replicas than configured. */
     public static final int EXIT_MISMATCH = 4;
+    /** The configured Kafka cluster did not answer. */
+    public static final int EXIT_UNREACHABLE = 5;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -38,6 +38,9 @@ final class KafkaCommand implements Runnable {
         spec.commandLine().usage(spec.commandLine().getOut());
     }
 
+    /** How long topics and tail wait for a first answer from the cluster. */
+    static final java.time.Duration REACH_TIMEOUT = java.time.Duration.ofSeconds(10);
+
     /** Options shared by the commands that talk to a cluster. */
     static class ClusterOptions {
         @Option(names = "--config", paramLabel = "FILE", description = "Configuration file (default: conf/dualign.yaml).")
@@ -97,7 +100,8 @@ final class KafkaCommand implements Runnable {
     @Command(name = "topics", mixinStandardHelpOptions = true,
             description = "Create missing Dualign topics and verify existing ones against the configuration.",
             exitCodeListHeading = "%nExit codes:%n",
-            exitCodeList = {"0:all topics as configured", "2:bad configuration", "4:a topic does not match the configuration"})
+            exitCodeList = {"0:all topics as configured", "2:bad configuration", "4:a topic does not match the configuration",
+                "5:Kafka unreachable"})
     static final class Topics implements Callable<Integer> {
         @Spec
         CommandSpec spec;
@@ -116,7 +120,14 @@ final class KafkaCommand implements Runnable {
                 err.println("dualign kafka topics: " + e.getMessage());
                 return Dualign.EXIT_BAD_INPUT;
             }
-            TopicAdmin.Report r = TopicAdmin.ensure(s);
+            TopicAdmin.Report r;
+            try {
+                TopicAdmin.requireReachable(s, REACH_TIMEOUT);
+                r = TopicAdmin.ensure(s);
+            } catch (IllegalStateException e) {
+                err.println("dualign kafka topics: " + e.getMessage());
+                return Dualign.EXIT_UNREACHABLE;
+            }
             r.created().forEach(t -> out.println("created  " + t));
             r.verified().forEach(t -> out.println("ok       " + t));
             r.problems().forEach(p -> out.println("MISMATCH " + p));
@@ -158,6 +169,12 @@ final class KafkaCommand implements Runnable {
             } catch (ConfigException | IllegalArgumentException e) {
                 err.println("dualign kafka tail: " + e.getMessage());
                 return Dualign.EXIT_BAD_INPUT;
+            }
+            try {
+                TopicAdmin.requireReachable(s, REACH_TIMEOUT);
+            } catch (IllegalStateException e) {
+                err.println("dualign kafka tail: " + e.getMessage());
+                return Dualign.EXIT_UNREACHABLE;
             }
             Map<String, String> props = Map.of(
                     "group.id", "dualign-tail-" + System.nanoTime(),

@@ -64,6 +64,21 @@ class KafkaCommandITCase {
     }
 
     @Test
+    void anUnreachableClusterIsNamedWithExitFiveInsteadOfEndlessRetries() throws Exception {
+        Path conf = config("kafka:\n  topic-prefix: cli-u.\n");
+        String dead;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            dead = "127.0.0.1:" + s.getLocalPort(); // closed again: nothing listens there
+        }
+        CliRun tail = run("kafka", "tail", "dual", "--config", conf.toString(), "--bootstrap-servers", dead);
+        assertThat(tail.code()).isEqualTo(5);
+        assertThat(tail.err()).contains("cannot reach Kafka at " + dead);
+        CliRun topics = run("kafka", "topics", "--config", conf.toString(), "--bootstrap-servers", dead);
+        assertThat(topics.code()).isEqualTo(5);
+        assertThat(topics.err()).contains("cannot reach Kafka at " + dead);
+    }
+
+    @Test
     void tailPrintsDecodedEventsAndFlagsInvalidRecords() throws Exception {
         Path conf = config("kafka:\n  topic-prefix: cli-t.\n");
         assertThat(run("kafka", "topics", "--config", conf.toString(), "--bootstrap-servers", KAFKA.bootstrapServers()).code())
