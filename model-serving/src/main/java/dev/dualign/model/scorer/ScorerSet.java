@@ -57,7 +57,17 @@ public final class ScorerSet implements AutoCloseable {
     /** Scores of each pair: name → one value per pair (reward first, then the utilities). */
     public Map<String, double[]> score(List<Scorer.PromptResponse> batch) {
         Map<String, double[]> out = new LinkedHashMap<>();
-        scorers.forEach((name, s) -> out.put(name, s.score(batch)));
+        TrainedScorer.Tokenized ids = null; // the scorers share one tokenizer: tokenize the batch once
+        for (Map.Entry<String, Scorer> e : scorers.entrySet()) {
+            if (e.getValue() instanceof TrainedScorer t && t.tokenizer() == tokenizer) {
+                if (ids == null) {
+                    ids = TrainedScorer.tokenize(tokenizer, batch);
+                }
+                out.put(e.getKey(), t.score(ids));
+            } else {
+                out.put(e.getKey(), e.getValue().score(batch));
+            }
+        }
         return out;
     }
 

@@ -105,9 +105,31 @@ public final class TrainedScorer implements Scorer {
         return model;
     }
 
+    /** Token ids of a batch, computed once and shared by scorers with the same tokenizer. */
+    public record Tokenized(int[][] prompts, int[][] responses) {
+        public int size() {
+            return prompts.length;
+        }
+    }
+
+    /** The tokenizer this scorer was trained with. */
+    public WordTokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public static Tokenized tokenize(WordTokenizer tokenizer, List<PromptResponse> batch) {
+        return new Tokenized(tokenizer.encodeAll(batch.stream().map(PromptResponse::prompt).toList()),
+                tokenizer.encodeAll(batch.stream().map(PromptResponse::response).toList()));
+    }
+
     @Override
     public double[] score(List<PromptResponse> batch) {
-        if (batch.isEmpty()) {
+        return score(tokenize(tokenizer, batch));
+    }
+
+    /** Scores of a batch already tokenized with {@link #tokenizer()}. */
+    public double[] score(Tokenized batch) {
+        if (batch.size() == 0) {
             return new double[0];
         }
         try (NDManager m = model.getNDManager().newSubManager()) {
@@ -139,7 +161,7 @@ public final class TrainedScorer implements Scorer {
                 for (int from = 0; from < order.size(); from += batchSize) {
                     List<Labelled> chunk = order.subList(from, Math.min(order.size(), from + batchSize));
                     try (NDManager m = trainer.getManager().newSubManager()) {
-                        NDList in = features(m, chunk.stream().map(Labelled::pair).toList());
+                        NDList in = features(m, tokenize(tokenizer, chunk.stream().map(Labelled::pair).toList()));
                         float[] y = new float[chunk.size()];
                         for (int i = 0; i < y.length; i++) {
                             y[i] = (float) chunk.get(i).label();
@@ -161,15 +183,15 @@ public final class TrainedScorer implements Scorer {
         return last;
     }
 
-    private NDList features(NDManager m, List<PromptResponse> batch) {
+    private NDList features(NDManager m, Tokenized batch) {
         int b = batch.size();
         int t = config.maxTokens();
         long[] pIds = new long[b * t];
         float[] pMask = new float[b * t];
         long[] rIds = new long[b * 2 * t];
         float[] rMask = new float[b * 2 * t];
-        int[][] prompts = tokenizer.encodeAll(batch.stream().map(PromptResponse::prompt).toList());
-        int[][] responses = tokenizer.encodeAll(batch.stream().map(PromptResponse::response).toList());
+        int[][] prompts = batch.prompts();
+        int[][] responses = batch.responses();
         for (int i = 0; i < b; i++) {
             int[] p = prompts[i];
             int[] r = responses[i];

@@ -28,7 +28,10 @@ class WordTokenizerTest {
                     assertThat(t.encode(text)).as(text).isEqualTo(t.encodeNative(text));
                 }
             }
-            for (String odd : List.of("", "   ", "Hello  THERE , zebra\tcrossing\n?", "<eos> sleep")) {
+            for (String odd : List.of("", "   ", "Hello  THERE , zebra\tcrossing\n?", "<eos> sleep", " sleep ",
+                    "\u000Bsleep\fwell\r\n.", "\t\n", "sleep\u0001well", "SLEEP\u00A0well", "sleep\u2003well", "\u0001sleep well\u001F", "sleep<eos>well", "<PAD> <pad>x", "ΣΑΣ σας",
+                    "sleep\u0085\u1680\u2028\u2029\u202F\u205F\u3000\u200Bwell",
+                    "a  b   c    d     e      f       g        h         i          j           k")) {
                 assertThat(t.encode(odd)).as(odd).isEqualTo(t.encodeNative(odd));
             }
             assertThat(t.encode("zebra")).containsExactly(WordTokenizer.UNK);
