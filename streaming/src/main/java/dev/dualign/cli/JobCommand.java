@@ -86,7 +86,15 @@ final class JobCommand implements java.util.concurrent.Callable<Integer> {
         }
         StreamExecutionEnvironment env = JobEnvironment.local(run, new Configuration(), true);
         AlignmentJob.kafka(env, run, kafka, false);
-        JobClient client = env.executeAsync("dualign-alignment");
+        JobClient client;
+        try {
+            client = env.executeAsync("dualign-alignment");
+        } catch (Exception e) {
+            if (embedded != null) {
+                embedded.close();
+            }
+            return failed(e, run);
+        }
         out.printf("Flink web UI:     http://127.0.0.1:%d  (job %s)%n", settings.webPort(), client.getJobID());
         out.printf("Kafka bootstrap:  %s  (topics %sresponses, ...)%n", kafka.bootstrapServers(), kafka.topicPrefix());
         if (settings.prometheusPort() > 0) {
@@ -97,7 +105,15 @@ final class JobCommand implements java.util.concurrent.Callable<Integer> {
 
         CountDownLatch done = new CountDownLatch(1);
         EmbeddedKafka broker = embedded;
+        java.util.concurrent.atomic.AtomicBoolean jobFailed = new java.util.concurrent.atomic.AtomicBoolean();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (jobFailed.get()) { // nothing to save: the job is gone
+                if (broker != null) {
+                    broker.close();
+                }
+                done.countDown();
+                return;
+            }
             try {
                 String sp = client.stopWithSavepoint(false, home.resolve(".dualign/savepoints").toUri().toString(),
                         SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
@@ -118,11 +134,22 @@ final class JobCommand implements java.util.concurrent.Callable<Integer> {
             client.getJobExecutionResult().get();
         } catch (Exception e) {
             if (done.getCount() > 0) {
-                spec.commandLine().getErr().println("dualign job: the job failed: " + e.getMessage());
-                return 1;
+                jobFailed.set(true);
+                return failed(e, run);
             }
         }
         done.await(70, TimeUnit.SECONDS);
         return 0;
+    }
+
+    /** A failed job: exit 2 with the way out when the savepoint it resumed from is the cause, else 1. */
+    private int failed(Exception e, JobSettings run) {
+        java.util.Optional<String> restore = JobEnvironment.explainRestoreFailure(e, run.restoreFrom());
+        if (restore.isPresent()) {
+            spec.commandLine().getErr().println("dualign job: " + restore.get());
+            return Dualign.EXIT_BAD_INPUT;
+        }
+        spec.commandLine().getErr().println("dualign job: the job failed: " + e.getMessage());
+        return 1;
     }
 }

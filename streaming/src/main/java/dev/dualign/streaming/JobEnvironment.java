@@ -34,6 +34,40 @@ public final class JobEnvironment {
         return Configuration.fromMap(c);
     }
 
+    /**
+     * Why a job that was resuming from {@code restorePath} failed, when the cause is the saved
+     * state itself (a savepoint written by an incompatible version of the job, or not a complete
+     * savepoint): Flink reports it only deep in a chain of restart failures, and the user's way
+     * out ({@code --fresh}) is ours to name. Empty when the job was not resuming or failed for
+     * another reason.
+     */
+    public static java.util.Optional<String> explainRestoreFailure(Throwable failure, String restorePath) {
+        if (restorePath == null || restorePath.isBlank() || failure == null) {
+            return java.util.Optional.empty();
+        }
+        boolean aboutState = false;
+        Throwable root = failure;
+        java.util.Set<Throwable> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        for (Throwable c = failure; c != null && seen.add(c); c = c.getCause()) {
+            String m = String.valueOf(c.getMessage());
+            if (m.contains("Could not restore") || m.contains("restore keyed state") || m.contains("restore operator state")
+                    || m.contains("state class") || m.contains("Failed to rollback to checkpoint/savepoint")
+                    || m.contains("Cannot map checkpoint/savepoint state") || m.contains("is not compatible")
+                    || m.contains("incompatible") || m.contains("magic number") || m.contains("_metadata")
+                    || c instanceof org.apache.flink.util.StateMigrationException) {
+                aboutState = true;
+            }
+            root = c;
+        }
+        if (!aboutState) {
+            return java.util.Optional.empty();
+        }
+        return java.util.Optional.of("cannot resume from " + restorePath + ": " + root.getClass().getSimpleName() + ": "
+                + root.getMessage() + ". The saved state does not fit this version of the job (or is not a complete "
+                + "savepoint). Start with --fresh to begin with empty state (λ and the estimates start over), or "
+                + "resume with the version of Dualign that wrote it.");
+    }
+
     /** A local MiniCluster environment, with the web UI when {@code webUi}. */
     public static StreamExecutionEnvironment local(JobSettings s, Configuration extra, boolean webUi) {
         Configuration c = configuration(s);

@@ -239,6 +239,31 @@ class AlignmentJobITCase {
                 org.assertj.core.api.Assertions.within(1e-12));
     }
 
+    @Test
+    void resumingFromABrokenSavepointFailsWithAnExplanation() throws Exception {
+        KafkaSettings k = kafka("broken-sp");
+        Path broken = Files.createDirectories(tmp.resolve("broken-savepoint"));
+        Files.writeString(broken.resolve("_metadata"), "not a savepoint"); // e.g. a half-copied directory
+        JobSettings s = settings(tmp.resolve("broken-ckpt").toUri().toString(), Map.of("checkpoint.restore-from",
+                broken.toUri().toString()));
+        Configuration c = JobEnvironment.configuration(s);
+        c.setString("restart-strategy.type", "none");
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(c);
+        env.setParallelism(1);
+        Throwable failure = null;
+        try {
+            start(s, k, env).getJobExecutionResult().get(120, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            failure = e;
+        }
+        assertThat(failure).as("a job resuming from a broken savepoint must fail").isNotNull();
+        assertThat(JobEnvironment.explainRestoreFailure(failure, s.restoreFrom())).hasValueSatisfying(m -> assertThat(m)
+                .contains("cannot resume from " + s.restoreFrom()).contains("--fresh"));
+        // the same failure is not blamed on a savepoint when the job was not resuming from one
+        assertThat(JobEnvironment.explainRestoreFailure(failure, "")).isEmpty();
+        assertThat(JobEnvironment.explainRestoreFailure(new RuntimeException("Kafka broker down"), s.restoreFrom())).isEmpty();
+    }
+
     static JobClient start(JobSettings s, KafkaSettings k, StreamExecutionEnvironment env) throws Exception {
         AlignmentJob.kafka(env, s, k, false);
         return env.executeAsync("alignment-savepoint");
