@@ -57,6 +57,8 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
     private transient ListState<ScoredSample> reference;
     private transient ValueState<Long> referenceCount;
     private transient double[] lambdaGauge;
+    /** The constraint names λ's positions refer to, comma-joined, so a changed configuration is noticed. */
+    private transient ValueState<String> constraintNames;
 
     public DualController(JobSettings settings, String dataTopic) {
         this.settings = settings;
@@ -70,6 +72,8 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
         reference = getRuntimeContext().getListState(new ListStateDescriptor<>("reference", JsonTypeInfo.forEvent(ScoredSample.class)));
         referenceCount = getRuntimeContext().getState(new ValueStateDescriptor<>("reference-count",
                 org.apache.flink.api.common.typeinfo.Types.LONG));
+        constraintNames = getRuntimeContext().getState(new ValueStateDescriptor<>("constraint-names",
+                org.apache.flink.api.common.typeinfo.Types.STRING));
         lambdaGauge = null; // registered by the subtask that owns the constraint set, on its first record
     }
 
@@ -84,8 +88,33 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
 
     private ControllerState current() throws java.io.IOException {
         ControllerState s = state.value();
-        int k = settings.names().size();
-        return s != null ? s : new ControllerState(new double[k], 0, -1, -1, false, new double[k], 0, -1);
+        List<String> names = settings.names();
+        int k = names.size();
+        if (s == null) {
+            constraintNames.update(String.join(",", names));
+            return new ControllerState(new double[k], 0, -1, -1, false, new double[k], 0, -1);
+        }
+        String saved = constraintNames.value();
+        if (saved == null && s.lambda().length == k) {
+            constraintNames.update(String.join(",", names)); // state from before the names were kept: same shape
+            return s;
+        }
+        if (saved != null && saved.equals(String.join(",", names))) {
+            return s;
+        }
+        // λ is kept in configuration order: after the constraints changed, carry it over by name,
+        // never by position (a reordered or shorter list would give one constraint another's λ)
+        List<String> old = saved == null ? List.of() : List.of(saved.split(","));
+        double[] lambda = new double[k];
+        for (int c = 0; c < k; c++) {
+            int i = old.indexOf(names.get(c));
+            lambda[c] = i >= 0 && i < s.lambda().length ? s.lambda()[i] : 0.0;
+        }
+        LOG.info("constraints changed from {} to {} since the saved state: λ carried over by name ({}), new ones start at 0",
+                saved == null ? "an unrecorded list of " + s.lambda().length : old, names, java.util.Arrays.toString(lambda));
+        constraintNames.update(String.join(",", names));
+        return new ControllerState(lambda, s.step(), s.awaiting(), s.lastStepped(), s.oneShotDone(), new double[k], 0,
+                s.latestVersion());
     }
 
     @Override

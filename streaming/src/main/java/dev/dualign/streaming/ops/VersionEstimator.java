@@ -51,11 +51,14 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
 
     @Override
     public void open(OpenContext ctx) {
-        // a primitive array: read and written on every sample, so its (de)serialization must be cheap
-        state = getRuntimeContext().getState(new ValueStateDescriptor<>("estimator",
-                org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo.DOUBLE_PRIMITIVE_ARRAY_TYPE_INFO));
         tracked = new java.util.ArrayList<>(List.of(VersionEstimate.REWARD, VersionEstimate.KL));
         tracked.addAll(settings.names());
+        // a primitive array: read and written on every sample, so its (de)serialization must be cheap.
+        // Its slots are positional, so the state's name carries the layout: after the constraints
+        // change, a restored job starts the estimates afresh instead of reading one utility's
+        // statistics as another's.
+        state = getRuntimeContext().getState(new ValueStateDescriptor<>("estimator[" + String.join(",", tracked) + "]",
+                org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo.DOUBLE_PRIMITIVE_ARRAY_TYPE_INFO));
         gauges = new ConcurrentHashMap<>();
         registered = new java.util.HashSet<>();
         metrics = getRuntimeContext().getMetricGroup();

@@ -193,4 +193,30 @@ class DualControllerTest {
         assertThat(u.lambda().get("harmless")).isCloseTo(lambda + 0.5 * (0.5 - 0.3), within(1e-12));
         restored.close();
     }
+
+    @Test
+    void aChangedConstraintListCarriesLambdaOverByNameNotByPosition() throws Exception {
+        JobSettings before = settings("iterative", Map.of());
+        var h = harness(before);
+        h.open();
+        h.processElement(new StreamRecord<>(estimate(1, 0.1, 500, 0.01)));
+        double harmless = h.extractOutputValues().get(0).lambda().get("harmless");
+        assertThat(harmless).isGreaterThan(0);
+        OperatorSubtaskState snapshot = h.snapshot(1, 100);
+        h.close();
+
+        // a humour constraint added in front of harmless: λ must follow the name
+        JobSettings after = settings("iterative", Map.of("constraints.aaa-humour", 0.2));
+        assertThat(after.names()).containsExactly("aaa-humour", "harmless");
+        var restored = harness(after);
+        restored.initializeState(snapshot);
+        restored.open();
+        restored.processElement(new StreamRecord<>(ControllerInput.of(new VersionEstimate(2, Map.of(
+                "harmless", new Estimate(0.3, 0.29, 0.31, 500), "aaa-humour", new Estimate(0.1, 0.09, 0.11, 500)), 500))));
+        DualUpdate u = restored.extractOutputValues().get(0);
+        assertThat(u.step()).isEqualTo(2);
+        assertThat(u.lambda().get("harmless")).isCloseTo(harmless + 0.5 * (0.5 - 0.3), within(1e-12));
+        assertThat(u.lambda().get("aaa-humour")).isCloseTo(0 + 0.5 * (0.2 - 0.1), within(1e-12));
+        restored.close();
+    }
 }

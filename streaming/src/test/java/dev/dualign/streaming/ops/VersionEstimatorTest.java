@@ -96,4 +96,32 @@ class VersionEstimatorTest {
         assertThat(e.estimates().get("harmless").mean()).isCloseTo((15 * 0.4 + 5 * 0.6) / 20, within(1e-12));
         r.close();
     }
+
+    @Test
+    void aChangedConstraintListStartsTheEstimatesAfreshInsteadOfMixingThem() throws Exception {
+        var h = harness();
+        h.open();
+        for (int i = 0; i < 15; i++) {
+            h.processElement(new StreamRecord<>(sample(7, 1, 0.4, -1, -1)));
+        }
+        OperatorSubtaskState snap = h.snapshot(1, 10);
+        h.close();
+
+        JobSettings after = Settings.of(Map.of("dual.estimate-every", 10, "constraints.aaa-humour", 0.2));
+        assertThat(after.names()).containsExactly("aaa-humour", "harmless");
+        var r = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new VersionEstimator(after)),
+                EstimatorSample::version, Types.LONG);
+        r.setStateBackend(new EmbeddedRocksDBStateBackend());
+        r.initializeState(snap);
+        r.open();
+        for (int i = 0; i < 10; i++) {
+            r.processElement(new StreamRecord<>(EstimatorSample.of(new ScoredSample("r", "p", "q", "a", 7L, -1.0, -1.0,
+                    "policy", 0L, 1.0, Map.of("harmless", 0.9, "aaa-humour", 0.1)), after.names())));
+        }
+        VersionEstimate e = r.extractOutputValues().get(0);
+        assertThat(e.n()).isEqualTo(10);
+        assertThat(e.estimates().get("harmless").mean()).isCloseTo(0.9, within(1e-12));
+        assertThat(e.estimates().get("aaa-humour").mean()).isCloseTo(0.1, within(1e-12));
+        r.close();
+    }
 }
