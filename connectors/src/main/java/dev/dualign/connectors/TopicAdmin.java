@@ -49,8 +49,9 @@ public final class TopicAdmin {
             throw new IllegalStateException("cannot reach Kafka at " + settings.bootstrapServers() + ": no answer within "
                     + timeout.toSeconds() + " s", e);
         } catch (java.util.concurrent.ExecutionException e) {
+            Throwable cause = e.getCause() == null ? e : e.getCause();
             throw new IllegalStateException("cannot reach Kafka at " + settings.bootstrapServers() + ": "
-                    + e.getCause().getMessage(), e);
+                    + (cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage()), e);
         } finally {
             admin.close(java.time.Duration.ofSeconds(1));
         }
