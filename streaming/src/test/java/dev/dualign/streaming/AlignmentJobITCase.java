@@ -158,10 +158,10 @@ class AlignmentJobITCase {
     static List<DualUpdate> run(String prefix, List<ResponseEvent> input, Integer failAfter) throws Exception {
         KafkaSettings k = kafka(prefix);
         produce(k, input);
-        // batches close by size only (and at the end of the input): a timer flush cuts a batch at a
-        // moment that depends on timing, and float32 scores differ in their last bits with the
-        // batch's shape, which is enough to change λ in the tenth decimal
-        JobSettings s = settings(tmp.resolve(prefix + "-ckpt").toUri().toString(), Map.of("scoring.max-wait-ms", 600_000));
+        // a 2 ms timer: batches are cut by timing as well as by size, so the two runs cut them at
+        // different moments. The scorer runs every batch at its full shape, so a response's scores
+        // (and λ) do not depend on where its batch was cut.
+        JobSettings s = settings(tmp.resolve(prefix + "-ckpt").toUri().toString(), Map.of("scoring.max-wait-ms", 2));
         StreamExecutionEnvironment env = env(s, failAfter == null ? "none" : "fixed-delay");
         DualignKafka kk = new DualignKafka(k);
         DualignKafka.Parsed<ResponseEvent> in = kk.read(env, Topic.RESPONSES, ResponseEvent.class, true);

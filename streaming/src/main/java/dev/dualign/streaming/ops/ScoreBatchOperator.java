@@ -144,7 +144,10 @@ public final class ScoreBatchOperator extends AbstractStreamOperator<ScoredSampl
         long t0 = System.nanoTime();
         Map<String, double[]> scores;
         try {
-            scores = scorers.score(batch.stream().map(e -> new Scorer.PromptResponse(e.prompt(), e.response())).toList());
+            // always at the full batch size: a response's scores must not depend on the batch it
+            // landed in, or a replay after a failure (batches cut at other moments) changes λ
+            scores = scorers.score(batch.stream().map(e -> new Scorer.PromptResponse(e.prompt(), e.response())).toList(),
+                    settings.batchSize());
         } catch (RuntimeException ex) {
             for (ResponseEvent e : batch) {
                 deadLetter(e, "scorer failed: " + ex);
