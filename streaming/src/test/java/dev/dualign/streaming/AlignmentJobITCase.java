@@ -240,6 +240,42 @@ class AlignmentJobITCase {
     }
 
     @Test
+    void aSavepointTakenAtParallelismTwoResumesAtParallelismOne() throws Exception {
+        // two partitions, two subtasks; then the operator state (pending batches) and the keyed
+        // state (estimates, λ) are redistributed onto one subtask
+        KafkaSettings d = KAFKA.settings("rescale");
+        KafkaSettings k = new KafkaSettings(d.bootstrapServers(), "rescale", 2, 1, true, "rescale-tx", 60000, 1 << 20,
+                "rescale-group", Map.of());
+        TopicAdmin.ensure(k).requireOk();
+        JobSettings s = settings(tmp.resolve("rescale-ckpt").toUri().toString(), Map.of("flink.parallelism", 2));
+        produce(k, traffic(0, 1));
+        StreamExecutionEnvironment two = env(s, "none");
+        two.setParallelism(2);
+        JobClient first = start(s, k, two);
+        List<DualUpdate> before = readDual(k, 1);
+        assertThat(before).hasSize(1);
+        assertThat(scoredIds(k, 300)).hasSize(300);
+        String savepoint = first.stopWithSavepoint(false, tmp.resolve("rescale-savepoints").toUri().toString(),
+                SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
+
+        produce(k, traffic(1, 1));
+        Configuration resume = JobEnvironment.configuration(s);
+        resume.setString("execution.state-recovery.path", savepoint);
+        resume.setString("restart-strategy.type", "none");
+        StreamExecutionEnvironment one = StreamExecutionEnvironment.getExecutionEnvironment(resume);
+        one.setParallelism(1);
+        JobClient second = start(s, k, one);
+        List<DualUpdate> after = readDual(k, 2);
+        List<String> scored = scoredIds(k, 600);
+        second.cancel().get(60, TimeUnit.SECONDS);
+        assertThat(scored).hasSize(600).doesNotHaveDuplicates();
+        assertThat(after).hasSize(2);
+        assertThat(after.get(1).step()).isEqualTo(2);           // the step counter came through the rescale
+        assertThat(after.get(1).policyVersion()).isEqualTo(1);
+        assertThat(after.get(1).lambda().get("harmless")).isNotEqualTo(before.get(0).lambda().get("harmless"));
+    }
+
+    @Test
     void resumingFromABrokenSavepointFailsWithAnExplanation() throws Exception {
         KafkaSettings k = kafka("broken-sp");
         Path broken = Files.createDirectories(tmp.resolve("broken-savepoint"));
