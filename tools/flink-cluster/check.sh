@@ -18,6 +18,9 @@ check() {
     "$ROOT/bin/dualign" bootstrap --size tiny --out "$WORK/registry" >"$WORK/bootstrap.log" 2>&1
   fi
   peer_cp="$(ls "$ROOT"/streaming/target/lib/kafka-clients-*.jar):$(ls "$ROOT"/streaming/target/lib/slf4j-api-*.jar)"
+  # compiled once: the polls below run it many times
+  javac -d "$WORK/peer" -cp "$peer_cp" "$HERE/KafkaPeer.java"
+  peer_cp="$WORK/peer:$peer_cp"
 
   rm -rf "$WORK/kafka" "$WORK/checkpoints" "$WORK/savepoints"
   "$ROOT/bin/dualign" kafka up --port "$KAFKA_PORT" --dir "$WORK/kafka" >"$WORK/kafka.out" 2>&1 &
@@ -53,9 +56,9 @@ YAML
   [[ -n "$job" ]] || { log "no job id in the output of flink run"; return 1; }
   wait_running "$job"
 
-  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" "$HERE/KafkaPeer.java" produce "$BS" dualign.responses "$n" 0 1
-  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" "$HERE/KafkaPeer.java" count "$BS" dualign.scored "$n" 180
-  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" "$HERE/KafkaPeer.java" count "$BS" dualign.dlq 1 60
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer produce "$BS" dualign.responses "$n" 0 1
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer count "$BS" dualign.scored "$n" 180
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer count "$BS" dualign.dlq 1 60
   wait_for_dual "$BS" "$peer_cp" 1
   local lambda1; lambda1="$(last_dual "$BS" "$peer_cp")"
   log "after run 1: $lambda1"
@@ -70,13 +73,13 @@ YAML
   flink run -d -s "$sp" -c dev.dualign.streaming.JobMain "$jar" --config "$WORK/dualign.yaml" | tee "$WORK/run2.out"
   job="$(grep -o 'JobID [0-9a-f]\{32\}' "$WORK/run2.out" | awk '{print $2}')"
   wait_running "$job"
-  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" "$HERE/KafkaPeer.java" produce "$BS" dualign.responses "$n" "$n" 2
-  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" "$HERE/KafkaPeer.java" count "$BS" dualign.scored "$((2 * n))" 180
-  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" "$HERE/KafkaPeer.java" count "$BS" dualign.dlq 2 60
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer produce "$BS" dualign.responses "$n" "$n" 2
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer count "$BS" dualign.scored "$((2 * n))" 180
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer count "$BS" dualign.dlq 2 60
   wait_for_dual "$BS" "$peer_cp" 2
   log "after run 2: $(last_dual "$BS" "$peer_cp")"
   log "dual updates (step, version, λ):"
-  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" "$HERE/KafkaPeer.java" dump "$BS" dualign.dual | grep -o '"lambda":{[^}]*}\|"step":[0-9]*\|"policyVersion":[0-9]*' | paste - - - >&2
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer dump "$BS" dualign.dual | grep -o '"lambda":{[^}]*}\|"step":[0-9]*\|"policyVersion":[0-9]*' | paste - - - >&2
   if grep -iE 'UnsatisfiedLinkError|ClassNotFoundException|NoClassDefFoundError|LinkageError' "$FLINK_HOME/log/taskmanager.log" >&2; then
     log "class loading problems in the task manager log (above)"; return 1
   fi
@@ -98,14 +101,14 @@ wait_running() {
 wait_for_dual() {
   local bs="$1" cp="$2" want="$3"
   for _ in $(seq 1 60); do
-    local steps; steps="$("$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$cp" "$HERE/KafkaPeer.java" dump "$bs" dualign.dual | grep -c '"mode":"iterative"' || true)"
+    local steps; steps="$("$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$cp" KafkaPeer dump "$bs" dualign.dual | grep -c '"mode":"iterative"' || true)"
     (( steps >= want )) && return 0
     sleep 2
   done
   log "λ did not step ($want expected)"; return 1
 }
 
-last_dual() { "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$2" "$HERE/KafkaPeer.java" dump "$1" dualign.dual | tail -n 1 | grep -o '"lambda":{[^}]*}\|"step":[0-9]*\|"policyVersion":[0-9]*' | tr '\n' ' '; }
+last_dual() { "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$2" KafkaPeer dump "$1" dualign.dual | tail -n 1 | grep -o '"lambda":{[^}]*}\|"step":[0-9]*\|"policyVersion":[0-9]*' | tr '\n' ' '; }
 
 metrics_check() {
   local m

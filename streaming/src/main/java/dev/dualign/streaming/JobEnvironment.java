@@ -1,9 +1,14 @@
 package dev.dualign.streaming;
 
+import java.util.Collections;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.util.StateMigrationException;
 
 /**
  * The Flink configuration of the alignment job: RocksDB state, checkpoints retained on cancel,
@@ -41,28 +46,28 @@ public final class JobEnvironment {
      * out ({@code --fresh}) is ours to name. Empty when the job was not resuming or failed for
      * another reason.
      */
-    public static java.util.Optional<String> explainRestoreFailure(Throwable failure, String restorePath) {
+    public static Optional<String> explainRestoreFailure(Throwable failure, String restorePath) {
         if (restorePath == null || restorePath.isBlank() || failure == null) {
-            return java.util.Optional.empty();
+            return Optional.empty();
         }
         boolean aboutState = false;
         Throwable root = failure;
-        java.util.Set<Throwable> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        Set<Throwable> seen = Collections.newSetFromMap(new IdentityHashMap<>());
         for (Throwable c = failure; c != null && seen.add(c); c = c.getCause()) {
             String m = String.valueOf(c.getMessage());
             if (m.contains("Could not restore") || m.contains("restore keyed state") || m.contains("restore operator state")
                     || m.contains("state class") || m.contains("Failed to rollback to checkpoint/savepoint")
                     || m.contains("Cannot map checkpoint/savepoint state") || m.contains("is not compatible")
                     || m.contains("incompatible") || m.contains("magic number") || m.contains("_metadata")
-                    || c instanceof org.apache.flink.util.StateMigrationException) {
+                    || c instanceof StateMigrationException) {
                 aboutState = true;
             }
             root = c;
         }
         if (!aboutState) {
-            return java.util.Optional.empty();
+            return Optional.empty();
         }
-        return java.util.Optional.of("cannot resume from " + restorePath + ": " + root.getClass().getSimpleName() + ": "
+        return Optional.of("cannot resume from " + restorePath + ": " + root.getClass().getSimpleName() + ": "
                 + root.getMessage() + ". The saved state does not fit this version of the job (or is not a complete "
                 + "savepoint). Start with --fresh to begin with empty state (λ and the estimates start over), or "
                 + "resume with the version of Dualign that wrote it.");

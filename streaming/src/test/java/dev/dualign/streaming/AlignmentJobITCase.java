@@ -220,12 +220,7 @@ class AlignmentJobITCase {
         assertThat(Path.of(java.net.URI.create(savepoint))).exists();
 
         produce(k, traffic(1, 1));
-        Configuration resume = JobEnvironment.configuration(s);
-        resume.setString("execution.state-recovery.path", savepoint);
-        resume.setString("restart-strategy.type", "none");
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(resume);
-        env.setParallelism(1);
-        JobClient second = start(s, k, env);
+        JobClient second = start(s, k, resumeFrom(savepoint, s, 1));
         List<DualUpdate> after = readDual(k, 2);
         second.cancel().get(60, TimeUnit.SECONDS);
         assertThat(after).hasSize(2);
@@ -259,12 +254,7 @@ class AlignmentJobITCase {
                 SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
 
         produce(k, traffic(1, 1));
-        Configuration resume = JobEnvironment.configuration(s);
-        resume.setString("execution.state-recovery.path", savepoint);
-        resume.setString("restart-strategy.type", "none");
-        StreamExecutionEnvironment one = StreamExecutionEnvironment.getExecutionEnvironment(resume);
-        one.setParallelism(1);
-        JobClient second = start(s, k, one);
+        JobClient second = start(s, k, resumeFrom(savepoint, s, 1));
         List<DualUpdate> after = readDual(k, 2);
         List<String> scored = scoredIds(k, 600);
         second.cancel().get(60, TimeUnit.SECONDS);
@@ -282,13 +272,9 @@ class AlignmentJobITCase {
         Files.writeString(broken.resolve("_metadata"), "not a savepoint"); // e.g. a half-copied directory
         JobSettings s = settings(tmp.resolve("broken-ckpt").toUri().toString(), Map.of("checkpoint.restore-from",
                 broken.toUri().toString()));
-        Configuration c = JobEnvironment.configuration(s);
-        c.setString("restart-strategy.type", "none");
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(c);
-        env.setParallelism(1);
         Throwable failure = null;
         try {
-            start(s, k, env).getJobExecutionResult().get(120, TimeUnit.SECONDS);
+            start(s, k, resumeFrom(s.restoreFrom(), s, 1)).getJobExecutionResult().get(120, TimeUnit.SECONDS);
         } catch (Exception e) {
             failure = e;
         }
@@ -298,6 +284,16 @@ class AlignmentJobITCase {
         // the same failure is not blamed on a savepoint when the job was not resuming from one
         assertThat(JobEnvironment.explainRestoreFailure(failure, "")).isEmpty();
         assertThat(JobEnvironment.explainRestoreFailure(new RuntimeException("Kafka broker down"), s.restoreFrom())).isEmpty();
+    }
+
+    /** An environment that starts from {@code savepoint} at {@code parallelism}, failing instead of restarting. */
+    static StreamExecutionEnvironment resumeFrom(String savepoint, JobSettings s, int parallelism) {
+        Configuration resume = JobEnvironment.configuration(s);
+        resume.setString("execution.state-recovery.path", savepoint);
+        resume.setString("restart-strategy.type", "none");
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(resume);
+        env.setParallelism(parallelism);
+        return env;
     }
 
     static JobClient start(JobSettings s, KafkaSettings k, StreamExecutionEnvironment env) throws Exception {

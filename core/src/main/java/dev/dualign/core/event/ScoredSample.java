@@ -2,6 +2,11 @@ package dev.dualign.core.event;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import com.fasterxml.jackson.core.JsonGenerator;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -105,7 +110,7 @@ public record ScoredSample(
 
     @Override
     public String toJson() {
-        return new String(toJsonBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        return new String(toJsonBytes(), StandardCharsets.UTF_8);
     }
 
     /**
@@ -115,9 +120,9 @@ public record ScoredSample(
      */
     @Override
     public byte[] toJsonBytes() {
-        var out = new java.io.ByteArrayOutputStream(256 + (prompt == null ? 0 : prompt.length())
+        var out = new ByteArrayOutputStream(256 + (prompt == null ? 0 : prompt.length())
                 + (response == null ? 0 : response.length()));
-        try (com.fasterxml.jackson.core.JsonGenerator g = EventJson.mapper().getFactory().createGenerator(out)) {
+        try (JsonGenerator g = EventJson.mapper().getFactory().createGenerator(out)) {
             g.writeStartObject();
             g.writeNumberField("schema", schema());
             writeText(g, "id", id);
@@ -144,14 +149,14 @@ public record ScoredSample(
             }
             g.writeEndObject();
             g.writeEndObject();
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
         return out.toByteArray();
     }
 
-    private static void writeText(com.fasterxml.jackson.core.JsonGenerator g, String name, String value)
-            throws java.io.IOException {
+    private static void writeText(JsonGenerator g, String name, String value)
+            throws IOException {
         if (value != null) {
             g.writeStringField(name, value);
         }

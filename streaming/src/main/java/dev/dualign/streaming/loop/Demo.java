@@ -290,53 +290,23 @@ public final class Demo implements AutoCloseable {
         if (statusThread != null) {
             statusThread.interrupt();
         }
-        quietly("traffic simulator", () -> {
-            if (simulator != null) {
-                simulator.close();
-            }
-        });
-        quietly("policy server loop", () -> {
-            if (serving != null) {
-                serving.close();
-            }
-        });
-        quietly("fine-tuner", () -> {
-            if (fineTuneService != null) {
-                fineTuneService.close();
-            }
-            if (tuner != null) {
-                tuner.close();
-            }
-        });
-        quietly("Flink job", () -> {
-            if (job != null) {
-                job.cancel().get(60, TimeUnit.SECONDS);
-            }
-        });
-        quietly("HTTP server", () -> {
-            if (http != null) {
-                http.close();
-            }
-        });
-        quietly("policy server", () -> {
-            if (server != null) {
-                server.close();
-            }
-        });
-        quietly("Kafka broker", () -> {
-            if (broker != null) {
-                broker.close();
-            }
-        });
+        quietly("traffic simulator", simulator);
+        quietly("policy server loop", serving);
+        quietly("fine-tuner", fineTuneService);
+        quietly("fine-tuner", tuner);
+        quietly("Flink job", job == null ? null : () -> job.cancel().get(60, TimeUnit.SECONDS));
+        quietly("HTTP server", http);
+        quietly("policy server", server);
+        quietly("Kafka broker", broker);
     }
 
-    private interface Step {
-        void run() throws Exception;
-    }
-
-    private static void quietly(String what, Step s) {
+    /** Closes {@code part} (if it was started), logging instead of throwing. */
+    private static void quietly(String what, AutoCloseable part) {
+        if (part == null) {
+            return;
+        }
         try {
-            s.run();
+            part.close();
         } catch (Exception e) {
             LOG.warn("stopping the {}: {}", what, e.toString());
         }

@@ -59,6 +59,9 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
     private transient double[] lambdaGauge;
     /** The constraint names λ's positions refer to, comma-joined, so a changed configuration is noticed. */
     private transient ValueState<String> constraintNames;
+    private transient String joinedNames;
+    /** Keys whose saved constraint names were compared since open(): once each, not per record. */
+    private transient java.util.Set<String> namesChecked;
 
     public DualController(JobSettings settings, String dataTopic) {
         this.settings = settings;
@@ -74,6 +77,8 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
                 org.apache.flink.api.common.typeinfo.Types.LONG));
         constraintNames = getRuntimeContext().getState(new ValueStateDescriptor<>("constraint-names",
                 org.apache.flink.api.common.typeinfo.Types.STRING));
+        joinedNames = String.join(",", settings.names());
+        namesChecked = new java.util.HashSet<>();
         lambdaGauge = null; // registered by the subtask that owns the constraint set, on its first record
     }
 
@@ -86,20 +91,24 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
         }
     }
 
-    private ControllerState current() throws java.io.IOException {
+    private ControllerState current(String key) throws java.io.IOException {
         ControllerState s = state.value();
         List<String> names = settings.names();
         int k = names.size();
         if (s == null) {
-            constraintNames.update(String.join(",", names));
+            constraintNames.update(joinedNames);
+            namesChecked.add(key);
             return new ControllerState(new double[k], 0, -1, -1, false, new double[k], 0, -1);
+        }
+        if (!namesChecked.add(key)) {
+            return s; // the saved names were compared once for this key since the operator opened
         }
         String saved = constraintNames.value();
         if (saved == null && s.lambda().length == k) {
-            constraintNames.update(String.join(",", names)); // state from before the names were kept: same shape
+            constraintNames.update(joinedNames); // state from before the names were kept: same shape
             return s;
         }
-        if (saved != null && saved.equals(String.join(",", names))) {
+        if (joinedNames.equals(saved)) {
             return s;
         }
         // λ is kept in configuration order: after the constraints changed, carry it over by name,
@@ -112,14 +121,14 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
         }
         LOG.info("constraints changed from {} to {} since the saved state: λ carried over by name ({}), new ones start at 0",
                 saved == null ? "an unrecorded list of " + s.lambda().length : old, names, java.util.Arrays.toString(lambda));
-        constraintNames.update(String.join(",", names));
+        constraintNames.update(joinedNames);
         return new ControllerState(lambda, s.step(), s.awaiting(), s.lastStepped(), s.oneShotDone(), new double[k], 0,
                 s.latestVersion());
     }
 
     @Override
     public void processElement(ControllerInput in, Context ctx, Collector<DualUpdate> out) throws Exception {
-        ControllerState s = current();
+        ControllerState s = current(ctx.getCurrentKey());
         String mode = settings.mode();
         if (in.sample() != null) {
             ScoredSample x = in.sample();

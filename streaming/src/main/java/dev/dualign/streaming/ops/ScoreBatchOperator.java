@@ -85,8 +85,13 @@ public final class ScoreBatchOperator extends AbstractStreamOperator<ScoredSampl
     public void open() throws Exception {
         super.open();
         DjlCheck.require(getUserCodeClassloader());
-        scorers = ScorerSet.open(new ModelRegistry(Path.of(settings.registry()), 5), settings.names(),
-                Devices.resolve(settings.device()));
+        ai.djl.Device device;
+        try {
+            device = Devices.resolve(settings.device());
+        } catch (RuntimeException e) {
+            throw DjlCheck.explain(e);
+        }
+        scorers = ScorerSet.open(new ModelRegistry(Path.of(settings.registry()), 5), settings.names(), device);
         var group = getMetricGroup();
         scored = group.counter(METRIC_SCORED);
         group.meter(METRIC_SCORED_RATE, new MeterView(scored));

@@ -24,4 +24,15 @@ class DjlCheckTest {
                     .hasMessageContaining("lib/");
         }
     }
+
+    @Test
+    void djlLoadedByAnotherClassLoaderIsExplainedOtherFailuresPassThrough() {
+        RuntimeException twice = new RuntimeException("Failed to load PyTorch native library", new UnsatisfiedLinkError(
+                "Native Library /x/libc10.so already loaded in another classloader"));
+        org.assertj.core.api.Assertions.assertThat(DjlCheck.explain(twice)).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("already loaded by another class loader").hasMessageContaining("flink-lib")
+                .hasCause(twice);
+        RuntimeException other = new IllegalArgumentException("device must be auto, cpu or gpu");
+        org.assertj.core.api.Assertions.assertThat(DjlCheck.explain(other)).isSameAs(other);
+    }
 }

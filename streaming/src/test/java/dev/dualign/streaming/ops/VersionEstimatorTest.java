@@ -76,8 +76,8 @@ class VersionEstimatorTest {
         h.close();
     }
 
-    @Test
-    void countsAndMeansSurviveASnapshotAndRestoreOnRocksDb() throws Exception {
+    /** 15 samples of version 7 with harmlessness 0.4, then a snapshot. */
+    static OperatorSubtaskState snapshotAfter15SamplesOfVersion7() throws Exception {
         var h = harness();
         h.open();
         for (int i = 0; i < 15; i++) {
@@ -85,6 +85,12 @@ class VersionEstimatorTest {
         }
         OperatorSubtaskState snap = h.snapshot(1, 10);
         h.close();
+        return snap;
+    }
+
+    @Test
+    void countsAndMeansSurviveASnapshotAndRestoreOnRocksDb() throws Exception {
+        OperatorSubtaskState snap = snapshotAfter15SamplesOfVersion7();
         var r = harness();
         r.initializeState(snap);
         r.open();
@@ -99,13 +105,7 @@ class VersionEstimatorTest {
 
     @Test
     void aChangedConstraintListStartsTheEstimatesAfreshInsteadOfMixingThem() throws Exception {
-        var h = harness();
-        h.open();
-        for (int i = 0; i < 15; i++) {
-            h.processElement(new StreamRecord<>(sample(7, 1, 0.4, -1, -1)));
-        }
-        OperatorSubtaskState snap = h.snapshot(1, 10);
-        h.close();
+        OperatorSubtaskState snap = snapshotAfter15SamplesOfVersion7();
 
         JobSettings after = Settings.of(Map.of("dual.estimate-every", 10, "constraints.aaa-humour", 0.2));
         assertThat(after.names()).containsExactly("aaa-humour", "harmless");
