@@ -1,6 +1,7 @@
 package dev.dualign.streaming.loop;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.dualign.core.config.Config;
 import dev.dualign.model.bootstrap.ModelSize;
@@ -121,12 +122,11 @@ class DemoITCase {
 
     @Test
     void theDashboardRendersChartsThatUpdateInChromium() throws Exception {
-        if (Boolean.getBoolean("dualign.skipBrowser")) {
-            System.out.println("browser test skipped on request (-Ddualign.skipBrowser=true)");
-            return;
-        }
-        assertThat(Path.of(CHROMEDRIVER)).as("Debian's chromium-driver is needed (.ci/run installs it: "
-                + "apt-get install -y chromium chromium-driver)").exists();
+        // A machine without a browser reports this test SKIPPED with the way to enable it, never passed;
+        // .ci/run installs the browser and fails if the test was skipped.
+        assumeTrue(Files.isExecutable(Path.of(CHROMIUM)) && Files.isExecutable(Path.of(CHROMEDRIVER)),
+                "no browser: " + CHROMIUM + " and " + CHROMEDRIVER + " are needed; enable this test with "
+                        + "`apt-get install -y chromium chromium-driver`");
         ChromeOptions options = new ChromeOptions();
         options.setBinary(CHROMIUM);
         options.addArguments("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
