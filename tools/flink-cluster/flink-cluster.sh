@@ -37,7 +37,7 @@ log() { echo "[flink-cluster] $*" >&2; }
 build_dist() {
   if [[ ! -f "$FLINK_HOME/lib/flink-runtime-2.2.1.jar" ]]; then
     log "assembling lib/ and plugins/ from Maven Central (mvn -f tools/flink-cluster/pom.xml package)"
-    mvn -B -q -f "$HERE/pom.xml" package
+    if command -v mvn >/dev/null; then mvn -B -q -f "$HERE/pom.xml" package; else "$HERE/../../mvnw" -B -q -f "$HERE/pom.xml" package; fi
   fi
   mkdir -p "$FLINK_HOME/conf" "$FLINK_HOME/log" "$WORK"
   cat > "$FLINK_HOME/conf/config.yaml" <<YAML
