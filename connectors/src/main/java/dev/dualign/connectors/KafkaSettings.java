@@ -1,5 +1,6 @@
 package dev.dualign.connectors;
 
+import dev.dualign.core.event.Topic;
 import dev.dualign.core.config.Config;
 import java.io.Serializable;
 import java.util.Map;

@@ -1,5 +1,6 @@
 package dev.dualign.connectors;
 
+import dev.dualign.core.event.Topic;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;

@@ -1,5 +1,6 @@
 package dev.dualign.connectors;
 
+import dev.dualign.core.event.Topic;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

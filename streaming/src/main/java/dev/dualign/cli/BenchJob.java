@@ -2,7 +2,7 @@ package dev.dualign.cli;
 
 import dev.dualign.connectors.EmbeddedKafka;
 import dev.dualign.connectors.KafkaSettings;
-import dev.dualign.connectors.Topic;
+import dev.dualign.core.event.Topic;
 import dev.dualign.connectors.TopicAdmin;
 import dev.dualign.connectors.flink.DualignKafka;
 import dev.dualign.core.config.Config;
@@ -78,7 +78,7 @@ final class BenchJob implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         Path reg = registry != null ? registry : BootstrapCommand.defaultRegistry();
-        if (!Bootstrap.isBootstrapped(new ModelRegistry(reg, 5))) {
+        if (!Bootstrap.isBootstrapped(new ModelRegistry(reg))) {
             spec.commandLine().getErr().println("dualign bench job: no bootstrap in " + reg + "; run dualign bootstrap first");
             return Dualign.EXIT_BAD_INPUT;
         }
@@ -172,7 +172,7 @@ final class BenchJob implements Callable<Integer> {
         List<ScorerSet> sets = new ArrayList<>();
         try {
             for (int t = 0; t < threads; t++) {
-                ScorerSet set = ScorerSet.open(new ModelRegistry(Path.of(s.registry()), 5), s.names(), Devices.resolve("auto"));
+                ScorerSet set = ScorerSet.open(new ModelRegistry(Path.of(s.registry())), s.names(), Devices.resolve("auto"));
                 for (int w = 0; w < 50; w++) {
                     set.score(pairs.subList(w * s.batchSize(), (w + 1) * s.batchSize())); // warm-up (JIT)
                 }

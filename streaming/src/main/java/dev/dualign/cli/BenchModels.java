@@ -46,7 +46,7 @@ final class BenchModels implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        ModelRegistry reg = new ModelRegistry(registry != null ? registry : BootstrapCommand.defaultRegistry(), 5);
+        ModelRegistry reg = new ModelRegistry(registry != null ? registry : BootstrapCommand.defaultRegistry());
         if (!Bootstrap.isBootstrapped(reg)) {
             spec.commandLine().getErr().println("dualign bench models: no bootstrap in " + reg.root() + "; run dualign bootstrap first");
             return Dualign.EXIT_BAD_INPUT;

@@ -1,5 +1,6 @@
 package dev.dualign.cli;
 
+import dev.dualign.core.dual.DualMode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.dualign.core.config.Config;
@@ -130,10 +131,16 @@ final class DemoCommand implements Callable<Integer> {
     private Map<String, Object> overrides() {
         Map<String, Object> m = new LinkedHashMap<>();
         if (mode != null) {
-            if (!List.of("one-shot", "iterative", "primal-dual").contains(mode)) {
-                throw new ConfigException("--mode", "must be one-shot, iterative or primal-dual, got '" + mode + "'");
+            DualMode parsed;
+            try {
+                parsed = DualMode.fromKey(mode);
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException("--mode", e.getMessage());
             }
-            m.put("dual.mode", mode);
+            if (parsed == DualMode.MONITOR) {
+                throw new ConfigException("--mode", "the demo closes the loop: one-shot, iterative or primal-dual, got 'monitor'");
+            }
+            m.put("dual.mode", parsed.key());
         }
         if (margins != null && !margins.isEmpty()) {
             for (String s : margins) {

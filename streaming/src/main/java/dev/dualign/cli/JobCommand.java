@@ -61,7 +61,7 @@ final class JobCommand implements java.util.concurrent.Callable<Integer> {
         JobSettings settings = JobSettings.from(c, home);
         KafkaSettings kafka = KafkaSettings.from(c);
 
-        ModelRegistry registry = new ModelRegistry(Path.of(settings.registry()), 5);
+        ModelRegistry registry = new ModelRegistry(Path.of(settings.registry()));
         if (!Bootstrap.isBootstrapped(registry)) {
             out.println("no models in " + registry.root() + ": bootstrapping the synthetic world first (size small)");
             out.flush();

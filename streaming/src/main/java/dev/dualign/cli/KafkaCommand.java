@@ -2,7 +2,7 @@ package dev.dualign.cli;
 
 import dev.dualign.connectors.EmbeddedKafka;
 import dev.dualign.connectors.KafkaSettings;
-import dev.dualign.connectors.Topic;
+import dev.dualign.core.event.Topic;
 import dev.dualign.connectors.TopicAdmin;
 import dev.dualign.core.config.ConfigException;
 import dev.dualign.core.event.Events;

@@ -59,7 +59,7 @@ final class ServeCommand implements Callable<Integer> {
             throw new ConfigException("kafka.bootstrap.servers", "serve talks to a Kafka cluster: set it (bin/dualign demo "
                     + "runs everything embedded)");
         }
-        ModelRegistry registry = new ModelRegistry(Path.of(js.registry()), 5);
+        ModelRegistry registry = new ModelRegistry(Path.of(js.registry()));
         Demo.checkScorers(registry, js.names(), "scoring.registry");
         TopicAdmin.ensure(kafka).requireOk();
         LoopKafka lk = Demo.loopKafka(kafka);

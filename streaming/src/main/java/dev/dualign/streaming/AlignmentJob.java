@@ -1,21 +1,24 @@
 package dev.dualign.streaming;
 
+import dev.dualign.core.dual.DualMode;
+import dev.dualign.core.event.VersionEstimate;
 import dev.dualign.connectors.KafkaSettings;
-import dev.dualign.connectors.Topic;
+import dev.dualign.core.event.Topic;
 import dev.dualign.connectors.flink.DualignKafka;
 import dev.dualign.connectors.flink.JsonTypeInfo;
 import dev.dualign.core.event.Alert;
 import dev.dualign.core.event.DeadLetter;
+import dev.dualign.core.event.DeploymentDecision;
 import dev.dualign.core.event.DualUpdate;
 import dev.dualign.core.event.Event;
 import dev.dualign.core.event.FineTuneRequest;
 import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.core.event.ScoredSample;
+import dev.dualign.streaming.ops.CanaryJudge;
 import dev.dualign.streaming.ops.ControllerInput;
 import dev.dualign.streaming.ops.DualController;
 import dev.dualign.streaming.ops.EstimatorSample;
 import dev.dualign.streaming.ops.ScoreBatchOperator;
-import dev.dualign.streaming.ops.VersionEstimate;
 import dev.dualign.streaming.ops.VersionEstimator;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.streaming.api.datastream.DataStream;
@@ -24,8 +27,8 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 /**
  * The alignment job graph: parse → score (batched, DJL) → estimate per policy version → dual
- * controller, with the scored samples, λ updates, fine-tune requests, alerts and dead letters
- * written out. Built by one function that takes its input stream and its outputs, so tests run
+ * controller and canary judge, with the scored samples, estimates, λ updates, fine-tune requests,
+ * deployment decisions, alerts and dead letters written out. Built by one function that takes its input stream and its outputs, so tests run
  * the real graph; {@link #kafka} plugs in the Kafka topics. Every operator is named and has a
  * stable uid, so state survives upgrades.
  *
@@ -74,10 +77,16 @@ public final class AlignmentJob {
                 .process(new VersionEstimator(settings), JsonTypeInfo.forRecord(VersionEstimate.class))
                 .name("estimate").uid("estimate");
         out.write(estimates.getSideOutput(VersionEstimator.ALERTS), Topic.ALERTS, Alert.class);
+        out.write(estimates, Topic.ESTIMATES, VersionEstimate.class);
+        SingleOutputStreamOperator<DeploymentDecision> decisions = estimates
+                .keyBy(VersionEstimate::policyVersion, Types.LONG)
+                .process(new CanaryJudge(settings), JsonTypeInfo.forEvent(DeploymentDecision.class))
+                .name("canary-judge").uid("canary-judge");
+        out.write(decisions, Topic.DECISIONS, DeploymentDecision.class);
 
-        String mode = settings.mode();
-        boolean wantsSamples = mode.equals("primal-dual");
-        boolean wantsReference = mode.equals("one-shot") || mode.equals("iterative");
+        DualMode mode = settings.mode();
+        boolean wantsSamples = mode == DualMode.PRIMAL_DUAL;
+        boolean wantsReference = mode.usesReferenceSamples();
         DataStream<ControllerInput> samples = scored
                 .filter(s -> "reference".equals(s.source()) ? wantsReference : wantsSamples)
                 .name("controller-samples").uid("controller-samples")

@@ -1,6 +1,8 @@
 package dev.dualign.streaming;
 
 import dev.dualign.core.config.ConfigOption;
+import dev.dualign.core.dual.DualMode;
+import java.util.Arrays;
 import java.util.List;
 
 /** Every setting of the alignment job; {@code conf/dualign.yaml} names the same keys. */
@@ -10,8 +12,8 @@ public final class JobOptions {
 
     public static final ConfigOption<String> CONSTRAINT_SET = ConfigOption.string("dual.constraint-set", "default")
             .check(s -> !s.isBlank(), "a non-empty string").describe("Id of this controller (the dual topic's key).");
-    public static final ConfigOption<String> MODE = ConfigOption.choice("dual.mode", "iterative",
-            "iterative", "one-shot", "primal-dual", "monitor").describe("How λ moves.");
+    public static final ConfigOption<String> MODE = ConfigOption.choice("dual.mode", DualMode.ITERATIVE.key(),
+            Arrays.stream(DualMode.values()).map(DualMode::key).toArray(String[]::new)).describe("How λ moves.");
     public static final ConfigOption<Double> BETA = ConfigOption.number("dual.beta", 0.1)
             .check(v -> v > 0, "a number > 0").describe("KL weight β.");
     public static final ConfigOption<Double> ETA = ConfigOption.number("dual.eta", 2.0)

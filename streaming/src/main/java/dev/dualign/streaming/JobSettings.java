@@ -2,6 +2,8 @@ package dev.dualign.streaming;
 
 import dev.dualign.core.config.Config;
 import dev.dualign.core.config.ConfigException;
+import dev.dualign.core.control.ControlSettings;
+import dev.dualign.core.dual.DualMode;
 import dev.dualign.core.dual.ProjectedSubgradient;
 import java.io.Serializable;
 import java.nio.file.Path;
@@ -14,14 +16,12 @@ import java.util.Map;
  *
  * @param constraints utility name → margin b, in configuration order
  */
-public record JobSettings(Map<String, Double> constraints, String constraintSet, String mode, double beta, double eta,
+public record JobSettings(Map<String, Double> constraints, String constraintSet, DualMode mode, double beta, double eta,
         ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, double confidence,
         boolean anytimeValid, double rangeLo, double rangeHi, int oneShotPrompts, int oneShotSamplesPerPrompt,
         int primalDualBatch, int estimateEvery, int batchSize, long maxWaitMs, String device, String registry,
         long checkpointIntervalMs, String checkpointDir, String restoreFrom, int parallelism, int webPort, int prometheusPort)
         implements Serializable {
-
-    public static final List<String> MODES = List.of("iterative", "one-shot", "primal-dual", "monitor");
 
     public JobSettings {
         constraints = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(constraints));
@@ -54,7 +54,7 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
         }
         String registry = c.get(JobOptions.REGISTRY);
         String ckpt = c.get(JobOptions.CHECKPOINT_DIR);
-        return new JobSettings(constraints, c.get(JobOptions.CONSTRAINT_SET), c.get(JobOptions.MODE), c.get(JobOptions.BETA),
+        return new JobSettings(constraints, c.get(JobOptions.CONSTRAINT_SET), DualMode.fromKey(c.get(JobOptions.MODE)), c.get(JobOptions.BETA),
                 c.get(JobOptions.ETA), c.get(JobOptions.ETA_SCHEDULE).equals("constant") ? ProjectedSubgradient.Schedule.CONSTANT
                         : ProjectedSubgradient.Schedule.INVERSE_SQRT,
                 c.get(JobOptions.LAMBDA_MAX), c.get(JobOptions.EPSILON), c.get(JobOptions.N_MIN), c.get(JobOptions.CONFIDENCE),
@@ -78,6 +78,12 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
 
     public double[] margins() {
         return constraints.values().stream().mapToDouble(Double::doubleValue).toArray();
+    }
+
+    /** What the controller's rules in {@code core} need. */
+    public ControlSettings control() {
+        return new ControlSettings(mode, constraints, beta, eta, schedule, lambdaMax, epsilon, nMin, estimateEvery,
+                primalDualBatch, oneShotPrompts, oneShotSamplesPerPrompt);
     }
 
     /** A copy that starts from a checkpoint or savepoint. */

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.dualign.connectors.EmbeddedKafkaExtension;
 import dev.dualign.connectors.KafkaSettings;
 import dev.dualign.connectors.KafkaTestClient;
-import dev.dualign.connectors.Topic;
+import dev.dualign.core.event.Topic;
 import dev.dualign.connectors.TopicAdmin;
 import dev.dualign.connectors.flink.DualignKafka;
 import dev.dualign.core.config.Config;

@@ -1,7 +1,7 @@
 package dev.dualign.connectors.flink;
 
 import dev.dualign.connectors.KafkaSettings;
-import dev.dualign.connectors.Topic;
+import dev.dualign.core.event.Topic;
 import dev.dualign.core.event.DeadLetter;
 import dev.dualign.core.event.Event;
 import java.util.Map;

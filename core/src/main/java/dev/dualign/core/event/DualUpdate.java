@@ -2,6 +2,7 @@ package dev.dualign.core.event;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import dev.dualign.core.dual.DualMode;
 import java.util.Map;
 import java.util.Objects;
 
@@ -12,19 +13,19 @@ import java.util.Objects;
  * @param constraintSet id of the constraint set (one controller)
  * @param lambda λ per constraint
  * @param estimates per constraint: the estimate of E[g] that moved λ
- * @param mode {@code one-shot}, {@code iterative}, {@code primal-dual} or {@code monitor}
+ * @param mode the rule that moved λ (JSON: its key, e.g. {@code one-shot})
  * @param step the dual step number (0 for the one-shot solve)
  * @param policyVersion the version whose traffic was measured
  * @param timestamp epoch milliseconds
  */
 @JsonPropertyOrder({"schema", "constraintSet", "lambda", "estimates", "mode", "step", "policyVersion", "timestamp"})
 public record DualUpdate(String constraintSet, Map<String, Double> lambda, Map<String, Estimate> estimates,
-        String mode, long step, long policyVersion, long timestamp) implements Event {
+        DualMode mode, long step, long policyVersion, long timestamp) implements Event {
     public DualUpdate {
         Objects.requireNonNull(constraintSet, "constraintSet");
         lambda = Events.copyLambda(lambda);
         estimates = Map.copyOf(Objects.requireNonNull(estimates, "estimates"));
-        Events.checkMode(mode);
+        Objects.requireNonNull(mode, "mode");
     }
 
     @Override
@@ -34,7 +35,7 @@ public record DualUpdate(String constraintSet, Map<String, Double> lambda, Map<S
 
     public static DualUpdate fromJson(JsonFields f) {
         return new DualUpdate(f.requireText("constraintSet"), f.requireNumberMap("lambda"),
-                f.requireObjectMap("estimates", Estimate::fromJson), f.requireText("mode"), f.requireLong("step"),
+                f.requireObjectMap("estimates", Estimate::fromJson), Events.mode(f.requireText("mode")), f.requireLong("step"),
                 f.requireLong("policyVersion"), f.requireLong("timestamp"));
     }
 }

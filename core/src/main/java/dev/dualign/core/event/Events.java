@@ -1,5 +1,6 @@
 package dev.dualign.core.event;
 
+import dev.dualign.core.dual.DualMode;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
@@ -12,7 +13,6 @@ import java.util.function.Function;
  */
 public final class Events {
     private static final Map<Class<?>, Function<JsonFields, ?>> READERS = new LinkedHashMap<>();
-    private static final Set<String> MODES = Set.of("one-shot", "iterative", "primal-dual", "monitor");
 
     static {
         READERS.put(PromptEvent.class, PromptEvent::fromJson);
@@ -22,6 +22,8 @@ public final class Events {
         READERS.put(FineTuneRequest.class, FineTuneRequest::fromJson);
         READERS.put(CheckpointEvent.class, CheckpointEvent::fromJson);
         READERS.put(Alert.class, Alert::fromJson);
+        READERS.put(VersionEstimate.class, VersionEstimate::fromJson);
+        READERS.put(DeploymentDecision.class, DeploymentDecision::fromJson);
         READERS.put(DeadLetter.class, DeadLetter::fromJson);
     }
 
@@ -59,9 +61,11 @@ public final class Events {
         return java.util.Collections.unmodifiableMap(out);
     }
 
-    static void checkMode(String mode) {
-        if (!MODES.contains(mode)) {
-            throw new InvalidEventException("mode", "must be one of " + MODES + ", got " + mode);
+    static DualMode mode(String key) {
+        try {
+            return DualMode.fromKey(key);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidEventException("mode", e.getMessage());
         }
     }
 }

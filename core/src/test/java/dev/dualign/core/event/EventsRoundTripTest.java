@@ -1,5 +1,6 @@
 package dev.dualign.core.event;
 
+import dev.dualign.core.dual.DualMode;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -20,12 +21,15 @@ public class EventsRoundTripTest {
                 new ResponseEvent("r1", "p1", "I can't sleep", "try a wind-down routine", 2, -12.5, -13.25, "policy", T),
                 new ScoredSample("r2", "p1", "I can't sleep", "take three pills", 0L, -3.0, -3.0, "reference", T, 0.9,
                         Map.of("harmless", -0.8, "humour", 0.0)),
-                new DualUpdate("default", Map.of("harmless", 0.7), Map.of("harmless", est), "iterative", 3, 2, T),
+                new DualUpdate("default", Map.of("harmless", 0.7), Map.of("harmless", est), DualMode.ITERATIVE, 3, 2, T),
                 new FineTuneRequest("ft-3", Map.of("harmless", 0.7), 2, "dualign.scored", 2L, Map.of("0", 10L),
                         Map.of("0", 99L), T),
                 new CheckpointEvent(3, "policy/3", "a".repeat(64), Map.of("harmless", 0.7), 2,
                         Map.of("loss", 0.41, "kl", 0.02), T),
                 new Alert(2, "harmless", est, 0.2, T),
+                new VersionEstimate(2, Map.of("harmless", est, "reward", new Estimate(0.6, 0.55, 0.65, 420)), 420),
+                new DeploymentDecision(2, DeploymentDecision.Action.ROLLBACK, "harmless below its margin with confidence",
+                        Map.of("harmless", est), T),
                 DeadLetter.of("dualign.responses", 1, 77, new byte[] {0, (byte) 0xff, 'x'}, "not valid JSON", T));
     }
 

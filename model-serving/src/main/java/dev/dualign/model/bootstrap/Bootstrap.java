@@ -70,7 +70,7 @@ public final class Bootstrap {
 
     public static Result run(Options o, Progress progress) {
         long t0 = System.nanoTime();
-        ModelRegistry registry = new ModelRegistry(o.registry(), 5);
+        ModelRegistry registry = new ModelRegistry(o.registry());
         if (isBootstrapped(registry)) {
             Map<String, Manifest> existing = manifests(registry);
             Manifest p = existing.get(POLICY);
@@ -88,7 +88,7 @@ public final class Bootstrap {
         }
         if (o.force()) {
             wipe(o.registry());
-            registry = new ModelRegistry(o.registry(), 5);
+            registry = new ModelRegistry(o.registry());
         }
         Map<String, String> info = Map.of("seed", String.valueOf(o.seed()), "size", o.size().label(),
                 "device", o.device().toString());

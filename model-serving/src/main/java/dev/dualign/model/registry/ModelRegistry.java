@@ -32,7 +32,7 @@ import java.util.stream.Stream;
  * refuses a version with missing, altered, extra or escaping files.
  *
  * <pre>{@code
- * ModelRegistry reg = new ModelRegistry(Path.of(".dualign/registry"), 5);
+ * ModelRegistry reg = new ModelRegistry(Path.of(".dualign/registry"));
  * Manifest m = reg.publish("policy", 1L, 0L, Map.of("harmless", 0.7), metrics, info, dir -> lm.save(dir));
  * Path verified = reg.open("policy", 1);
  * }</pre>
@@ -45,6 +45,17 @@ public final class ModelRegistry {
 
     private final Path root;
     private final int keepLast;
+
+    /**
+     * Versions kept per model besides the reference by default: the stable, a canary, the one
+     * being trained and two to roll back to.
+     */
+    public static final int DEFAULT_KEEP = 5;
+
+    /** A registry at {@code root} keeping {@link #DEFAULT_KEEP} versions per model. */
+    public ModelRegistry(Path root) {
+        this(root, DEFAULT_KEEP);
+    }
 
     /**
      * @param root registry directory (created if missing)

@@ -1,5 +1,6 @@
 package dev.dualign.model.serving;
 
+import dev.dualign.core.event.Topic;
 import java.util.Properties;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -12,11 +13,54 @@ import org.apache.kafka.common.serialization.StringSerializer;
 
 /**
  * How the server and the fine-tuner reach Kafka: the client properties (bootstrap servers plus any
- * pass-through security settings), the topic names and the group id they derive theirs from. Kept
- * free of Flink so that {@code model-serving} needs only the plain Kafka client.
+ * pass-through security settings), the topic prefix (topics themselves are {@link Topic}) and the
+ * group id they derive theirs from. Kept free of Flink so that {@code model-serving} needs only the
+ * plain Kafka client.
  */
-public record LoopKafka(Properties client, String groupId, String prompts, String responses, String scored, String dual,
-        String control, String checkpoints, String alerts, String dlq) {
+public record LoopKafka(Properties client, String groupId, String topicPrefix) {
+    public String topic(Topic t) {
+        return t.under(topicPrefix);
+    }
+
+    public String prompts() {
+        return topic(Topic.PROMPTS);
+    }
+
+    public String responses() {
+        return topic(Topic.RESPONSES);
+    }
+
+    public String scored() {
+        return topic(Topic.SCORED);
+    }
+
+    public String dual() {
+        return topic(Topic.DUAL);
+    }
+
+    public String control() {
+        return topic(Topic.CONTROL);
+    }
+
+    public String checkpoints() {
+        return topic(Topic.CHECKPOINTS);
+    }
+
+    public String alerts() {
+        return topic(Topic.ALERTS);
+    }
+
+    public String estimates() {
+        return topic(Topic.ESTIMATES);
+    }
+
+    public String decisions() {
+        return topic(Topic.DECISIONS);
+    }
+
+    public String dlq() {
+        return topic(Topic.DLQ);
+    }
 
     /** A read_committed consumer of string keys and byte values; no auto-commit. */
     public KafkaConsumer<String, byte[]> consumer(String groupSuffix) {

@@ -1,15 +1,15 @@
 package dev.dualign.model.serving;
 
+import dev.dualign.core.dual.DualMode;
 import dev.dualign.core.event.Alert;
 import dev.dualign.core.event.CheckpointEvent;
 import dev.dualign.core.event.DualUpdate;
 import dev.dualign.core.event.Estimate;
 import dev.dualign.core.event.ScoredSample;
-import dev.dualign.core.stats.ConfidenceBounds;
-import dev.dualign.core.stats.Interval;
+import dev.dualign.core.event.DeploymentDecision;
+import dev.dualign.core.event.ResponseEvent;
+import dev.dualign.core.event.VersionEstimate;
 import dev.dualign.core.stats.RunningStats;
-import dev.dualign.model.world.Oracle;
-import dev.dualign.model.world.World;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -17,26 +17,28 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * What the loop has done, for people: per policy version the running estimate of reward, KL and
- * every utility with its confidence interval (from {@code dualign.scored}), the λ path (from
- * {@code dualign.dual}), the λ each version was trained with, alerts and the version timeline.
- * When prompts come from the synthetic world it also keeps the oracle's true values of each
- * version's served responses, so a run can be checked against the truth. The dashboard, the
- * status line and the demo's summary all read this one object.
+ * What the loop has done, for people: per policy version the job's latest estimate of reward, KL
+ * and every utility with its interval (from {@code dualign.estimates}: the server estimates
+ * nothing itself), the λ path (from {@code dualign.dual}), the λ each version was trained with,
+ * alerts and the version timeline. Where a {@link GroundTruth} is given (a simulation) it also
+ * keeps the true values of each version's served responses from {@code dualign.scored}, so a run
+ * can be checked against the truth. The dashboard, the status line and the demo's summary all read
+ * this one object.
  */
 public final class LoopMonitor {
-    public static final String REWARD = "reward";
-    public static final String KL = "kl";
     private static final int MAX_POINTS = 2000;
+    /** Bounds the job writes when an estimate has no interval yet (n &lt; 2). */
+    private static final double NO_BOUND = 1e299;
 
-    private final String mode;
+    private final DualMode mode;
     private final Map<String, Double> margins;
-    private final double alpha;
-    private final java.util.function.Function<RunningStats, Interval> constraintInterval;
+    private final GroundTruth groundTruth;
     private final long started = System.currentTimeMillis();
-    private final Map<Long, VersionStats> versions = new TreeMap<>();
+    private final Map<Long, VersionEstimate> estimated = new TreeMap<>();
+    private final Map<Long, Map<String, RunningStats>> truth = new TreeMap<>();
     private final List<Map<String, Object>> lambdaPath = new ArrayList<>();
     private final List<Map<String, Object>> alerts = new ArrayList<>();
+    private final List<Map<String, Object>> decisions = new ArrayList<>();
     private final List<PolicyServer.VersionEvent> timeline = new ArrayList<>();
     private final Map<Long, Map<String, Double>> trainedLambda = new TreeMap<>();
     private final List<long[]> throughput = new ArrayList<>(); // {t, scored so far}
@@ -44,35 +46,15 @@ public final class LoopMonitor {
     private long referenceSamples;
     private PolicyServer.Deployment deployment = new PolicyServer.Deployment(0, -1, 0);
 
-    private static final class VersionStats {
-        final Map<String, RunningStats> estimated = new LinkedHashMap<>();
-        final Map<String, RunningStats> truth = new LinkedHashMap<>();
-    }
-
     /**
-     * @param confidence level of the intervals shown (the job's {@code dual.confidence})
+     * @param groundTruth the true utilities of a response where they are known (the synthetic
+     *     world); {@link GroundTruth#NONE} for a real chatbot
      */
-    public LoopMonitor(String mode, Map<String, Double> margins, double confidence) {
-        this(mode, margins, confidence, null);
-    }
-
-    /**
-     * @param constraintInterval the interval for the constrained utilities, e.g. the anytime-valid
-     *     empirical-Bernstein one when {@code dual.interval: bernstein}: the canary judge looks at it
-     *     after every poll, so only an anytime-valid interval keeps its error rate at the nominal
-     *     level; null: the normal interval
-     */
-    public LoopMonitor(String mode, Map<String, Double> margins, double confidence,
-            java.util.function.Function<RunningStats, Interval> constraintInterval) {
+    public LoopMonitor(DualMode mode, Map<String, Double> margins, GroundTruth groundTruth) {
         this.mode = mode;
         this.margins = new LinkedHashMap<>(margins);
-        this.alpha = 1 - confidence;
-        this.constraintInterval = constraintInterval != null ? constraintInterval : r -> ConfidenceBounds.normal(r, alpha);
+        this.groundTruth = groundTruth;
         trainedLambda.put(0L, zeros());
-    }
-
-    private Interval interval(String name, RunningStats r) {
-        return margins.containsKey(name) ? constraintInterval.apply(r) : ConfidenceBounds.normal(r, alpha);
     }
 
     private Map<String, Double> zeros() {
@@ -81,45 +63,37 @@ public final class LoopMonitor {
         return z;
     }
 
-    /** A scored response: served ones ({@code source=policy}) count towards their version. */
+    /** A scored response: counted, and its true values kept for its version when they are known. */
     public synchronized void onScored(ScoredSample s) {
         scored++;
-        if ("reference".equals(s.source())) {
+        if (ResponseEvent.SOURCE_REFERENCE.equals(s.source())) {
             referenceSamples++;
             return;
         }
         long v = s.policyVersion() == null ? 0 : s.policyVersion();
-        VersionStats st = versions.computeIfAbsent(v, k -> new VersionStats());
-        st.estimated.computeIfAbsent(REWARD, k -> new RunningStats()).add(s.reward());
-        for (String name : margins.keySet()) {
-            Double u = s.utilities().get(name);
-            if (u != null && Double.isFinite(u)) {
-                st.estimated.computeIfAbsent(name, k -> new RunningStats()).add(u);
-            }
-        }
-        if (s.logprob() != null && s.refLogprob() != null) {
-            st.estimated.computeIfAbsent(KL, k -> new RunningStats()).add(s.logprob() - s.refLogprob());
-        }
-        World.Prompt p = synthetic(s.prompt());
-        if (p != null) {
-            Oracle.Scores truth = Oracle.score(p.intent(), s.response());
-            st.truth.computeIfAbsent(REWARD, k -> new RunningStats()).add(truth.reward());
-            for (String name : margins.keySet()) {
-                try {
-                    st.truth.computeIfAbsent(name, k -> new RunningStats()).add(truth.get(name));
-                } catch (IllegalArgumentException unknown) {
-                    // a utility the synthetic world has no oracle for
+        groundTruth.of(s.prompt(), s.response()).ifPresent(t -> {
+            Map<String, RunningStats> st = truth.computeIfAbsent(v, k -> new LinkedHashMap<>());
+            t.forEach((name, x) -> {
+                if (name.equals(VersionEstimate.REWARD) || margins.containsKey(name)) {
+                    st.computeIfAbsent(name, k -> new RunningStats()).add(x);
                 }
-            }
-        }
+            });
+        });
     }
 
-    private static World.Prompt synthetic(String prompt) {
-        try {
-            return new World.Prompt(World.intentOf(prompt), prompt);
-        } catch (RuntimeException notFromTheWorld) {
-            return null;
-        }
+    /** The job's estimate of a version: the latest one is shown. */
+    public synchronized void onEstimate(VersionEstimate e) {
+        estimated.put(e.policyVersion(), e);
+    }
+
+    /** A deployment decision of the job, for the dashboard's list. */
+    public synchronized void onDecision(DeploymentDecision d) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("t", d.timestamp());
+        m.put("version", d.policyVersion());
+        m.put("action", d.action());
+        m.put("reason", d.reason());
+        decisions.add(m);
     }
 
     public synchronized void onDual(DualUpdate u) {
@@ -158,22 +132,6 @@ public final class LoopMonitor {
         deployment = now;
     }
 
-    /** The estimate of each constraint's utility for {@code version}, once it has {@code nMin} samples. */
-    public synchronized Map<String, Estimate> estimates(long version, int nMin) {
-        VersionStats st = versions.get(version);
-        Map<String, Estimate> out = new LinkedHashMap<>();
-        if (st == null) {
-            return out;
-        }
-        for (String name : margins.keySet()) {
-            RunningStats r = st.estimated.get(name);
-            if (r != null && r.n() >= Math.max(2, nMin)) {
-                out.put(name, Estimate.of(interval(name, r)));
-            }
-        }
-        return out;
-    }
-
     public synchronized List<Double> latestLambda() {
         if (lambdaPath.isEmpty()) {
             return List.of();
@@ -208,6 +166,7 @@ public final class LoopMonitor {
         m.put("versions", versionList());
         m.put("timeline", new ArrayList<>(timeline));
         m.put("alerts", new ArrayList<>(alerts));
+        m.put("decisions", new ArrayList<>(decisions));
         return m;
     }
 
@@ -242,32 +201,35 @@ public final class LoopMonitor {
 
     private List<Map<String, Object>> versionList() {
         List<Map<String, Object>> out = new ArrayList<>();
-        java.util.Set<Long> all = new java.util.TreeSet<>(versions.keySet());
+        java.util.Set<Long> all = new java.util.TreeSet<>(estimated.keySet());
         all.addAll(trainedLambda.keySet());
         for (long v : all) {
-            VersionStats st = versions.get(v);
             Map<String, Object> e = new LinkedHashMap<>();
             e.put("version", v);
             e.put("lambda", trainedLambda.getOrDefault(v, Map.of()));
             Map<String, Object> est = new LinkedHashMap<>();
-            Map<String, Object> truth = new LinkedHashMap<>();
-            if (st != null) {
-                st.estimated.forEach((name, r) -> {
-                    Interval i = interval(name, r);
+            VersionEstimate ve = estimated.get(v);
+            if (ve != null) {
+                ve.estimates().forEach((name, i) -> {
                     Map<String, Object> x = new LinkedHashMap<>();
                     x.put("mean", i.mean());
-                    x.put("lo", Double.isFinite(i.lo()) ? i.lo() : null);
-                    x.put("hi", Double.isFinite(i.hi()) ? i.hi() : null);
+                    x.put("lo", bounded(i.lo()));
+                    x.put("hi", bounded(i.hi()));
                     x.put("n", i.n());
                     est.put(name, x);
                 });
-                st.truth.forEach((name, r) -> truth.put(name, r.mean()));
             }
+            Map<String, Object> t = new LinkedHashMap<>();
+            truth.getOrDefault(v, Map.of()).forEach((name, r) -> t.put(name, r.mean()));
             e.put("estimated", est);
-            e.put("true", truth);
+            e.put("true", t);
             out.add(e);
         }
         return out;
+    }
+
+    private static Double bounded(double x) {
+        return Double.isFinite(x) && Math.abs(x) < NO_BOUND ? x : null;
     }
 
     /** One line for the console: λ, each recent version's estimates against the margins, throughput. */
@@ -281,17 +243,19 @@ public final class LoopMonitor {
             b.append(String.format(" + canary v%d (%.0f%%)", deployment.canary(), 100 * deployment.canaryFraction()));
         }
         int shown = 0;
-        List<Long> vs = new ArrayList<>(versions.keySet());
+        List<Long> vs = new ArrayList<>(estimated.keySet());
         for (int i = vs.size() - 1; i >= 0 && shown < 3; i--, shown++) {
             long v = vs.get(i);
             b.append("  | v").append(v);
             for (String name : margins.keySet()) {
-                RunningStats r = versions.get(v).estimated.get(name);
-                if (r != null) {
-                    Interval iv = interval(name, r);
+                Estimate iv = estimated.get(v).estimates().get(name);
+                if (iv != null) {
                     String mark = iv.lo() >= margins.get(name) ? "✓" : iv.hi() < margins.get(name) ? "✗" : "?";
-                    b.append(String.format(" %s %.3f±%.3f%s(b=%.2f,n=%d)", name, iv.mean(),
-                            Double.isFinite(iv.halfWidth()) ? iv.halfWidth() : Double.NaN, mark, margins.get(name), iv.n()));
+                    Double lo = bounded(iv.lo());
+                    Double hi = bounded(iv.hi());
+                    double half = lo == null || hi == null ? Double.NaN : (hi - lo) / 2;
+                    b.append(String.format(" %s %.3f±%.3f%s(b=%.2f,n=%d)", name, iv.mean(), half, mark, margins.get(name),
+                            iv.n()));
                 }
             }
         }

@@ -1,5 +1,6 @@
 package dev.dualign.model.serving;
 
+import dev.dualign.core.event.DeploymentDecision;
 import ai.djl.Device;
 import dev.dualign.core.event.Estimate;
 import dev.dualign.core.event.ResponseEvent;
@@ -366,42 +367,23 @@ public final class PolicyServer implements AutoCloseable {
     }
 
     /**
-     * A canary decision from an estimate of {@code version}'s utilities: promote when every margin
-     * is met with confidence (lower bound ≥ b), roll back when any is violated with confidence
-     * (upper bound &lt; b), else wait. Estimates of other versions are ignored.
+     * Carries out the job's decision about a canary (the job judges; the server obeys). A decision
+     * about any version but the current canary changes nothing: it was retired or decided already.
      *
-     * @return "promote", "rollback" or "" (no decision)
+     * @return whether the deployment changed
      */
-    public String judge(long version, Map<String, Estimate> estimates, String source) {
-        Live cur = live.get();
-        if (cur.canary == null || cur.canary.version != version) {
-            return "";
+    public boolean carryOut(DeploymentDecision d) {
+        synchronized (swapLock) {
+            Live cur = live.get();
+            if (cur.canary == null || cur.canary.version != d.policyVersion()) {
+                return false;
+            }
+            String why = "job decision: " + d.reason();
+            return switch (d.action()) {
+                case PROMOTE -> promote(d.policyVersion(), why);
+                case ROLLBACK -> rollback(why) >= 0;
+            };
         }
-        boolean allMet = true;
-        for (Map.Entry<String, Double> m : settings.margins().entrySet()) {
-            Estimate e = estimates.get(m.getKey());
-            if (e == null) {
-                allMet = false;
-                continue;
-            }
-            if (e.hi() < m.getValue()) {
-                String why = String.format("%s %.3f [%.3f, %.3f] below margin %.3f with confidence (%s, n=%d)", m.getKey(),
-                        e.mean(), e.lo(), e.hi(), m.getValue(), source, e.n());
-                return rollback(why) >= 0 ? "rollback" : "";
-            }
-            if (e.lo() < m.getValue()) {
-                allMet = false;
-            }
-        }
-        if (allMet) {
-            StringBuilder why = new StringBuilder("every margin met with confidence (" + source + "):");
-            for (Map.Entry<String, Double> m : settings.margins().entrySet()) {
-                Estimate e = estimates.get(m.getKey());
-                why.append(String.format(" %s [%.3f, %.3f] ≥ %.3f", m.getKey(), e.lo(), e.hi(), m.getValue()));
-            }
-            return promote(version, why.toString()) ? "promote" : "";
-        }
-        return "";
     }
 
     /** The admin view: deployment, versions in the registry with their λ, and the timeline. */

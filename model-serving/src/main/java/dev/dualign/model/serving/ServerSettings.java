@@ -1,9 +1,8 @@
 package dev.dualign.model.serving;
 
-import java.util.Map;
-
 /**
- * The policy server's resolved settings. Canary and reference sampling are fractions of prompts;
+ * The policy server's resolved settings. It decides no canary itself (the job does), so it needs
+ * no margins. Canary and reference sampling are fractions of prompts;
  * {@code requestTimeoutMs} bounds how long any HTTP request may wait, during a swap or otherwise.
  *
  * @param host HTTP bind address (loopback by default)
@@ -16,17 +15,13 @@ import java.util.Map;
  * @param temperature sampling temperature
  * @param requestTimeoutMs most an HTTP request waits for its answer before a 503
  * @param initialVersion policy version served at start (0: the reference)
- * @param margins constraint → margin b, for canary decisions
- * @param nMin samples a canary needs before the server's own estimate may decide
- * @param confidence level of the intervals used for canary decisions
  * @param seed sampling seed
  */
 public record ServerSettings(String host, int port, String adminToken, double canaryFraction, double referenceFraction,
         int referenceSamples, int maxTokens, double temperature, long requestTimeoutMs, long initialVersion,
-        Map<String, Double> margins, int nMin, double confidence, long seed) {
+        long seed) {
 
     public ServerSettings {
-        margins = Map.copyOf(margins);
         if (!(canaryFraction >= 0 && canaryFraction < 1)) {
             throw new IllegalArgumentException("canary fraction must be in [0, 1), got " + canaryFraction);
         }
@@ -36,7 +31,7 @@ public record ServerSettings(String host, int port, String adminToken, double ca
     }
 
     /** Settings for tests and embedding: loopback, any port, the given token and canary fraction. */
-    public static ServerSettings local(String token, double canaryFraction, Map<String, Double> margins) {
-        return new ServerSettings("127.0.0.1", 0, token, canaryFraction, 0.0, 4, 40, 1.0, 30_000, 0, margins, 50, 0.95, 1);
+    public static ServerSettings local(String token, double canaryFraction) {
+        return new ServerSettings("127.0.0.1", 0, token, canaryFraction, 0.0, 4, 40, 1.0, 30_000, 0, 1);
     }
 }

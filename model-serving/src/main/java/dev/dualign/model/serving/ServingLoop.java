@@ -4,12 +4,13 @@ import dev.dualign.core.event.Alert;
 import dev.dualign.core.event.CheckpointEvent;
 import dev.dualign.core.event.DeadLetter;
 import dev.dualign.core.event.DualUpdate;
-import dev.dualign.core.event.Estimate;
+import dev.dualign.core.event.DeploymentDecision;
 import dev.dualign.core.event.EventJson;
 import dev.dualign.core.event.Events;
 import dev.dualign.core.event.PromptEvent;
 import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.core.event.ScoredSample;
+import dev.dualign.core.event.VersionEstimate;
 import dev.dualign.model.bootstrap.Bootstrap;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -36,9 +37,9 @@ import org.slf4j.LoggerFactory;
  * {@code dualign.responses} in transactions that also commit the consumed offsets (exactly once;
  * an unreadable prompt goes to {@code dualign.dlq} in the same transaction). Another follows the
  * loop's outputs: a {@code CheckpointEvent} hot-swaps the new version in (a refused one is
- * reported and changes nothing); the controller's iterative {@code DualUpdate}s, alerts and the
- * server's own per-version estimates over {@code dualign.scored} decide the canary's promotion or
- * rollback; and the {@link LoopMonitor} is fed for the dashboard.
+ * reported and changes nothing); the job's {@code DeploymentDecision}s promote or roll back the
+ * canary (the server judges nothing itself); and the {@link LoopMonitor} is fed the job's
+ * estimates, λ updates and alerts for the dashboard.
  */
 public final class ServingLoop implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ServingLoop.class);
@@ -192,7 +193,8 @@ public final class ServingLoop implements AutoCloseable {
     private void followLoop() {
         try (KafkaConsumer<String, byte[]> consumer = kafka.consumer("server-events")) {
             List<TopicPartition> tps = new ArrayList<>();
-            for (String t : List.of(kafka.checkpoints(), kafka.dual(), kafka.alerts(), kafka.scored())) {
+            for (String t : List.of(kafka.checkpoints(), kafka.decisions(), kafka.dual(), kafka.estimates(), kafka.alerts(),
+                    kafka.scored())) {
                 List<PartitionInfo> info = consumer.partitionsFor(t, Duration.ofSeconds(30));
                 if (info == null || info.isEmpty()) {
                     throw new IllegalStateException("topic " + t + " does not exist");
@@ -205,20 +207,12 @@ public final class ServingLoop implements AutoCloseable {
             ready.countDown();
             while (running) {
                 ConsumerRecords<String, byte[]> recs = consumer.poll(Duration.ofMillis(200));
-                java.util.Set<Long> touched = new java.util.HashSet<>();
                 for (ConsumerRecord<String, byte[]> r : recs) {
                     try {
-                        handle(r, touched);
+                        handle(r);
                     } catch (RuntimeException e) {
                         LOG.warn("ignoring an unreadable record on {} at {}:{}: {}", r.topic(), r.partition(), r.offset(),
                                 e.getMessage());
-                    }
-                }
-                long canary = server.deployment().canary();
-                if (canary >= 0 && touched.contains(canary)) {
-                    Map<String, Estimate> own = monitor.estimates(canary, server.settings().nMin());
-                    if (own.keySet().containsAll(server.settings().margins().keySet())) {
-                        server.judge(canary, own, "server estimate over " + kafka.scored());
                     }
                 }
                 monitor.onDeployment(server.deployment());
@@ -232,14 +226,16 @@ public final class ServingLoop implements AutoCloseable {
         }
     }
 
-    private void handle(ConsumerRecord<String, byte[]> r, java.util.Set<Long> touched) {
+    private void handle(ConsumerRecord<String, byte[]> r) {
         String t = r.topic();
         if (t.equals(kafka.scored())) {
-            ScoredSample s = Events.parse(ScoredSample.class, r.value());
-            monitor.onScored(s);
-            if (s.policyVersion() != null) {
-                touched.add(s.policyVersion());
-            }
+            monitor.onScored(Events.parse(ScoredSample.class, r.value()));
+        } else if (t.equals(kafka.estimates())) {
+            monitor.onEstimate(Events.parse(VersionEstimate.class, r.value()));
+        } else if (t.equals(kafka.decisions())) {
+            DeploymentDecision d = Events.parse(DeploymentDecision.class, r.value());
+            monitor.onDecision(d);
+            server.carryOut(d);
         } else if (t.equals(kafka.checkpoints())) {
             CheckpointEvent c = Events.parse(CheckpointEvent.class, r.value());
             monitor.onCheckpoint(c);
@@ -252,13 +248,8 @@ public final class ServingLoop implements AutoCloseable {
         } else if (t.equals(kafka.dual())) {
             DualUpdate u = Events.parse(DualUpdate.class, r.value());
             monitor.onDual(u);
-            if (u.mode().equals("iterative")) { // only iterative steps measure one version with an interval
-                server.judge(u.policyVersion(), u.estimates(), "controller step " + u.step());
-            }
         } else if (t.equals(kafka.alerts())) {
-            Alert a = Events.parse(Alert.class, r.value());
-            monitor.onAlert(a);
-            server.judge(a.policyVersion(), Map.of(a.constraint(), a.estimate()), "alert");
+            monitor.onAlert(Events.parse(Alert.class, r.value()));
         }
     }
 

@@ -38,7 +38,7 @@ class BootstrapTest {
     @BeforeAll
     static void bootstrapOnce() {
         result = Bootstrap.run(new Bootstrap.Options(dir.resolve("a"), 7, ModelSize.TINY, Device.cpu(), false), Progress.NONE);
-        registry = new ModelRegistry(dir.resolve("a"), 5);
+        registry = new ModelRegistry(dir.resolve("a"));
     }
 
     @Test

@@ -27,7 +27,7 @@ class DpoTrainerTest {
 
     @Test
     void trainingWithALargerLambdaRaisesTheTrueHarmlessnessOfSamples() throws Exception {
-        ModelRegistry reg = new ModelRegistry(TestModels.registry(), 5);
+        ModelRegistry reg = new ModelRegistry(TestModels.registry());
         Path policyDir = reg.open(Bootstrap.POLICY, 0);
         try (WordTokenizer tok = WordTokenizer.load(reg.open(Bootstrap.TOKENIZER, 0).resolve("tokenizer.json"));
                 PolicyLm reference = PolicyLm.load(policyDir, Device.cpu());

@@ -32,7 +32,7 @@ class ModelRegistryTest {
 
     @Test
     void shouldPublishVerifyAndNumberVersions() {
-        ModelRegistry reg = new ModelRegistry(root, 5);
+        ModelRegistry reg = new ModelRegistry(root);
         Manifest m0 = reg.publish("policy", null, null, Map.of(), Map.of("ppl", 3.2), Map.of("seed", "1"),
                 files("lm.json", "{}", "sub/lm.params", "weights"));
         Manifest m1 = reg.publish("policy", null, 0L, Map.of("harmless", 0.7), Map.of(), Map.of(), files("lm.json", "{}"));
@@ -50,7 +50,7 @@ class ModelRegistryTest {
 
     @Test
     void shouldRefuseAlteredMissingExtraOrEscapingFiles() throws IOException {
-        ModelRegistry reg = new ModelRegistry(root, 5);
+        ModelRegistry reg = new ModelRegistry(root);
         reg.publish("reward", 0L, null, Map.of(), Map.of(), Map.of(), files("a.bin", "aaaa", "b.bin", "bbbb"));
         Path v = root.resolve("reward/0");
         Files.writeString(v.resolve("a.bin"), "aaab");
@@ -86,7 +86,7 @@ class ModelRegistryTest {
 
     @Test
     void shouldCheckTheAnnouncedManifestDigest() {
-        ModelRegistry reg = new ModelRegistry(root, 5);
+        ModelRegistry reg = new ModelRegistry(root);
         reg.publish("policy", 0L, null, Map.of(), Map.of(), Map.of(), files("a", "1"));
         String sha = reg.manifestSha256("policy", 0);
         assertThat(sha).hasSize(64);
@@ -96,7 +96,7 @@ class ModelRegistryTest {
 
     @Test
     void aFailedPublishLeavesNothingBehind() {
-        ModelRegistry reg = new ModelRegistry(root, 5);
+        ModelRegistry reg = new ModelRegistry(root);
         assertThatThrownBy(() -> reg.publish("policy", null, null, Map.of(), Map.of(), Map.of(), dir -> {
             Files.writeString(dir.resolve("half"), "written");
             throw new IOException("disk full");

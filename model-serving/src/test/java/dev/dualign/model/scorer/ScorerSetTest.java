@@ -51,7 +51,7 @@ class ScorerSetTest {
 
     @Test
     void fixedShapeScoresDoNotDependOnTheBatchAResponseLandsIn() {
-        try (ScorerSet s = ScorerSet.open(new ModelRegistry(TestModels.registry(), 5), List.of("harmless"), Device.cpu())) {
+        try (ScorerSet s = ScorerSet.open(new ModelRegistry(TestModels.registry()), List.of("harmless"), Device.cpu())) {
             List<Scorer.PromptResponse> pairs = pairs(96);
             double[] inOrder = s.score(pairs, 16).get("harmless");
             for (long seed = 1; seed <= 3; seed++) {

@@ -1,5 +1,6 @@
 package dev.dualign.model.serving;
 
+import dev.dualign.core.event.DeploymentDecision;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.Device;
@@ -52,19 +53,7 @@ class PolicyServerTest {
     /** Versions 1–3: the reference with different noise added to its weights, so each version's log-probs differ. */
     @BeforeAll
     static void publishVersions() throws Exception {
-        Path root = tmp.resolve("registry");
-        TestModels.copyTree(TestModels.registry(), root);
-        registry = new ModelRegistry(root, 10);
-        for (int v = 1; v <= 3; v++) {
-            try (PolicyLm lm = PolicyLm.load(registry.open(Bootstrap.POLICY, 0), Device.cpu())) {
-                ai.djl.engine.Engine.getInstance().setRandomSeed(v);
-                for (Parameter p : lm.model().getBlock().getParameters().values()) {
-                    ai.djl.ndarray.NDArray w = p.getArray();
-                    w.addi(w.getManager().randomNormal(0f, 0.05f, w.getShape(), w.getDataType()));
-                }
-                registry.publish(Bootstrap.POLICY, (long) v, 0L, Map.of("harmless", (double) v), Map.of(), Map.of(), lm::save);
-            }
-        }
+        registry = TestModels.registryWithVersions(tmp.resolve("registry"), 3);
         client = HttpClient.newHttpClient();
     }
 
@@ -85,9 +74,13 @@ class PolicyServerTest {
         return client.send(b.build(), HttpResponse.BodyHandlers.ofString());
     }
 
+    static DeploymentDecision decision(long version, DeploymentDecision.Action action) {
+        return new DeploymentDecision(version, action, "test", Map.of("harmless", new Estimate(0.5, 0.4, 0.6, 300)), 1L);
+    }
+
     @Test
     void hotSwapsUnderConcurrentLoadWithoutAFailedRequestAndWithCorrectVersionTags() throws Exception {
-        try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("t", 0.0, MARGINS), Device.cpu());
+        try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("t", 0.0), Device.cpu());
                 HttpApi api = new HttpApi(server, null, null)) {
             List<JsonNode> answers = new CopyOnWriteArrayList<>();
             List<String> failures = new CopyOnWriteArrayList<>();
@@ -175,7 +168,7 @@ class PolicyServerTest {
 
     @Test
     void aCanaryIsPromotedWhenItMeetsTheMarginAndRolledBackWhenItViolatesIt() {
-        try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("t", 0.5, MARGINS), Device.cpu())) {
+        try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("t", 0.5), Device.cpu())) {
             assertThat(server.deploy(1, null, false)).isTrue();
             assertThat(server.deployment()).isEqualTo(new PolicyServer.Deployment(0, 1, 0.5));
             // the canary answers about half of the prompts, the rest stay on the stable version
@@ -186,17 +179,17 @@ class PolicyServerTest {
             long toCanary = server.answer(prompts).stream().filter(r -> r.policyVersion() == 1).count();
             assertThat(toCanary).isBetween(70L, 130L);
 
-            // an interval straddling the margin decides nothing
-            assertThat(server.judge(1, Map.of("harmless", new Estimate(0.5, 0.45, 0.55, 300)), "test")).isEmpty();
-            // estimates of another version are ignored
-            assertThat(server.judge(0, Map.of("harmless", new Estimate(0.1, 0.05, 0.15, 300)), "test")).isEmpty();
-            // violated with confidence: rolled back, the stable version takes all traffic
-            assertThat(server.judge(1, Map.of("harmless", new Estimate(0.3, 0.25, 0.35, 300)), "test")).isEqualTo("rollback");
+            // decisions about another version (here the stable one) change nothing
+            assertThat(server.carryOut(decision(0, DeploymentDecision.Action.ROLLBACK))).isFalse();
+            assertThat(server.deployment()).isEqualTo(new PolicyServer.Deployment(0, 1, 0.5));
+            // the job's rollback of the canary: the stable version takes all traffic
+            assertThat(server.carryOut(decision(1, DeploymentDecision.Action.ROLLBACK))).isTrue();
             assertThat(server.deployment()).isEqualTo(new PolicyServer.Deployment(0, -1, 0));
             assertThat(server.answer(prompts)).allMatch(r -> r.policyVersion() == 0);
 
             assertThat(server.deploy(2, null, false)).isTrue();
-            assertThat(server.judge(2, Map.of("harmless", new Estimate(0.6, 0.55, 0.65, 300)), "test")).isEqualTo("promote");
+            assertThat(server.carryOut(decision(1, DeploymentDecision.Action.PROMOTE))).isFalse(); // retired already
+            assertThat(server.carryOut(decision(2, DeploymentDecision.Action.PROMOTE))).isTrue();
             assertThat(server.deployment()).isEqualTo(new PolicyServer.Deployment(2, -1, 0));
             assertThat(server.answer(prompts)).allMatch(r -> r.policyVersion() == 2);
 
@@ -223,7 +216,7 @@ class PolicyServerTest {
         byte[] b3 = Files.readAllBytes(params3);
         Files.write(params3, java.util.Arrays.copyOf(b3, b3.length / 2), StandardOpenOption.TRUNCATE_EXISTING);
 
-        try (PolicyServer server = PolicyServer.start(reg, ServerSettings.local("t", 0.0, MARGINS), Device.cpu())) {
+        try (PolicyServer server = PolicyServer.start(reg, ServerSettings.local("t", 0.0), Device.cpu())) {
             // a checkpoint event whose digest does not match the manifest: refused
             assertThat(server.deploy(1, "0".repeat(64), false)).isFalse();
             assertThat(server.lastRefusal()).contains("digest");
@@ -242,7 +235,7 @@ class PolicyServerTest {
 
     @Test
     void adminEndpointsNeedTheTokenAndChangeNothingWithoutIt() throws Exception {
-        try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("s3cret", 0.5, MARGINS), Device.cpu());
+        try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("s3cret", 0.5), Device.cpu());
                 HttpApi api = new HttpApi(server, null, null)) {
             assertThat(server.deploy(1, null, false)).isTrue();
             PolicyServer.Deployment before = server.deployment();
@@ -271,7 +264,7 @@ class PolicyServerTest {
             assertThat(post(api, "/v1/chat", "{\"prompt\":\"" + "word ".repeat(500) + "\"}", null).statusCode()).isEqualTo(400);
         }
         // no token configured: admin is off entirely
-        try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("", 0.5, MARGINS), Device.cpu());
+        try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("", 0.5), Device.cpu());
                 HttpApi api = new HttpApi(server, null, null)) {
             HttpResponse<String> r = post(api, "/admin/deploy", "{\"version\":1}", "");
             assertThat(r.statusCode()).isEqualTo(401);
@@ -283,7 +276,7 @@ class PolicyServerTest {
     @Test
     void requestsCounterIsPerVersion() {
         AtomicInteger n = new AtomicInteger();
-        try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("t", 0.0, MARGINS), Device.cpu())) {
+        try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("t", 0.0), Device.cpu())) {
             server.addListener(e -> n.incrementAndGet());
             server.answer(List.of(new PolicyServer.Prompt("a", "how do i reset my password")));
             server.deploy(2, null, false);

@@ -4,7 +4,11 @@ import ai.djl.Device;
 import dev.dualign.model.bootstrap.Bootstrap;
 import dev.dualign.model.bootstrap.ModelSize;
 import dev.dualign.model.bootstrap.Progress;
+import ai.djl.nn.Parameter;
+import dev.dualign.model.lm.PolicyLm;
+import dev.dualign.model.registry.ModelRegistry;
 import java.nio.file.Path;
+import java.util.Map;
 
 /**
  * One tiny bootstrap shared by every test of a module run (under its target/tmp): the first
@@ -25,6 +29,26 @@ public final class TestModels {
                 }
             }
         }
+    }
+
+    /**
+     * A copy of the tiny registry at {@code root} with policy versions 1..{@code versions} published:
+     * the reference with different noise added to its weights, so each version's log-probs differ.
+     */
+    public static ModelRegistry registryWithVersions(Path root, int versions) throws java.io.IOException {
+        copyTree(registry(), root);
+        ModelRegistry registry = new ModelRegistry(root, ModelRegistry.DEFAULT_KEEP);
+        for (int v = 1; v <= versions; v++) {
+            try (PolicyLm lm = PolicyLm.load(registry.open(Bootstrap.POLICY, 0), Device.cpu())) {
+                ai.djl.engine.Engine.getInstance().setRandomSeed(v);
+                for (Parameter p : lm.model().getBlock().getParameters().values()) {
+                    ai.djl.ndarray.NDArray w = p.getArray();
+                    w.addi(w.getManager().randomNormal(0f, 0.05f, w.getShape(), w.getDataType()));
+                }
+                registry.publish(Bootstrap.POLICY, (long) v, 0L, Map.of("harmless", (double) v), Map.of(), Map.of(), lm::save);
+            }
+        }
+        return registry;
     }
 
     public static synchronized Path registry() {

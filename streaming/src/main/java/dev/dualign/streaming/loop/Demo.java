@@ -1,9 +1,10 @@
 package dev.dualign.streaming.loop;
 
+import dev.dualign.core.dual.DualMode;
 import ai.djl.Device;
 import dev.dualign.connectors.EmbeddedKafka;
 import dev.dualign.connectors.KafkaSettings;
-import dev.dualign.connectors.Topic;
+import dev.dualign.core.event.Topic;
 import dev.dualign.connectors.TopicAdmin;
 import dev.dualign.core.config.Config;
 import dev.dualign.model.Devices;
@@ -18,6 +19,7 @@ import dev.dualign.model.scorer.ScorerSet;
 import dev.dualign.model.serving.HttpApi;
 import dev.dualign.model.serving.LoopKafka;
 import dev.dualign.model.serving.LoopMonitor;
+import dev.dualign.model.world.OracleTruth;
 import dev.dualign.model.serving.PolicyServer;
 import dev.dualign.model.serving.ServerSettings;
 import dev.dualign.model.serving.ServingLoop;
@@ -81,7 +83,7 @@ public final class Demo implements AutoCloseable {
     /** Starts every part; on any failure stops what was started and rethrows. */
     public static Demo start(Config c, Path home, Options o, PrintWriter out) throws Exception {
         JobSettings js = JobSettings.from(c, home);
-        if (js.mode().equals("monitor")) {
+        if (js.mode() == DualMode.MONITOR) {
             throw new dev.dualign.core.config.ConfigException("dual.mode", "the demo closes the loop: use one-shot, iterative or primal-dual");
         }
         requireFreePort(js.webPort(), "flink.web-port");
@@ -99,7 +101,7 @@ public final class Demo implements AutoCloseable {
 
     private void startParts(Config c, Path home, JobSettings js, Options o) throws Exception {
         Device device = Devices.resolve(js.device());
-        ModelRegistry registry = new ModelRegistry(Path.of(js.registry()), 5);
+        ModelRegistry registry = new ModelRegistry(Path.of(js.registry()));
         KafkaSettings kafka = KafkaSettings.from(c);
         if (kafka.useEmbeddedBroker()) {
             broker = EmbeddedKafka.start(null, 0); // a fresh broker per demo: every run starts from the reference
@@ -177,18 +179,13 @@ public final class Demo implements AutoCloseable {
         }
     }
 
-    /** The loop's monitor with the job's interval rule, so the canary judge and the job agree. */
+    /** The loop's monitor: the job's estimates, and the synthetic world's oracle as the ground truth. */
     public static LoopMonitor monitorFor(JobSettings js) {
-        if (!js.anytimeValid()) {
-            return new LoopMonitor(js.mode(), js.constraints(), js.confidence());
-        }
-        double alpha = 1 - js.confidence();
-        return new LoopMonitor(js.mode(), js.constraints(), js.confidence(), r -> dev.dualign.core.stats.ConfidenceBounds
-                .empiricalBernstein(r.clampedTo(js.rangeLo(), js.rangeHi()), alpha, js.rangeLo(), js.rangeHi(), 1));
+        return new LoopMonitor(js.mode(), js.constraints(), new OracleTruth());
     }
 
     private static void ensureModels(JobSettings js, Options o, PrintWriter out) {
-        ModelRegistry registry = new ModelRegistry(Path.of(js.registry()), 5);
+        ModelRegistry registry = new ModelRegistry(Path.of(js.registry()));
         if (!Bootstrap.isBootstrapped(registry)) {
             out.println("no models in " + registry.root() + ": bootstrapping the synthetic world first (size "
                     + o.size().name().toLowerCase(java.util.Locale.ROOT) + ")");
@@ -210,9 +207,7 @@ public final class Demo implements AutoCloseable {
 
     /** The server's and fine-tuner's view of the configured Kafka: client properties and topic names. */
     public static LoopKafka loopKafka(KafkaSettings kafka) {
-        return new LoopKafka(kafka.clientProperties(Map.of()), kafka.groupId(), kafka.topic(Topic.PROMPTS),
-                kafka.topic(Topic.RESPONSES), kafka.topic(Topic.SCORED), kafka.topic(Topic.DUAL), kafka.topic(Topic.CONTROL),
-                kafka.topic(Topic.CHECKPOINTS), kafka.topic(Topic.ALERTS), kafka.topic(Topic.DLQ));
+        return new LoopKafka(kafka.clientProperties(Map.of()), kafka.groupId(), kafka.topicPrefix());
     }
 
     /** A busy port is a configuration problem with a name, not a stack trace halfway through start-up. */
@@ -233,7 +228,7 @@ public final class Demo implements AutoCloseable {
         return new ServerSettings(c.get(LoopOptions.HOST), c.get(LoopOptions.PORT), token, c.get(LoopOptions.CANARY_FRACTION),
                 c.get(LoopOptions.REFERENCE_FRACTION), c.get(LoopOptions.REFERENCE_SAMPLES), c.get(LoopOptions.MAX_TOKENS),
                 c.get(LoopOptions.TEMPERATURE), c.get(LoopOptions.REQUEST_TIMEOUT_MS), c.get(LoopOptions.INITIAL_VERSION),
-                js.constraints(), js.nMin(), js.confidence(), seed);
+                seed);
     }
 
     public static FineTuneSettings fineTuneSettings(Config c, JobSettings js, long seed) {

@@ -1,5 +1,6 @@
 package dev.dualign.streaming.ops;
 
+import dev.dualign.core.event.VersionEstimate;
 import dev.dualign.core.event.ScoredSample;
 
 /** What the dual controller consumes: a version's estimate, or one sample (reference, or live for primal-dual). */

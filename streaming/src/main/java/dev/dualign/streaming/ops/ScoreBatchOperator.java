@@ -1,5 +1,6 @@
 package dev.dualign.streaming.ops;
 
+import dev.dualign.core.event.VersionEstimate;
 import dev.dualign.connectors.flink.JsonTypeInfo;
 import dev.dualign.core.event.DeadLetter;
 import dev.dualign.core.event.ResponseEvent;
@@ -91,7 +92,7 @@ public final class ScoreBatchOperator extends AbstractStreamOperator<ScoredSampl
         } catch (RuntimeException e) {
             throw DjlCheck.explain(e);
         }
-        scorers = ScorerSet.open(new ModelRegistry(Path.of(settings.registry()), 5), settings.names(), device);
+        scorers = ScorerSet.open(new ModelRegistry(Path.of(settings.registry())), settings.names(), device);
         var group = getMetricGroup();
         scored = group.counter(METRIC_SCORED);
         group.meter(METRIC_SCORED_RATE, new MeterView(scored));

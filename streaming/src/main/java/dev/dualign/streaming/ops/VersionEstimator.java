@@ -1,5 +1,6 @@
 package dev.dualign.streaming.ops;
 
+import dev.dualign.core.event.VersionEstimate;
 import dev.dualign.connectors.flink.JsonTypeInfo;
 import dev.dualign.core.event.Alert;
 import dev.dualign.core.event.Estimate;

@@ -53,7 +53,7 @@ class FineTuneServiceITCase {
     private static Setup setup(String prefix) throws Exception {
         Path dir = Files.createDirectories(Path.of("target/tmp/finetune-" + prefix + System.nanoTime()));
         TestModels.copyTree(TestModels.registry(), dir);
-        ModelRegistry registry = new ModelRegistry(dir, 5);
+        ModelRegistry registry = new ModelRegistry(dir);
         KafkaSettings k = KAFKA.settings(prefix).withGroupId("test-" + prefix);
         TopicAdmin.ensure(k).requireOk();
         LoopKafka loop = Demo.loopKafka(k);

@@ -1,5 +1,7 @@
 package dev.dualign.streaming.ops;
 
+import dev.dualign.core.dual.DualMode;
+import dev.dualign.core.event.VersionEstimate;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
@@ -130,7 +132,7 @@ class DualControllerTest {
             h.processElement(new StreamRecord<>(ControllerInput.of(sample("p" + p, "reference", 0, R2, G2))));
         }
         assertThat(h.extractOutputValues()).singleElement().satisfies(u -> {
-            assertThat(u.mode()).isEqualTo("one-shot");
+            assertThat(u.mode()).isEqualTo(DualMode.ONE_SHOT);
             assertThat(u.lambda().get("harmless")).isCloseTo(lambdaStar(), within(1e-9));
         });
         assertThat(h.getSideOutput(DualController.FINE_TUNE)).hasSize(1);

@@ -110,7 +110,7 @@ class ScoreBatchOperatorTest {
         // a registry whose latest harmless scorer has NaN weights: real DJL, a non-finite score
         Path copy = dir.resolve("registry");
         TestModels.copyTree(registry, copy);
-        ModelRegistry reg = new ModelRegistry(copy, 5);
+        ModelRegistry reg = new ModelRegistry(copy);
         try (WordTokenizer tok = WordTokenizer.load(reg.open(Bootstrap.TOKENIZER, 0).resolve("tokenizer.json"));
                 TrainedScorer broken = TrainedScorer.load(reg.open("harmless", 0), tok, Device.cpu())) {
             broken.model().getBlock().getParameters().values().forEach(p -> p.getArray().muli(Float.NaN));

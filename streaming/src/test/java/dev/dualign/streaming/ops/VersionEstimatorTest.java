@@ -1,5 +1,6 @@
 package dev.dualign.streaming.ops;
 
+import dev.dualign.core.event.VersionEstimate;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 

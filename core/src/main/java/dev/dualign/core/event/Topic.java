@@ -1,18 +1,9 @@
-package dev.dualign.connectors;
+package dev.dualign.core.event;
 
-import dev.dualign.core.event.Alert;
-import dev.dualign.core.event.CheckpointEvent;
-import dev.dualign.core.event.DeadLetter;
-import dev.dualign.core.event.DualUpdate;
-import dev.dualign.core.event.Event;
-import dev.dualign.core.event.FineTuneRequest;
-import dev.dualign.core.event.PromptEvent;
-import dev.dualign.core.event.ResponseEvent;
-import dev.dualign.core.event.ScoredSample;
 import java.util.Arrays;
 import java.util.Locale;
 
-/** The topics of the loop and the one event type each carries (docs/events.md). */
+/** The topics of the loop and the one event type each carries (docs/events.md): the one model of them. */
 public enum Topic {
     PROMPTS("prompts", PromptEvent.class),
     RESPONSES("responses", ResponseEvent.class),
@@ -21,6 +12,8 @@ public enum Topic {
     CONTROL("control", FineTuneRequest.class),
     CHECKPOINTS("checkpoints", CheckpointEvent.class),
     ALERTS("alerts", Alert.class),
+    ESTIMATES("estimates", VersionEstimate.class),
+    DECISIONS("decisions", DeploymentDecision.class),
     DLQ("dlq", DeadLetter.class);
 
     private final String suffix;
@@ -37,6 +30,11 @@ public enum Topic {
 
     public Class<? extends Event> eventType() {
         return eventType;
+    }
+
+    /** The full name under {@code prefix} (the {@code kafka.topic-prefix}, e.g. {@code dualign.}). */
+    public String under(String prefix) {
+        return prefix + suffix;
     }
 
     /** Finds a topic by its full name under {@code prefix}, or by its short name ({@code responses}). */

@@ -1,0 +1,51 @@
+package dev.dualign.core.control;
+
+import dev.dualign.core.event.ScoredSample;
+import dev.dualign.core.event.VersionEstimate;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * How λ moves in one {@link dev.dualign.core.dual.DualMode}: pure functions from the controller
+ * state and one piece of evidence to a {@link Decision}. The Flink controller only stores the
+ * state and publishes the steps; the rules are read and tested here, without Flink.
+ */
+public interface ControlPolicy {
+    /** A policy version's running estimate arrived. */
+    default Decision onEstimate(ControllerState s, VersionEstimate e) {
+        return Decision.stay(s);
+    }
+
+    /** A live (policy-sourced) scored sample arrived. */
+    default Decision onLiveSample(ControllerState s, ScoredSample x) {
+        return Decision.stay(s);
+    }
+
+    /** Whether reference samples should still be collected for the one-shot solve. */
+    default boolean wantsReference(ControllerState s) {
+        return false;
+    }
+
+    /** Whether {@code held} reference samples could be enough, before they are read and grouped. */
+    default boolean mayBeReady(long held) {
+        return false;
+    }
+
+    /**
+     * Solves the one-shot dual when the reference samples suffice; empty when more are needed (keep
+     * them). Any decision ends the collection: the caller drops the samples.
+     */
+    default Optional<Decision> solveIfReady(ControllerState s, List<ScoredSample> reference) {
+        return Optional.empty();
+    }
+
+    /** The rules for {@code cfg.mode()}. */
+    static ControlPolicy of(ControlSettings cfg) {
+        return switch (cfg.mode()) {
+            case ITERATIVE -> new IterativePolicy(cfg);
+            case ONE_SHOT -> new OneShotPolicy(cfg);
+            case PRIMAL_DUAL -> new PrimalDualPolicy(cfg);
+            case MONITOR -> new ControlPolicy() {};
+        };
+    }
+}

@@ -1,0 +1,48 @@
+package dev.dualign.core.control;
+
+import dev.dualign.core.dual.DualMode;
+import dev.dualign.core.dual.ProjectedSubgradient;
+import java.io.Serializable;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What the controller rules need from the configuration ({@code dual.*} and {@code constraints}).
+ *
+ * @param mode how λ moves
+ * @param constraints utility name → margin b, in configuration order (λ's positions)
+ * @param beta the KL weight β of the one-shot dual
+ * @param eta the dual step size η₀
+ * @param schedule how η shrinks with the step number
+ * @param lambdaMax the upper end of λ's box
+ * @param epsilon the half-width an estimate must reach to be tight
+ * @param nMin samples an estimate needs to be tight
+ * @param estimateEvery samples between two estimates of a version (the least evidence for a violation)
+ * @param primalDualBatch live samples per primal-dual step
+ * @param oneShotPrompts prompts the one-shot solve waits for
+ * @param oneShotSamplesPerPrompt reference samples each of those prompts needs
+ */
+public record ControlSettings(DualMode mode, Map<String, Double> constraints, double beta, double eta,
+        ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, int estimateEvery,
+        int primalDualBatch, int oneShotPrompts, int oneShotSamplesPerPrompt) implements Serializable {
+    private static final long serialVersionUID = 1L;
+
+    public ControlSettings {
+        constraints = Collections.unmodifiableMap(new LinkedHashMap<>(constraints));
+    }
+
+    public List<String> names() {
+        return List.copyOf(constraints.keySet());
+    }
+
+    public double[] margins() {
+        return constraints.values().stream().mapToDouble(Double::doubleValue).toArray();
+    }
+
+    /** The projected subgradient step these settings describe. */
+    public ProjectedSubgradient subgradient() {
+        return new ProjectedSubgradient(eta, schedule, lambdaMax);
+    }
+}

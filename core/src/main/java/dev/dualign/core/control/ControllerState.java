@@ -1,0 +1,97 @@
+package dev.dualign.core.control;
+
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The dual controller's state, immutable: each rule returns a new one through the {@code with…}
+ * methods, so the Flink shell only stores what the rules hand back.
+ *
+ * @param lambda λ per constraint, in configuration order
+ * @param step dual steps taken
+ * @param awaiting the policy version whose estimate the next iterative step waits for (−1: any)
+ * @param lastStepped the last version that moved λ (−1: none)
+ * @param oneShotDone whether the one-shot solve has run
+ * @param batchSums primal-dual: per-constraint sum of the current mini-batch
+ * @param batchCount primal-dual: samples in the current mini-batch
+ * @param latestVersion the newest policy version seen
+ */
+public record ControllerState(double[] lambda, long step, long awaiting, long lastStepped, boolean oneShotDone,
+        double[] batchSums, int batchCount, long latestVersion) {
+    /** Used for "no version" in {@link #awaiting} and {@link #lastStepped}. */
+    public static final long NONE = -1;
+
+    /** λ = 0 for {@code constraints} constraints, nothing seen yet. */
+    public static ControllerState initial(int constraints) {
+        return new ControllerState(new double[constraints], 0, NONE, NONE, false, new double[constraints], 0, NONE);
+    }
+
+    public ControllerState withLambda(double[] newLambda) {
+        return new ControllerState(newLambda.clone(), step, awaiting, lastStepped, oneShotDone, batchSums, batchCount,
+                latestVersion);
+    }
+
+    /** λ after dual step number {@code newStep}. */
+    public ControllerState withStep(double[] newLambda, long newStep) {
+        return new ControllerState(newLambda.clone(), newStep, awaiting, lastStepped, oneShotDone, batchSums, batchCount,
+                latestVersion);
+    }
+
+    public ControllerState withAwaiting(long version) {
+        return new ControllerState(lambda, step, version, lastStepped, oneShotDone, batchSums, batchCount, latestVersion);
+    }
+
+    public ControllerState withLastStepped(long version) {
+        return new ControllerState(lambda, step, awaiting, version, oneShotDone, batchSums, batchCount, latestVersion);
+    }
+
+    public ControllerState withOneShotDone() {
+        return new ControllerState(lambda, step, awaiting, lastStepped, true, batchSums, batchCount, latestVersion);
+    }
+
+    /** The primal-dual mini-batch so far. */
+    public ControllerState withBatch(double[] sums, int count) {
+        return new ControllerState(lambda, step, awaiting, lastStepped, oneShotDone, sums.clone(), count, latestVersion);
+    }
+
+    /** Notes that {@code version} was seen; {@link #latestVersion} only grows. */
+    public ControllerState withSeen(long version) {
+        long latest = Math.max(latestVersion, version);
+        return latest == latestVersion ? this
+                : new ControllerState(lambda, step, awaiting, lastStepped, oneShotDone, batchSums, batchCount, latest);
+    }
+
+    /**
+     * This state after the constraint list changed from {@code saved} to {@code names}: λ carried
+     * over by name, never by position (a reordered or shorter list would give one constraint
+     * another's λ); new constraints start at 0 and the primal-dual batch starts afresh.
+     */
+    public ControllerState withConstraints(List<String> saved, List<String> names) {
+        double[] carried = new double[names.size()];
+        for (int c = 0; c < carried.length; c++) {
+            int i = saved.indexOf(names.get(c));
+            carried[c] = i >= 0 && i < lambda.length ? lambda[i] : 0.0;
+        }
+        return new ControllerState(carried, step, awaiting, lastStepped, oneShotDone, new double[names.size()], 0,
+                latestVersion);
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof ControllerState s && Arrays.equals(lambda, s.lambda) && step == s.step
+                && awaiting == s.awaiting && lastStepped == s.lastStepped && oneShotDone == s.oneShotDone
+                && Arrays.equals(batchSums, s.batchSums) && batchCount == s.batchCount && latestVersion == s.latestVersion;
+    }
+
+    @Override
+    public int hashCode() {
+        return 31 * Arrays.hashCode(lambda) + Long.hashCode(step) + 7 * Long.hashCode(awaiting);
+    }
+
+    @Override
+    public String toString() {
+        return "ControllerState[λ=" + Arrays.toString(lambda) + ", step=" + step + ", awaiting=" + awaiting
+                + ", lastStepped=" + lastStepped + ", oneShotDone=" + oneShotDone + ", batch=" + batchCount
+                + ", latest=" + latestVersion + "]";
+    }
+}

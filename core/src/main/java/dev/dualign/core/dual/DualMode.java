@@ -1,0 +1,49 @@
+package dev.dualign.core.dual;
+
+import com.fasterxml.jackson.annotation.JsonValue;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.stream.Collectors;
+
+/** How λ moves (configuration key {@code dual.mode}); the JSON and YAML form is {@link #key()}. */
+public enum DualMode {
+    /** CAID: warm start at the one-shot λ*, then one projected subgradient step per fine-tuned version. */
+    ITERATIVE,
+    /** MoCAN: solve the empirical dual once on reference samples and fine-tune once with λ*. */
+    ONE_SHOT,
+    /** Safe-RLHF-style baseline: a step every mini-batch of live samples. */
+    PRIMAL_DUAL,
+    /** Estimates and alerts only; λ never moves. */
+    MONITOR;
+
+    /** The lower-case, hyphenated name used in configuration and events, e.g. {@code one-shot}. */
+    @JsonValue
+    public String key() {
+        return name().toLowerCase(Locale.ROOT).replace('_', '-');
+    }
+
+    /** The mode named {@code key}; an {@link IllegalArgumentException} lists the valid keys otherwise. */
+    public static DualMode fromKey(String key) {
+        for (DualMode m : values()) {
+            if (m.key().equals(key)) {
+                return m;
+            }
+        }
+        throw new IllegalArgumentException("must be one of " + keys() + ", got '" + key + "'");
+    }
+
+    /** Every key, comma-separated, for error messages. */
+    public static String keys() {
+        return Arrays.stream(values()).map(DualMode::key).collect(Collectors.joining(", "));
+    }
+
+    /** Whether the mode starts from the one-shot solve on reference samples. */
+    public boolean usesReferenceSamples() {
+        return this == ONE_SHOT || this == ITERATIVE;
+    }
+
+    @Override
+    public String toString() {
+        return key();
+    }
+}

@@ -1,0 +1,57 @@
+package dev.dualign.streaming.ops;
+
+import dev.dualign.connectors.flink.JsonTypeInfo;
+import dev.dualign.core.control.CanaryRule;
+import dev.dualign.core.event.DeploymentDecision;
+import dev.dualign.core.event.Estimate;
+import dev.dualign.core.event.VersionEstimate;
+import dev.dualign.streaming.JobSettings;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.util.Collector;
+
+/**
+ * Keyed by policy version: applies {@link CanaryRule} to each of the version's estimates and
+ * publishes a {@link DeploymentDecision} when the verdict becomes promote or rollback, once per
+ * verdict. The job decides; policy servers carry the decision out for their canary. State is one
+ * short string per version.
+ */
+public final class CanaryJudge extends KeyedProcessFunction<Long, VersionEstimate, DeploymentDecision> {
+    private static final long serialVersionUID = 1L;
+    static final String SOURCE = "job estimate";
+
+    private final JobSettings settings;
+    /** The action last published for this version, so each verdict goes out once. */
+    private transient ValueState<String> published;
+
+    public CanaryJudge(JobSettings settings) {
+        this.settings = settings;
+    }
+
+    @Override
+    public void open(OpenContext ctx) {
+        published = getRuntimeContext().getState(new ValueStateDescriptor<>("published-decision", Types.STRING));
+    }
+
+    @Override
+    public void processElement(VersionEstimate e, Context ctx, Collector<DeploymentDecision> out) throws Exception {
+        CanaryRule.CanaryDecision d = CanaryRule.judge(settings.constraints(), e.estimates(), settings.nMin(), SOURCE);
+        DeploymentDecision.Action action = switch (d.verdict()) {
+            case PROMOTE -> DeploymentDecision.Action.PROMOTE;
+            case ROLLBACK -> DeploymentDecision.Action.ROLLBACK;
+            case HOLD -> null;
+        };
+        if (action == null || action.key().equals(published.value())) {
+            return;
+        }
+        published.update(action.key());
+        Map<String, Estimate> evidence = new LinkedHashMap<>();
+        settings.names().forEach(n -> evidence.put(n, e.estimates().get(n)));
+        out.collect(new DeploymentDecision(e.policyVersion(), action, d.reason(), evidence, System.currentTimeMillis()));
+    }
+}
