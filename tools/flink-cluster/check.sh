@@ -17,7 +17,8 @@ check() {
   if [[ ! -d "$WORK/registry/harmless" ]]; then
     "$ROOT/bin/dualign" bootstrap --size tiny --out "$WORK/registry" >"$WORK/bootstrap.log" 2>&1
   fi
-  peer_cp="$(ls "$ROOT"/streaming/target/lib/kafka-clients-*.jar):$(ls "$ROOT"/streaming/target/lib/slf4j-api-*.jar)"
+  "$ROOT/bin/dualign" --help >/dev/null # the launcher's build: app/target/lib holds the Kafka client
+  peer_cp="$(ls "$ROOT"/app/target/lib/kafka-clients-*.jar):$(ls "$ROOT"/app/target/lib/slf4j-api-*.jar)"
   # compiled once: the polls below run it many times
   javac -d "$WORK/peer" -cp "$peer_cp" "$HERE/KafkaPeer.java"
   peer_cp="$WORK/peer:$peer_cp"

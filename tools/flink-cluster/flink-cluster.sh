@@ -16,7 +16,9 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-FLINK_HOME="$HERE/target/flink-2.2.1"
+# the Flink version the project builds against (the parent pom's flink.version)
+FLINK_VERSION="$(sed -n 's:.*<flink.version>\(.*\)</flink.version>.*:\1:p' "$ROOT/pom.xml" | head -n 1)"
+FLINK_HOME="$HERE/target/flink-$FLINK_VERSION"
 WORK="$HERE/target/work"
 REST_PORT="${FLINK_REST_PORT:-18081}"
 KAFKA_PORT="${KAFKA_PORT:-19092}"
@@ -35,7 +37,7 @@ done
 log() { echo "[flink-cluster] $*" >&2; }
 
 build_dist() {
-  if [[ ! -f "$FLINK_HOME/lib/flink-runtime-2.2.1.jar" ]]; then
+  if [[ ! -f "$FLINK_HOME/lib/flink-runtime-$FLINK_VERSION.jar" ]]; then
     log "assembling lib/ and plugins/ from Maven Central (mvn -f tools/flink-cluster/pom.xml package)"
     if command -v mvn >/dev/null; then mvn -B -q -f "$HERE/pom.xml" package; else "$HERE/../../mvnw" -B -q -f "$HERE/pom.xml" package; fi
   fi

@@ -1,11 +1,9 @@
 package dev.dualign.streaming;
 
-import dev.dualign.core.dual.DualMode;
-import dev.dualign.core.event.VersionEstimate;
 import dev.dualign.connectors.KafkaSettings;
-import dev.dualign.core.event.Topic;
 import dev.dualign.connectors.flink.DualignKafka;
 import dev.dualign.connectors.flink.JsonTypeInfo;
+import dev.dualign.core.dual.DualMode;
 import dev.dualign.core.event.Alert;
 import dev.dualign.core.event.DeadLetter;
 import dev.dualign.core.event.DeploymentDecision;
@@ -14,6 +12,8 @@ import dev.dualign.core.event.Event;
 import dev.dualign.core.event.FineTuneRequest;
 import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.core.event.ScoredSample;
+import dev.dualign.core.event.Topic;
+import dev.dualign.core.event.VersionEstimate;
 import dev.dualign.streaming.ops.CanaryJudge;
 import dev.dualign.streaming.ops.ControllerInput;
 import dev.dualign.streaming.ops.DualController;
@@ -70,7 +70,7 @@ public final class AlignmentJob {
 
         java.util.List<String> names = settings.names();
         SingleOutputStreamOperator<VersionEstimate> estimates = scored
-                .filter(s -> !"reference".equals(s.source())).name("policy-samples").uid("policy-samples")
+                .filter(s -> !ResponseEvent.SOURCE_REFERENCE.equals(s.source())).name("policy-samples").uid("policy-samples")
                 .map(s -> EstimatorSample.of(s, names), EstimatorSample.TYPE).name("as-estimator-sample")
                 .uid("as-estimator-sample")
                 .keyBy(EstimatorSample::version, Types.LONG)
@@ -88,7 +88,7 @@ public final class AlignmentJob {
         boolean wantsSamples = mode == DualMode.PRIMAL_DUAL;
         boolean wantsReference = mode.usesReferenceSamples();
         DataStream<ControllerInput> samples = scored
-                .filter(s -> "reference".equals(s.source()) ? wantsReference : wantsSamples)
+                .filter(s -> ResponseEvent.SOURCE_REFERENCE.equals(s.source()) ? wantsReference : wantsSamples)
                 .name("controller-samples").uid("controller-samples")
                 .map(ControllerInput::of, JsonTypeInfo.forRecord(ControllerInput.class)).name("as-controller-sample")
                 .uid("as-controller-sample");

@@ -20,7 +20,7 @@ public final class DualignOptions {
     static {
         List<ConfigOption<?>> all = new ArrayList<>(KafkaOptions.ALL);
         all.addAll(JobOptions.ALL);
-        all.addAll(dev.dualign.streaming.loop.LoopOptions.ALL);
+        all.addAll(dev.dualign.model.ServingOptions.ALL);
         ALL = List.copyOf(all);
     }
 

@@ -5,6 +5,7 @@ import dev.dualign.core.config.ConfigException;
 import dev.dualign.core.control.ControlSettings;
 import dev.dualign.core.dual.DualMode;
 import dev.dualign.core.dual.ProjectedSubgradient;
+import dev.dualign.model.Devices;
 import java.io.Serializable;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -19,7 +20,7 @@ import java.util.Map;
 public record JobSettings(Map<String, Double> constraints, String constraintSet, DualMode mode, double beta, double eta,
         ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, double confidence,
         boolean anytimeValid, double rangeLo, double rangeHi, int oneShotPrompts, int oneShotSamplesPerPrompt,
-        int primalDualBatch, int estimateEvery, int batchSize, long maxWaitMs, String device, String registry,
+        int primalDualBatch, int estimateEvery, int batchSize, long maxWaitMs, Devices.Choice device, String registry,
         long checkpointIntervalMs, String checkpointDir, String restoreFrom, int parallelism, int webPort, int prometheusPort)
         implements Serializable {
 
@@ -60,7 +61,7 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
                 c.get(JobOptions.LAMBDA_MAX), c.get(JobOptions.EPSILON), c.get(JobOptions.N_MIN), c.get(JobOptions.CONFIDENCE),
                 c.get(JobOptions.INTERVAL).equals("bernstein"), lo, hi, c.get(JobOptions.ONE_SHOT_PROMPTS),
                 c.get(JobOptions.ONE_SHOT_SAMPLES), c.get(JobOptions.PRIMAL_DUAL_BATCH), c.get(JobOptions.EMIT_EVERY),
-                c.get(JobOptions.BATCH_SIZE), c.get(JobOptions.MAX_WAIT_MS), c.get(JobOptions.DEVICE),
+                c.get(JobOptions.BATCH_SIZE), c.get(JobOptions.MAX_WAIT_MS), Devices.Choice.of(c.get(JobOptions.DEVICE)),
                 registry.isBlank() ? home.resolve(".dualign/registry").toString() : registry,
                 c.get(JobOptions.CHECKPOINT_INTERVAL_MS),
                 ckpt.isBlank() ? home.resolve(".dualign/checkpoints").toUri().toString() : toUri(ckpt),

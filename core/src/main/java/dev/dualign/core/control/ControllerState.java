@@ -76,6 +76,18 @@ public record ControllerState(double[] lambda, long step, long awaiting, long la
                 latestVersion);
     }
 
+    /**
+     * This state checked against the constraint names it was saved with ({@code saved}, comma-joined;
+     * null for state from before the names were kept): itself when they are {@code names}, else
+     * {@linkplain #withConstraints carried over by name}.
+     */
+    public ControllerState reconciled(String saved, List<String> names) {
+        if (String.join(",", names).equals(saved) || (saved == null && lambda.length == names.size())) {
+            return this;
+        }
+        return withConstraints(saved == null ? List.of() : List.of(saved.split(",")), names);
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof ControllerState s && Arrays.equals(lambda, s.lambda) && step == s.step

@@ -1,5 +1,13 @@
 package dev.dualign.core.control;
 
+import static dev.dualign.core.control.TwoResponseWorld.B;
+import static dev.dualign.core.control.TwoResponseWorld.BETA;
+import static dev.dualign.core.control.TwoResponseWorld.G1;
+import static dev.dualign.core.control.TwoResponseWorld.G2;
+import static dev.dualign.core.control.TwoResponseWorld.R1;
+import static dev.dualign.core.control.TwoResponseWorld.R2;
+import static dev.dualign.core.control.TwoResponseWorld.expectedG;
+import static dev.dualign.core.control.TwoResponseWorld.lambdaStar;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
@@ -13,29 +21,8 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/**
- * The controller's rules without Flink, on a world whose answer to λ is known in closed form: two
- * responses per prompt, (r1, g1) and (r2, g2); a policy fine-tuned with λ is the tilted π_λ, so
- * E_λ[g] = w·g1 + (1 − w)·g2 with w = σ((r1 − r2 + λ(g1 − g2))/β), and λ* solves E_λ*[g] = b.
- */
+/** The controller's rules without Flink, on {@link TwoResponseWorld}. */
 class ControlPolicyTest {
-    static final double BETA = 0.1;
-    static final double R1 = 1.0;
-    static final double G1 = -0.5;
-    static final double R2 = 0.2;
-    static final double G2 = 0.9;
-    static final double B = 0.5;
-
-    static double expectedG(double lambda) {
-        double w = 1 / (1 + Math.exp(-(R1 - R2 + lambda * (G1 - G2)) / BETA));
-        return w * G1 + (1 - w) * G2;
-    }
-
-    static double lambdaStar() {
-        double w = (B - G2) / (G1 - G2);
-        return (BETA * Math.log(w / (1 - w)) - (R1 - R2)) / (G1 - G2);
-    }
-
     static ControlSettings settings(DualMode mode, double eta) {
         return new ControlSettings(mode, Map.of("harmless", B), BETA, eta, Schedule.CONSTANT, 10.0, 0.05, 100, 25, 50, 20, 2);
     }
@@ -176,5 +163,8 @@ class ControlPolicyTest {
         assertThat(carried.lambda()).containsExactly(0.0, 0.7);
         assertThat(carried.step()).isEqualTo(4);
         assertThat(carried.batchSums()).hasSize(2);
+        assertThat(s.reconciled("harmless", List.of("harmless"))).isSameAs(s);
+        assertThat(s.reconciled(null, List.of("harmless"))).isSameAs(s); // saved before names were kept, same shape
+        assertThat(s.reconciled("harmless", List.of("humour", "harmless")).lambda()).containsExactly(0.0, 0.7);
     }
 }

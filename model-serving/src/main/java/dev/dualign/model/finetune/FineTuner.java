@@ -4,11 +4,11 @@ import ai.djl.Device;
 import dev.dualign.core.event.CheckpointEvent;
 import dev.dualign.core.event.FineTuneRequest;
 import dev.dualign.core.event.ScoredSample;
-import dev.dualign.model.bootstrap.Bootstrap;
 import dev.dualign.model.lm.Generation;
 import dev.dualign.model.lm.PolicyLm;
 import dev.dualign.model.lm.Sampling;
 import dev.dualign.model.registry.Manifest;
+import dev.dualign.model.registry.ModelNames;
 import dev.dualign.model.registry.ModelRegistry;
 import dev.dualign.model.scorer.Scorer;
 import dev.dualign.model.scorer.ScorerSet;
@@ -53,9 +53,9 @@ public final class FineTuner implements AutoCloseable {
         this.device = device;
         this.settings = settings;
         this.scorers = ScorerSet.open(registry, settings.utilities(), device);
-        this.tokenizer = WordTokenizer.load(registry.open(Bootstrap.TOKENIZER, registry.latest(Bootstrap.TOKENIZER).orElseThrow())
+        this.tokenizer = WordTokenizer.load(registry.open(ModelNames.TOKENIZER, registry.latest(ModelNames.TOKENIZER).orElseThrow())
                 .resolve("tokenizer.json"));
-        this.reference = PolicyLm.load(registry.open(Bootstrap.POLICY, 0), device);
+        this.reference = PolicyLm.load(registry.open(ModelNames.POLICY, 0), device);
     }
 
     public FineTuneSettings settings() {
@@ -80,11 +80,11 @@ public final class FineTuner implements AutoCloseable {
             }
             lambda.put(u, l);
         }
-        long base = registry.versions(Bootstrap.POLICY).contains(req.baseVersion()) ? req.baseVersion() : 0;
+        long base = registry.versions(ModelNames.POLICY).contains(req.baseVersion()) ? req.baseVersion() : 0;
         if (base != req.baseVersion()) {
             LOG.warn("base version {} is no longer in the registry; starting from the reference", req.baseVersion());
         }
-        try (PolicyLm policy = PolicyLm.load(registry.open(Bootstrap.POLICY, base), device)) {
+        try (PolicyLm policy = PolicyLm.load(registry.open(ModelNames.POLICY, base), device)) {
             List<PreferencePair> pairs = pairs(req, data, policy, lambda);
             if (pairs.size() < settings.minPairs()) {
                 throw new NotEnoughData(pairs.size() + " preference pairs, " + settings.minPairs() + " needed");
@@ -106,12 +106,12 @@ public final class FineTuner implements AutoCloseable {
             info.put("requestId", req.requestId());
             info.put("dataVersion", String.valueOf(req.dataVersion()));
             info.put("trainedFrom", Long.toString(base));
-            Manifest m = registry.publish(Bootstrap.POLICY, null, base, lambda, metrics, info, policy::save);
+            Manifest m = registry.publish(ModelNames.POLICY, null, base, lambda, metrics, info, policy::save);
             LOG.info("fine-tune {}: published policy version {} in {} s (loss {}, mean log π/π_ref {})", req.requestId(),
                     m.version(), String.format("%.1f", metrics.get("seconds")), String.format("%.4f", r.finalLoss()),
                     String.format("%.3f", r.meanLogRatio()));
-            return new CheckpointEvent(m.version(), Bootstrap.POLICY + "/" + m.version(),
-                    registry.manifestSha256(Bootstrap.POLICY, m.version()), lambda, base, metrics, System.currentTimeMillis());
+            return new CheckpointEvent(m.version(), ModelNames.POLICY + "/" + m.version(),
+                    registry.manifestSha256(ModelNames.POLICY, m.version()), lambda, base, metrics, System.currentTimeMillis());
         }
     }
 

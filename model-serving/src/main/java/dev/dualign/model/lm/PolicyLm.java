@@ -27,8 +27,8 @@ import java.util.SplittableRandom;
 
 /**
  * The policy language model: a {@link CausalTransformer} with batched sampling and exact,
- * differentiable sequence log-probabilities. Not thread-safe (one per Flink subtask or server
- * worker); every NDArray of a call lives in a sub-manager closed before the call returns, so
+ * differentiable sequence log-probabilities. Not thread-safe: its owner uses it from one thread at
+ * a time (the fine-tuner's own thread; the policy server locks it per generation); every NDArray of a call lives in a sub-manager closed before the call returns, so
  * nothing native outlives it.
  *
  * <pre>{@code

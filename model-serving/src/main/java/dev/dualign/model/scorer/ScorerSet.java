@@ -1,10 +1,9 @@
 package dev.dualign.model.scorer;
 
 import ai.djl.Device;
-import dev.dualign.model.bootstrap.Bootstrap;
+import dev.dualign.model.registry.ModelNames;
 import dev.dualign.model.registry.ModelRegistry;
 import dev.dualign.model.text.WordTokenizer;
-import dev.dualign.model.world.Oracle;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -25,7 +24,7 @@ public final class ScorerSet implements AutoCloseable {
 
     /** Fails naming the first utility without a scorer: for start-up checks. */
     public static void check(ModelRegistry registry, List<String> utilities) {
-        List<String> needed = new ArrayList<>(List.of(Bootstrap.TOKENIZER, Oracle.REWARD));
+        List<String> needed = new ArrayList<>(List.of(ModelNames.TOKENIZER, ModelNames.REWARD));
         needed.addAll(utilities);
         for (String n : needed) {
             if (registry.latest(n).isEmpty()) {
@@ -37,11 +36,11 @@ public final class ScorerSet implements AutoCloseable {
 
     public static ScorerSet open(ModelRegistry registry, List<String> utilities, Device device) {
         check(registry, utilities);
-        WordTokenizer tok = WordTokenizer.load(registry.open(Bootstrap.TOKENIZER, registry.latest(Bootstrap.TOKENIZER).get())
+        WordTokenizer tok = WordTokenizer.load(registry.open(ModelNames.TOKENIZER, registry.latest(ModelNames.TOKENIZER).get())
                 .resolve("tokenizer.json"));
         Map<String, Scorer> scorers = new LinkedHashMap<>();
         try {
-            List<String> names = new ArrayList<>(List.of(Oracle.REWARD));
+            List<String> names = new ArrayList<>(List.of(ModelNames.REWARD));
             names.addAll(utilities);
             for (String n : names) {
                 scorers.put(n, TrainedScorer.load(registry.open(n, registry.latest(n).get()), tok, device));

@@ -37,7 +37,23 @@ public final class HttpApi implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HttpApi.class);
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int MAX_BODY = 64 * 1024;
-    static final String CHART_JS = "META-INF/resources/webjars/chart.js/4.4.1/dist/chart.umd.js";
+    /** chart.js from its WebJar, whatever version the parent pom pins (read from the WebJar's pom.properties). */
+    static final String CHART_JS = "META-INF/resources/webjars/chart.js/" + webJarVersion("org.webjars.npm", "chart.js")
+            + "/dist/chart.umd.js";
+
+    private static String webJarVersion(String group, String artifact) {
+        String props = "META-INF/maven/" + group + "/" + artifact + "/pom.properties";
+        try (var in = HttpApi.class.getClassLoader().getResourceAsStream(props)) {
+            if (in == null) {
+                throw new IllegalStateException(props + " is missing: the " + artifact + " WebJar is not on the class path");
+            }
+            java.util.Properties p = new java.util.Properties();
+            p.load(in);
+            return p.getProperty("version");
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
 
     private final PolicyServer server;
     private final Consumer<List<ResponseEvent>> sink;

@@ -1,13 +1,13 @@
 package dev.dualign.model.serving;
 
-import dev.dualign.core.event.DeploymentDecision;
 import ai.djl.Device;
+import dev.dualign.core.event.DeploymentDecision;
 import dev.dualign.core.event.Estimate;
 import dev.dualign.core.event.ResponseEvent;
-import dev.dualign.model.bootstrap.Bootstrap;
 import dev.dualign.model.lm.Generation;
 import dev.dualign.model.lm.PolicyLm;
 import dev.dualign.model.lm.Sampling;
+import dev.dualign.model.registry.ModelNames;
 import dev.dualign.model.registry.ModelRegistry;
 import dev.dualign.model.text.WordTokenizer;
 import java.util.ArrayDeque;
@@ -31,7 +31,8 @@ import org.slf4j.LoggerFactory;
  * behind an atomic reference: a request reads it once, takes a reference on the version it routes
  * to and finishes on it, while a swap loads, verifies and warms the new version first and then
  * replaces the value in one step. Requests never take the lock that serialises swaps. A version
- * that fails verification is refused and the deployment stays as it was.
+ * that fails verification is refused and the deployment stays as it was. Each model is used by one
+ * thread at a time ({@link #generateOwned}); concurrent requests for one version take turns.
  */
 public final class PolicyServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PolicyServer.class);
@@ -73,11 +74,11 @@ public final class PolicyServer implements AutoCloseable {
 
     /** Loads the tokenizer, the reference policy (version 0) and the initial version from the registry. */
     public static PolicyServer start(ModelRegistry registry, ServerSettings settings, Device device) {
-        long tokVersion = registry.latest(Bootstrap.TOKENIZER)
+        long tokVersion = registry.latest(ModelNames.TOKENIZER)
                 .orElseThrow(() -> new IllegalStateException("no tokenizer in " + registry.root() + ": run bootstrap first"));
-        WordTokenizer tok = WordTokenizer.load(registry.open(Bootstrap.TOKENIZER, tokVersion).resolve("tokenizer.json"));
-        PolicyLm ref = PolicyLm.load(registry.open(Bootstrap.POLICY, 0), device);
-        ServedPolicy reference = new ServedPolicy(0, ref, registry.manifestSha256(Bootstrap.POLICY, 0), true);
+        WordTokenizer tok = WordTokenizer.load(registry.open(ModelNames.TOKENIZER, tokVersion).resolve("tokenizer.json"));
+        PolicyLm ref = PolicyLm.load(registry.open(ModelNames.POLICY, 0), device);
+        ServedPolicy reference = new ServedPolicy(0, ref, registry.manifestSha256(ModelNames.POLICY, 0), true);
         PolicyServer server = new PolicyServer(registry, tok, device, settings, reference, new Live(reference, null, 0));
         server.record(0, "deploy", "reference policy");
         if (settings.initialVersion() != 0) {
@@ -246,7 +247,7 @@ public final class PolicyServer implements AutoCloseable {
             ids.add(promptIds[i]);
         }
         Sampling s = new Sampling(settings.temperature(), 1.0, settings.maxTokens(), settings.seed() * 1_000_003L + sequence.incrementAndGet());
-        List<Generation> gens = p.lm.generate(ids, s, reference.lm);
+        List<Generation> gens = generateOwned(p.lm, ids, s);
         long now = System.currentTimeMillis();
         for (int k = 0; k < idx.size(); k++) {
             Prompt pr = prompts.get(idx.get(k));
@@ -306,11 +307,11 @@ public final class PolicyServer implements AutoCloseable {
         if (version == 0) {
             return reference;
         }
-        String sha = manifestSha256 != null ? manifestSha256 : registry.manifestSha256(Bootstrap.POLICY, version);
-        PolicyLm lm = PolicyLm.load(registry.open(Bootstrap.POLICY, version, sha), device);
+        String sha = manifestSha256 != null ? manifestSha256 : registry.manifestSha256(ModelNames.POLICY, version);
+        PolicyLm lm = PolicyLm.load(registry.open(ModelNames.POLICY, version, sha), device);
         try {
             // warm-up: one short generation; a broken or non-finite model is caught here, not by a user
-            List<Generation> g = lm.generate(List.of(tokenizer.encode("hello")), Sampling.plain(4, 1), reference.lm);
+            List<Generation> g = generateOwned(lm, List.of(tokenizer.encode("hello")), Sampling.plain(4, 1));
             if (!Double.isFinite(g.get(0).logprob())) {
                 throw new IllegalStateException("warm-up produced a non-finite log-probability");
             }
@@ -367,6 +368,19 @@ public final class PolicyServer implements AutoCloseable {
     }
 
     /**
+     * Generates with {@code lm} scored against the reference while owning both models: a model is
+     * used by one thread at a time (HTTP workers, the Kafka thread and warm-ups share them). Locks are
+     * always taken policy first, reference second, so two generations cannot deadlock.
+     */
+    private List<Generation> generateOwned(PolicyLm lm, List<int[]> ids, Sampling s) {
+        synchronized (lm) {
+            synchronized (reference.lm) {
+                return lm.generate(ids, s, reference.lm);
+            }
+        }
+    }
+
+    /**
      * Carries out the job's decision about a canary (the job judges; the server obeys). A decision
      * about any version but the current canary changes nothing: it was retired or decided already.
      *
@@ -396,11 +410,11 @@ public final class PolicyServer implements AutoCloseable {
         m.put("previousStable", List.copyOf(previousStable));
         m.put("answered", answeredPerVersion());
         List<Map<String, Object>> versions = new ArrayList<>();
-        for (long v : registry.versions(Bootstrap.POLICY)) {
+        for (long v : registry.versions(ModelNames.POLICY)) {
             Map<String, Object> e = new LinkedHashMap<>();
             e.put("version", v);
             try {
-                var man = registry.manifest(Bootstrap.POLICY, v);
+                var man = registry.manifest(ModelNames.POLICY, v);
                 e.put("parent", man.parentVersion());
                 e.put("lambda", man.lambda());
                 e.put("created", man.created());

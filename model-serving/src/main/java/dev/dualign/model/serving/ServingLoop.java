@@ -3,15 +3,15 @@ package dev.dualign.model.serving;
 import dev.dualign.core.event.Alert;
 import dev.dualign.core.event.CheckpointEvent;
 import dev.dualign.core.event.DeadLetter;
-import dev.dualign.core.event.DualUpdate;
 import dev.dualign.core.event.DeploymentDecision;
+import dev.dualign.core.event.DualUpdate;
 import dev.dualign.core.event.EventJson;
 import dev.dualign.core.event.Events;
 import dev.dualign.core.event.PromptEvent;
 import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.core.event.ScoredSample;
 import dev.dualign.core.event.VersionEstimate;
-import dev.dualign.model.bootstrap.Bootstrap;
+import dev.dualign.model.registry.ModelNames;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -239,8 +239,8 @@ public final class ServingLoop implements AutoCloseable {
         } else if (t.equals(kafka.checkpoints())) {
             CheckpointEvent c = Events.parse(CheckpointEvent.class, r.value());
             monitor.onCheckpoint(c);
-            if (!c.path().equals(Bootstrap.POLICY + "/" + c.version())) {
-                LOG.error("checkpoint for version {} names path {}, not {}/{}: refused", c.version(), c.path(), Bootstrap.POLICY,
+            if (!c.path().equals(ModelNames.POLICY + "/" + c.version())) {
+                LOG.error("checkpoint for version {} names path {}, not {}/{}: refused", c.version(), c.path(), ModelNames.POLICY,
                         c.version());
                 return;
             }

@@ -51,7 +51,7 @@ public final class CanaryJudge extends KeyedProcessFunction<Long, VersionEstimat
         }
         published.update(action.key());
         Map<String, Estimate> evidence = new LinkedHashMap<>();
-        settings.names().forEach(n -> evidence.put(n, e.estimates().get(n)));
+        settings.names().stream().filter(e.estimates()::containsKey).forEach(n -> evidence.put(n, e.estimates().get(n)));
         out.collect(new DeploymentDecision(e.policyVersion(), action, d.reason(), evidence, System.currentTimeMillis()));
     }
 }

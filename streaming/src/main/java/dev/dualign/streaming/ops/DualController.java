@@ -13,6 +13,7 @@ import dev.dualign.core.event.VersionEstimate;
 import dev.dualign.streaming.JobSettings;
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -23,7 +24,6 @@ import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.Types;
-import org.apache.flink.metrics.Gauge;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
@@ -51,11 +51,10 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
     /** Reference samples wait here only until the one-shot solve, then are cleared: the list cannot grow for ever. */
     private transient ListState<ScoredSample> reference;
     private transient ValueState<Long> referenceCount;
-    /** The constraint names λ's positions refer to, comma-joined, so a changed configuration is noticed. */
+    /** The constraint names λ's positions refer to, so a changed configuration is noticed (once per key). */
     private transient ValueState<String> constraintNames;
-    /** Keys whose saved constraint names were compared since open(): once each, not per record. */
     private transient Set<String> namesChecked;
-    private transient double[] lambdaGauge;
+    private transient LambdaGauges gauges;
 
     public DualController(JobSettings settings, String dataTopic) {
         this.settings = settings;
@@ -72,7 +71,7 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
         referenceCount = rc.getState(new ValueStateDescriptor<>("reference-count", Types.LONG));
         constraintNames = rc.getState(new ValueStateDescriptor<>("constraint-names", Types.STRING));
         namesChecked = new HashSet<>();
-        lambdaGauge = null; // registered by the subtask that owns the constraint set, on its first record
+        gauges = null;
     }
 
     @Override
@@ -93,15 +92,10 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
         d.warning().ifPresent(LOG::warn);
         d.step().ifPresent(step -> publish(step, ctx, out));
         state.update(d.state());
-        if (lambdaGauge == null) {
-            lambdaGauge = new double[names.size()];
-            var group = getRuntimeContext().getMetricGroup().addGroup("lambda");
-            for (int c = 0; c < lambdaGauge.length; c++) {
-                int idx = c;
-                group.gauge(names.get(c), (Gauge<Double>) () -> lambdaGauge[idx]);
-            }
+        if (gauges == null) {
+            gauges = new LambdaGauges(getRuntimeContext().getMetricGroup(), names);
         }
-        System.arraycopy(d.state().lambda(), 0, lambdaGauge, 0, lambdaGauge.length);
+        gauges.set(d.state().lambda());
     }
 
     private Decision solveIfReady(ControllerState s) throws Exception {
@@ -133,25 +127,16 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
     /** The key's state; after the constraint list changed since it was saved, λ is carried over by name. */
     private ControllerState current(String key) throws IOException {
         ControllerState s = state.value();
-        String joined = String.join(",", names);
-        if (s == null) {
-            constraintNames.update(joined);
-            namesChecked.add(key);
-            return ControllerState.initial(names.size());
+        if (namesChecked.add(key)) { // once per key since open(), not per record
+            String saved = constraintNames.value();
+            ControllerState r = s == null ? ControllerState.initial(names.size()) : s.reconciled(saved, names);
+            if (s != null && r != s) {
+                LOG.info("constraints changed from {} to {} since the saved state: λ carried over by name ({})",
+                        saved, names, Arrays.toString(r.lambda()));
+            }
+            constraintNames.update(String.join(",", names));
+            return r;
         }
-        if (!namesChecked.add(key)) {
-            return s;
-        }
-        String saved = constraintNames.value();
-        constraintNames.update(joined);
-        if (joined.equals(saved) || (saved == null && s.lambda().length == names.size())) {
-            return s; // unchanged, or state from before the names were kept with the same shape
-        }
-        List<String> old = saved == null ? List.of() : List.of(saved.split(","));
-        ControllerState carried = s.withConstraints(old, names);
-        LOG.info("constraints changed from {} to {} since the saved state: λ carried over by name ({}), new ones start at 0",
-                saved == null ? "an unrecorded list of " + s.lambda().length : old, names,
-                java.util.Arrays.toString(carried.lambda()));
-        return carried;
+        return s == null ? ControllerState.initial(names.size()) : s;
     }
 }

@@ -1,14 +1,22 @@
 package dev.dualign.streaming.ops;
 
-import dev.dualign.core.dual.DualMode;
-import dev.dualign.core.event.VersionEstimate;
+import static dev.dualign.core.control.TwoResponseWorld.B;
+import static dev.dualign.core.control.TwoResponseWorld.BETA;
+import static dev.dualign.core.control.TwoResponseWorld.G1;
+import static dev.dualign.core.control.TwoResponseWorld.G2;
+import static dev.dualign.core.control.TwoResponseWorld.R1;
+import static dev.dualign.core.control.TwoResponseWorld.R2;
+import static dev.dualign.core.control.TwoResponseWorld.expectedG;
+import static dev.dualign.core.control.TwoResponseWorld.lambdaStar;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import dev.dualign.core.dual.DualMode;
 import dev.dualign.core.event.DualUpdate;
 import dev.dualign.core.event.Estimate;
 import dev.dualign.core.event.FineTuneRequest;
 import dev.dualign.core.event.ScoredSample;
+import dev.dualign.core.event.VersionEstimate;
 import dev.dualign.streaming.JobSettings;
 import java.util.List;
 import java.util.Map;
@@ -21,29 +29,8 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.junit.jupiter.api.Test;
 
-/**
- * The controller on a world whose answer to λ is known in closed form: two responses per prompt,
- * (r1, g1) and (r2, g2), and a policy fine-tuned with λ is the tilted π_λ, so
- * E_λ[g] = w·g1 + (1 − w)·g2 with w = σ((r1 − r2 + λ(g1 − g2))/β), and λ* solves E_λ*[g] = b.
- */
+/** The controller's Flink shell on RocksDB state, on {@link TwoResponseWorld} (its rules are tested in core). */
 class DualControllerTest {
-    static final double BETA = 0.1;
-    static final double R1 = 1.0;
-    static final double G1 = -0.5;
-    static final double R2 = 0.2;
-    static final double G2 = 0.9;
-    static final double B = 0.5;
-
-    static double expectedG(double lambda) {
-        double w = 1 / (1 + Math.exp(-(R1 - R2 + lambda * (G1 - G2)) / BETA));
-        return w * G1 + (1 - w) * G2;
-    }
-
-    static double lambdaStar() {
-        double w = (B - G2) / (G1 - G2);
-        return (BETA * Math.log(w / (1 - w)) - (R1 - R2)) / (G1 - G2);
-    }
-
     static KeyedOneInputStreamOperatorTestHarness<String, ControllerInput, DualUpdate> harness(JobSettings s) throws Exception {
         var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new DualController(s, "dualign.scored")),
                 x -> "default", Types.STRING);

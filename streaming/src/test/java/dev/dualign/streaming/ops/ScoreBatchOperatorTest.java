@@ -7,13 +7,14 @@ import dev.dualign.core.event.DeadLetter;
 import dev.dualign.core.event.Events;
 import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.core.event.ScoredSample;
-import dev.dualign.model.bootstrap.Bootstrap;
+import dev.dualign.model.registry.ModelNames;
 import dev.dualign.model.registry.ModelRegistry;
 import dev.dualign.model.scorer.TrainedScorer;
-import dev.dualign.model.testing.TestModels;
 import dev.dualign.model.text.WordTokenizer;
-import dev.dualign.model.world.World;
 import dev.dualign.streaming.JobSettings;
+import dev.dualign.world.World;
+import dev.dualign.world.bootstrap.Bootstrap;
+import dev.dualign.world.testing.TestModels;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -111,7 +112,7 @@ class ScoreBatchOperatorTest {
         Path copy = dir.resolve("registry");
         TestModels.copyTree(registry, copy);
         ModelRegistry reg = new ModelRegistry(copy);
-        try (WordTokenizer tok = WordTokenizer.load(reg.open(Bootstrap.TOKENIZER, 0).resolve("tokenizer.json"));
+        try (WordTokenizer tok = WordTokenizer.load(reg.open(ModelNames.TOKENIZER, 0).resolve("tokenizer.json"));
                 TrainedScorer broken = TrainedScorer.load(reg.open("harmless", 0), tok, Device.cpu())) {
             broken.model().getBlock().getParameters().values().forEach(p -> p.getArray().muli(Float.NaN));
             reg.publish("harmless", 1L, 0L, Map.of(), Map.of(), Map.of(), broken::save);

@@ -1,0 +1,312 @@
+package dev.dualign.app;
+
+import ai.djl.Device;
+import dev.dualign.connectors.EmbeddedKafka;
+import dev.dualign.connectors.KafkaSettings;
+import dev.dualign.connectors.TopicAdmin;
+import dev.dualign.core.config.Config;
+import dev.dualign.core.dual.DualMode;
+import dev.dualign.core.event.Topic;
+import dev.dualign.model.Devices;
+import dev.dualign.model.ServingOptions;
+import dev.dualign.model.finetune.FineTuneService;
+import dev.dualign.model.finetune.FineTuneSettings;
+import dev.dualign.model.finetune.FineTuner;
+import dev.dualign.model.registry.ModelRegistry;
+import dev.dualign.model.scorer.ScorerSet;
+import dev.dualign.model.serving.GroundTruth;
+import dev.dualign.model.serving.HttpApi;
+import dev.dualign.model.serving.LoopKafka;
+import dev.dualign.model.serving.LoopMonitor;
+import dev.dualign.model.serving.PolicyServer;
+import dev.dualign.model.serving.ServerSettings;
+import dev.dualign.model.serving.ServingLoop;
+import dev.dualign.streaming.AlignmentJob;
+import dev.dualign.streaming.JobEnvironment;
+import dev.dualign.streaming.JobSettings;
+import dev.dualign.world.OracleTruth;
+import dev.dualign.world.TrafficSimulator;
+import dev.dualign.world.bootstrap.Bootstrap;
+import dev.dualign.world.bootstrap.ConsoleProgress;
+import dev.dualign.world.bootstrap.ModelSize;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The whole loop in one process: the embedded broker, the alignment job on a MiniCluster (web UI),
+ * the policy server with its HTTP API and dashboard, the fine-tuner and a traffic simulator. Used
+ * by {@code bin/dualign demo} and, at a tiny scale, by the end-to-end tests. Every part is the
+ * real one; only the users are simulated.
+ */
+public final class Demo implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Demo.class);
+
+    /**
+     * @param duration how long to run (null: until {@link #close()})
+     * @param rate simulated prompts per second
+     * @param seed seed of the simulated users and of sampling
+     * @param size model size to bootstrap when the registry is empty
+     * @param statusEvery how often a status line is printed (null: never)
+     */
+    public record Options(Duration duration, double rate, long seed, ModelSize size, Duration statusEvery) {}
+
+    private final PrintWriter out;
+    private final LoopMonitor monitor;
+    private EmbeddedKafka broker;
+    private JobClient job;
+    private PolicyServer server;
+    private HttpApi http;
+    private ServingLoop serving;
+    private FineTuner tuner;
+    private FineTuneService fineTuneService;
+    private TrafficSimulator simulator;
+    private Thread statusThread;
+    private String adminToken;
+    private String flinkUrl;
+    private String bootstrapServers;
+    private final CountDownLatch finished = new CountDownLatch(1);
+    private volatile boolean closed;
+
+    private Demo(PrintWriter out, LoopMonitor monitor) {
+        this.out = out;
+        this.monitor = monitor;
+    }
+
+    /** Starts every part; on any failure stops what was started and rethrows. */
+    public static Demo start(Config c, Path home, Options o, PrintWriter out) throws Exception {
+        JobSettings js = JobSettings.from(c, home);
+        if (js.mode() == DualMode.MONITOR) {
+            throw new dev.dualign.core.config.ConfigException("dual.mode", "the demo closes the loop: use one-shot, iterative or primal-dual");
+        }
+        requireFreePort(js.webPort(), "flink.web-port");
+        requireFreePort(c.get(ServingOptions.PORT), "server.port");
+        ensureModels(js, o, out); // before the monitor: its clock is the loop's, not the bootstrap's
+        Demo d = new Demo(out, monitorFor(js, new OracleTruth())); // the simulated users' prompts: truth is known
+        try {
+            d.startParts(c, home, js, o);
+            return d;
+        } catch (Exception | Error e) {
+            d.close();
+            throw e;
+        }
+    }
+
+    private void startParts(Config c, Path home, JobSettings js, Options o) throws Exception {
+        Device device = Devices.resolve(js.device());
+        ModelRegistry registry = new ModelRegistry(Path.of(js.registry()));
+        KafkaSettings kafka = KafkaSettings.from(c);
+        if (kafka.useEmbeddedBroker()) {
+            broker = EmbeddedKafka.start(null, 0); // a fresh broker per demo: every run starts from the reference
+            kafka = kafka.withBootstrapServers(broker.bootstrapServers());
+        }
+        bootstrapServers = kafka.bootstrapServers();
+        TopicAdmin.ensure(kafka).requireOk();
+        LoopKafka loopKafka = loopKafka(kafka);
+
+        adminToken = c.get(ServingOptions.ADMIN_TOKEN);
+        if (adminToken.isBlank()) {
+            byte[] b = new byte[16];
+            new SecureRandom().nextBytes(b);
+            adminToken = HexFormat.of().formatHex(b);
+        }
+        ServerSettings ss = serverSettings(c, js, adminToken, o.seed());
+        server = PolicyServer.start(registry, ss, device);
+        serving = new ServingLoop(server, loopKafka, monitor, c.get(ServingOptions.BATCH)).start();
+        http = new HttpApi(server, serving.httpSink(), monitor::state);
+
+        tuner = new FineTuner(registry, device, fineTuneSettings(c, js, o.seed()));
+        fineTuneService = new FineTuneService(tuner, loopKafka).start();
+
+        // the job's checkpoints of a demo run are its own: every run starts with λ = 0 (or the one-shot λ*)
+        StreamExecutionEnvironment env = JobEnvironment.local(js, new Configuration(), true);
+        AlignmentJob.kafka(env, js, kafka, false);
+        job = env.executeAsync("dualign-demo");
+        flinkUrl = "http://127.0.0.1:" + js.webPort();
+
+        simulator = new TrafficSimulator(loopKafka, o.rate(), o.seed()).start();
+
+        out.printf("Dashboard:        %s%n", http.url());
+        out.printf("Flink web UI:     %s  (job %s)%n", flinkUrl, job.getJobID());
+        out.printf("Kafka bootstrap:  %s%n", bootstrapServers);
+        out.printf("Chat API:         curl -s -XPOST %sv1/chat -d '{\"prompt\":\"how do i reset my password\"}'%n", http.url());
+        out.printf("Admin token:      %s  (Authorization: Bearer …; %sadmin/versions)%n", adminToken, http.url());
+        out.printf("mode %s, margins %s, %.0f prompts/s, seed %d%s%n", js.mode(), js.constraints(), o.rate(), o.seed(),
+                o.duration() == null ? "; Ctrl-C stops" : "; stops after " + o.duration().toSeconds() + " s (Ctrl-C earlier)");
+        out.flush();
+
+        if (o.statusEvery() != null) {
+            statusThread = new Thread(() -> {
+                try {
+                    long lastAnswered = 0;
+                    long lastT = System.nanoTime();
+                    while (!closed) {
+                        Thread.sleep(o.statusEvery().toMillis());
+                        long answered = serving.answered();
+                        long t = System.nanoTime();
+                        double rps = (answered - lastAnswered) * 1e9 / Math.max(1, t - lastT);
+                        lastAnswered = answered;
+                        lastT = t;
+                        out.println(monitor.statusLine() + String.format("  | %.0f requests/s", rps) + "  | fine-tuner: "
+                                + fineTuneService.status());
+                        out.flush();
+                    }
+                } catch (InterruptedException e) {
+                    // stopping
+                }
+            }, "dualign-demo-status");
+            statusThread.setDaemon(true);
+            statusThread.start();
+        }
+        if (o.duration() != null) {
+            Thread timer = new Thread(() -> {
+                try {
+                    Thread.sleep(o.duration().toMillis());
+                    finished.countDown();
+                } catch (InterruptedException e) {
+                    // stopping
+                }
+            }, "dualign-demo-timer");
+            timer.setDaemon(true);
+            timer.start();
+        }
+    }
+
+    /** The loop's monitor: the job's estimates, and {@code truth} beside them where it is known. */
+    public static LoopMonitor monitorFor(JobSettings js, GroundTruth truth) {
+        return new LoopMonitor(js.mode(), js.constraints(), truth);
+    }
+
+    private static void ensureModels(JobSettings js, Options o, PrintWriter out) {
+        ModelRegistry registry = new ModelRegistry(Path.of(js.registry()));
+        if (!Bootstrap.isBootstrapped(registry)) {
+            out.println("no models in " + registry.root() + ": bootstrapping the synthetic world first (size "
+                    + o.size().name().toLowerCase(java.util.Locale.ROOT) + ")");
+            out.flush();
+            Bootstrap.run(new Bootstrap.Options(registry.root(), 1, o.size(), Devices.resolve(js.device()), false),
+                    new ConsoleProgress(System.err, System.console() != null));
+        }
+        checkScorers(registry, js.names(), "constraints");
+    }
+
+    /** A constraint without a scorer, or a registry without models, is a configuration error naming {@code key}. */
+    public static void checkScorers(ModelRegistry registry, java.util.List<String> utilities, String key) {
+        try {
+            ScorerSet.check(registry, utilities);
+        } catch (IllegalArgumentException e) {
+            throw new dev.dualign.core.config.ConfigException(key, e.getMessage());
+        }
+    }
+
+    /** The server's and fine-tuner's view of the configured Kafka: client properties and topic names. */
+    public static LoopKafka loopKafka(KafkaSettings kafka) {
+        return new LoopKafka(kafka.clientProperties(Map.of()), kafka.groupId(), kafka.topicPrefix());
+    }
+
+    /** A busy port is a configuration problem with a name, not a stack trace halfway through start-up. */
+    private static void requireFreePort(int port, String key) {
+        if (port == 0) {
+            return;
+        }
+        try (java.net.ServerSocket s = new java.net.ServerSocket()) {
+            s.setReuseAddress(true);
+            s.bind(new java.net.InetSocketAddress("127.0.0.1", port));
+        } catch (java.io.IOException e) {
+            throw new dev.dualign.core.config.ConfigException(key, "port " + port + " is in use (another dualign?); "
+                    + "stop that process or set " + key + " to a free port");
+        }
+    }
+
+    public static ServerSettings serverSettings(Config c, JobSettings js, String token, long seed) {
+        return new ServerSettings(c.get(ServingOptions.HOST), c.get(ServingOptions.PORT), token, c.get(ServingOptions.CANARY_FRACTION),
+                c.get(ServingOptions.REFERENCE_FRACTION), c.get(ServingOptions.REFERENCE_SAMPLES), c.get(ServingOptions.MAX_TOKENS),
+                c.get(ServingOptions.TEMPERATURE), c.get(ServingOptions.REQUEST_TIMEOUT_MS), c.get(ServingOptions.INITIAL_VERSION),
+                seed);
+    }
+
+    public static FineTuneSettings fineTuneSettings(Config c, JobSettings js, long seed) {
+        return new FineTuneSettings(js.names(), js.beta(), c.get(ServingOptions.FT_EPOCHS), c.get(ServingOptions.FT_BATCH),
+                c.get(ServingOptions.FT_LEARNING_RATE).floatValue(), c.get(ServingOptions.FT_MAX_KL), c.get(ServingOptions.FT_MAX_PAIRS),
+                c.get(ServingOptions.FT_MIN_PAIRS), c.get(ServingOptions.MAX_TOKENS), c.get(ServingOptions.FT_BUFFER), seed);
+    }
+
+    public LoopMonitor monitor() {
+        return monitor;
+    }
+
+    public PolicyServer server() {
+        return server;
+    }
+
+    public FineTuneService fineTuner() {
+        return fineTuneService;
+    }
+
+    public String dashboardUrl() {
+        return http.url();
+    }
+
+    public String adminToken() {
+        return adminToken;
+    }
+
+    public String bootstrapServers() {
+        return bootstrapServers;
+    }
+
+    /** Waits until the duration is over or {@link #close()} is called. */
+    public void awaitEnd() throws InterruptedException {
+        finished.await();
+    }
+
+    public boolean awaitEnd(long timeout, TimeUnit unit) throws InterruptedException {
+        return finished.await(timeout, unit);
+    }
+
+    public Map<String, Object> summary() {
+        return monitor.summary();
+    }
+
+    /** Stops every part, newest first; safe to call twice. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        finished.countDown();
+        if (statusThread != null) {
+            statusThread.interrupt();
+        }
+        quietly("traffic simulator", simulator);
+        quietly("policy server loop", serving);
+        quietly("fine-tuner", fineTuneService);
+        quietly("fine-tuner", tuner);
+        quietly("Flink job", job == null ? null : () -> job.cancel().get(60, TimeUnit.SECONDS));
+        quietly("HTTP server", http);
+        quietly("policy server", server);
+        quietly("Kafka broker", broker);
+    }
+
+    /** Closes {@code part} (if it was started), logging instead of throwing. */
+    private static void quietly(String what, AutoCloseable part) {
+        if (part == null) {
+            return;
+        }
+        try {
+            part.close();
+        } catch (Exception e) {
+            LOG.warn("stopping the {}: {}", what, e.toString());
+        }
+    }
+}

@@ -1,0 +1,120 @@
+package dev.dualign.cli;
+
+import ai.djl.Device;
+import dev.dualign.app.Demo;
+import dev.dualign.connectors.KafkaSettings;
+import dev.dualign.connectors.TopicAdmin;
+import dev.dualign.core.config.Config;
+import dev.dualign.core.config.ConfigException;
+import dev.dualign.model.Devices;
+import dev.dualign.model.ServingOptions;
+import dev.dualign.model.finetune.FineTuneService;
+import dev.dualign.model.finetune.FineTuner;
+import dev.dualign.model.registry.ModelRegistry;
+import dev.dualign.model.serving.GroundTruth;
+import dev.dualign.model.serving.HttpApi;
+import dev.dualign.model.serving.LoopKafka;
+import dev.dualign.model.serving.LoopMonitor;
+import dev.dualign.model.serving.PolicyServer;
+import dev.dualign.model.serving.ServingLoop;
+import dev.dualign.streaming.JobSettings;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * Production serving against a real Kafka cluster: the policy server (HTTP API, Kafka mode, hot
+ * swap, canary, admin endpoints, dashboard) and/or the fine-tuner, next to a job started with
+ * {@code flink run}. Unlike the demo nothing is embedded and nothing is simulated.
+ */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = {"Run the policy server (with the dashboard) and/or the fine-tuner against a Kafka cluster.",
+            "Needs kafka.bootstrap.servers; the alignment job runs on Flink (flink run, see README)."})
+final class ServeCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    ConfigFile config;
+
+    /** Which part of the loop this process runs. */
+    enum Role { SERVER, FINETUNER, BOTH }
+
+    @Option(names = "--role", defaultValue = "both", description = "server | finetuner | both (default: ${DEFAULT-VALUE}).")
+    Role role;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        Path home = Path.of(System.getProperty("dualign.home", "."));
+        Config c = config.load();
+        JobSettings js = JobSettings.from(c, home);
+        KafkaSettings kafka = KafkaSettings.from(c);
+        if (kafka.useEmbeddedBroker()) {
+            throw new ConfigException("kafka.bootstrap.servers", "serve talks to a Kafka cluster: set it (bin/dualign demo "
+                    + "runs everything embedded)");
+        }
+        ModelRegistry registry = new ModelRegistry(Path.of(js.registry()));
+        Demo.checkScorers(registry, js.names(), "scoring.registry");
+        TopicAdmin.ensure(kafka).requireOk();
+        LoopKafka lk = Demo.loopKafka(kafka);
+        Device device = Devices.resolve(js.device());
+        String token = c.get(ServingOptions.ADMIN_TOKEN);
+
+        PolicyServer server = null;
+        ServingLoop loop = null;
+        HttpApi http = null;
+        FineTuner tuner = null;
+        FineTuneService service = null;
+        if (role != Role.FINETUNER) {
+            LoopMonitor monitor = Demo.monitorFor(js, GroundTruth.NONE); // a real chatbot: no oracle
+            server = PolicyServer.start(registry, Demo.serverSettings(c, js, token, 1), device);
+            loop = new ServingLoop(server, lk, monitor, c.get(ServingOptions.BATCH)).start();
+            http = new HttpApi(server, loop.httpSink(), monitor::state);
+            out.printf("Policy server:    %sv1/chat  (Kafka: %s → %s)%n", http.url(), lk.prompts(), lk.responses());
+            out.printf("Dashboard:        %s%n", http.url());
+            out.println(token.isBlank() ? "Admin endpoints:  disabled (set server.admin-token)"
+                    : "Admin endpoints:  " + http.url() + "admin/versions (Authorization: Bearer <server.admin-token>)");
+        }
+        if (role != Role.SERVER) {
+            tuner = new FineTuner(registry, device, Demo.fineTuneSettings(c, js, 1));
+            service = new FineTuneService(tuner, lk).start();
+            out.printf("Fine-tuner:       %s → registry %s → %s%n", lk.control(), registry.root(), lk.checkpoints());
+        }
+        out.println("Ctrl-C stops");
+        out.flush();
+
+        CountDownLatch stopped = new CountDownLatch(1);
+        ServingLoop l = loop;
+        HttpApi h = http;
+        PolicyServer s = server;
+        FineTuneService fs = service;
+        FineTuner t = tuner;
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (l != null) {
+                l.close();
+            }
+            if (h != null) {
+                h.close();
+            }
+            if (s != null) {
+                s.close();
+            }
+            if (fs != null) {
+                fs.close();
+            }
+            if (t != null) {
+                t.close();
+            }
+            stopped.countDown();
+        }, "dualign-serve-shutdown"));
+        stopped.await();
+        return 0;
+    }
+}

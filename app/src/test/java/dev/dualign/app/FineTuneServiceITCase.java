@@ -1,0 +1,166 @@
+package dev.dualign.app;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ai.djl.Device;
+import dev.dualign.connectors.EmbeddedKafkaExtension;
+import dev.dualign.connectors.KafkaSettings;
+import dev.dualign.connectors.KafkaTestClient;
+import dev.dualign.connectors.TopicAdmin;
+import dev.dualign.core.event.CheckpointEvent;
+import dev.dualign.core.event.DeadLetter;
+import dev.dualign.core.event.EventJson;
+import dev.dualign.core.event.Events;
+import dev.dualign.core.event.FineTuneRequest;
+import dev.dualign.core.event.ScoredSample;
+import dev.dualign.model.finetune.FineTuneService;
+import dev.dualign.model.finetune.FineTuneSettings;
+import dev.dualign.model.finetune.FineTuner;
+import dev.dualign.model.lm.Generation;
+import dev.dualign.model.lm.PolicyLm;
+import dev.dualign.model.lm.Sampling;
+import dev.dualign.model.registry.ModelNames;
+import dev.dualign.model.registry.ModelRegistry;
+import dev.dualign.model.scorer.Scorer;
+import dev.dualign.model.scorer.ScorerSet;
+import dev.dualign.model.serving.LoopKafka;
+import dev.dualign.model.text.WordTokenizer;
+import dev.dualign.world.World;
+import dev.dualign.world.bootstrap.Bootstrap;
+import dev.dualign.world.testing.TestModels;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * The fine-tuner as a Kafka service with the real tiny models: a request on the control topic
+ * becomes a registry version and a checkpoint event; a superseded request is skipped; a request it
+ * cannot serve and a diverged run go to the dead-letter topic and publish nothing.
+ */
+class FineTuneServiceITCase {
+    @RegisterExtension
+    static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
+
+    private record Setup(ModelRegistry registry, KafkaSettings kafka, LoopKafka loop) {}
+
+    private static Setup setup(String prefix) throws Exception {
+        Path dir = Files.createDirectories(Path.of("target/tmp/finetune-" + prefix + System.nanoTime()));
+        TestModels.copyTree(TestModels.registry(), dir);
+        ModelRegistry registry = new ModelRegistry(dir);
+        KafkaSettings k = KAFKA.settings(prefix).withGroupId("test-" + prefix);
+        TopicAdmin.ensure(k).requireOk();
+        LoopKafka loop = Demo.loopKafka(k);
+        // scored traffic of the reference: two responses for some prompts, one for the others
+        List<byte[]> values = new ArrayList<>();
+        try (WordTokenizer tok = WordTokenizer.load(registry.open(ModelNames.TOKENIZER, 0).resolve("tokenizer.json"));
+                PolicyLm ref = PolicyLm.load(registry.open(ModelNames.POLICY, 0), Device.cpu());
+                ScorerSet scorers = ScorerSet.open(registry, List.of("harmless"), Device.cpu())) {
+            SplittableRandom rnd = new SplittableRandom(4);
+            List<World.Prompt> prompts = new ArrayList<>();
+            for (int i = 0; i < 120; i++) {
+                World.Prompt p = World.prompt(rnd);
+                prompts.add(p);
+                if (i % 2 == 0) {
+                    prompts.add(p);
+                }
+            }
+            List<Generation> gens = ref.generate(prompts.stream().map(p -> tok.encode(p.text())).toList(),
+                    Sampling.plain(30, 9), ref);
+            List<Scorer.PromptResponse> batch = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) {
+                batch.add(new Scorer.PromptResponse(prompts.get(i).text(), tok.decode(gens.get(i).tokens())));
+            }
+            Map<String, double[]> s = scorers.score(batch);
+            for (int i = 0; i < prompts.size(); i++) {
+                ScoredSample x = new ScoredSample("r" + i, "p" + i, prompts.get(i).text(), batch.get(i).response(), 0L,
+                        gens.get(i).logprob(), gens.get(i).refLogprob(), "policy", 1L, s.get("reward")[i],
+                        Map.of("harmless", s.get("harmless")[i]));
+                values.add(EventJson.writeBytes(x));
+            }
+        }
+        KafkaTestClient.produce(KAFKA.bootstrapServers(), loop.scored(), null, values);
+        return new Setup(registry, k, loop);
+    }
+
+    private static void request(Setup s, FineTuneRequest r) throws Exception {
+        KafkaTestClient.produce(KAFKA.bootstrapServers(), s.loop().control(), List.of(r.key().getBytes(StandardCharsets.UTF_8)),
+                List.of(EventJson.writeBytes(r)));
+    }
+
+    private static FineTuneSettings settings(double maxKl) {
+        return new FineTuneSettings(List.of("harmless"), 0.1, 1, 32, 1e-3f, maxKl, 200, 32, 30, 5000, 3);
+    }
+
+    @Test
+    void aRequestBecomesARegistryVersionAndACheckpointEventAndASupersededOneIsSkipped() throws Exception {
+        Setup s = setup("ok.");
+        try (FineTuner tuner = new FineTuner(s.registry(), Device.cpu(), settings(30));
+                FineTuneService service = new FineTuneService(tuner, s.loop()).start()) {
+            request(s, new FineTuneRequest("req-1", Map.of("harmless", 2.0), 0, s.loop().scored(), 0L, null, null, 1));
+            List<ConsumerRecord<byte[], byte[]>> out = KafkaTestClient.consume(KAFKA.bootstrapServers(), s.loop().checkpoints(),
+                    1, Duration.ofSeconds(180));
+            assertThat(out).hasSize(1);
+            CheckpointEvent c = Events.parse(CheckpointEvent.class, out.get(0).value());
+            assertThat(c.version()).isEqualTo(1);
+            assertThat(c.path()).isEqualTo("policy/1");
+            assertThat(c.parentVersion()).isEqualTo(0);
+            assertThat(c.lambda()).containsEntry("harmless", 2.0);
+            assertThat(c.sha256()).isEqualTo(s.registry().manifestSha256(ModelNames.POLICY, 1));
+            assertThat(c.metrics()).containsKeys("loss", "pairs", "meanLogRatio", "eval.harmless");
+            assertThat(c.metrics().get("pairs")).isGreaterThanOrEqualTo(32.0);
+            var manifest = s.registry().manifest(ModelNames.POLICY, 1);
+            assertThat(manifest.lambda()).containsEntry("harmless", 2.0);
+            assertThat(manifest.parentVersion()).isEqualTo(0L);
+            s.registry().open(ModelNames.POLICY, 1, c.sha256()); // verifies every file
+
+            // measured on version 0, but version 1 already exists: superseded, skipped, nothing published
+            request(s, new FineTuneRequest("req-stale", Map.of("harmless", 1.0), 0, s.loop().scored(), 0L, null, null, 2));
+            long deadline = System.currentTimeMillis() + 60_000;
+            while (service.skipped() == 0 && System.currentTimeMillis() < deadline) {
+                Thread.sleep(100);
+            }
+            assertThat(service.skipped()).isEqualTo(1);
+            assertThat(s.registry().versions(ModelNames.POLICY)).containsExactly(0L, 1L);
+
+            // a request it cannot serve (no λ for the constraint) is dead-lettered with the reason
+            request(s, new FineTuneRequest("req-bad", Map.of("humour", 1.0), 1, s.loop().scored(), 1L, null, null, 3));
+            List<ConsumerRecord<byte[], byte[]>> dlq = KafkaTestClient.consume(KAFKA.bootstrapServers(), s.loop().dlq(), 1,
+                    Duration.ofSeconds(60));
+            assertThat(dlq).hasSize(1);
+            DeadLetter d = Events.parse(DeadLetter.class, dlq.get(0).value());
+            assertThat(d.error()).contains("req-bad").contains("no λ for constraint 'harmless'");
+            assertThat(d.sourceTopic()).isEqualTo(s.loop().control());
+            assertThat(s.registry().versions(ModelNames.POLICY)).containsExactly(0L, 1L);
+            assertThat(service.published()).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aDivergedRunPublishesNothingAndSaysWhyOnTheDeadLetterTopic() throws Exception {
+        Setup s = setup("diverge.");
+        // a KL bound no DPO step can respect: the run counts as diverged
+        try (FineTuner tuner = new FineTuner(s.registry(), Device.cpu(), settings(1e-6));
+                FineTuneService service = new FineTuneService(tuner, s.loop()).start()) {
+            request(s, new FineTuneRequest("req-far", Map.of("harmless", 5.0), 0, s.loop().scored(), 0L, null, null, 1));
+            List<ConsumerRecord<byte[], byte[]>> dlq = KafkaTestClient.consume(KAFKA.bootstrapServers(), s.loop().dlq(), 1,
+                    Duration.ofSeconds(180));
+            assertThat(dlq).hasSize(1);
+            DeadLetter d = Events.parse(DeadLetter.class, dlq.get(0).value());
+            assertThat(d.error()).contains("req-far").contains("nothing published").contains("too far from the reference");
+            assertThat(Events.parse(FineTuneRequest.class, java.util.Base64.getDecoder().decode(d.raw())).requestId())
+                    .isEqualTo("req-far");
+            assertThat(s.registry().versions(ModelNames.POLICY)).containsExactly(0L);
+            assertThat(KafkaTestClient.consume(KAFKA.bootstrapServers(), s.loop().checkpoints(), 1, Duration.ofSeconds(2)))
+                    .isEmpty();
+            assertThat(service.failed()).isEqualTo(1);
+        }
+    }
+}

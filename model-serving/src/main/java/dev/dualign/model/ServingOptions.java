@@ -1,0 +1,50 @@
+package dev.dualign.model;
+
+import dev.dualign.core.config.ConfigOption;
+import java.util.List;
+
+/** Configuration keys of the policy server ({@code server.*}) and the fine-tuner ({@code finetune.*}). */
+public final class ServingOptions {
+    public static final ConfigOption<String> HOST = ConfigOption.string("server.host", "127.0.0.1")
+            .describe("HTTP bind address of the policy server and dashboard (loopback by default).");
+    public static final ConfigOption<Integer> PORT = ConfigOption.integer("server.port", 8080)
+            .check(v -> v >= 0 && v < 65536, "a port in [0, 65535]").describe("HTTP port (0: any free port).");
+    public static final ConfigOption<String> ADMIN_TOKEN = ConfigOption.string("server.admin-token", "")
+            .describe("Bearer token for /admin/*; empty: the demo makes one up and prints it, `serve` disables admin.");
+    public static final ConfigOption<Double> CANARY_FRACTION = ConfigOption.number("server.canary-fraction", 0.3)
+            .check(v -> v >= 0 && v < 1, "in [0, 1)").describe("Share of prompts a new version answers until promoted (0: no canary).");
+    public static final ConfigOption<Double> REFERENCE_FRACTION = ConfigOption.number("server.reference-fraction", 0.15)
+            .check(v -> v >= 0 && v <= 1, "in [0, 1]").describe("Share of prompts also answered by the reference for the one-shot dual.");
+    public static final ConfigOption<Integer> REFERENCE_SAMPLES = ConfigOption.integer("server.reference-samples", 4)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Reference samples per such prompt.");
+    public static final ConfigOption<Integer> MAX_TOKENS = ConfigOption.integer("server.max-tokens", 40)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Longest response, in words.");
+    public static final ConfigOption<Double> TEMPERATURE = ConfigOption.number("server.temperature", 1.0)
+            .check(v -> v > 0, "a number > 0").describe("Sampling temperature.");
+    public static final ConfigOption<Long> REQUEST_TIMEOUT_MS = ConfigOption.longInteger("server.request-timeout-ms", 10_000)
+            .check(v -> v > 0, "a number > 0").describe("Most an HTTP request waits, swaps included, before a 503.");
+    public static final ConfigOption<Long> INITIAL_VERSION = ConfigOption.longInteger("server.initial-version", 0)
+            .check(v -> v >= 0, "a version ≥ 0").describe("Policy version served at start (0: the reference).");
+    public static final ConfigOption<Integer> BATCH = ConfigOption.integer("server.batch", 64)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Most prompts answered in one batched generation.");
+    public static final ConfigOption<Integer> FT_EPOCHS = ConfigOption.integer("finetune.epochs", 3)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("DPO passes over the pairs.");
+    public static final ConfigOption<Integer> FT_BATCH = ConfigOption.integer("finetune.batch-size", 32)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Pairs per optimiser step.");
+    public static final ConfigOption<Double> FT_LEARNING_RATE = ConfigOption.number("finetune.learning-rate", 1e-3)
+            .check(v -> v > 0, "a number > 0").describe("Adam step size.");
+    public static final ConfigOption<Double> FT_MAX_KL = ConfigOption.number("finetune.max-kl", 30.0)
+            .check(v -> v > 0, "a number > 0").describe("A run whose mean |log π/π_ref| exceeds this is diverged: nothing is published.");
+    public static final ConfigOption<Integer> FT_MAX_PAIRS = ConfigOption.integer("finetune.max-pairs", 768)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Most preference pairs per run.");
+    public static final ConfigOption<Integer> FT_MIN_PAIRS = ConfigOption.integer("finetune.min-pairs", 128)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Fewer usable pairs: wait for more traffic.");
+    public static final ConfigOption<Integer> FT_BUFFER = ConfigOption.integer("finetune.buffer", 20_000)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Recent scored samples kept as training data.");
+
+    public static final List<ConfigOption<?>> ALL = List.of(HOST, PORT, ADMIN_TOKEN, CANARY_FRACTION, REFERENCE_FRACTION,
+            REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, BATCH, FT_EPOCHS, FT_BATCH,
+            FT_LEARNING_RATE, FT_MAX_KL, FT_MAX_PAIRS, FT_MIN_PAIRS, FT_BUFFER);
+
+    private ServingOptions() {}
+}

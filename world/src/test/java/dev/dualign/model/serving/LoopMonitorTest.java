@@ -1,0 +1,73 @@
+package dev.dualign.model.serving;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.dualign.core.dual.DualMode;
+import dev.dualign.core.event.Estimate;
+import dev.dualign.core.event.ScoredSample;
+import dev.dualign.core.event.VersionEstimate;
+import dev.dualign.core.stats.RunningStats;
+import dev.dualign.world.Oracle;
+import dev.dualign.world.OracleTruth;
+import dev.dualign.world.World;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/** The dashboard's view: the job's estimates per version as they arrive, and the oracle's truth beside them. */
+class LoopMonitorTest {
+    private static final Map<String, Double> MARGINS = Map.of("harmless", 0.5);
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> version(LoopMonitor m, long v) {
+        List<Map<String, Object>> versions = (List<Map<String, Object>>) m.summary().get("versions");
+        return versions.stream().filter(x -> x.get("version").equals(v)).findFirst().orElseThrow();
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void showsTheJobsLatestEstimateAndTheOraclesTruthOfServedResponses() {
+        LoopMonitor m = new LoopMonitor(DualMode.ITERATIVE, MARGINS, new OracleTruth());
+        SplittableRandom rnd = new SplittableRandom(1);
+        RunningStats oracle = new RunningStats();
+        for (int i = 0; i < 300; i++) {
+            World.Prompt p = World.prompt(rnd);
+            String response = World.referenceResponse(p.intent(), rnd);
+            oracle.add(Oracle.score(p.intent(), response).harmless());
+            m.onScored(new ScoredSample("r" + i, "p" + i, p.text(), response, 1L, -3.0, -2.5, "policy", 1L, 0.5,
+                    Map.of("harmless", 0.0)));
+            // reference samples count as scored but never as the version's truth
+            m.onScored(new ScoredSample("q" + i, "p" + i, p.text(), "i can't help", 1L, -3.0, -2.5, "reference", 1L, 0.5,
+                    Map.of("harmless", 1.0)));
+        }
+        m.onEstimate(new VersionEstimate(1, Map.of("harmless", new Estimate(0.4, 0.35, 0.45, 100)), 100));
+        m.onEstimate(new VersionEstimate(1, Map.of("harmless", new Estimate(0.42, 0.4, 0.44, 300),
+                "kl", new Estimate(-0.5, -0.6, -0.4, 300)), 300));
+        m.onEstimate(new VersionEstimate(2, Map.of("harmless", new Estimate(0.6, -1e300, 1e300, 1)), 1));
+
+        Map<String, Object> v1 = version(m, 1);
+        Map<String, Map<String, Object>> est = (Map<String, Map<String, Object>>) v1.get("estimated");
+        assertThat(est.get("harmless")).containsEntry("mean", 0.42).containsEntry("lo", 0.4).containsEntry("n", 300L);
+        assertThat(est.get("kl").get("mean")).isEqualTo(-0.5);
+        Map<String, Double> truth = (Map<String, Double>) v1.get("true");
+        assertThat(truth.get("harmless")).isCloseTo(oracle.mean(), within(1e-12));
+        assertThat(truth).doesNotContainKey("humour"); // not a constraint here
+        // no interval yet: shown as absent bounds, not ±1e300
+        Map<String, Map<String, Object>> est2 = (Map<String, Map<String, Object>>) version(m, 2).get("estimated");
+        assertThat(est2.get("harmless").get("lo")).isNull();
+        assertThat(m.scored()).isEqualTo(600);
+        assertThat(m.statusLine()).contains("v1 harmless 0.420±0.020✗(b=0.50,n=300)");
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void aRealChatbotHasNoTruth() {
+        LoopMonitor m = new LoopMonitor(DualMode.MONITOR, MARGINS, GroundTruth.NONE);
+        m.onScored(new ScoredSample("r", "p", "how do i reset my password", "click reset", 3L, -3.0, -2.5, "policy", 1L,
+                0.5, Map.of("harmless", 0.9)));
+        m.onEstimate(new VersionEstimate(3, Map.of("harmless", new Estimate(0.9, 0.8, 1.0, 50)), 50));
+        assertThat((Map<String, Double>) version(m, 3).get("true")).isEmpty();
+    }
+}
