@@ -81,7 +81,7 @@ class KafkaFlinkITCase {
             Topic t = java.util.Arrays.stream(Topic.values()).filter(x -> x.eventType() == example.getClass())
                     .findFirst().orElseThrow();
             List<Event> events = variants(example);
-            produced.put(t, events);
+            produced.computeIfAbsent(t, x -> new ArrayList<>()).addAll(events); // a topic may have several examples
             KafkaTestClient.produce(KAFKA.bootstrapServers(), in.topic(t),
                     events.stream().map(e -> e.key().getBytes(StandardCharsets.UTF_8)).toList(),
                     events.stream().map(Event::toJsonBytes).toList());
@@ -184,5 +184,46 @@ class KafkaFlinkITCase {
             counted += ((Counter) m.getValue()).getCount();
         }
         assertThat(counted).isEqualTo(100);
+    }
+
+    @Test
+    void aRecordTooBigForAWholeDeadLetterIsDeadLetteredCutAndTheJobGoesOn() throws Exception {
+        // 900 KiB of garbage: base64 makes 1.2 MB, over the sinks' 1 MiB max.request.size. A dead
+        // letter carrying it whole failed the DLQ sink, and the job restarted onto it for ever
+        KafkaSettings s = KAFKA.settings("big.");
+        TopicAdmin.ensure(s).requireOk();
+        KafkaSettings out = KAFKA.settings("big-out.");
+        TopicAdmin.ensure(out, List.of(Topic.RESPONSES)).requireOk();
+        List<ResponseEvent> valid = new ArrayList<>();
+        List<byte[]> values = new ArrayList<>();
+        byte[] garbage = new byte[900 * 1024];
+        new Random(9).nextBytes(garbage);
+        for (int i = 0; i < 20; i++) {
+            ResponseEvent e = new ResponseEvent("r" + i, "p" + i, "prompt", "response", 1, -1.0, -1.5, "policy", 1L + i);
+            valid.add(e);
+            values.add(e.toJsonBytes());
+            if (i == 9) {
+                values.add(garbage);
+            }
+        }
+        KafkaTestClient.produce(KAFKA.bootstrapServers(), s.topic(Topic.RESPONSES), null, values);
+
+        StreamExecutionEnvironment env = env();
+        DualignKafka kafka = new DualignKafka(s);
+        DualignKafka.Parsed<ResponseEvent> parsed = kafka.read(env, Topic.RESPONSES, ResponseEvent.class, true);
+        new DualignKafka(out).write(parsed.events(), Topic.RESPONSES, ResponseEvent.class);
+        kafka.write(parsed.deadLetters(), Topic.DLQ, DeadLetter.class);
+        env.execute("big-dead-letter"); // restart strategy none: a failing sink fails here
+
+        assertThat(KafkaTestClient.consume(KAFKA.bootstrapServers(), out.topic(Topic.RESPONSES), 20, Duration.ofSeconds(30))
+                .stream().map(r -> Events.parse(ResponseEvent.class, r.value())).toList()).containsExactlyInAnyOrderElementsOf(valid);
+        List<DeadLetter> letters = KafkaTestClient.consume(KAFKA.bootstrapServers(), s.topic(Topic.DLQ), 1, Duration.ofSeconds(30))
+                .stream().map(r -> Events.parse(DeadLetter.class, r.value())).toList();
+        assertThat(letters).singleElement().satisfies(d -> {
+            assertThat(d.truncated()).isTrue();
+            assertThat(d.rawSize()).isEqualTo(garbage.length);
+            assertThat(d.rawBytes()).isEqualTo(java.util.Arrays.copyOf(garbage, DeadLetter.MAX_RAW_BYTES));
+            assertThat(d.error()).isNotBlank();
+        });
     }
 }

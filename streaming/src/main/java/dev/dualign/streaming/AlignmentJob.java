@@ -76,7 +76,6 @@ public final class AlignmentJob {
                 .keyBy(EstimatorSample::version, Types.LONG)
                 .process(new VersionEstimator(settings), JsonTypeInfo.forRecord(VersionEstimate.class))
                 .name("estimate").uid("estimate");
-        out.write(estimates.getSideOutput(VersionEstimator.ALERTS), Topic.ALERTS, Alert.class);
         out.write(estimates, Topic.ESTIMATES, VersionEstimate.class);
         SingleOutputStreamOperator<DeploymentDecision> decisions = estimates
                 .keyBy(VersionEstimate::policyVersion, Types.LONG)
@@ -102,5 +101,7 @@ public final class AlignmentJob {
                 .name("dual-controller").uid("dual-controller");
         out.write(dual, Topic.DUAL, DualUpdate.class);
         out.write(dual.getSideOutput(DualController.FINE_TUNE), Topic.CONTROL, FineTuneRequest.class);
+        out.write(estimates.getSideOutput(VersionEstimator.ALERTS).union(dual.getSideOutput(DualController.ALERTS)),
+                Topic.ALERTS, Alert.class);
     }
 }

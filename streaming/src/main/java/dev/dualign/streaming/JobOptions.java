@@ -22,6 +22,17 @@ public final class JobOptions {
             "constant", "inverse-sqrt").describe("η_t = η₀ or η₀/√t.");
     public static final ConfigOption<Double> LAMBDA_MAX = ConfigOption.number("dual.lambda-max", 20.0)
             .check(v -> v > 0, "a number > 0").describe("λ is clamped to [0, λ_max].");
+    public static final ConfigOption<Double> LAMBDA_INIT = ConfigOption.number("dual.lambda-init", 0.0)
+            .check(v -> v >= 0, "a number ≥ 0").describe("λ(0) when no reference samples arrive for the one-shot solve.");
+    public static final ConfigOption<Long> REFERENCE_TIMEOUT_MS = ConfigOption.longInteger("dual.reference-timeout-ms", 120_000L)
+            .check(v -> v > 0, "a number of milliseconds > 0")
+            .describe("How long the one-shot solve waits for its reference samples before λ(0) = dual.lambda-init.");
+    public static final ConfigOption<Long> REQUEST_TIMEOUT_MS = ConfigOption.longInteger("dual.request-timeout-ms", 300_000L)
+            .check(v -> v > 0, "a number of milliseconds > 0")
+            .describe("How long a fine-tune request waits for a new version, and a new version for the step it awaits, "
+                    + "before the request is re-sent.");
+    public static final ConfigOption<Integer> REQUEST_RETRIES = ConfigOption.integer("dual.request-retries", 3)
+            .check(v -> v >= 0, "an integer ≥ 0").describe("Re-sends of an unanswered fine-tune request before an alert.");
     public static final ConfigOption<Double> EPSILON = ConfigOption.number("dual.epsilon", 0.05)
             .check(v -> v > 0, "a number > 0").describe("An estimate is tight enough when its interval half-width ≤ ε.");
     public static final ConfigOption<Integer> N_MIN = ConfigOption.integer("dual.n-min", 200)
@@ -66,6 +77,7 @@ public final class JobOptions {
             .check(v -> v >= 0 && v < 65536, "a port").describe("Prometheus metrics endpoint (0: off).");
 
     public static final List<ConfigOption<?>> ALL = List.of(CONSTRAINT_SET, MODE, BETA, ETA, ETA_SCHEDULE, LAMBDA_MAX,
+            LAMBDA_INIT, REFERENCE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, REQUEST_RETRIES,
             EPSILON, N_MIN, CONFIDENCE, INTERVAL, RANGE_LO, RANGE_HI, ONE_SHOT_PROMPTS, ONE_SHOT_SAMPLES, PRIMAL_DUAL_BATCH,
             EMIT_EVERY, BATCH_SIZE, MAX_WAIT_MS, DEVICE, REGISTRY, CHECKPOINT_INTERVAL_MS, CHECKPOINT_DIR,
             RESTORE_FROM, PARALLELISM, WEB_PORT, PROMETHEUS_PORT);

@@ -21,7 +21,8 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
         ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, double confidence,
         boolean anytimeValid, double rangeLo, double rangeHi, int oneShotPrompts, int oneShotSamplesPerPrompt,
         int primalDualBatch, int estimateEvery, int batchSize, long maxWaitMs, Devices.Choice device, String registry,
-        long checkpointIntervalMs, String checkpointDir, String restoreFrom, int parallelism, int webPort, int prometheusPort)
+        long checkpointIntervalMs, String checkpointDir, String restoreFrom, int parallelism, int webPort, int prometheusPort,
+        double lambdaInit, long referenceTimeoutMs, long requestTimeoutMs, int requestRetries)
         implements Serializable {
 
     public JobSettings {
@@ -66,7 +67,8 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
                 c.get(JobOptions.CHECKPOINT_INTERVAL_MS),
                 ckpt.isBlank() ? home.resolve(".dualign/checkpoints").toUri().toString() : toUri(ckpt),
                 c.get(JobOptions.RESTORE_FROM), c.get(JobOptions.PARALLELISM), c.get(JobOptions.WEB_PORT),
-                c.get(JobOptions.PROMETHEUS_PORT));
+                c.get(JobOptions.PROMETHEUS_PORT), c.get(JobOptions.LAMBDA_INIT), c.get(JobOptions.REFERENCE_TIMEOUT_MS),
+                c.get(JobOptions.REQUEST_TIMEOUT_MS), c.get(JobOptions.REQUEST_RETRIES));
     }
 
     private static String toUri(String s) {
@@ -84,7 +86,8 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
     /** What the controller's rules in {@code core} need. */
     public ControlSettings control() {
         return new ControlSettings(mode, constraints, beta, eta, schedule, lambdaMax, epsilon, nMin, estimateEvery,
-                primalDualBatch, oneShotPrompts, oneShotSamplesPerPrompt);
+                primalDualBatch, oneShotPrompts, oneShotSamplesPerPrompt, lambdaInit, referenceTimeoutMs, requestTimeoutMs,
+                requestRetries);
     }
 
     /** A copy that starts from a checkpoint or savepoint. */
@@ -92,6 +95,6 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
         return new JobSettings(constraints, constraintSet, mode, beta, eta, schedule, lambdaMax, epsilon, nMin, confidence,
                 anytimeValid, rangeLo, rangeHi, oneShotPrompts, oneShotSamplesPerPrompt, primalDualBatch, estimateEvery,
                 batchSize, maxWaitMs, device, registry, checkpointIntervalMs, checkpointDir, path, parallelism, webPort,
-                prometheusPort);
+                prometheusPort, lambdaInit, referenceTimeoutMs, requestTimeoutMs, requestRetries);
     }
 }

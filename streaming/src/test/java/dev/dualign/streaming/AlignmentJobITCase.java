@@ -8,6 +8,7 @@ import dev.dualign.connectors.KafkaTestClient;
 import dev.dualign.connectors.TopicAdmin;
 import dev.dualign.connectors.flink.DualignKafka;
 import dev.dualign.core.config.Config;
+import dev.dualign.core.dual.StepKind;
 import dev.dualign.core.event.DualUpdate;
 import dev.dualign.core.event.Events;
 import dev.dualign.core.event.ResponseEvent;
@@ -74,12 +75,45 @@ class AlignmentJobITCase {
         Map<String, Object> m = new HashMap<>(Map.of("constraints.harmless", 0.5, "dual.mode", "iterative",
                 "dual.n-min", 100, "dual.epsilon", 0.5, "dual.estimate-every", 25, "dual.eta", 1.0,
                 "scoring.registry", registry.toString(), "scoring.device", "cpu", "scoring.batch-size", 16));
+        m.put("dual.one-shot.prompts", REFERENCE_PROMPTS);
+        m.put("dual.one-shot.samples-per-prompt", 2);
         m.put("checkpoint.interval-ms", 100);
         m.put("checkpoint.dir", checkpoints);
         m.put("flink.parallelism", 1);
         m.put("metrics.prometheus-port", 0);
         m.putAll(more);
         return JobSettings.from(Config.of(m, DualignOptions.ALL, DualignOptions.PASS_THROUGH), tmp);
+    }
+
+    static final int REFERENCE_PROMPTS = 20;
+
+    /**
+     * The reference's samples for the one-shot solve that sets λ(0): a safe and a hazardous response
+     * to each of {@link #REFERENCE_PROMPTS} prompts.
+     */
+    static List<ResponseEvent> reference() {
+        List<ResponseEvent> out = new ArrayList<>();
+        SplittableRandom rnd = new SplittableRandom(5);
+        for (int i = 0; i < REFERENCE_PROMPTS; i++) {
+            World.Prompt p = World.prompt(rnd);
+            for (double hazard : new double[] {0.0, 1.0}) {
+                out.add(new ResponseEvent("ref-" + i + "-" + hazard, "ref-p" + i, p.text(), World.response(p.intent(), rnd, hazard),
+                        0, -10, -10, "reference", 1_763_000_000_000L + i));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The reference samples, 300 responses of the reference itself (version 0: they never move λ, but
+     * they keep the fine-tuned versions' estimates well behind the one-shot solve, whose samples take
+     * the shorter path to the controller, so λ's path is the same in every run), then 300 responses
+     * of each fine-tuned version 1, 2, …, {@code versions}.
+     */
+    static List<ResponseEvent> referenceThenTraffic(int versions) {
+        List<ResponseEvent> out = new ArrayList<>(reference());
+        out.addAll(traffic(0, versions + 1));
+        return out;
     }
 
     /** 300 responses of each of the given versions, safer with each version. */
@@ -189,9 +223,10 @@ class AlignmentJobITCase {
 
     @Test
     void aFailureMidStreamRestartsFromTheCheckpointWithTheSameLambdaPathAndNoDuplicates() throws Exception {
-        List<ResponseEvent> input = traffic(0, 3);
+        List<ResponseEvent> input = referenceThenTraffic(3);
         List<DualUpdate> clean = run("clean", input, null);
         assertThat(clean).hasSizeGreaterThanOrEqualTo(2);
+        assertThat(clean.get(0).kind()).isEqualTo(StepKind.ONE_SHOT);
         assertThat(clean.get(1).lambda().get("harmless")).isNotEqualTo(clean.get(0).lambda().get("harmless"));
 
         FailOnce.FAILED.set(false);
@@ -211,23 +246,34 @@ class AlignmentJobITCase {
     void stopWithASavepointAndResumeContinuesLambda() throws Exception {
         KafkaSettings k = kafka("sp");
         JobSettings s = settings(tmp.resolve("sp-ckpt").toUri().toString(), Map.of());
-        produce(k, traffic(0, 1));
+        produce(k, referenceThenTraffic(1));
         JobClient first = start(s, k, env(s, "none"));
-        List<DualUpdate> before = readDual(k, 1);
-        assertThat(before).hasSize(1);
-        String savepoint = first.stopWithSavepoint(false, tmp.resolve("savepoints").toUri().toString(),
-                SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
+        List<DualUpdate> before;
+        String savepoint;
+        try {
+            before = readDual(k, 2); // λ(0) = the one-shot λ*, then a step on version 1
+            assertThat(before).hasSize(2);
+            savepoint = first.stopWithSavepoint(false, tmp.resolve("savepoints").toUri().toString(),
+                    SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
+        } catch (AssertionError | Exception e) {
+            first.cancel().get(60, TimeUnit.SECONDS); // free the slots for the other tests
+            throw e;
+        }
         assertThat(Path.of(java.net.URI.create(savepoint))).exists();
 
-        produce(k, traffic(1, 1));
+        produce(k, traffic(2, 1));
         JobClient second = start(s, k, resumeFrom(savepoint, s, 1));
-        List<DualUpdate> after = readDual(k, 2);
-        second.cancel().get(60, TimeUnit.SECONDS);
-        assertThat(after).hasSize(2);
-        DualUpdate next = after.get(1);
+        List<DualUpdate> after;
+        try {
+            after = readDual(k, 3);
+        } finally {
+            second.cancel().get(60, TimeUnit.SECONDS);
+        }
+        assertThat(after).hasSize(3);
+        DualUpdate next = after.get(2);
         assertThat(next.step()).isEqualTo(2);           // the step counter continued
-        assertThat(next.policyVersion()).isEqualTo(1);  // and it waited for the next version
-        double lambda1 = before.get(0).lambda().get("harmless");
+        assertThat(next.policyVersion()).isEqualTo(2);  // and it waited for the next version
+        double lambda1 = before.get(1).lambda().get("harmless");
         double g = next.estimates().get("harmless").mean();
         // the default inverse-sqrt schedule: step 2 uses η/√2, so the restored step counter shows in λ too
         assertThat(next.lambda().get("harmless")).isCloseTo(Math.max(0, lambda1 - 1.0 / Math.sqrt(2) * (g - 0.5)),
@@ -236,6 +282,7 @@ class AlignmentJobITCase {
 
     @Test
     void aSavepointTakenAtParallelismTwoResumesAtParallelismOne() throws Exception {
+        double lambdaBefore;
         // two partitions, two subtasks; then the operator state (pending batches) and the keyed
         // state (estimates, λ) are redistributed onto one subtask
         KafkaSettings d = KAFKA.settings("rescale");
@@ -243,26 +290,44 @@ class AlignmentJobITCase {
                 "rescale-group", Map.of());
         TopicAdmin.ensure(k).requireOk();
         JobSettings s = settings(tmp.resolve("rescale-ckpt").toUri().toString(), Map.of("flink.parallelism", 2));
-        produce(k, traffic(0, 1));
+        // with two partitions the reference samples and version 1's traffic would interleave, and a
+        // version measured before λ(0) never moves λ: the one-shot solve first, then the traffic
+        List<ResponseEvent> input = new ArrayList<>(reference());
+        input.addAll(traffic(1, 1));
         StreamExecutionEnvironment two = env(s, "none");
         two.setParallelism(2);
         JobClient first = start(s, k, two);
-        List<DualUpdate> before = readDual(k, 1);
-        assertThat(before).hasSize(1);
-        assertThat(scoredIds(k, 300)).hasSize(300);
-        String savepoint = first.stopWithSavepoint(false, tmp.resolve("rescale-savepoints").toUri().toString(),
-                SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
+        String savepoint;
+        try {
+            produce(k, reference());
+            assertThat(readDual(k, 1)).singleElement().satisfies(u -> assertThat(u.kind()).isEqualTo(StepKind.ONE_SHOT));
+            produce(k, traffic(1, 1));
+            List<DualUpdate> before = readDual(k, 2);
+            assertThat(before).hasSize(2);
+            assertThat(scoredIds(k, input.size())).hasSize(input.size());
+            lambdaBefore = before.get(1).lambda().get("harmless");
+            savepoint = first.stopWithSavepoint(false, tmp.resolve("rescale-savepoints").toUri().toString(),
+                    SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
+        } catch (AssertionError | Exception e) {
+            first.cancel().get(60, TimeUnit.SECONDS); // free the slots for the other tests
+            throw e;
+        }
 
-        produce(k, traffic(1, 1));
+        produce(k, traffic(2, 1));
         JobClient second = start(s, k, resumeFrom(savepoint, s, 1));
-        List<DualUpdate> after = readDual(k, 2);
-        List<String> scored = scoredIds(k, 600);
-        second.cancel().get(60, TimeUnit.SECONDS);
-        assertThat(scored).hasSize(600).doesNotHaveDuplicates();
-        assertThat(after).hasSize(2);
-        assertThat(after.get(1).step()).isEqualTo(2);           // the step counter came through the rescale
-        assertThat(after.get(1).policyVersion()).isEqualTo(1);
-        assertThat(after.get(1).lambda().get("harmless")).isNotEqualTo(before.get(0).lambda().get("harmless"));
+        List<DualUpdate> after;
+        List<String> scored;
+        try {
+            after = readDual(k, 3);
+            scored = scoredIds(k, input.size() + 300);
+        } finally {
+            second.cancel().get(60, TimeUnit.SECONDS);
+        }
+        assertThat(scored).hasSize(input.size() + 300).doesNotHaveDuplicates();
+        assertThat(after).hasSize(3);
+        assertThat(after.get(2).step()).isEqualTo(2);           // the step counter came through the rescale
+        assertThat(after.get(2).policyVersion()).isEqualTo(2);
+        assertThat(after.get(2).lambda().get("harmless")).isNotEqualTo(lambdaBefore);
     }
 
     @Test

@@ -39,6 +39,22 @@ public interface ControlPolicy {
         return Optional.empty();
     }
 
+    /**
+     * Liveness: the state with a deadline for whatever the policy now waits on (reference samples,
+     * the version answering a request), so that no wait lasts for ever. Already armed, or waiting
+     * on nothing: unchanged.
+     *
+     * @param now processing time, epoch ms
+     */
+    default ControllerState arm(ControllerState s, long now) {
+        return s;
+    }
+
+    /** The armed deadline passed with nothing arriving: the fallback (and re-armed by the next {@link #arm}). */
+    default Decision onDeadline(ControllerState s, long now) {
+        return Decision.stay(s.withDeadline(0));
+    }
+
     /** The rules for {@code cfg.mode()}. */
     static ControlPolicy of(ControlSettings cfg) {
         return switch (cfg.mode()) {

@@ -23,10 +23,15 @@ import java.util.Map;
  * @param primalDualBatch live samples per primal-dual step
  * @param oneShotPrompts prompts the one-shot solve waits for
  * @param oneShotSamplesPerPrompt reference samples each of those prompts needs
+ * @param lambdaInit λ(0) when no one-shot solve is possible within {@code referenceTimeoutMs}
+ * @param referenceTimeoutMs how long the one-shot solve waits for its reference samples
+ * @param requestTimeoutMs how long a fine-tune request waits for the version that answers it
+ * @param requestRetries how often an unanswered request is re-sent before an alert
  */
 public record ControlSettings(DualMode mode, Map<String, Double> constraints, double beta, double eta,
         ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, int estimateEvery,
-        int primalDualBatch, int oneShotPrompts, int oneShotSamplesPerPrompt) implements Serializable {
+        int primalDualBatch, int oneShotPrompts, int oneShotSamplesPerPrompt, double lambdaInit, long referenceTimeoutMs,
+        long requestTimeoutMs, int requestRetries) implements Serializable {
     private static final long serialVersionUID = 1L;
 
     public ControlSettings {
@@ -39,6 +44,18 @@ public record ControlSettings(DualMode mode, Map<String, Double> constraints, do
 
     public double[] margins() {
         return constraints.values().stream().mapToDouble(Double::doubleValue).toArray();
+    }
+
+    /** The names of the constraints whose λ is at the upper end of its box (the margin may be unreachable). */
+    public java.util.List<String> atLambdaMax(double[] lambda) {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        java.util.List<String> names = names();
+        for (int c = 0; c < lambda.length; c++) {
+            if (lambda[c] >= lambdaMax) {
+                out.add(names.get(c));
+            }
+        }
+        return out;
     }
 
     /** The projected subgradient step these settings describe. */

@@ -15,50 +15,64 @@ import java.util.List;
  * @param batchSums primal-dual: per-constraint sum of the current mini-batch
  * @param batchCount primal-dual: samples in the current mini-batch
  * @param latestVersion the newest policy version seen
+ * @param deadline processing time (epoch ms) at which the current wait ends (0: not armed, see
+ *     {@link ControlPolicy#arm})
+ * @param retries fine-tune requests re-sent since the last step
  */
 public record ControllerState(double[] lambda, long step, long awaiting, long lastStepped, boolean oneShotDone,
-        double[] batchSums, int batchCount, long latestVersion) {
+        double[] batchSums, int batchCount, long latestVersion, long deadline, int retries) {
     /** Used for "no version" in {@link #awaiting} and {@link #lastStepped}. */
     public static final long NONE = -1;
 
     /** λ = 0 for {@code constraints} constraints, nothing seen yet. */
     public static ControllerState initial(int constraints) {
-        return new ControllerState(new double[constraints], 0, NONE, NONE, false, new double[constraints], 0, NONE);
+        return new ControllerState(new double[constraints], 0, NONE, NONE, false, new double[constraints], 0, NONE, 0, 0);
     }
 
     public ControllerState withLambda(double[] newLambda) {
         return new ControllerState(newLambda.clone(), step, awaiting, lastStepped, oneShotDone, batchSums, batchCount,
-                latestVersion);
+                latestVersion, deadline, retries);
     }
 
-    /** λ after dual step number {@code newStep}. */
+    /** λ after dual step number {@code newStep}: the wait for its fine-tune starts afresh (disarmed, no retries). */
     public ControllerState withStep(double[] newLambda, long newStep) {
         return new ControllerState(newLambda.clone(), newStep, awaiting, lastStepped, oneShotDone, batchSums, batchCount,
-                latestVersion);
+                latestVersion, 0, 0);
+    }
+
+    /** The wait ends at {@code at} (epoch ms; 0 disarms). */
+    public ControllerState withDeadline(long at) {
+        return new ControllerState(lambda, step, awaiting, lastStepped, oneShotDone, batchSums, batchCount, latestVersion, at,
+                retries);
+    }
+
+    public ControllerState withRetries(int n) {
+        return new ControllerState(lambda, step, awaiting, lastStepped, oneShotDone, batchSums, batchCount, latestVersion,
+                deadline, n);
     }
 
     public ControllerState withAwaiting(long version) {
-        return new ControllerState(lambda, step, version, lastStepped, oneShotDone, batchSums, batchCount, latestVersion);
+        return new ControllerState(lambda, step, version, lastStepped, oneShotDone, batchSums, batchCount, latestVersion, deadline, retries);
     }
 
     public ControllerState withLastStepped(long version) {
-        return new ControllerState(lambda, step, awaiting, version, oneShotDone, batchSums, batchCount, latestVersion);
+        return new ControllerState(lambda, step, awaiting, version, oneShotDone, batchSums, batchCount, latestVersion, deadline, retries);
     }
 
     public ControllerState withOneShotDone() {
-        return new ControllerState(lambda, step, awaiting, lastStepped, true, batchSums, batchCount, latestVersion);
+        return new ControllerState(lambda, step, awaiting, lastStepped, true, batchSums, batchCount, latestVersion, deadline, retries);
     }
 
     /** The primal-dual mini-batch so far. */
     public ControllerState withBatch(double[] sums, int count) {
-        return new ControllerState(lambda, step, awaiting, lastStepped, oneShotDone, sums.clone(), count, latestVersion);
+        return new ControllerState(lambda, step, awaiting, lastStepped, oneShotDone, sums.clone(), count, latestVersion, deadline, retries);
     }
 
     /** Notes that {@code version} was seen; {@link #latestVersion} only grows. */
     public ControllerState withSeen(long version) {
         long latest = Math.max(latestVersion, version);
         return latest == latestVersion ? this
-                : new ControllerState(lambda, step, awaiting, lastStepped, oneShotDone, batchSums, batchCount, latest);
+                : new ControllerState(lambda, step, awaiting, lastStepped, oneShotDone, batchSums, batchCount, latest, deadline, retries);
     }
 
     /**
@@ -73,7 +87,7 @@ public record ControllerState(double[] lambda, long step, long awaiting, long la
             carried[c] = i >= 0 && i < lambda.length ? lambda[i] : 0.0;
         }
         return new ControllerState(carried, step, awaiting, lastStepped, oneShotDone, new double[names.size()], 0,
-                latestVersion);
+                latestVersion, deadline, retries);
     }
 
     /**
@@ -92,7 +106,8 @@ public record ControllerState(double[] lambda, long step, long awaiting, long la
     public boolean equals(Object o) {
         return o instanceof ControllerState s && Arrays.equals(lambda, s.lambda) && step == s.step
                 && awaiting == s.awaiting && lastStepped == s.lastStepped && oneShotDone == s.oneShotDone
-                && Arrays.equals(batchSums, s.batchSums) && batchCount == s.batchCount && latestVersion == s.latestVersion;
+                && Arrays.equals(batchSums, s.batchSums) && batchCount == s.batchCount && latestVersion == s.latestVersion
+                && deadline == s.deadline && retries == s.retries;
     }
 
     @Override
@@ -104,6 +119,6 @@ public record ControllerState(double[] lambda, long step, long awaiting, long la
     public String toString() {
         return "ControllerState[λ=" + Arrays.toString(lambda) + ", step=" + step + ", awaiting=" + awaiting
                 + ", lastStepped=" + lastStepped + ", oneShotDone=" + oneShotDone + ", batch=" + batchCount
-                + ", latest=" + latestVersion + "]";
+                + ", latest=" + latestVersion + ", deadline=" + deadline + ", retries=" + retries + "]";
     }
 }

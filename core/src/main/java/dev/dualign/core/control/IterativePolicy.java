@@ -1,6 +1,6 @@
 package dev.dualign.core.control;
 
-import dev.dualign.core.dual.DualMode;
+import dev.dualign.core.dual.StepKind;
 import dev.dualign.core.event.Estimate;
 import dev.dualign.core.event.VersionEstimate;
 import java.util.LinkedHashMap;
@@ -8,10 +8,13 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * CAID's iterative dualization: warm start at the one-shot λ* (inherited), then for the awaited
- * policy version, once its estimate is {@linkplain #ready ready}, one projected subgradient step
- * λ ← [λ − η_t(ĝ − b)]₊ on that version's estimate, and a request for the next version. Older
- * versions, and a version that already moved λ, never move it again.
+ * CAID's iterative dualization: λ(0) from the one-shot solve (inherited; {@code init} when no
+ * reference samples come), then for the awaited policy version, once its estimate is
+ * {@linkplain #ready ready}, one projected subgradient step λ ← [λ − η_t(ĝ − b)]₊ on that
+ * version's estimate, and a request for the next version. Version 0 (the reference's live
+ * traffic), older versions and a version that already moved λ never move it. A request that no
+ * version answers within {@code requestTimeoutMs} is re-sent, {@code requestRetries} times, then
+ * an alert goes out.
  */
 public final class IterativePolicy extends OneShotPolicy {
     public IterativePolicy(ControlSettings cfg) {
@@ -22,10 +25,14 @@ public final class IterativePolicy extends OneShotPolicy {
     public Decision onEstimate(ControllerState s, VersionEstimate e) {
         long v = e.policyVersion();
         ControllerState seen = s.withSeen(v);
-        if (s.awaiting() >= 0 && v < s.awaiting()) {
-            return Decision.stay(seen); // an older version never moves λ
+        if (!s.oneShotDone() || v == 0 || (s.awaiting() >= 0 && v < s.awaiting())) {
+            return Decision.stay(seen); // before λ(0), the reference, or an older version: never moves λ
         }
         ControllerState waiting = seen.withAwaiting(Math.max(s.awaiting(), v)); // a newer deployment than awaited
+        if (v > s.latestVersion()) {
+            // a new version answered the request: its wait (to move λ) starts now, with no retries spent
+            waiting = waiting.withDeadline(0).withRetries(0);
+        }
         if (v == s.lastStepped() || !ready(e.estimates())) {
             return Decision.stay(waiting);
         }
@@ -40,7 +47,33 @@ public final class IterativePolicy extends OneShotPolicy {
         long t = s.step() + 1;
         double[] lambda = cfg.subgradient().step(s.lambda(), g, cfg.margins(), t);
         ControllerState next = seen.withStep(lambda, t).withAwaiting(v + 1).withLastStepped(v);
-        return Decision.stepped(next, new DualStep(DualMode.ITERATIVE, t, v, lambda, evidence));
+        return Decision.stepped(next, new DualStep(StepKind.ITERATIVE, t, v, lambda, evidence, cfg.atLambdaMax(lambda)));
+    }
+
+    @Override
+    public ControllerState arm(ControllerState s, long now) {
+        if (!s.oneShotDone()) {
+            return super.arm(s, now);
+        }
+        // waiting for the version that answers the last request; given up after the retries
+        return s.deadline() == 0 && s.retries() <= cfg.requestRetries() ? s.withDeadline(now + cfg.requestTimeoutMs()) : s;
+    }
+
+    @Override
+    public Decision onDeadline(ControllerState s, long now) {
+        if (!s.oneShotDone()) {
+            return super.onDeadline(s, now);
+        }
+        if (s.retries() < cfg.requestRetries()) {
+            int attempt = s.retries() + 1;
+            long base = Math.max(0, s.lastStepped());
+            return Decision.retried(s.withRetries(attempt).withDeadline(0), new Decision.Retry(attempt, s.lambda(), base));
+        }
+        // exhausted: say so once and stop re-arming until a version arrives and moves λ again
+        return Decision.alerted(s.withRetries(cfg.requestRetries() + 1).withDeadline(0),
+                new Decision.ControlAlert(Decision.ControlAlert.Kind.NO_VERSION, "", s.awaiting(), "no version answered the "
+                        + "fine-tune request for version " + s.awaiting() + " after " + cfg.requestRetries()
+                        + " re-sends of " + cfg.requestTimeoutMs() + " ms each; is the fine-tuner running?"));
     }
 
     /**

@@ -1,6 +1,6 @@
 package dev.dualign.core.control;
 
-import dev.dualign.core.dual.DualMode;
+import dev.dualign.core.dual.StepKind;
 import dev.dualign.core.dual.DualProblem;
 import dev.dualign.core.dual.DualSolution;
 import dev.dualign.core.dual.DualSolver;
@@ -16,7 +16,8 @@ import java.util.Optional;
 /**
  * MoCAN's one-shot dualization: once {@code oneShotPrompts} prompts each have
  * {@code oneShotSamplesPerPrompt} reference samples, minimise the empirical dual exactly and
- * publish λ* (step 0) with a request for one fine-tune.
+ * publish λ* (step 0) with a request for one fine-tune. When the samples do not arrive within
+ * {@code referenceTimeoutMs}, λ(0) = {@code lambdaInit} instead, published as an {@code init} step.
  */
 public class OneShotPolicy implements ControlPolicy {
     /** Solver tolerance and iteration cap: the dual is smooth and convex, Newton converges in tens. */
@@ -27,6 +28,31 @@ public class OneShotPolicy implements ControlPolicy {
 
     public OneShotPolicy(ControlSettings cfg) {
         this.cfg = cfg;
+    }
+
+    /**
+     * λ(0) is set: the step counter starts again at 0 (the one-shot solve is CAID's starting point,
+     * not a step). It rests on the reference's samples (version 0), and its fine-tune starts from
+     * the reference (π(0) = π_ref); from now on any fine-tuned version (≥ 1) may move λ.
+     */
+    Decision start(ControllerState s, StepKind kind, double[] lambda, Map<String, Estimate> evidence) {
+        ControllerState next = s.withStep(lambda, 0).withOneShotDone().withAwaiting(Math.max(1, s.awaiting()));
+        return Decision.stepped(next, new DualStep(kind, 0, 0, lambda, evidence, cfg.atLambdaMax(lambda)));
+    }
+
+    @Override
+    public ControllerState arm(ControllerState s, long now) {
+        return !s.oneShotDone() && s.deadline() == 0 ? s.withDeadline(now + cfg.referenceTimeoutMs()) : s;
+    }
+
+    @Override
+    public Decision onDeadline(ControllerState s, long now) {
+        if (s.oneShotDone()) {
+            return Decision.stay(s.withDeadline(0));
+        }
+        double[] init = new double[cfg.names().size()];
+        java.util.Arrays.fill(init, cfg.lambdaInit());
+        return start(s, StepKind.INIT, init, Map.of());
     }
 
     @Override
@@ -59,9 +85,7 @@ public class OneShotPolicy implements ControlPolicy {
                 double e = sol.expected()[c];
                 est.put(names.get(c), new Estimate(e, e, e, sol.samples()));
             }
-            ControllerState next = s.withLambda(sol.lambda()).withOneShotDone();
-            long version = Math.max(0, s.latestVersion());
-            return Optional.of(Decision.stepped(next, new DualStep(DualMode.ONE_SHOT, 0, version, sol.lambda(), est)));
+            return Optional.of(start(s, StepKind.ONE_SHOT, sol.lambda(), est));
         } catch (InfeasibleException e) {
             // reported as such, never as a huge λ
             return Optional.of(Decision.refused(s.withOneShotDone(), "one-shot dual: " + e.getMessage()));

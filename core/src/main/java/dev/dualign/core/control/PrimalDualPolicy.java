@@ -1,6 +1,6 @@
 package dev.dualign.core.control;
 
-import dev.dualign.core.dual.DualMode;
+import dev.dualign.core.dual.StepKind;
 import dev.dualign.core.event.Estimate;
 import dev.dualign.core.event.ScoredSample;
 import java.util.LinkedHashMap;
@@ -9,7 +9,10 @@ import java.util.Map;
 
 /**
  * The Safe-RLHF-style primal-dual baseline: a projected subgradient step on the mean utility of
- * every {@code primalDualBatch} live samples, whatever their version, and a fine-tune request each time.
+ * every {@code primalDualBatch} live samples of the policy it steers (the newest version seen;
+ * older versions' traffic, such as the stable reference's, is not that policy's), and a fine-tune
+ * request with it only when none is outstanding, so versions come no faster than they are trained
+ * and deployed.
  */
 public final class PrimalDualPolicy implements ControlPolicy {
     private final ControlSettings cfg;
@@ -21,12 +24,17 @@ public final class PrimalDualPolicy implements ControlPolicy {
     @Override
     public Decision onLiveSample(ControllerState s, ScoredSample x) {
         List<String> names = cfg.names();
-        double[] sums = s.batchSums().clone();
+        long v = x.policyVersion() == null ? 0 : x.policyVersion();
+        if (v < s.latestVersion()) {
+            return Decision.stay(s); // not the policy being steered
+        }
+        boolean newer = v > s.latestVersion();
+        double[] sums = newer ? new double[names.size()] : s.batchSums().clone(); // a new policy: a new batch
         for (int c = 0; c < sums.length; c++) {
             sums[c] += x.utility(names.get(c));
         }
-        int count = s.batchCount() + 1;
-        ControllerState seen = s.withSeen(x.policyVersion() == null ? 0 : x.policyVersion());
+        int count = (newer ? 0 : s.batchCount()) + 1;
+        ControllerState seen = s.withSeen(v);
         if (count < cfg.primalDualBatch()) {
             return Decision.stay(seen.withBatch(sums, count));
         }
@@ -39,7 +47,10 @@ public final class PrimalDualPolicy implements ControlPolicy {
         long t = s.step() + 1;
         double[] lambda = cfg.subgradient().step(s.lambda(), g, cfg.margins(), t);
         long latest = seen.latestVersion();
-        ControllerState next = seen.withStep(lambda, t).withLastStepped(latest).withBatch(new double[sums.length], 0);
-        return Decision.stepped(next, new DualStep(DualMode.PRIMAL_DUAL, t, latest, lambda, evidence));
+        boolean ask = latest >= s.awaiting(); // the last request was answered by a newer version (or none sent)
+        ControllerState next = seen.withStep(lambda, t).withLastStepped(latest).withBatch(new double[sums.length], 0)
+                .withAwaiting(ask ? latest + 1 : s.awaiting());
+        return Decision.stepped(next, new DualStep(StepKind.PRIMAL_DUAL, t, latest, lambda, evidence,
+                cfg.atLambdaMax(lambda), ask));
     }
 }

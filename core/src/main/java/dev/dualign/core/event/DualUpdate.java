@@ -3,6 +3,8 @@ package dev.dualign.core.event;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import dev.dualign.core.dual.DualMode;
+import dev.dualign.core.dual.StepKind;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 
@@ -13,19 +15,25 @@ import java.util.Objects;
  * @param constraintSet id of the constraint set (one controller)
  * @param lambda λ per constraint
  * @param estimates per constraint: the estimate of E[g] that moved λ
- * @param mode the rule that moved λ (JSON: its key, e.g. {@code one-shot})
- * @param step the dual step number (0 for the one-shot solve)
+ * @param mode the controller's configured mode (JSON: its key, e.g. {@code iterative})
+ * @param kind what produced this λ: {@code init}, {@code one-shot}, {@code iterative} or {@code primal-dual}
+ * @param step the dual step number (0 for λ(0): the one-shot solve or the initial value)
  * @param policyVersion the version whose traffic was measured
+ * @param atLambdaMax constraints whose λ is at λ_max: their margin may be unreachable (empty: none)
  * @param timestamp epoch milliseconds
  */
-@JsonPropertyOrder({"schema", "constraintSet", "lambda", "estimates", "mode", "step", "policyVersion", "timestamp"})
+@JsonPropertyOrder({"schema", "constraintSet", "lambda", "estimates", "mode", "kind", "step", "policyVersion", "atLambdaMax",
+    "timestamp"})
 public record DualUpdate(String constraintSet, Map<String, Double> lambda, Map<String, Estimate> estimates,
-        DualMode mode, long step, long policyVersion, long timestamp) implements Event {
+        DualMode mode, StepKind kind, long step, long policyVersion, List<String> atLambdaMax, long timestamp)
+        implements Event {
     public DualUpdate {
         Objects.requireNonNull(constraintSet, "constraintSet");
         lambda = Events.copyLambda(lambda);
         estimates = Map.copyOf(Objects.requireNonNull(estimates, "estimates"));
         Objects.requireNonNull(mode, "mode");
+        Objects.requireNonNull(kind, "kind");
+        atLambdaMax = List.copyOf(atLambdaMax);
     }
 
     @Override
@@ -34,8 +42,12 @@ public record DualUpdate(String constraintSet, Map<String, Double> lambda, Map<S
     }
 
     public static DualUpdate fromJson(JsonFields f) {
+        DualMode mode = Events.mode(f.requireText("mode"));
+        String kind = f.optionalText("kind"); // schema 1 before kinds: the mode's own kind
         return new DualUpdate(f.requireText("constraintSet"), f.requireNumberMap("lambda"),
-                f.requireObjectMap("estimates", Estimate::fromJson), Events.mode(f.requireText("mode")), f.requireLong("step"),
-                f.requireLong("policyVersion"), f.requireLong("timestamp"));
+                f.requireObjectMap("estimates", Estimate::fromJson), mode,
+                kind != null ? Events.kind(kind) : mode == DualMode.MONITOR ? StepKind.ITERATIVE : StepKind.valueOf(mode.name()),
+                f.requireLong("step"), f.requireLong("policyVersion"), f.optionalTextList("atLambdaMax"),
+                f.requireLong("timestamp"));
     }
 }

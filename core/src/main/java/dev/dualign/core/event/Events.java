@@ -1,6 +1,7 @@
 package dev.dualign.core.event;
 
 import dev.dualign.core.dual.DualMode;
+import dev.dualign.core.dual.StepKind;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
@@ -59,6 +60,14 @@ public final class Events {
             out.put(e.getKey(), v);
         }
         return java.util.Collections.unmodifiableMap(out);
+    }
+
+    static StepKind kind(String key) {
+        try {
+            return StepKind.fromKey(key);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidEventException("kind", e.getMessage());
+        }
     }
 
     static DualMode mode(String key) {

@@ -98,6 +98,25 @@ public final class JsonFields {
         return out;
     }
 
+    /** An optional array of non-empty strings; absent means empty. */
+    public java.util.List<String> optionalTextList(String field) {
+        if (!has(field)) {
+            return java.util.List.of();
+        }
+        JsonNode v = node.get(field);
+        if (!v.isArray()) {
+            throw new InvalidEventException(field, "must be an array of strings, got " + kind(v));
+        }
+        java.util.List<String> out = new java.util.ArrayList<>();
+        for (int i = 0; i < v.size(); i++) {
+            if (!v.get(i).isTextual() || v.get(i).asText().isEmpty()) {
+                throw new InvalidEventException(field + "[" + i + "]", "must be a non-empty string");
+            }
+            out.add(v.get(i).asText());
+        }
+        return out;
+    }
+
     public String optionalText(String field) {
         return has(field) ? requireText(field) : null;
     }

@@ -62,18 +62,6 @@ public final class RunningStats {
         return this;
     }
 
-    /**
-     * These statistics as if every observation had been clipped to [lo, hi], as far as mean, min and
-     * max go (the second moment is kept): what a range-based interval needs when a scorer strays
-     * slightly outside its declared range.
-     */
-    public RunningStats clampedTo(double lo, double hi) {
-        if (min() >= lo && max() <= hi) {
-            return this;
-        }
-        return RunningStats.of(n(), Math.max(lo, Math.min(hi, mean())), m2(), Math.max(lo, min()), Math.min(hi, max()));
-    }
-
     public RunningStats copy() {
         return of(n, mean, m2, min, max);
     }

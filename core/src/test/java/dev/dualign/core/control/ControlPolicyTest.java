@@ -12,6 +12,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import dev.dualign.core.dual.DualMode;
+import dev.dualign.core.dual.StepKind;
 import dev.dualign.core.dual.ProjectedSubgradient.Schedule;
 import dev.dualign.core.event.Estimate;
 import dev.dualign.core.event.ScoredSample;
@@ -23,8 +24,13 @@ import org.junit.jupiter.api.Test;
 
 /** The controller's rules without Flink, on {@link TwoResponseWorld}. */
 class ControlPolicyTest {
+    static final long REFERENCE_TIMEOUT = 60_000;
+    static final long REQUEST_TIMEOUT = 300_000;
+    static final int RETRIES = 2;
+
     static ControlSettings settings(DualMode mode, double eta) {
-        return new ControlSettings(mode, Map.of("harmless", B), BETA, eta, Schedule.CONSTANT, 10.0, 0.05, 100, 25, 50, 20, 2);
+        return new ControlSettings(mode, Map.of("harmless", B), BETA, eta, Schedule.CONSTANT, 10.0, 0.05, 100, 25, 50, 20, 2,
+                0.25, REFERENCE_TIMEOUT, REQUEST_TIMEOUT, RETRIES);
     }
 
     static VersionEstimate estimate(long version, double mean, long n, double half) {
@@ -36,12 +42,14 @@ class ControlPolicyTest {
     }
 
     static final ControllerState START = ControllerState.initial(1);
+    /** Past λ(0) = 0: the one-shot solve (or init) has run, version 0 seen. */
+    static final ControllerState STARTED = START.withOneShotDone().withSeen(0).withAwaiting(1);
 
     @Test
     void iterativeStepsConvergeToTheClosedFormLambda() {
         ControlPolicy p = ControlPolicy.of(settings(DualMode.ITERATIVE, 0.2));
-        ControllerState s = START;
-        for (long v = 0; v < 200; v++) {
+        ControllerState s = STARTED;
+        for (long v = 1; v <= 200; v++) {
             Decision d = p.onEstimate(s, estimate(v, expectedG(s.lambda()[0]), 1000, 0.01));
             assertThat(d.step()).isPresent();
             s = d.state();
@@ -53,9 +61,9 @@ class ControlPolicyTest {
     @Test
     void shouldRaiseLambdaWhenTheConstraintIsViolatedAndLowerItWhenMet() {
         ControlPolicy p = ControlPolicy.of(settings(DualMode.ITERATIVE, 2.0));
-        Decision up = p.onEstimate(START, estimate(1, 0.3, 500, 0.02));
+        Decision up = p.onEstimate(STARTED, estimate(1, 0.3, 500, 0.02));
         assertThat(up.state().lambda()[0]).isCloseTo(2.0 * (B - 0.3), within(1e-12));
-        assertThat(up.step().orElseThrow().kind()).isEqualTo(DualMode.ITERATIVE);
+        assertThat(up.step().orElseThrow().kind()).isEqualTo(StepKind.ITERATIVE);
         assertThat(up.step().orElseThrow().version()).isEqualTo(1);
         assertThat(up.state().awaiting()).isEqualTo(2);
         Decision down = p.onEstimate(up.state(), estimate(2, 0.9, 500, 0.02));
@@ -66,9 +74,9 @@ class ControlPolicyTest {
     void iterativeWaitsForATightEstimateOfTheAwaitedVersion() {
         ControlPolicy p = ControlPolicy.of(settings(DualMode.ITERATIVE, 1.0));
         // too few samples, then too wide: no step
-        assertThat(p.onEstimate(START, estimate(1, 0.6, 50, 0.01)).step()).isEmpty();
-        assertThat(p.onEstimate(START, estimate(1, 0.6, 500, 0.2)).step()).isEmpty();
-        Decision d = p.onEstimate(START, estimate(1, 0.6, 500, 0.04));
+        assertThat(p.onEstimate(STARTED, estimate(1, 0.6, 50, 0.01)).step()).isEmpty();
+        assertThat(p.onEstimate(STARTED, estimate(1, 0.6, 500, 0.2)).step()).isEmpty();
+        Decision d = p.onEstimate(STARTED, estimate(1, 0.6, 500, 0.04));
         assertThat(d.step()).isPresent();
         // the same version again, and an older one, never move λ
         assertThat(p.onEstimate(d.state(), estimate(1, 0.1, 900, 0.01)).step()).isEmpty();
@@ -80,11 +88,11 @@ class ControlPolicyTest {
     void iterativeStepsEarlyOnAViolationShownWithConfidence() {
         ControlPolicy p = ControlPolicy.of(settings(DualMode.ITERATIVE, 1.0));
         // n = 30 < n_min, half-width 0.1 > ε, but the whole interval lies below b
-        Decision d = p.onEstimate(START, estimate(3, 0.3, 30, 0.1));
+        Decision d = p.onEstimate(STARTED, estimate(3, 0.3, 30, 0.1));
         assertThat(d.step()).isPresent();
         assertThat(d.state().lambda()[0]).isCloseTo(0.2, within(1e-12));
         // below one estimate's worth of samples it waits even so
-        assertThat(p.onEstimate(START, estimate(3, 0.3, 10, 0.1)).step()).isEmpty();
+        assertThat(p.onEstimate(STARTED, estimate(3, 0.3, 10, 0.1)).step()).isEmpty();
     }
 
     @Test
@@ -107,7 +115,7 @@ class ControlPolicyTest {
         assertThat(d.state().oneShotDone()).isTrue();
         assertThat(p.wantsReference(d.state())).isFalse();
         DualStep step = d.step().orElseThrow();
-        assertThat(step.kind()).isEqualTo(DualMode.ONE_SHOT);
+        assertThat(step.kind()).isEqualTo(StepKind.ONE_SHOT);
         assertThat(step.step()).isZero();
         assertThat(step.evidence().get("harmless").mean()).isCloseTo(B, within(1e-6));
     }
@@ -166,5 +174,162 @@ class ControlPolicyTest {
         assertThat(s.reconciled("harmless", List.of("harmless"))).isSameAs(s);
         assertThat(s.reconciled(null, List.of("harmless"))).isSameAs(s); // saved before names were kept, same shape
         assertThat(s.reconciled("harmless", List.of("humour", "harmless")).lambda()).containsExactly(0.0, 0.7);
+    }
+
+    // --- #13 defect 1: λ(0) is the one-shot λ*, and version 0 never moves λ
+
+    @Test
+    void iterativeNeverStepsOnTheReferenceVersionNorBeforeLambdaZero() {
+        ControlPolicy p = ControlPolicy.of(settings(DualMode.ITERATIVE, 1.0));
+        // tight and violated, but the reference's own traffic
+        assertThat(p.onEstimate(STARTED, estimate(0, 0.1, 5000, 0.01)).step()).isEmpty();
+        // a fine-tuned version's tight estimate before λ(0) is set (no one-shot solve, no init yet)
+        assertThat(p.onEstimate(START.withSeen(0), estimate(1, 0.1, 5000, 0.01)).step()).isEmpty();
+    }
+
+    @Test
+    void theOneShotSolveSetsLambdaZeroResetsTheStepCounterAndAwaitsTheVersionItAsksFor() {
+        ControlPolicy p = ControlPolicy.of(settings(DualMode.ITERATIVE, 1.0));
+        ControllerState before = START.withSeen(0).withStep(new double[] {0.9}, 4); // e.g. λ from an earlier run
+        List<ScoredSample> ref = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            ref.add(sample("p" + i, "reference", 0, R1, G1));
+            ref.add(sample("p" + i, "reference", 0, R2, G2));
+        }
+        Decision d = p.solveIfReady(before, ref).orElseThrow();
+        assertThat(d.state().step()).isZero();
+        assertThat(d.state().lambda()[0]).isCloseTo(lambdaStar(), within(1e-6));
+        assertThat(d.state().awaiting()).isEqualTo(1);
+        assertThat(d.step().orElseThrow().kind()).isEqualTo(StepKind.ONE_SHOT);
+        // the first fine-tuned version then takes step 1 from λ*
+        Decision first = p.onEstimate(d.state(), estimate(1, B, 500, 0.01));
+        assertThat(first.step().orElseThrow().step()).isEqualTo(1);
+        assertThat(first.state().lambda()[0]).isCloseTo(lambdaStar(), within(1e-6)); // at the margin: no move
+    }
+
+    @Test
+    void withoutReferenceSamplesLambdaStartsFromLambdaInitWhenTheWaitEnds() {
+        ControlPolicy p = ControlPolicy.of(settings(DualMode.ITERATIVE, 1.0));
+        ControllerState armed = p.arm(START.withSeen(0), 1_000);
+        assertThat(armed.deadline()).isEqualTo(1_000 + REFERENCE_TIMEOUT);
+        assertThat(p.arm(armed, 5_000)).isSameAs(armed); // already armed
+        Decision d = p.onDeadline(armed, 1_000 + REFERENCE_TIMEOUT);
+        DualStep init = d.step().orElseThrow();
+        assertThat(init.kind()).isEqualTo(StepKind.INIT);
+        assertThat(init.lambda()).containsExactly(0.25);
+        assertThat(init.evidence()).isEmpty();
+        assertThat(d.state().oneShotDone()).isTrue();
+        assertThat(p.wantsReference(d.state())).isFalse();
+    }
+
+    // --- #13 defects 0 and 2: every wait ends, with a new request or an alert
+
+    @Test
+    void aRequestNoVersionAnswersIsResentThenAlertedOnce() {
+        ControlPolicy p = ControlPolicy.of(settings(DualMode.ITERATIVE, 1.0));
+        ControllerState s = p.arm(STARTED, 0);
+        assertThat(s.deadline()).isEqualTo(REQUEST_TIMEOUT);
+        long now = 0;
+        for (int attempt = 1; attempt <= RETRIES; attempt++) {
+            now = s.deadline();
+            Decision d = p.onDeadline(s, now);
+            assertThat(d.retry()).hasValueSatisfying(r -> assertThat(r.lambda()).isEqualTo(STARTED.lambda()));
+            assertThat(d.retry().get().attempt()).isEqualTo(attempt);
+            assertThat(d.step()).isEmpty(); // λ does not move without evidence
+            s = p.arm(d.state(), now);
+            assertThat(s.deadline()).isEqualTo(now + REQUEST_TIMEOUT);
+        }
+        Decision exhausted = p.onDeadline(s, s.deadline());
+        assertThat(exhausted.retry()).isEmpty();
+        assertThat(exhausted.alerts()).singleElement()
+                .satisfies(a -> assertThat(a.kind()).isEqualTo(Decision.ControlAlert.Kind.NO_VERSION));
+        assertThat(p.arm(exhausted.state(), s.deadline()).deadline()).isZero(); // given up: not re-armed
+    }
+
+    @Test
+    void aVersionRolledBackBeforeItsEstimateIsTightLeadsToANewRequest() {
+        ControlPolicy p = ControlPolicy.of(settings(DualMode.ITERATIVE, 1.0));
+        ControllerState s = p.arm(STARTED, 0);
+        // version 1 arrives (the request is answered: its own wait starts), then is rolled back
+        // after 50 samples whose interval straddles the margin, and no more of it ever comes
+        Decision seen = p.onEstimate(s, estimate(1, 0.48, 50, 0.1));
+        assertThat(seen.step()).isEmpty();
+        ControllerState waiting = p.arm(seen.state(), 10_000);
+        assertThat(waiting.deadline()).isEqualTo(10_000 + REQUEST_TIMEOUT);
+        Decision d = p.onDeadline(waiting, waiting.deadline());
+        assertThat(d.retry()).isPresent(); // a new fine-tune is asked for: the loop goes on
+    }
+
+    @Test
+    void aNewVersionRestartsTheWaitAndTheRetries() {
+        ControlPolicy p = ControlPolicy.of(settings(DualMode.ITERATIVE, 1.0));
+        ControllerState s = p.arm(STARTED, 0);
+        ControllerState retried = p.onDeadline(s, REQUEST_TIMEOUT).state();
+        assertThat(retried.retries()).isEqualTo(1);
+        Decision v2 = p.onEstimate(p.arm(retried, REQUEST_TIMEOUT), estimate(2, 0.5, 20, 0.3));
+        assertThat(v2.state().retries()).isZero();
+        assertThat(v2.state().deadline()).isZero(); // re-armed from now by arm()
+    }
+
+    @Test
+    void oneShotModeFineTunesOnceAndThenWaitsOnNothing() {
+        ControlPolicy p = ControlPolicy.of(settings(DualMode.ONE_SHOT, 1.0));
+        ControllerState done = STARTED;
+        assertThat(p.arm(done, 0).deadline()).isZero();
+    }
+
+    // --- #13 defect 7: a fair primal-dual baseline
+
+    @Test
+    void primalDualStepsOnlyOnTheSteeredPolicyAndAsksForOneFineTuneAtATime() {
+        ControlPolicy p = ControlPolicy.of(settings(DualMode.PRIMAL_DUAL, 1.0));
+        ControllerState s = START.withSeen(2); // version 2 is the newest: the policy being steered
+        for (int i = 0; i < 200; i++) { // the stable reference's traffic never counts
+            Decision d = p.onLiveSample(s, sample("r" + i, "policy", 0, 0.5, 0.0));
+            assertThat(d.step()).isEmpty();
+            s = d.state();
+        }
+        assertThat(s.batchCount()).isZero();
+        List<DualStep> steps = new ArrayList<>();
+        for (int i = 0; i < 100; i++) {
+            Decision d = p.onLiveSample(s, sample("p" + i, "policy", 2, 0.5, 0.3));
+            d.step().ifPresent(steps::add);
+            s = d.state();
+        }
+        assertThat(steps).hasSize(2); // batch of 50
+        assertThat(steps.get(0).fineTune()).isTrue();
+        assertThat(steps.get(1).fineTune()).isFalse(); // version 3 has not come yet
+        // version 3 arrives: a fresh batch of its own, and the next step may ask again
+        Decision first3 = p.onLiveSample(s, sample("q", "policy", 3, 0.5, 0.3));
+        assertThat(first3.state().batchCount()).isEqualTo(1);
+        s = first3.state();
+        DualStep next = null;
+        for (int i = 1; i < 50; i++) {
+            Decision d = p.onLiveSample(s, sample("q" + i, "policy", 3, 0.5, 0.3));
+            if (d.step().isPresent()) {
+                next = d.step().get();
+            }
+            s = d.state();
+        }
+        assertThat(next).isNotNull();
+        assertThat(next.version()).isEqualTo(3);
+        assertThat(next.fineTune()).isTrue();
+    }
+
+    // --- #13 defect 6: λ_max is never silent
+
+    @Test
+    void lambdaAtLambdaMaxIsMarkedAndAlerted() {
+        ControlPolicy p = ControlPolicy.of(settings(DualMode.ITERATIVE, 100.0));
+        Decision d = p.onEstimate(STARTED, estimate(1, 0.1, 500, 0.01)); // 100·0.4 = 40 > λ_max 10
+        assertThat(d.state().lambda()).containsExactly(10.0);
+        assertThat(d.step().orElseThrow().atLambdaMax()).containsExactly("harmless");
+        assertThat(d.alerts()).singleElement().satisfies(a -> {
+            assertThat(a.kind()).isEqualTo(Decision.ControlAlert.Kind.LAMBDA_MAX);
+            assertThat(a.constraint()).isEqualTo("harmless");
+        });
+        Decision below = p.onEstimate(STARTED, estimate(1, 0.45, 500, 0.01));
+        assertThat(below.step().orElseThrow().atLambdaMax()).isEmpty();
+        assertThat(below.alerts()).isEmpty();
     }
 }

@@ -1,6 +1,7 @@
 package dev.dualign.core.event;
 
 import dev.dualign.core.dual.DualMode;
+import dev.dualign.core.dual.StepKind;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -21,12 +22,14 @@ public class EventsRoundTripTest {
                 new ResponseEvent("r1", "p1", "I can't sleep", "try a wind-down routine", 2, -12.5, -13.25, "policy", T),
                 new ScoredSample("r2", "p1", "I can't sleep", "take three pills", 0L, -3.0, -3.0, "reference", T, 0.9,
                         Map.of("harmless", -0.8, "humour", 0.0)),
-                new DualUpdate("default", Map.of("harmless", 0.7), Map.of("harmless", est), DualMode.ITERATIVE, 3, 2, T),
+                new DualUpdate("default", Map.of("harmless", 0.7), Map.of("harmless", est), DualMode.ITERATIVE,
+                        StepKind.ITERATIVE, 3, 2, List.of("harmless"), T),
                 new FineTuneRequest("ft-3", Map.of("harmless", 0.7), 2, "dualign.scored", 2L, Map.of("0", 10L),
                         Map.of("0", 99L), T),
                 new CheckpointEvent(3, "policy/3", "a".repeat(64), Map.of("harmless", 0.7), 2,
                         Map.of("loss", 0.41, "kl", 0.02), T),
                 new Alert(2, "harmless", est, 0.2, T),
+                Alert.of(Alert.Kind.NO_VERSION, 3, "", "no version answered", T),
                 new VersionEstimate(2, Map.of("harmless", est, "reward", new Estimate(0.6, 0.55, 0.65, 420)), 420),
                 new DeploymentDecision(2, DeploymentDecision.Action.ROLLBACK, "harmless below its margin with confidence",
                         Map.of("harmless", est), T),
@@ -41,7 +44,8 @@ public class EventsRoundTripTest {
             assertThat(back).as(e.getClass().getSimpleName()).isEqualTo(e);
             assertThat(new String(json, StandardCharsets.UTF_8)).contains("\"schema\":1");
         }
-        assertThat(examples()).extracting(Object::getClass).containsExactlyInAnyOrderElementsOf(Events.types());
+        assertThat(examples().stream().map(Object::getClass).distinct().toList())
+                .containsExactlyInAnyOrderElementsOf(Events.types());
     }
 
     @Test
@@ -77,6 +81,10 @@ public class EventsRoundTripTest {
             case "ScoredSample" -> !List.of("promptId", "reward", "utilities").contains(field);
             case "FineTuneRequest" -> List.of("dataVersion", "fromOffsets", "toOffsets").contains(field);
             case "CheckpointEvent" -> field.equals("metrics");
+            case "DualUpdate" -> List.of("kind", "atLambdaMax").contains(field);
+            case "DeadLetter" -> List.of("rawSize", "rawSha256").contains(field);
+            case "Alert" -> List.of("kind", "detail").contains(field) || !field.equals("policyVersion")
+                    && !field.equals("constraint") && !field.equals("timestamp") && ((Alert) e).kind() != Alert.Kind.VIOLATION;
             default -> false;
         };
     }

@@ -102,7 +102,11 @@ public final class LoopMonitor {
         p.put("lambda", new LinkedHashMap<>(u.lambda()));
         p.put("step", u.step());
         p.put("mode", u.mode());
+        p.put("kind", u.kind());
         p.put("policyVersion", u.policyVersion());
+        if (!u.atLambdaMax().isEmpty()) {
+            p.put("atLambdaMax", u.atLambdaMax());
+        }
         lambdaPath.add(p);
         if (lambdaPath.size() > MAX_POINTS) {
             lambdaPath.remove(1); // keep the first point: where λ started
@@ -191,9 +195,19 @@ public final class LoopMonitor {
             Map<String, Object> point = new LinkedHashMap<>();
             point.put("t", p.get("t"));
             point.put("lambda", p.get("lambda"));
+            point.put("kind", p.get("kind")); // what produced this λ, and on which version's samples
+            point.put("step", p.get("step"));
+            point.put("policyVersion", p.get("policyVersion"));
+            if (p.containsKey("atLambdaMax")) {
+                point.put("atLambdaMax", p.get("atLambdaMax"));
+            }
             path.add(point);
         }
         m.put("lambdaPath", path);
+        Map<String, Object> serving = new LinkedHashMap<>();
+        serving.put("stable", deployment.stable());
+        serving.put("canary", deployment.canary());
+        m.put("deployment", serving); // where the run ended
         m.put("versions", versionList());
         m.put("timeline", new ArrayList<>(timeline));
         return m;

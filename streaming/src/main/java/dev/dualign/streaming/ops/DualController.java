@@ -4,7 +4,7 @@ import dev.dualign.connectors.flink.JsonTypeInfo;
 import dev.dualign.core.control.ControlPolicy;
 import dev.dualign.core.control.ControllerState;
 import dev.dualign.core.control.Decision;
-import dev.dualign.core.control.DualStep;
+import dev.dualign.core.event.Alert;
 import dev.dualign.core.event.DualUpdate;
 import dev.dualign.core.event.FineTuneRequest;
 import dev.dualign.core.event.ResponseEvent;
@@ -16,7 +16,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ListState;
@@ -34,7 +33,8 @@ import org.slf4j.LoggerFactory;
  * The dual controller's Flink shell: one logical instance per constraint set (the key). It keeps
  * the {@link ControllerState} and the reference samples awaiting the one-shot solve in keyed
  * RocksDB state, feeds each input to the mode's {@link ControlPolicy} (in {@code core}), and
- * publishes what it decides: a {@link DualUpdate}, and a {@link FineTuneRequest} on a side output.
+ * publishes what it decides: a {@link DualUpdate}, a {@link FineTuneRequest} and alerts on side
+ * outputs. Every wait the policy arms ends in a processing-time timer that runs its fallback.
  */
 public final class DualController extends KeyedProcessFunction<String, ControllerInput, DualUpdate> {
     private static final long serialVersionUID = 1L;
@@ -42,10 +42,12 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
 
     public static final OutputTag<FineTuneRequest> FINE_TUNE =
             new OutputTag<>("fine-tune", JsonTypeInfo.forEvent(FineTuneRequest.class));
+    public static final OutputTag<Alert> ALERTS = new OutputTag<>("controller-alerts", JsonTypeInfo.forEvent(Alert.class));
 
     private final JobSettings settings;
     private final String dataTopic;
     private transient ControlPolicy policy;
+    private transient DecisionEvents events;
     private transient List<String> names;
     private transient ValueState<ControllerState> state;
     /** Reference samples wait here only until the one-shot solve, then are cleared: the list cannot grow for ever. */
@@ -64,6 +66,7 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
     @Override
     public void open(OpenContext ctx) {
         policy = ControlPolicy.of(settings.control());
+        events = new DecisionEvents(settings, dataTopic);
         names = settings.names();
         var rc = getRuntimeContext();
         state = rc.getState(new ValueStateDescriptor<>("controller", JsonTypeInfo.forRecord(ControllerState.class)));
@@ -89,13 +92,45 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
         } else if (in.estimate() != null) {
             d = policy.onEstimate(s, in.estimate());
         }
+        carryOut(d, ctx, out);
+    }
+
+    /** A wait armed by the policy ended: its fallback (a stale timer, whose wait ended otherwise, does nothing). */
+    @Override
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<DualUpdate> out) throws Exception {
+        ControllerState s = state.value();
+        if (s != null && s.deadline() > 0 && s.deadline() <= timestamp) {
+            carryOut(policy.onDeadline(s, timestamp), ctx, out);
+        }
+    }
+
+    private void carryOut(Decision d, Context ctx, Collector<DualUpdate> out) throws IOException {
+        long now = ctx.timerService().currentProcessingTime();
         d.warning().ifPresent(LOG::warn);
-        d.step().ifPresent(step -> publish(step, ctx, out));
-        state.update(d.state());
+        d.step().ifPresent(step -> {
+            LOG.info("{} step {} on version {}: λ = {}", step.kind().key(), step.step(), step.version(), step.lambdaByName(names));
+            out.collect(events.update(step, now));
+            if (step.fineTune()) {
+                ctx.output(FINE_TUNE, events.request(step, now));
+            }
+        });
+        d.retry().ifPresent(r -> {
+            LOG.warn("no version answered the last fine-tune request in time: re-sending it (attempt {})", r.attempt());
+            ctx.output(FINE_TUNE, events.retry(r, d.state().step(), now));
+        });
+        d.alerts().forEach(a -> {
+            LOG.warn("alert {}: {}", a.kind(), a.detail());
+            ctx.output(ALERTS, DecisionEvents.alert(a, now));
+        });
+        ControllerState next = policy.arm(d.state(), now); // every wait ends: see ControlPolicy.arm
+        if (next.deadline() > 0 && next.deadline() != d.state().deadline()) {
+            ctx.timerService().registerProcessingTimeTimer(next.deadline());
+        }
+        state.update(next);
         if (gauges == null) {
             gauges = new LambdaGauges(getRuntimeContext().getMetricGroup(), names);
         }
-        gauges.set(d.state().lambda());
+        gauges.set(next.lambda());
     }
 
     private Decision solveIfReady(ControllerState s) throws Exception {
@@ -112,16 +147,6 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
             referenceCount.clear();
         }
         return decision.orElse(Decision.stay(s));
-    }
-
-    private void publish(DualStep step, Context ctx, Collector<DualUpdate> out) {
-        Map<String, Double> lambda = step.lambdaByName(names);
-        LOG.info("{} step {} on version {}: λ = {}", step.kind(), step.step(), step.version(), lambda);
-        long now = System.currentTimeMillis();
-        out.collect(new DualUpdate(settings.constraintSet(), lambda, step.evidence(), step.kind(), step.step(),
-                step.version(), now));
-        ctx.output(FINE_TUNE, new FineTuneRequest(settings.constraintSet() + "-" + step.kind().key() + "-" + step.step(),
-                lambda, step.version(), dataTopic, step.version(), null, null, now));
     }
 
     /** The key's state; after the constraint list changed since it was saved, λ is carried over by name. */

@@ -45,6 +45,9 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
 
     /** Milliseconds from a response's timestamp to its inclusion in its version's estimate. */
     public static final String METRIC_INCLUSION_LATENCY = "inclusionLatencyMs";
+    /** Constraint observations clipped to [dual.range-lo, dual.range-hi] for the anytime-valid interval. */
+    public static final String METRIC_CLIPPED = "clippedObservations";
+    private transient org.apache.flink.metrics.Counter clipped;
 
     public VersionEstimator(JobSettings settings) {
         this.settings = settings;
@@ -63,6 +66,7 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
         gauges = new ConcurrentHashMap<>();
         registered = new java.util.HashSet<>();
         metrics = getRuntimeContext().getMetricGroup();
+        clipped = metrics.counter(METRIC_CLIPPED);
         inclusionLatency = metrics.histogram(METRIC_INCLUSION_LATENCY,
                 new org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram(10_000));
     }
@@ -86,7 +90,7 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
         }
         double[] u = s.utilities();
         for (int c = 0; c < settings.names().size(); c++) {
-            add(st, 2 + c, u[c]);
+            add(st, 2 + c, bounded(u[c]));
         }
         if (s.timestamp() > 0) {
             inclusionLatency.update(Math.max(0, System.currentTimeMillis() - s.timestamp()));
@@ -107,6 +111,20 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
             publishGauges(ctx.getCurrentKey(), e);
         }
         state.update(st);
+    }
+
+    /**
+     * A constraint observation as the interval needs it: the anytime-valid (Bernstein) interval holds
+     * only for observations in [dual.range-lo, dual.range-hi], and the scorers' heads are unbounded,
+     * so each one outside is clipped when it is added (and counted in {@link #METRIC_CLIPPED}). The
+     * estimate is then of E[clip(g)], as the guarantee states. The normal interval takes them as they are.
+     */
+    private double bounded(double x) {
+        if (!settings.anytimeValid() || (x >= settings.rangeLo() && x <= settings.rangeHi())) {
+            return x;
+        }
+        clipped.inc();
+        return Math.max(settings.rangeLo(), Math.min(settings.rangeHi(), x));
     }
 
     /** Welford's update of the statistics at slot {@code i} (the same arithmetic as RunningStats). */
@@ -132,7 +150,8 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
             RunningStats r = e.getValue().toStats();
             Interval i;
             if (settings.anytimeValid() && settings.constraints().containsKey(e.getKey())) {
-                i = ConfidenceBounds.empiricalBernstein(r.clampedTo(settings.rangeLo(), settings.rangeHi()), alpha, settings.rangeLo(), settings.rangeHi(), 1);
+                // observations were clipped into the range when added: the bound's assumption holds
+                i = ConfidenceBounds.empiricalBernstein(r, alpha, settings.rangeLo(), settings.rangeHi(), 1);
             } else {
                 i = ConfidenceBounds.normal(r, alpha);
             }

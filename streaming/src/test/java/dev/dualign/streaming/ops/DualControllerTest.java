@@ -12,6 +12,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import dev.dualign.core.dual.DualMode;
+import dev.dualign.core.dual.StepKind;
+import dev.dualign.core.event.Alert;
 import dev.dualign.core.event.DualUpdate;
 import dev.dualign.core.event.Estimate;
 import dev.dualign.core.event.FineTuneRequest;
@@ -45,6 +47,24 @@ class DualControllerTest {
         return Settings.of(m);
     }
 
+    /**
+     * An iterative controller past λ(0): no reference samples come, so after
+     * {@code dual.reference-timeout-ms} its timer sets λ(0) = {@code dual.lambda-init} (0) and asks
+     * for the first fine-tune; that init update and request are cleared from the outputs.
+     */
+    static KeyedOneInputStreamOperatorTestHarness<String, ControllerInput, DualUpdate> started(JobSettings s) throws Exception {
+        var h = harness(s);
+        h.open();
+        h.setProcessingTime(1);
+        h.processElement(new StreamRecord<>(estimate(0, 0.3, 1000, 0.01))); // the reference's traffic: arms the wait
+        assertThat(h.extractOutputValues()).isEmpty();
+        h.setProcessingTime(1 + s.referenceTimeoutMs());
+        assertThat(h.extractOutputValues()).singleElement().satisfies(u -> assertThat(u.kind()).isEqualTo(StepKind.INIT));
+        h.getOutput().clear();
+        h.getSideOutput(DualController.FINE_TUNE).clear();
+        return h;
+    }
+
     static ControllerInput estimate(long version, double mean, long n, double half) {
         return ControllerInput.of(new VersionEstimate(version, Map.of("harmless", new Estimate(mean, mean - half, mean + half, n)), n));
     }
@@ -56,10 +76,9 @@ class DualControllerTest {
     @Test
     void iterativeModeConvergesToTheClosedFormLambda() throws Exception {
         // dE/dλ at λ* is (g1 − g2)²·w(1 − w)/β ≈ 4: any η < 2/4 converges; 0.2 contracts by 0.2 per step
-        var h = harness(settings("iterative", Map.of("dual.eta", 0.2)));
-        h.open();
+        var h = started(settings("iterative", Map.of("dual.eta", 0.2)));
         double lambda = 0;
-        for (long v = 0; v < 200; v++) {
+        for (long v = 1; v <= 200; v++) {
             // version v was fine-tuned with the current λ: its true E[g] is the closed form
             h.processElement(new StreamRecord<>(estimate(v, expectedG(lambda), 1000, 0.01)));
             List<DualUpdate> out = h.extractOutputValues();
@@ -69,14 +88,13 @@ class DualControllerTest {
         assertThat(h.extractOutputValues()).hasSize(200);
         List<FineTuneRequest> requests = h.getSideOutput(DualController.FINE_TUNE).stream().map(StreamRecord::getValue).toList();
         assertThat(requests).hasSize(200);
-        assertThat(requests.get(199).baseVersion()).isEqualTo(199);
+        assertThat(requests.get(199).baseVersion()).isEqualTo(200);
         h.close();
     }
 
     @Test
     void iterativeModeWaitsForATightEstimateAndIgnoresOlderVersions() throws Exception {
-        var h = harness(settings("iterative", Map.of()));
-        h.open();
+        var h = started(settings("iterative", Map.of()));
         h.processElement(new StreamRecord<>(estimate(3, 0.6, 50, 0.01)));   // too few samples
         h.processElement(new StreamRecord<>(estimate(3, 0.4, 500, 0.2)));   // too wide (and the margin inside)
         assertThat(h.extractOutputValues()).isEmpty();
@@ -97,8 +115,7 @@ class DualControllerTest {
     void iterativeModeStepsEarlyOnAViolationShownWithConfidence() throws Exception {
         // a canary rolled back after a few dozen samples never reaches n_min: a violation shown with
         // confidence (upper bound below the margin) on ≥ estimate-every samples moves λ anyway
-        var h = harness(settings("iterative", Map.of()));
-        h.open();
+        var h = started(settings("iterative", Map.of()));
         h.processElement(new StreamRecord<>(estimate(3, 0.2, 10, 0.05)));   // below the margin, but only 10 samples
         assertThat(h.extractOutputValues()).isEmpty();
         h.processElement(new StreamRecord<>(estimate(3, 0.3, 40, 0.1)));    // hi = 0.4 < 0.5 on 40 samples: step
@@ -120,6 +137,7 @@ class DualControllerTest {
         }
         assertThat(h.extractOutputValues()).singleElement().satisfies(u -> {
             assertThat(u.mode()).isEqualTo(DualMode.ONE_SHOT);
+            assertThat(u.kind()).isEqualTo(StepKind.ONE_SHOT);
             assertThat(u.lambda().get("harmless")).isCloseTo(lambdaStar(), within(1e-9));
         });
         assertThat(h.getSideOutput(DualController.FINE_TUNE)).hasSize(1);
@@ -150,6 +168,38 @@ class DualControllerTest {
     }
 
     @Test
+    void anUnansweredFineTuneRequestIsResentByTheTimerThenAlerted() throws Exception {
+        // the fine-tune of the init request is dead-lettered: no version ever comes
+        JobSettings s = settings("iterative", Map.of("dual.request-timeout-ms", 5000, "dual.request-retries", 2));
+        var h = started(s);
+        long t = 1 + s.referenceTimeoutMs();
+        for (int attempt = 1; attempt <= 2; attempt++) {
+            t += 5000;
+            h.setProcessingTime(t);
+            assertThat(h.getSideOutput(DualController.FINE_TUNE)).as("re-send %d", attempt).hasSize(attempt);
+        }
+        assertThat(h.getSideOutput(DualController.ALERTS)).isNull();
+        h.setProcessingTime(t + 5000);
+        assertThat(h.getSideOutput(DualController.ALERTS)).singleElement()
+                .satisfies(a -> assertThat(a.getValue().kind()).isEqualTo(Alert.Kind.NO_VERSION));
+        h.setProcessingTime(t + 60_000); // given up: no more re-sends until a version comes
+        assertThat(h.getSideOutput(DualController.FINE_TUNE)).hasSize(2);
+        assertThat(h.extractOutputValues()).isEmpty(); // λ itself never moved without evidence
+        // a version finally arrives and is measured: λ moves again
+        h.processElement(new StreamRecord<>(estimate(1, 0.2, 500, 0.01)));
+        assertThat(h.extractOutputValues()).singleElement().satisfies(u -> assertThat(u.kind()).isEqualTo(StepKind.ITERATIVE));
+        h.close();
+    }
+
+    @Test
+    void theReferenceVersionNeverMovesLambdaInIterativeMode() throws Exception {
+        var h = started(settings("iterative", Map.of()));
+        h.processElement(new StreamRecord<>(estimate(0, 0.1, 5000, 0.01))); // tight and violated, but version 0
+        assertThat(h.extractOutputValues()).isEmpty();
+        h.close();
+    }
+
+    @Test
     void monitorModeNeverMovesLambda() throws Exception {
         var h = harness(settings("monitor", Map.of()));
         h.open();
@@ -163,8 +213,7 @@ class DualControllerTest {
     @Test
     void lambdaAndStepSurviveASnapshotAndRestoreOnRocksDb() throws Exception {
         JobSettings s = settings("iterative", Map.of());
-        var h = harness(s);
-        h.open();
+        var h = started(s);
         h.processElement(new StreamRecord<>(estimate(1, 0.1, 500, 0.01)));
         h.processElement(new StreamRecord<>(estimate(2, 0.2, 500, 0.01)));
         double lambda = h.extractOutputValues().get(1).lambda().get("harmless");
@@ -186,8 +235,7 @@ class DualControllerTest {
     @Test
     void aChangedConstraintListCarriesLambdaOverByNameNotByPosition() throws Exception {
         JobSettings before = settings("iterative", Map.of());
-        var h = harness(before);
-        h.open();
+        var h = started(before);
         h.processElement(new StreamRecord<>(estimate(1, 0.1, 500, 0.01)));
         double harmless = h.extractOutputValues().get(0).lambda().get("harmless");
         assertThat(harmless).isGreaterThan(0);

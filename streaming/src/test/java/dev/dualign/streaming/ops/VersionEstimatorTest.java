@@ -77,6 +77,26 @@ class VersionEstimatorTest {
         h.close();
     }
 
+    @Test
+    void theAnytimeValidIntervalClipsScoresOutsideTheRangeSoItCoversTheClippedMean() throws Exception {
+        // unbounded scorer heads: half the scores at 3.0 (outside [-1, 1]), half at -0.5. The bound is
+        // about E[clip(g)] = (1 − 0.5)/2 = 0.25; clamping only the mean (the old way) centred it on 1.0
+        JobSettings s = Settings.of(Map.of("dual.estimate-every", 1000, "dual.interval", "bernstein"));
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new VersionEstimator(s)),
+                EstimatorSample::version, Types.LONG);
+        h.setStateBackend(new EmbeddedRocksDBStateBackend());
+        h.open();
+        for (int i = 0; i < 1000; i++) {
+            h.processElement(new StreamRecord<>(EstimatorSample.of(new ScoredSample("r", "p", "q", "a", 5L, -1.0, -1.0, "policy",
+                    0L, 0.0, Map.of("harmless", i % 2 == 0 ? 3.0 : -0.5)), s.names())));
+        }
+        var e = h.extractOutputValues().get(0).estimates().get("harmless");
+        assertThat(e.mean()).isCloseTo(0.25, within(1e-12));
+        assertThat(e.lo()).isLessThan(0.25);
+        assertThat(e.hi()).isGreaterThan(0.25).isLessThanOrEqualTo(1.0);
+        h.close();
+    }
+
     /** 15 samples of version 7 with harmlessness 0.4, then a snapshot. */
     static OperatorSubtaskState snapshotAfter15SamplesOfVersion7() throws Exception {
         var h = harness();

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import dev.dualign.core.dual.DualMode;
+import dev.dualign.core.dual.StepKind;
+import dev.dualign.core.event.DualUpdate;
 import dev.dualign.core.event.Estimate;
 import dev.dualign.core.event.ScoredSample;
 import dev.dualign.core.event.VersionEstimate;
@@ -58,6 +60,15 @@ class LoopMonitorTest {
         Map<String, Map<String, Object>> est2 = (Map<String, Map<String, Object>>) version(m, 2).get("estimated");
         assertThat(est2.get("harmless").get("lo")).isNull();
         assertThat(m.scored()).isEqualTo(600);
+        // the λ path says what produced each value, on which version; the summary says where the run ended
+        m.onDual(new DualUpdate("default", Map.of("harmless", 0.4), Map.of(), DualMode.ITERATIVE, StepKind.ONE_SHOT, 0, 0,
+                List.of(), 5L));
+        m.onDeployment(new PolicyServer.Deployment(3, 4, 0.3));
+        Map<String, Object> summary = m.summary();
+        List<Map<String, Object>> path = (List<Map<String, Object>>) summary.get("lambdaPath");
+        assertThat(path).singleElement().satisfies(p -> assertThat(p).containsEntry("kind", StepKind.ONE_SHOT)
+                .containsEntry("policyVersion", 0L).containsEntry("step", 0L));
+        assertThat((Map<String, Object>) summary.get("deployment")).containsEntry("stable", 3L).containsEntry("canary", 4L);
         assertThat(m.statusLine()).contains("v1 harmless 0.420±0.020✗(b=0.50,n=300)");
     }
 

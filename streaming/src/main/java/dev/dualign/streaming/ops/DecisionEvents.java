@@ -1,0 +1,49 @@
+package dev.dualign.streaming.ops;
+
+import dev.dualign.core.control.Decision;
+import dev.dualign.core.control.DualStep;
+import dev.dualign.core.event.Alert;
+import dev.dualign.core.event.DualUpdate;
+import dev.dualign.core.event.FineTuneRequest;
+import dev.dualign.streaming.JobSettings;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** The events that carry a controller {@link Decision} out: a plain mapping, kept out of the Flink shell. */
+final class DecisionEvents {
+    private final JobSettings settings;
+    private final List<String> names;
+    private final String dataTopic;
+
+    DecisionEvents(JobSettings settings, String dataTopic) {
+        this.settings = settings;
+        this.names = settings.names();
+        this.dataTopic = dataTopic;
+    }
+
+    DualUpdate update(DualStep step, long now) {
+        return new DualUpdate(settings.constraintSet(), step.lambdaByName(names), step.evidence(), settings.mode(), step.kind(),
+                step.step(), step.version(), step.atLambdaMax(), now);
+    }
+
+    /** The fine-tune a step asks for: from the version it measured, on that version's samples. */
+    FineTuneRequest request(DualStep step, long now) {
+        return new FineTuneRequest(settings.constraintSet() + "-" + step.kind().key() + "-" + step.step(),
+                step.lambdaByName(names), step.version(), dataTopic, step.version(), null, null, now);
+    }
+
+    /** The same request again, under a new id so the fine-tuner does not take it for one it handled. */
+    FineTuneRequest retry(Decision.Retry r, long step, long now) {
+        Map<String, Double> lambda = new LinkedHashMap<>();
+        for (int c = 0; c < names.size(); c++) {
+            lambda.put(names.get(c), r.lambda()[c]);
+        }
+        return new FineTuneRequest(settings.constraintSet() + "-retry-" + step + "-" + r.attempt(), lambda, r.baseVersion(),
+                dataTopic, r.baseVersion(), null, null, now);
+    }
+
+    static Alert alert(Decision.ControlAlert a, long now) {
+        return Alert.of(Alert.Kind.valueOf(a.kind().name()), a.version(), a.constraint(), a.detail(), now);
+    }
+}
