@@ -1,11 +1,13 @@
 # Sourced by flink-cluster.sh: the end-to-end check of the shaded job jar on the standalone cluster.
 # 1. builds the job jar (bin/dualign job --jar) and a tiny model registry; starts an embedded broker
 #    (bin/dualign kafka up) and the cluster; 2. `flink run -d` the jar; 3. an independent client
-#    (KafkaPeer.java, kafka-clients only) writes responses of version 1 and one malformed record;
-#    every response must come out on dualign.scored exactly once (read_committed), the malformed one
-#    on dualign.dlq, and λ must step; 4. `flink stop --savepointPath`, then `flink run -s` from the
+#    (KafkaPeer.java, kafka-clients only) writes 100 responses of the reference (version 0), then,
+#    once λ(0) is set, responses of version 1, each batch with one malformed record; every response
+#    must come out on dualign.scored exactly once (read_committed), the malformed ones on
+#    dualign.dlq, and λ must step on version 1; 4. `flink stop --savepointPath`, then `flink run -s` from the
 #    savepoint: the job's DJL/JNI code is loaded again by a new user-code class loader in the same
-#    task manager; responses of version 2 must be scored too, and λ must continue from the savepoint.
+#    task manager; responses of version 2 must be scored too, and λ must continue from the savepoint
+#    (step 2, on version 2).
 check() {
   local n="${1:-1000}" jar peer_cp kafka_pid job sp
   trap 'check_cleanup' EXIT
@@ -40,6 +42,8 @@ constraints:
 dual:
   n-min: 100
   epsilon: 0.3
+  # no reference samples here: λ(0) = lambda-init (0) after 2 s, then steps on versions 1 and 2
+  reference-timeout-ms: 2000
 scoring:
   registry: $WORK/registry
 checkpoint:
@@ -57,10 +61,14 @@ YAML
   [[ -n "$job" ]] || { log "no job id in the output of flink run"; return 1; }
   wait_running "$job"
 
+  # the reference's own traffic (version 0) first: it never moves λ, but it starts the controller's
+  # wait for reference samples, which ends in λ(0) = lambda-init; then version 1, which λ steps on
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer produce "$BS" dualign.responses 100 1000000 0
+  wait_for_dual "$BS" "$peer_cp" 1 # λ(0) (init)
   "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer produce "$BS" dualign.responses "$n" 0 1
-  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer count "$BS" dualign.scored "$n" 180
-  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer count "$BS" dualign.dlq 1 60
-  wait_for_dual "$BS" "$peer_cp" 1
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer count "$BS" dualign.scored "$((n + 100))" 180
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer count "$BS" dualign.dlq 2 60
+  wait_for_dual "$BS" "$peer_cp" 2 # a step on version 1
   local lambda1; lambda1="$(last_dual "$BS" "$peer_cp")"
   log "after run 1: $lambda1"
   metrics_check
@@ -75,10 +83,14 @@ YAML
   job="$(grep -o 'JobID [0-9a-f]\{32\}' "$WORK/run2.out" | awk '{print $2}')"
   wait_running "$job"
   "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer produce "$BS" dualign.responses "$n" "$n" 2
-  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer count "$BS" dualign.scored "$((2 * n))" 180
-  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer count "$BS" dualign.dlq 2 60
-  wait_for_dual "$BS" "$peer_cp" 2
-  log "after run 2: $(last_dual "$BS" "$peer_cp")"
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer count "$BS" dualign.scored "$((2 * n + 100))" 180
+  "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer count "$BS" dualign.dlq 3 60
+  wait_for_dual "$BS" "$peer_cp" 3 # step 2, on version 2, from the restored state
+  local lambda2; lambda2="$(last_dual "$BS" "$peer_cp")"
+  log "after run 2: $lambda2"
+  # λ continued from the savepoint: the step counter went on from run 1's, on version 2
+  [[ "$lambda2" == *'"step":2'* && "$lambda2" == *'"policyVersion":2'* ]] \
+    || { log "run 2 did not continue from run 1's controller state (expected step 2 on version 2)"; return 1; }
   log "dual updates (step, version, λ):"
   "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$peer_cp" KafkaPeer dump "$BS" dualign.dual | grep -o '"lambda":{[^}]*}\|"step":[0-9]*\|"policyVersion":[0-9]*' | paste - - - >&2
   if grep -iE 'UnsatisfiedLinkError|ClassNotFoundException|NoClassDefFoundError|LinkageError' "$FLINK_HOME/log/taskmanager.log" >&2; then
@@ -98,7 +110,7 @@ wait_running() {
   log "job $1 is not running"; curl -s "http://localhost:$REST_PORT/jobs/$1/exceptions" >&2; return 1
 }
 
-# the last dual update with a step ≥ the argument (run 1: ≥ 1, run 2: beyond run 1's)
+# at least the argument's number of dual updates (run 1: init and step 1; run 2: step 2 as well)
 wait_for_dual() {
   local bs="$1" cp="$2" want="$3"
   for _ in $(seq 1 60); do
