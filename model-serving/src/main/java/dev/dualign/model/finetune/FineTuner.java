@@ -46,6 +46,8 @@ public final class FineTuner implements AutoCloseable {
     private final FineTuneSettings settings;
     private final WordTokenizer tokenizer;
     private final PolicyLm reference;
+    /** Pairs the last {@link #pairs} call left out as too long for the model (one thread trains). */
+    private int tooLong;
     private final ScorerSet scorers;
 
     public FineTuner(ModelRegistry registry, Device device, FineTuneSettings settings) {
@@ -87,7 +89,12 @@ public final class FineTuner implements AutoCloseable {
         try (PolicyLm policy = PolicyLm.load(registry.open(ModelNames.POLICY, base), device)) {
             List<PreferencePair> pairs = pairs(req, data, policy, lambda);
             if (pairs.size() < settings.minPairs()) {
-                throw new NotEnoughData(pairs.size() + " preference pairs, " + settings.minPairs() + " needed");
+                throw new NotEnoughData(pairs.size() + " preference pairs, " + settings.minPairs() + " needed"
+                        + (tooLong > 0 ? " (" + tooLong + " left out: too long for the model)" : ""));
+            }
+            if (tooLong > 0) {
+                LOG.warn("fine-tune {}: {} prompt/response pairs left out, too long for the model's {} tokens", req.requestId(),
+                        tooLong, reference.config().maxLen());
             }
             LOG.info("fine-tune {}: λ={} from version {} on {} pairs", req.requestId(), lambda, base, pairs.size());
             DpoTrainer.Result r = DpoTrainer.train(policy, reference, pairs, new DpoTrainer.Options(settings.beta(),
@@ -100,6 +107,7 @@ public final class FineTuner implements AutoCloseable {
             metrics.put("meanLogRatio", r.meanLogRatio());
             metrics.put("steps", (double) r.steps());
             metrics.put("pairs", (double) pairs.size());
+            metrics.put("skippedTooLong", (double) tooLong);
             metrics.putAll(evaluate(policy, pairs));
             metrics.put("seconds", (System.nanoTime() - t0) / 1e9);
             Map<String, String> info = new TreeMap<>();
@@ -120,6 +128,7 @@ public final class FineTuner implements AutoCloseable {
      * newest first); a prompt left with one response gets a fresh sample of the base policy.
      */
     List<PreferencePair> pairs(FineTuneRequest req, List<ScoredSample> data, PolicyLm base, Map<String, Double> lambda) {
+        tooLong = 0;
         List<ScoredSample> ordered = new ArrayList<>();
         for (int pass = 0; pass < 2; pass++) {
             for (int i = data.size() - 1; i >= 0; i--) {
@@ -141,15 +150,25 @@ public final class FineTuner implements AutoCloseable {
             for (; i + 1 < group.size() && pairs.size() < settings.maxPairs(); i += 2) {
                 ScoredSample a = group.get(i);
                 ScoredSample b = group.get(i + 1);
+                int[] tp = tokenizer.encode(a.prompt());
                 int[] ta = tokenizer.encode(a.response());
                 int[] tb = tokenizer.encode(b.response());
-                if (!Arrays.equals(ta, tb)) { // identical responses carry no preference
-                    pairs.add(new PreferencePair(tokenizer.encode(a.prompt()), ta, tb, score(a.reward(), a.utilities(), lambda),
+                if (!fits(tp, ta.length) || !fits(tp, tb.length)) {
+                    tooLong++;
+                } else if (!Arrays.equals(ta, tb)) { // identical responses carry no preference
+                    pairs.add(new PreferencePair(tp, ta, tb, score(a.reward(), a.utilities(), lambda),
                             score(b.reward(), b.utilities(), lambda)));
                 }
             }
             if (i < group.size()) {
-                singles.add(group.get(i));
+                ScoredSample single = group.get(i);
+                int[] tp = tokenizer.encode(single.prompt());
+                // its partner is sampled (up to max-tokens long): both must fit the model
+                if (fits(tp, tokenizer.encode(single.response()).length) && fits(tp, settings.maxTokens())) {
+                    singles.add(single);
+                } else {
+                    tooLong++;
+                }
             }
         }
         int room = Math.min(singles.size(), settings.maxPairs() - pairs.size());
@@ -180,6 +199,15 @@ public final class FineTuner implements AutoCloseable {
             }
         }
         return pairs;
+    }
+
+    /**
+     * Whether a prompt and a response of {@code responseTokens} fit the model's context (with its
+     * start, separator and end tokens). A live chatbot can send anything; one record too long for
+     * the model must cost that record, not every fine-tune while it sits in the buffer.
+     */
+    private boolean fits(int[] prompt, int responseTokens) {
+        return prompt.length + responseTokens + 3 <= reference.config().maxLen();
     }
 
     private boolean usable(ScoredSample s) {
