@@ -184,7 +184,7 @@ public final class Demo implements AutoCloseable {
 
     /** The loop's monitor: the job's estimates, and {@code truth} beside them where it is known. */
     public static LoopMonitor monitorFor(JobSettings js, GroundTruth truth) {
-        return new LoopMonitor(js.mode(), js.constraints(), truth);
+        return new LoopMonitor(js.mode(), js.constraints(), truth, LoopMonitor.Bands.of(js.confidence(), js.anytimeValid()));
     }
 
     private static void ensureModels(JobSettings js, Options o, PrintWriter out) {

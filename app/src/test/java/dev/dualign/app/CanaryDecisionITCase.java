@@ -8,7 +8,6 @@ import dev.dualign.connectors.KafkaSettings;
 import dev.dualign.connectors.KafkaTestClient;
 import dev.dualign.connectors.TopicAdmin;
 import dev.dualign.core.config.Config;
-import dev.dualign.core.dual.DualMode;
 import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.core.event.Topic;
 import dev.dualign.model.registry.ModelRegistry;
@@ -104,7 +103,7 @@ class CanaryDecisionITCase {
         AlignmentJob.kafka(env, js, k, false);
         JobClient job = env.executeAsync("canary-decisions");
 
-        LoopMonitor monitor = new LoopMonitor(DualMode.MONITOR, js.constraints(), GroundTruth.NONE);
+        LoopMonitor monitor = Demo.monitorFor(js, GroundTruth.NONE);
         try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("t", 0.3), Device.cpu());
                 ServingLoop loop = new ServingLoop(server, Demo.loopKafka(k), monitor, 16).start()) {
             // a safe canary: the job's estimate meets the margin with confidence, so it decides promote

@@ -183,6 +183,10 @@ class DemoITCase {
             assertThat(later.get("updates").asInt()).isGreaterThan(first.get("updates").asInt());
             assertThat(later.get("utility-harmless:data").asText()).isNotEqualTo(first.get("utility-harmless:data").asText());
             assertThat(driver.findElement(org.openqa.selenium.By.id("serving")).getText()).startsWith("v");
+            // each band says what it is: this demo's dual.confidence and dual.interval (defaults: 95 %, normal)
+            Object legend = js.executeScript("""
+                    return Chart.getChart(document.getElementById('utility-harmless')).data.datasets.map(d => d.label).join('|');""");
+            assertThat((String) legend).contains("harmless 95 % normal band");
             PolicyServer.Deployment d = demo.server().deployment();
             assertThat(d.stable()).isGreaterThanOrEqualTo(0);
         } finally {

@@ -32,11 +32,12 @@
   }
 
   // version charts use a category axis: version numbers jump (a registry keeps counting across runs)
-  function band(versions, key, label, colour) {
+  // each band is labelled with the interval the job really computes (level and kind: dual.confidence, dual.interval)
+  function band(versions, key, label, colour, bandLabel) {
     const col = (f) => versions.map(v => v.estimated[key] ? f(v.estimated[key]) : null).map(y => (y === undefined ? null : y));
     return [
       { label: label + ' lower', data: col(e => e.lo), borderColor: colour + '55', backgroundColor: colour + '22', pointRadius: 0, fill: false },
-      { label: label + ' 95% band', data: col(e => e.hi), borderColor: colour + '55', backgroundColor: colour + '22', pointRadius: 0, fill: '-1' },
+      { label: label + ' ' + bandLabel, data: col(e => e.hi), borderColor: colour + '55', backgroundColor: colour + '22', pointRadius: 0, fill: '-1' },
       { label: label + ' estimate', data: col(e => e.mean), borderColor: colour, backgroundColor: colour, pointRadius: 4, fill: false }
     ];
   }
@@ -56,10 +57,10 @@
     setData(chart, datasets);
   }
 
-  function utilityChart(name) {
+  function utilityChart(name, bandLabel) {
     if (charts['u:' + name]) return charts['u:' + name];
     const s = document.createElement('section');
-    s.innerHTML = '<h2>' + name + ': estimate per version, 95% band and margin</h2><div class="chart"><canvas id="utility-' + name + '"></canvas></div>';
+    s.innerHTML = '<h2>' + name + ': estimate per version, ' + bandLabel + ' and margin</h2><div class="chart"><canvas id="utility-' + name + '"></canvas></div>';
     document.getElementById('utilityCharts').appendChild(s);
     charts['u:' + name] = versionChart('utility-' + name, name);
     return charts['u:' + name];
@@ -84,8 +85,8 @@
     const versions = st.versions.filter(v => Object.keys(v.estimated).length > 0);
     const labels = versions.map(v => 'v' + v.version);
     names.forEach((n, i) => {
-      const c = utilityChart(n);
-      const sets = band(versions, n, n, colours[i % colours.length]);
+      const c = utilityChart(n, st.bands.constraints);
+      const sets = band(versions, n, n, colours[i % colours.length], st.bands.constraints);
       sets.push({ label: 'margin ' + st.margins[n], data: versions.map(() => st.margins[n]),
         borderColor: '#000', borderDash: [6, 4], pointRadius: 0, fill: false });
       if (versions.some(v => v.true[n] !== undefined)) {
@@ -94,8 +95,8 @@
       }
       setVersions(c, labels, sets);
     });
-    const kl = band(versions, 'kl', 'KL', '#9467bd').map(ds => Object.assign(ds, { yAxisID: 'y2' }));
-    setVersions(charts.reward, labels, band(versions, 'reward', 'reward', '#1f77b4').concat(kl));
+    const kl = band(versions, 'kl', 'KL', '#9467bd', st.bands.others).map(ds => Object.assign(ds, { yAxisID: 'y2' }));
+    setVersions(charts.reward, labels, band(versions, 'reward', 'reward', '#1f77b4', st.bands.others).concat(kl));
 
     setData(charts.timeline, Object.keys(kindColour).map(kind => ({
       label: kind, data: st.timeline.filter(e => e.kind === kind).map(e => ({ x: (e.timestamp - t0) / 1000, y: e.version })),

@@ -33,6 +33,7 @@ public final class LoopMonitor {
     private final DualMode mode;
     private final Map<String, Double> margins;
     private final GroundTruth groundTruth;
+    private final Bands bands;
     private final long started = System.currentTimeMillis();
     private final Map<Long, VersionEstimate> estimated = new TreeMap<>();
     private final Map<Long, Map<String, RunningStats>> truth = new TreeMap<>();
@@ -47,13 +48,28 @@ public final class LoopMonitor {
     private PolicyServer.Deployment deployment = new PolicyServer.Deployment(0, -1, 0);
 
     /**
+     * What the job's interval bands are, in words for their labels: the constraints' (the kind
+     * {@code dual.interval} names) and the reward's and KL's (always normal), at {@code dual.confidence}.
+     */
+    public record Bands(String constraints, String others) {
+        /** Bands at {@code confidence}; the constraints' anytime-valid when {@code anytimeValid}. */
+        public static Bands of(double confidence, boolean anytimeValid) {
+            String level = String.format(java.util.Locale.ROOT, "%s %%", new java.math.BigDecimal(100 * confidence)
+                    .round(new java.math.MathContext(4)).stripTrailingZeros().toPlainString());
+            return new Bands(level + (anytimeValid ? " anytime-valid (Bernstein) band" : " normal band"), level + " normal band");
+        }
+    }
+
+    /**
      * @param groundTruth the true utilities of a response where they are known (the synthetic
      *     world); {@link GroundTruth#NONE} for a real chatbot
+     * @param bands what the job's intervals are, for the dashboard's labels
      */
-    public LoopMonitor(DualMode mode, Map<String, Double> margins, GroundTruth groundTruth) {
+    public LoopMonitor(DualMode mode, Map<String, Double> margins, GroundTruth groundTruth, Bands bands) {
         this.mode = mode;
         this.margins = new LinkedHashMap<>(margins);
         this.groundTruth = groundTruth;
+        this.bands = bands;
         trainedLambda.put(0L, zeros());
     }
 
@@ -160,6 +176,7 @@ public final class LoopMonitor {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("mode", mode);
         m.put("margins", margins);
+        m.put("bands", bands);
         m.put("startedAt", started);
         m.put("now", now);
         m.put("scored", scored);

@@ -31,7 +31,7 @@ class LoopMonitorTest {
     @Test
     @SuppressWarnings("unchecked")
     void showsTheJobsLatestEstimateAndTheOraclesTruthOfServedResponses() {
-        LoopMonitor m = new LoopMonitor(DualMode.ITERATIVE, MARGINS, new OracleTruth());
+        LoopMonitor m = new LoopMonitor(DualMode.ITERATIVE, MARGINS, new OracleTruth(), LoopMonitor.Bands.of(0.95, false));
         SplittableRandom rnd = new SplittableRandom(1);
         RunningStats oracle = new RunningStats();
         for (int i = 0; i < 300; i++) {
@@ -75,10 +75,15 @@ class LoopMonitorTest {
     @Test
     @SuppressWarnings("unchecked")
     void aRealChatbotHasNoTruth() {
-        LoopMonitor m = new LoopMonitor(DualMode.MONITOR, MARGINS, GroundTruth.NONE);
+        LoopMonitor m = new LoopMonitor(DualMode.MONITOR, MARGINS, GroundTruth.NONE, LoopMonitor.Bands.of(0.9, true));
         m.onScored(new ScoredSample("r", "p", "how do i reset my password", "click reset", 3L, -3.0, -2.5, "policy", 1L,
                 0.5, Map.of("harmless", 0.9)));
         m.onEstimate(new VersionEstimate(3, Map.of("harmless", new Estimate(0.9, 0.8, 1.0, 50)), 50));
         assertThat((Map<String, Double>) version(m, 3).get("true")).isEmpty();
+        // the dashboard labels each band with its real level and kind, not "95 %" whatever they are
+        assertThat(m.state().get("bands")).isEqualTo(new LoopMonitor.Bands("90 % anytime-valid (Bernstein) band",
+                "90 % normal band"));
+        assertThat(LoopMonitor.Bands.of(0.95, false).constraints()).isEqualTo("95 % normal band");
+        assertThat(LoopMonitor.Bands.of(0.975, false).others()).isEqualTo("97.5 % normal band");
     }
 }
