@@ -33,6 +33,11 @@ public record DualStep(StepKind kind, long step, long version, double[] lambda, 
 
     /** λ by constraint name, in configuration order. */
     public Map<String, Double> lambdaByName(List<String> names) {
+        return byName(names, lambda);
+    }
+
+    /** {@code lambda} (in configuration order) by constraint name. */
+    public static Map<String, Double> byName(List<String> names, double[] lambda) {
         Map<String, Double> m = new LinkedHashMap<>();
         for (int c = 0; c < lambda.length; c++) {
             m.put(names.get(c), lambda[c]);

@@ -17,8 +17,14 @@ import java.util.Map;
  * an alert goes out.
  */
 public final class IterativePolicy extends OneShotPolicy {
+    /** Read on every estimate: kept, not rebuilt from the settings each time. */
+    private final List<String> names;
+    private final double[] margins;
+
     public IterativePolicy(ControlSettings cfg) {
         super(cfg);
+        this.names = cfg.names();
+        this.margins = cfg.margins();
     }
 
     @Override
@@ -36,7 +42,6 @@ public final class IterativePolicy extends OneShotPolicy {
         if (v == s.lastStepped() || !ready(e.estimates())) {
             return Decision.stay(waiting);
         }
-        List<String> names = cfg.names();
         double[] g = new double[names.size()];
         Map<String, Estimate> evidence = new LinkedHashMap<>();
         for (int c = 0; c < g.length; c++) {
@@ -45,7 +50,7 @@ public final class IterativePolicy extends OneShotPolicy {
             evidence.put(names.get(c), x);
         }
         long t = s.step() + 1;
-        double[] lambda = cfg.subgradient().step(s.lambda(), g, cfg.margins(), t);
+        double[] lambda = cfg.subgradient().step(s.lambda(), g, margins, t);
         ControllerState next = seen.withStep(lambda, t).withAwaiting(v + 1).withLastStepped(v);
         return Decision.stepped(next, new DualStep(StepKind.ITERATIVE, t, v, lambda, evidence, cfg.atLambdaMax(lambda)));
     }

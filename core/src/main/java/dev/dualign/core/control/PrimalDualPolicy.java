@@ -16,14 +16,18 @@ import java.util.Map;
  */
 public final class PrimalDualPolicy implements ControlPolicy {
     private final ControlSettings cfg;
+    /** Read on every live sample: kept, not rebuilt from the settings each time. */
+    private final List<String> names;
+    private final double[] margins;
 
     public PrimalDualPolicy(ControlSettings cfg) {
         this.cfg = cfg;
+        this.names = cfg.names();
+        this.margins = cfg.margins();
     }
 
     @Override
     public Decision onLiveSample(ControllerState s, ScoredSample x) {
-        List<String> names = cfg.names();
         long v = x.policyVersion() == null ? 0 : x.policyVersion();
         if (v < s.latestVersion()) {
             return Decision.stay(s); // not the policy being steered
@@ -45,7 +49,7 @@ public final class PrimalDualPolicy implements ControlPolicy {
             evidence.put(names.get(c), new Estimate(g[c], g[c], g[c], count));
         }
         long t = s.step() + 1;
-        double[] lambda = cfg.subgradient().step(s.lambda(), g, cfg.margins(), t);
+        double[] lambda = cfg.subgradient().step(s.lambda(), g, margins, t);
         long latest = seen.latestVersion();
         boolean ask = latest >= s.awaiting(); // the last request was answered by a newer version (or none sent)
         ControllerState next = seen.withStep(lambda, t).withLastStepped(latest).withBatch(new double[sums.length], 0)

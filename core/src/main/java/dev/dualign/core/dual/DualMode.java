@@ -1,9 +1,7 @@
 package dev.dualign.core.dual;
 
 import com.fasterxml.jackson.annotation.JsonValue;
-import java.util.Arrays;
-import java.util.Locale;
-import java.util.stream.Collectors;
+import dev.dualign.core.config.EnumKeys;
 
 /** How λ moves (configuration key {@code dual.mode}); the JSON and YAML form is {@link #key()}. */
 public enum DualMode {
@@ -19,22 +17,12 @@ public enum DualMode {
     /** The lower-case, hyphenated name used in configuration and events, e.g. {@code one-shot}. */
     @JsonValue
     public String key() {
-        return name().toLowerCase(Locale.ROOT).replace('_', '-');
+        return EnumKeys.key(this);
     }
 
     /** The mode named {@code key}; an {@link IllegalArgumentException} lists the valid keys otherwise. */
     public static DualMode fromKey(String key) {
-        for (DualMode m : values()) {
-            if (m.key().equals(key)) {
-                return m;
-            }
-        }
-        throw new IllegalArgumentException("must be one of " + keys() + ", got '" + key + "'");
-    }
-
-    /** Every key, comma-separated, for error messages. */
-    public static String keys() {
-        return Arrays.stream(values()).map(DualMode::key).collect(Collectors.joining(", "));
+        return EnumKeys.byKey(DualMode.class, key);
     }
 
     /** Whether the mode starts from the one-shot solve on reference samples. */

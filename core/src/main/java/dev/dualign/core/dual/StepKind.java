@@ -1,7 +1,7 @@
 package dev.dualign.core.dual;
 
 import com.fasterxml.jackson.annotation.JsonValue;
-import java.util.Locale;
+import dev.dualign.core.config.EnumKeys;
 
 /** What produced a value of λ; the JSON form is {@link #key()}, e.g. {@code one-shot}. */
 public enum StepKind {
@@ -16,16 +16,6 @@ public enum StepKind {
 
     @JsonValue
     public String key() {
-        return name().toLowerCase(Locale.ROOT).replace('_', '-');
-    }
-
-    /** The kind named {@code key}; an {@link IllegalArgumentException} otherwise. */
-    public static StepKind fromKey(String key) {
-        for (StepKind k : values()) {
-            if (k.key().equals(key)) {
-                return k;
-            }
-        }
-        throw new IllegalArgumentException("must be init, one-shot, iterative or primal-dual, got '" + key + "'");
+        return EnumKeys.key(this);
     }
 }

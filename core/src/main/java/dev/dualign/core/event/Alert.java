@@ -2,7 +2,7 @@ package dev.dualign.core.event;
 
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import com.fasterxml.jackson.annotation.JsonValue;
-import java.util.Locale;
+import dev.dualign.core.config.EnumKeys;
 import java.util.Objects;
 
 /**
@@ -32,16 +32,7 @@ public record Alert(long policyVersion, String constraint, Estimate estimate, Do
 
         @JsonValue
         public String key() {
-            return name().toLowerCase(Locale.ROOT).replace('_', '-');
-        }
-
-        static Kind fromKey(String key) {
-            for (Kind k : values()) {
-                if (k.key().equals(key)) {
-                    return k;
-                }
-            }
-            throw new InvalidEventException("kind", "must be violation, lambda-max or no-version, got " + key);
+            return EnumKeys.key(this);
         }
     }
 
@@ -74,7 +65,7 @@ public record Alert(long policyVersion, String constraint, Estimate estimate, Do
 
     public static Alert fromJson(JsonFields f) {
         String k = f.optionalText("kind");
-        Kind kind = k == null ? Kind.VIOLATION : Kind.fromKey(k);
+        Kind kind = k == null ? Kind.VIOLATION : Events.byKey(Kind.class, "kind", k);
         boolean violation = kind == Kind.VIOLATION;
         return new Alert(f.requireLong("policyVersion"), f.requireString("constraint"),
                 violation || f.has("estimate") ? Estimate.fromJson("estimate", f.requireObject("estimate")) : null,

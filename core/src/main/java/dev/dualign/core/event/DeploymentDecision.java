@@ -2,7 +2,7 @@ package dev.dualign.core.event;
 
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import com.fasterxml.jackson.annotation.JsonValue;
-import java.util.Locale;
+import dev.dualign.core.config.EnumKeys;
 import java.util.Map;
 import java.util.Objects;
 
@@ -26,16 +26,7 @@ public record DeploymentDecision(long policyVersion, Action action, String reaso
 
         @JsonValue
         public String key() {
-            return name().toLowerCase(Locale.ROOT);
-        }
-
-        static Action fromKey(String key) {
-            for (Action a : values()) {
-                if (a.key().equals(key)) {
-                    return a;
-                }
-            }
-            throw new InvalidEventException("action", "must be promote or rollback, got " + key);
+            return EnumKeys.key(this);
         }
     }
 
@@ -51,7 +42,7 @@ public record DeploymentDecision(long policyVersion, Action action, String reaso
     }
 
     public static DeploymentDecision fromJson(JsonFields f) {
-        return new DeploymentDecision(f.requireLong("policyVersion"), Action.fromKey(f.requireText("action")),
+        return new DeploymentDecision(f.requireLong("policyVersion"), Events.byKey(Action.class, "action", f.requireText("action")),
                 f.requireString("reason"), f.requireObjectMap("estimates", Estimate::fromJson), f.requireLong("timestamp"));
     }
 }

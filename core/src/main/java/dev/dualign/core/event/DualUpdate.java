@@ -42,11 +42,11 @@ public record DualUpdate(String constraintSet, Map<String, Double> lambda, Map<S
     }
 
     public static DualUpdate fromJson(JsonFields f) {
-        DualMode mode = Events.mode(f.requireText("mode"));
+        DualMode mode = Events.byKey(DualMode.class, "mode", f.requireText("mode"));
         String kind = f.optionalText("kind"); // schema 1 before kinds: the mode's own kind
         return new DualUpdate(f.requireText("constraintSet"), f.requireNumberMap("lambda"),
                 f.requireObjectMap("estimates", Estimate::fromJson), mode,
-                kind != null ? Events.kind(kind) : mode == DualMode.MONITOR ? StepKind.ITERATIVE : StepKind.valueOf(mode.name()),
+                kind != null ? Events.byKey(StepKind.class, "kind", kind) : mode == DualMode.MONITOR ? StepKind.ITERATIVE : StepKind.valueOf(mode.name()),
                 f.requireLong("step"), f.requireLong("policyVersion"), f.optionalTextList("atLambdaMax"),
                 f.requireLong("timestamp"));
     }

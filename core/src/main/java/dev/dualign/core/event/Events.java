@@ -1,7 +1,6 @@
 package dev.dualign.core.event;
 
-import dev.dualign.core.dual.DualMode;
-import dev.dualign.core.dual.StepKind;
+import dev.dualign.core.config.EnumKeys;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
@@ -62,19 +61,12 @@ public final class Events {
         return java.util.Collections.unmodifiableMap(out);
     }
 
-    static StepKind kind(String key) {
+    /** The constant of {@code type} spelled {@code key} in the event's {@code field}, or an error naming the field. */
+    static <E extends Enum<E>> E byKey(Class<E> type, String field, String key) {
         try {
-            return StepKind.fromKey(key);
+            return EnumKeys.byKey(type, key);
         } catch (IllegalArgumentException e) {
-            throw new InvalidEventException("kind", e.getMessage());
-        }
-    }
-
-    static DualMode mode(String key) {
-        try {
-            return DualMode.fromKey(key);
-        } catch (IllegalArgumentException e) {
-            throw new InvalidEventException("mode", e.getMessage());
+            throw new InvalidEventException(field, e.getMessage());
         }
     }
 }

@@ -6,9 +6,7 @@ import dev.dualign.core.event.Alert;
 import dev.dualign.core.event.DualUpdate;
 import dev.dualign.core.event.FineTuneRequest;
 import dev.dualign.streaming.JobSettings;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /** The events that carry a controller {@link Decision} out: a plain mapping, kept out of the Flink shell. */
 final class DecisionEvents {
@@ -35,12 +33,8 @@ final class DecisionEvents {
 
     /** The same request again, under a new id so the fine-tuner does not take it for one it handled. */
     FineTuneRequest retry(Decision.Retry r, long step, long now) {
-        Map<String, Double> lambda = new LinkedHashMap<>();
-        for (int c = 0; c < names.size(); c++) {
-            lambda.put(names.get(c), r.lambda()[c]);
-        }
-        return new FineTuneRequest(settings.constraintSet() + "-retry-" + step + "-" + r.attempt(), lambda, r.baseVersion(),
-                dataTopic, r.baseVersion(), null, null, now);
+        return new FineTuneRequest(settings.constraintSet() + "-retry-" + step + "-" + r.attempt(),
+                DualStep.byName(names, r.lambda()), r.baseVersion(), dataTopic, r.baseVersion(), null, null, now);
     }
 
     static Alert alert(Decision.ControlAlert a, long now) {
