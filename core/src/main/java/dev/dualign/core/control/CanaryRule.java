@@ -6,8 +6,11 @@ import java.util.Map;
 /**
  * Judges a canary from the job's estimate of its utilities: roll back as soon as any margin is
  * violated with confidence (upper bound &lt; b); promote when every margin is met with confidence
- * (lower bound ≥ b) on at least {@code nMin} samples each; else hold. The interval's kind and level
- * are the job's ({@code dual.interval}, {@code dual.confidence}).
+ * (lower bound ≥ b) on at least {@code nMin} samples each; else hold. The judge looks again at
+ * every estimate, so it must be given the anytime-valid, union-bounded {@link
+ * dev.dualign.core.event.VersionEstimate#bounds() bounds}: a fixed-n interval examined every 25
+ * samples promotes a version exactly at the margin far more often than its level says
+ * (docs/experiments.md, "canary").
  */
 public final class CanaryRule {
     /** What to do with the canary. */
@@ -20,7 +23,7 @@ public final class CanaryRule {
 
     /**
      * @param margins utility name → margin b
-     * @param estimates utility name → the canary's estimate (a missing one means hold)
+     * @param estimates utility name → the canary's anytime-valid bound (a missing one means hold)
      * @param nMin samples each estimate needs before a promotion
      * @param source where the estimate comes from, for the reason
      */

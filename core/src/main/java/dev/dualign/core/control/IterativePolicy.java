@@ -39,7 +39,7 @@ public final class IterativePolicy extends OneShotPolicy {
             // a new version answered the request: its wait (to move λ) starts now, with no retries spent
             waiting = waiting.withDeadline(0).withRetries(0);
         }
-        if (v == s.lastStepped() || !ready(e.estimates())) {
+        if (v == s.lastStepped() || !ready(e)) {
             return Decision.stay(waiting);
         }
         double[] g = new double[names.size()];
@@ -82,19 +82,23 @@ public final class IterativePolicy extends OneShotPolicy {
     }
 
     /**
-     * Ready to move λ: for every constraint the estimate is tight (n ≥ n_min, half-width ≤ ε) or
-     * already shows a violation with confidence (its interval lies wholly below the margin, on at
-     * least one estimate's worth of samples). The second case lets λ react to a version that is
-     * rolled back before it could collect n_min samples: the direction of the step is then certain.
+     * Ready to move λ: for every constraint the estimate is tight (n ≥ n_min, half-width ≤ ε, on
+     * the display interval, looked at once n-min is reached) or already shows a violation with
+     * confidence on its anytime-valid bound (wholly below the margin, on at least one estimate's
+     * worth of samples). The second case lets λ react to a version that is rolled back before it
+     * could collect n_min samples; it is checked on every estimate, so a fixed-n interval would
+     * make it optional stopping (a step on a mean picked because it looked low biases λ upward).
      */
-    public boolean ready(Map<String, Estimate> estimates) {
+    public boolean ready(VersionEstimate e) {
         for (Map.Entry<String, Double> m : cfg.constraints().entrySet()) {
-            Estimate x = estimates.get(m.getKey());
+            Estimate x = e.estimates().get(m.getKey());
             if (x == null) {
                 return false;
             }
+            Estimate bound = e.bounds().get(m.getKey());
             boolean tight = x.n() >= cfg.nMin() && (x.hi() - x.lo()) / 2 <= cfg.epsilon();
-            boolean violated = x.n() >= Math.min(cfg.nMin(), cfg.estimateEvery()) && x.hi() < m.getValue();
+            boolean violated = bound != null && bound.n() >= Math.min(cfg.nMin(), cfg.estimateEvery())
+                    && bound.hi() < m.getValue();
             if (!tight && !violated) {
                 return false;
             }

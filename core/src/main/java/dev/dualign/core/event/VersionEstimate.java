@@ -9,17 +9,31 @@ import java.util.Objects;
  * each constraint utility, the reward and the KL (mean of log π − log π_ref), each with its
  * interval. The one estimate of the loop: the controller, the canary rule and the dashboard read it.
  *
+ * <p>Two intervals per constraint, because they answer different questions: {@code estimates}
+ * holds the interval of {@code dual.interval} at this n (for display and for the "tight" rule at
+ * n ≥ n-min); {@code bounds} holds the anytime-valid confidence sequence at level 1 − α/m (a union
+ * bound over the m constraints), the only one a decision taken on a repeatedly examined estimate
+ * (promote, roll back, "violated") may use: it stays valid however often it is looked at.
+ *
  * @param policyVersion the version
  * @param estimates name → estimate ({@link #REWARD}, {@link #KL} and every constraint utility)
+ * @param bounds constraint name → anytime-valid, union-bounded interval (empty: none yet, hold)
  * @param n samples it rests on
  */
-@JsonPropertyOrder({"schema", "policyVersion", "estimates", "n"})
-public record VersionEstimate(long policyVersion, Map<String, Estimate> estimates, long n) implements Event {
+@JsonPropertyOrder({"schema", "policyVersion", "estimates", "bounds", "n"})
+public record VersionEstimate(long policyVersion, Map<String, Estimate> estimates, Map<String, Estimate> bounds, long n)
+        implements Event {
     public static final String REWARD = "reward";
     public static final String KL = "kl";
 
     public VersionEstimate {
         Objects.requireNonNull(estimates, "estimates");
+        Objects.requireNonNull(bounds, "bounds");
+    }
+
+    /** An estimate with no decision bounds yet: nothing may be decided on it. */
+    public VersionEstimate(long policyVersion, Map<String, Estimate> estimates, long n) {
+        this(policyVersion, estimates, Map.of(), n);
     }
 
     @Override
@@ -28,7 +42,8 @@ public record VersionEstimate(long policyVersion, Map<String, Estimate> estimate
     }
 
     public static VersionEstimate fromJson(JsonFields f) {
+        Map<String, Estimate> bounds = f.has("bounds") ? f.requireObjectMap("bounds", Estimate::fromJson) : Map.of();
         return new VersionEstimate(f.requireLong("policyVersion"), f.requireObjectMap("estimates", Estimate::fromJson),
-                f.requireLong("n"));
+                bounds, f.requireLong("n"));
     }
 }

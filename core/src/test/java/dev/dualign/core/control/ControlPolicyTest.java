@@ -34,7 +34,8 @@ class ControlPolicyTest {
     }
 
     static VersionEstimate estimate(long version, double mean, long n, double half) {
-        return new VersionEstimate(version, Map.of("harmless", new Estimate(mean, mean - half, mean + half, n)), n);
+        return new VersionEstimate(version, Map.of("harmless", new Estimate(mean, mean - half, mean + half, n)),
+                Map.of("harmless", new Estimate(mean, mean - half, mean + half, n)), n);
     }
 
     static ScoredSample sample(String prompt, String source, long version, double r, double g) {
@@ -93,6 +94,17 @@ class ControlPolicyTest {
         assertThat(d.state().lambda()[0]).isCloseTo(0.2, within(1e-12));
         // below one estimate's worth of samples it waits even so
         assertThat(p.onEstimate(STARTED, estimate(3, 0.3, 10, 0.1)).step()).isEmpty();
+    }
+
+    @Test
+    void iterativeNeverStepsEarlyOnTheFixedNIntervalAlone() {
+        ControlPolicy p = ControlPolicy.of(settings(DualMode.ITERATIVE, 1.0));
+        // n = 30: the display interval [0.2, 0.4] lies below b, the anytime-valid bound does not
+        VersionEstimate e = new VersionEstimate(3, Map.of("harmless", new Estimate(0.3, 0.2, 0.4, 30)),
+                Map.of("harmless", new Estimate(0.3, 0.0, 0.65, 30)), 30);
+        assertThat(p.onEstimate(STARTED, e).step()).isEmpty();
+        // and with no bound at all (an estimate from before the bounds existed) it never decides early
+        assertThat(p.onEstimate(STARTED, new VersionEstimate(3, e.estimates(), 30)).step()).isEmpty();
     }
 
     @Test

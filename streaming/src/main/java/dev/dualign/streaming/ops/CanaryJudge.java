@@ -16,14 +16,15 @@ import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 
 /**
- * Keyed by policy version: applies {@link CanaryRule} to each of the version's estimates and
+ * Keyed by policy version: applies {@link CanaryRule} to each of the version's anytime-valid
+ * bounds (it looks at every estimate, so a fixed-n interval would be optional stopping) and
  * publishes a {@link DeploymentDecision} when the verdict becomes promote or rollback, once per
  * verdict. The job decides; policy servers carry the decision out for their canary. State is one
  * short string per version.
  */
 public final class CanaryJudge extends KeyedProcessFunction<Long, VersionEstimate, DeploymentDecision> {
     private static final long serialVersionUID = 1L;
-    static final String SOURCE = "job estimate";
+    static final String SOURCE = "job estimate, anytime-valid";
 
     private final JobSettings settings;
     /** The action last published for this version, so each verdict goes out once. */
@@ -40,7 +41,7 @@ public final class CanaryJudge extends KeyedProcessFunction<Long, VersionEstimat
 
     @Override
     public void processElement(VersionEstimate e, Context ctx, Collector<DeploymentDecision> out) throws Exception {
-        CanaryRule.CanaryDecision d = CanaryRule.judge(settings.constraints(), e.estimates(), settings.nMin(), SOURCE);
+        CanaryRule.CanaryDecision d = CanaryRule.judge(settings.constraints(), e.bounds(), settings.nMin(), SOURCE);
         DeploymentDecision.Action action = switch (d.verdict()) {
             case PROMOTE -> DeploymentDecision.Action.PROMOTE;
             case ROLLBACK -> DeploymentDecision.Action.ROLLBACK;
@@ -51,7 +52,7 @@ public final class CanaryJudge extends KeyedProcessFunction<Long, VersionEstimat
         }
         published.update(action.key());
         Map<String, Estimate> evidence = new LinkedHashMap<>();
-        settings.names().stream().filter(e.estimates()::containsKey).forEach(n -> evidence.put(n, e.estimates().get(n)));
+        settings.names().stream().filter(e.bounds()::containsKey).forEach(n -> evidence.put(n, e.bounds().get(n)));
         out.collect(new DeploymentDecision(e.policyVersion(), action, d.reason(), evidence, System.currentTimeMillis()));
     }
 }

@@ -5,6 +5,7 @@ import dev.dualign.connectors.flink.JsonTypeInfo;
 import dev.dualign.core.event.Alert;
 import dev.dualign.core.event.Estimate;
 import dev.dualign.core.stats.ConfidenceBounds;
+import dev.dualign.core.stats.ConfidenceSequence;
 import dev.dualign.core.stats.Interval;
 import dev.dualign.core.stats.RunningStats;
 import dev.dualign.streaming.JobSettings;
@@ -35,7 +36,10 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
     public static final OutputTag<Alert> ALERTS = new OutputTag<>("alerts", JsonTypeInfo.forEvent(Alert.class));
 
     private final JobSettings settings;
-    /** Per version: [n, mean, m2, min, max] for each tracked name, then sinceEmit, then one alert flag per constraint. */
+    /**
+     * Per version: [n, mean, m2, min, max] for each tracked name, then sinceEmit, then one alert
+     * flag per constraint, then [n, mean, v] of each constraint's {@link ConfidenceSequence}.
+     */
     private transient ValueState<double[]> state;
     private transient List<String> tracked;
     private transient Map<String, Double> gauges;
@@ -61,7 +65,7 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
         // Its slots are positional, so the state's name carries the layout: after the constraints
         // change, a restored job starts the estimates afresh instead of reading one utility's
         // statistics as another's.
-        state = getRuntimeContext().getState(new ValueStateDescriptor<>("estimator[" + String.join(",", tracked) + "]",
+        state = getRuntimeContext().getState(new ValueStateDescriptor<>("estimator[" + String.join(",", tracked) + "]+cs",
                 org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo.DOUBLE_PRIMITIVE_ARRAY_TYPE_INFO));
         gauges = new ConcurrentHashMap<>();
         registered = new java.util.HashSet<>();
@@ -76,9 +80,11 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
         int k = tracked.size();
         int sinceAt = 5 * k;
         int alertAt = sinceAt + 1;
+        int m = settings.names().size();
+        int csAt = alertAt + m;
         double[] st = state.value();
         if (st == null) {
-            st = new double[alertAt + settings.names().size()];
+            st = new double[csAt + 3 * m];
             for (int i = 0; i < k; i++) {
                 st[5 * i + 3] = Double.POSITIVE_INFINITY;
                 st[5 * i + 4] = Double.NEGATIVE_INFINITY;
@@ -89,8 +95,13 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
             add(st, 1, s.kl());
         }
         double[] u = s.utilities();
-        for (int c = 0; c < settings.names().size(); c++) {
+        for (int c = 0; c < m; c++) {
             add(st, 2 + c, bounded(u[c]));
+            ConfidenceSequence cs = sequence(st, csAt, c);
+            if (cs.add(u[c]) && !settings.anytimeValid()) {
+                clipped.inc(); // counted once: bounded() counted it already in bernstein mode
+            }
+            System.arraycopy(cs.state(), 0, st, csAt + 3 * c, 3);
         }
         if (s.timestamp() > 0) {
             inclusionLatency.update(Math.max(0, System.currentTimeMillis() - s.timestamp()));
@@ -105,7 +116,11 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
                             st[5 * i + 4]));
                 }
             }
-            VersionEstimate e = estimate(ctx.getCurrentKey(), stats);
+            Map<String, ConfidenceSequence> sequences = new LinkedHashMap<>();
+            for (int c = 0; c < m; c++) {
+                sequences.put(settings.names().get(c), sequence(st, csAt, c));
+            }
+            VersionEstimate e = estimate(ctx.getCurrentKey(), stats, sequences);
             out.collect(e);
             alerts(ctx, e, st, alertAt);
             publishGauges(ctx.getCurrentKey(), e);
@@ -142,7 +157,23 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
         st[o + 4] = Math.max(st[o + 4], x);
     }
 
-    VersionEstimate estimate(long version, Map<String, StatsState> stats) {
+    private ConfidenceSequence sequence(double[] st, int csAt, int c) {
+        int o = csAt + 3 * c;
+        return ConfidenceSequence.restore(settings.rangeLo(), settings.rangeHi(), st[o], st[o + 1], st[o + 2]);
+    }
+
+    /**
+     * The display intervals ({@code dual.interval} at this n) and the decision bounds: each
+     * constraint's confidence sequence at α/m, so that all m hold together at every look.
+     */
+    VersionEstimate estimate(long version, Map<String, StatsState> stats, Map<String, ConfidenceSequence> sequences) {
+        Map<String, Estimate> bounds = new LinkedHashMap<>();
+        double alphaEach = (1 - settings.confidence()) / Math.max(1, sequences.size());
+        sequences.forEach((name, cs) -> {
+            if (cs.n() > 0) {
+                bounds.put(name, Estimate.of(cs.interval(alphaEach)));
+            }
+        });
         Map<String, Estimate> out = new LinkedHashMap<>();
         long n = 0;
         double alpha = 1 - settings.confidence();
@@ -161,14 +192,14 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
             out.put(e.getKey(), Estimate.of(i));
             n = Math.max(n, r.n());
         }
-        return new VersionEstimate(version, out, n);
+        return new VersionEstimate(version, out, bounds, n);
     }
 
     /** The anytime-valid interval needs observations inside the declared range. */
     private void alerts(Context ctx, VersionEstimate e, double[] st, int alertAt) {
         List<String> names = settings.names();
         for (int c = 0; c < names.size(); c++) {
-            Estimate est = e.estimates().get(names.get(c));
+            Estimate est = e.bounds().get(names.get(c)); // looked at on every estimate: the anytime-valid bound
             double margin = settings.constraints().get(names.get(c));
             if (est == null) {
                 continue;

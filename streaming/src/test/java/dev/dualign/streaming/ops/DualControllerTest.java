@@ -66,7 +66,8 @@ class DualControllerTest {
     }
 
     static ControllerInput estimate(long version, double mean, long n, double half) {
-        return ControllerInput.of(new VersionEstimate(version, Map.of("harmless", new Estimate(mean, mean - half, mean + half, n)), n));
+        return ControllerInput.of(new VersionEstimate(version, Map.of("harmless", new Estimate(mean, mean - half, mean + half, n)),
+                Map.of("harmless", new Estimate(mean, mean - half, mean + half, n)), n));
     }
 
     static ScoredSample sample(String prompt, String source, long version, double r, double g) {

@@ -48,6 +48,11 @@ class VersionEstimatorTest {
         assertThat(v1.estimates().get("reward").mean()).isCloseTo(4.5, within(1e-12));
         assertThat(v1.estimates().get("kl").mean()).isCloseTo(0.5, within(1e-12));
         assertThat(v1.estimates().get("harmless").lo()).isLessThan(0.5);
+        // the decision bound: anytime-valid, so wider than the fixed-n interval, and only for constraints
+        assertThat(v1.bounds()).containsOnlyKeys("harmless");
+        assertThat(v1.bounds().get("harmless").mean()).isCloseTo(0.5, within(1e-12));
+        assertThat(v1.bounds().get("harmless").lo()).isLessThan(v1.estimates().get("harmless").lo());
+        assertThat(v1.bounds().get("harmless").hi()).isGreaterThan(v1.estimates().get("harmless").hi());
         VersionEstimate v2 = out.stream().filter(e -> e.policyVersion() == 2).findFirst().orElseThrow();
         assertThat(v2.estimates().get("harmless").mean()).isCloseTo(0.9, within(1e-12));
         h.close();
@@ -57,8 +62,11 @@ class VersionEstimatorTest {
     void alertsOncePerViolationAndAgainOnlyAfterRecovery() throws Exception {
         var h = harness();
         h.open();
-        for (int i = 0; i < 30; i++) {
+        for (int i = 0; i < 300; i++) {
             h.processElement(new StreamRecord<>(sample(4, 0, i % 2 == 0 ? 0.1 : 0.2, -1, -1))); // clearly below 0.5
+            if (i == 49) { // the fixed-n interval shows it at once; the anytime-valid bound alerting needs more
+                assertThat(h.getSideOutput(VersionEstimator.ALERTS)).isNullOrEmpty();
+            }
         }
         List<Alert> alerts = h.getSideOutput(VersionEstimator.ALERTS).stream().map(StreamRecord::getValue).toList();
         assertThat(alerts).singleElement().satisfies(a -> {

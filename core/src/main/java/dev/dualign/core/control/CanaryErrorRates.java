@@ -1,0 +1,94 @@
+package dev.dualign.core.control;
+
+import dev.dualign.core.event.Estimate;
+import dev.dualign.core.stats.ConfidenceBounds;
+import dev.dualign.core.stats.ConfidenceSequence;
+import dev.dualign.core.stats.RunningStats;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.DoubleSupplier;
+
+/**
+ * How often {@link CanaryRule} decides wrongly when it looks at a version's estimate every few
+ * samples, by simulation: the job's own loop (add a batch, estimate, judge) on a score stream of
+ * known mean. It measures what the rule's interval costs: the fixed-n normal interval (what the
+ * judge read before) against the job's anytime-valid confidence sequence.
+ */
+public final class CanaryErrorRates {
+    /** Which interval the judge reads. */
+    public enum Bound { NORMAL, ANYTIME }
+
+    /** A score distribution of known mean, in the declared range [lo, hi]. */
+    public enum Scores {
+        /** Two values at the ends of the range (the largest variance for a mean). */
+        BERNOULLI,
+        /** Uniform on mean ± 0.5. */
+        UNIFORM;
+
+        DoubleSupplier sampler(double mean, double lo, double hi, SplittableRandom rnd) {
+            return switch (this) {
+                case BERNOULLI -> () -> rnd.nextDouble() < (mean - lo) / (hi - lo) ? hi : lo;
+                case UNIFORM -> () -> mean - 0.5 + rnd.nextDouble();
+            };
+        }
+    }
+
+    /**
+     * @param promoted runs that ended in a promotion
+     * @param rolledBack runs that ended in a rollback
+     * @param held runs undecided after the last look
+     * @param meanSamplesToDecision mean samples at the decision, over the decided runs (NaN if none)
+     */
+    public record Rates(int runs, int promoted, int rolledBack, int held, double meanSamplesToDecision) {
+        public double promoteRate() {
+            return (double) promoted / runs;
+        }
+
+        public double rollbackRate() {
+            return (double) rolledBack / runs;
+        }
+    }
+
+    private CanaryErrorRates() {}
+
+    /**
+     * Runs {@code runs} canaries of true mean {@code mean} against {@code margin}, looking every
+     * {@code every} samples up to {@code maxSamples}, at level {@code confidence} (one constraint).
+     */
+    public static Rates simulate(Bound bound, Scores scores, double mean, double margin, int runs, int every, int maxSamples,
+            long nMin, double confidence, double lo, double hi, long seed) {
+        SplittableRandom root = new SplittableRandom(seed);
+        Map<String, Double> margins = Map.of("g", margin);
+        double alpha = 1 - confidence;
+        int promoted = 0;
+        int rolledBack = 0;
+        long decidedAt = 0;
+        for (int r = 0; r < runs; r++) {
+            SplittableRandom rnd = root.split();
+            DoubleSupplier x = scores.sampler(mean, lo, hi, rnd);
+            RunningStats stats = new RunningStats();
+            ConfidenceSequence cs = new ConfidenceSequence(lo, hi);
+            for (int n = every; n <= maxSamples; n += every) {
+                for (int i = 0; i < every; i++) {
+                    double v = x.getAsDouble();
+                    stats.add(v);
+                    cs.add(v);
+                }
+                Estimate e = Estimate.of(bound == Bound.NORMAL ? ConfidenceBounds.normal(stats, alpha) : cs.interval(alpha));
+                CanaryRule.Verdict verdict = CanaryRule.judge(margins, Map.of("g", e), nMin, "simulation").verdict();
+                if (verdict == CanaryRule.Verdict.PROMOTE) {
+                    promoted++;
+                    decidedAt += n;
+                    break;
+                }
+                if (verdict == CanaryRule.Verdict.ROLLBACK) {
+                    rolledBack++;
+                    decidedAt += n;
+                    break;
+                }
+            }
+        }
+        int decided = promoted + rolledBack;
+        return new Rates(runs, promoted, rolledBack, runs - decided, decided == 0 ? Double.NaN : (double) decidedAt / decided);
+    }
+}
