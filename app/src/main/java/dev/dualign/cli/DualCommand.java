@@ -107,7 +107,20 @@ final class DualCommand implements Callable<Integer> {
                     interval.putObject(ci.names().get(c)).put("lo", ci.lo()[c]).put("hi", ci.hi()[c]);
                 }
                 json.putObject("bootstrap").put("resamples", ci.resamples()).put("infeasible", ci.infeasible())
-                        .put("confidence", ci.confidence()).put("seed", seed);
+                        .put("confidence", ci.confidence()).put("seed", seed)
+                        .put("interval", "lambda-hat at this K (prompts resampled; blind to the finite-K bias)");
+                ObjectNode finiteK = json.putObject("finiteK").put("meanK", ci.meanK());
+                if (ci.levels().length == 0) {
+                    finiteK.put("note", "fewer than 4 samples for some prompt: the finite-K bias cannot be estimated");
+                } else {
+                    finiteK.put("extrapolation", "1/sqrt(K), from K and K/2");
+                    ObjectNode bias = finiteK.putObject("bias");
+                    ObjectNode limit = finiteK.putObject("interval");
+                    for (int c = 0; c < ci.names().size(); c++) {
+                        bias.put(ci.names().get(c), ci.bias()[c]);
+                        limit.putObject(ci.names().get(c)).put("lo", ci.limitLo()[c]).put("hi", ci.limitHi()[c]);
+                    }
+                }
             }
             out.println(EventJson.write(json));
             out.flush();

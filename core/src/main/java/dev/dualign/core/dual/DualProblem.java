@@ -73,6 +73,54 @@ public final class DualProblem {
         return reward.length;
     }
 
+    /** The smallest number of samples any prompt has. */
+    public int minGroup() {
+        int min = Integer.MAX_VALUE;
+        for (int x = 0; x < prompts(); x++) {
+            min = Math.min(min, offsets[x + 1] - offsets[x]);
+        }
+        return min;
+    }
+
+    /**
+     * The same prompts with ⌈size / divisor⌉ of each prompt's samples, drawn without replacement:
+     * the dual as it would be at a smaller K. The finite-K bias of λ̂ is read off how λ̂ moves
+     * between K, K/2 and K/4 ({@link DualBootstrap}).
+     */
+    public DualProblem thinned(int divisor, java.util.SplittableRandom rnd) {
+        if (divisor < 1) {
+            throw new IllegalArgumentException("divisor must be ≥ 1, got " + divisor);
+        }
+        int m = prompts();
+        int[] off = new int[m + 1];
+        for (int x = 0; x < m; x++) {
+            int size = offsets[x + 1] - offsets[x];
+            off[x + 1] = off[x] + (size + divisor - 1) / divisor;
+        }
+        double[] r = new double[off[m]];
+        double[] u = new double[off[m] * k];
+        int[] idx = new int[0];
+        for (int x = 0; x < m; x++) {
+            int size = offsets[x + 1] - offsets[x];
+            if (idx.length < size) {
+                idx = new int[size];
+            }
+            for (int i = 0; i < size; i++) {
+                idx[i] = offsets[x] + i;
+            }
+            int keep = off[x + 1] - off[x];
+            for (int i = 0; i < keep; i++) { // partial Fisher–Yates: the first `keep` of a random order
+                int j = i + rnd.nextInt(size - i);
+                int t = idx[i];
+                idx[i] = idx[j];
+                idx[j] = t;
+                r[off[x] + i] = reward[idx[i]];
+                System.arraycopy(g, idx[i] * k, u, (off[x] + i) * k, k);
+            }
+        }
+        return new DualProblem(beta, names, margins, off, r, u, promptIds);
+    }
+
     /** Per prompt, the best attainable value of each utility: the feasibility witness. */
     double[] bestAttainable(double[] promptWeights) {
         double[] best = new double[k];
