@@ -1,0 +1,88 @@
+package dev.dualign.app.experiment;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.dualign.core.control.CanaryErrorRates;
+import dev.dualign.core.control.CanaryErrorRates.Bound;
+import dev.dualign.core.control.CanaryErrorRates.Rates;
+import dev.dualign.core.control.CanaryErrorRates.Scores;
+import dev.dualign.core.event.EventJson;
+
+/**
+ * #13 defect 4: the canary judge's false promotion and false rollback rates when it looks every
+ * {@code dual.estimate-every} samples, with the fixed-n normal interval it read before and the
+ * anytime-valid confidence sequence it reads now, by simulation of the rule itself.
+ */
+final class CanaryExperiment implements Experiment {
+    static final double MARGIN = 0.5;
+    static final double[] MEANS = {0.40, 0.45, 0.48, 0.50, 0.52, 0.55, 0.60};
+    static final int EVERY = 25;
+    static final int MAX_SAMPLES = 3000;
+    static final int N_MIN = 200;
+    static final double CONFIDENCE = 0.95;
+
+    @Override
+    public String name() {
+        return "canary";
+    }
+
+    @Override
+    public String description() {
+        return "false promotion/rollback rates of the canary rule under repeated looks: fixed-n normal vs anytime-valid";
+    }
+
+    @Override
+    public ObjectNode run(Context ctx) {
+        int runs = ctx.quick() ? 200 : 2000;
+        ObjectNode out = EventJson.mapper().createObjectNode();
+        out.put("margin", MARGIN).put("looksEvery", EVERY).put("maxSamples", MAX_SAMPLES).put("nMin", N_MIN)
+                .put("confidence", CONFIDENCE).put("runsPerCell", runs).put("range", "[-1, 1]");
+        Bound[] bounds = Bound.values();
+        // [bound][seed][mean]
+        double[][][] promote = new double[bounds.length][ctx.seeds()][MEANS.length];
+        double[][][] rollback = new double[bounds.length][ctx.seeds()][MEANS.length];
+        ArrayNode cells = out.putArray("cells");
+        ctx.progress().stage("canary", ctx.seeds() * bounds.length * (MEANS.length + 1));
+        int done = 0;
+        for (int seed = 1; seed <= ctx.seeds(); seed++) {
+            for (int b = 0; b < bounds.length; b++) {
+                for (int i = 0; i < MEANS.length; i++) {
+                    Rates r = CanaryErrorRates.simulate(bounds[b], Scores.UNIFORM, MEANS[i], MARGIN, runs, EVERY, MAX_SAMPLES,
+                            N_MIN, CONFIDENCE, -1, 1, seed * 1000L + i);
+                    promote[b][seed - 1][i] = r.promoteRate();
+                    rollback[b][seed - 1][i] = r.rollbackRate();
+                    cell(cells, seed, bounds[b], Scores.UNIFORM, MEANS[i], r);
+                    ctx.progress().advance(++done);
+                }
+                // the worst case for the error rate: the largest variance a mean of 0.5 can have in [-1, 1]
+                Rates worst = CanaryErrorRates.simulate(bounds[b], Scores.BERNOULLI, MARGIN, MARGIN, runs, EVERY, MAX_SAMPLES,
+                        N_MIN, CONFIDENCE, -1, 1, seed * 1000L + 99);
+                cell(cells, seed, bounds[b], Scores.BERNOULLI, MARGIN, worst);
+                ctx.progress().advance(++done);
+            }
+        }
+        Plot plot = new Plot("Canary decisions, looking every " + EVERY + " samples (uniform scores, margin " + MARGIN + ")",
+                "true mean of the canary's utility", "fraction of canaries", false);
+        for (int b = 0; b < bounds.length; b++) {
+            String label = bounds[b] == Bound.NORMAL ? "fixed-n normal 95%" : "anytime-valid 95%";
+            plot.add(Plot.Series.of("promoted, " + label, MEANS, promote[b]));
+            plot.add(Plot.Series.of("rolled back, " + label, MEANS, rollback[b]));
+        }
+        plot.reference("2.5 % (each way, nominal)", 0.025);
+        out.put("plot", ctx.out().resolve(name() + ".png").getFileName().toString());
+        try {
+            plot.writePng(ctx.out().resolve(name() + ".png"));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return out;
+    }
+
+    private static void cell(ArrayNode cells, int seed, Bound bound, Scores scores, double mean, Rates r) {
+        cells.addObject().put("seed", seed).put("bound", bound.name().toLowerCase(java.util.Locale.ROOT))
+                .put("scores", scores.name().toLowerCase(java.util.Locale.ROOT)).put("mean", mean)
+                .put("promoted", r.promoteRate()).put("rolledBack", r.rollbackRate())
+                .put("undecided", (double) r.held() / r.runs())
+                .put("meanSamplesToDecision", Double.isNaN(r.meanSamplesToDecision()) ? null : r.meanSamplesToDecision());
+    }
+}

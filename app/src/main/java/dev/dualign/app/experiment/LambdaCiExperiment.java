@@ -1,0 +1,77 @@
+package dev.dualign.app.experiment;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.dualign.core.dual.DualBootstrap.Extrapolation;
+import dev.dualign.core.dual.GaussianDualWorld;
+import dev.dualign.core.event.EventJson;
+import java.util.Locale;
+
+/**
+ * #13 defect 5: how often the bootstrap intervals of {@code dualign dual --bootstrap} cover the
+ * infinite-K λ* that fine-tuning targets, at K = 4, 16, 64 samples per prompt, on a Gaussian world
+ * where that λ* is known in closed form ({@link GaussianDualWorld#chatLike}).
+ */
+final class LambdaCiExperiment implements Experiment {
+    static final int[] KS = {4, 16, 64};
+    static final int PROMPTS = 100;
+    static final double BETA = 0.1;
+    static final double MARGIN = 0.5;
+    static final double CONFIDENCE = 0.95;
+
+    @Override
+    public String name() {
+        return "lambda-ci";
+    }
+
+    @Override
+    public String description() {
+        return "coverage of the infinite-K λ* by the bootstrap interval at K, and by the finite-K-corrected one";
+    }
+
+    @Override
+    public ObjectNode run(Context ctx) throws Exception {
+        int runs = ctx.quick() ? 10 : 100;
+        int resamples = ctx.quick() ? 50 : 200;
+        GaussianDualWorld w = GaussianDualWorld.chatLike(BETA, MARGIN);
+        ObjectNode out = EventJson.mapper().createObjectNode();
+        out.putPOJO("world", w);
+        out.put("prompts", PROMPTS).put("runsPerSeedAndK", runs).put("resamples", resamples).put("confidence", CONFIDENCE);
+        Extrapolation[] ex = Extrapolation.values();
+        double[] xs = new double[KS.length];
+        double[][] atK = new double[ctx.seeds()][KS.length];
+        double[][][] limit = new double[ex.length][ctx.seeds()][KS.length];
+        ArrayNode cells = out.putArray("cells");
+        ctx.progress().stage("lambda-ci", ctx.seeds() * KS.length * ex.length * runs);
+        int[] done = {0};
+        for (int seed = 1; seed <= ctx.seeds(); seed++) {
+            for (int i = 0; i < KS.length; i++) {
+                xs[i] = KS[i];
+                for (int e = 0; e < ex.length; e++) {
+                    // the same seed for both extrapolations: the same draws, so they differ only in the correction
+                    GaussianDualWorld.Coverage c = w.coverage(PROMPTS, KS[i], runs, resamples, CONFIDENCE, seed * 100L + i, ex[e],
+                            () -> ctx.progress().advance(++done[0]));
+                    atK[seed - 1][i] = c.atKRate();
+                    limit[e][seed - 1][i] = c.limitRate();
+                    cells.addObject().put("seed", seed).put("k", KS[i])
+                            .put("extrapolation", ex[e].name().toLowerCase(Locale.ROOT).replace('_', '-'))
+                            .put("coverageAtK", c.atKRate()).put("coverageCorrected", c.limitRate())
+                            .put("correctedRuns", c.limitRuns()).put("meanLambdaHat", c.meanLambdaHat())
+                            .put("meanLambdaStar", c.meanLambdaStar()).put("meanCorrected", c.meanLimit())
+                            .put("meanBiasEstimate", c.meanBias());
+                }
+            }
+        }
+        Plot plot = new Plot("Coverage of the infinite-K λ* (" + PROMPTS + " prompts, nominal 95 %)",
+                "K, samples per prompt", "coverage", true);
+        plot.add(Plot.Series.of("interval for λ̂ at this K (before)", xs, atK));
+        for (int e = 0; e < ex.length; e++) {
+            plot.add(Plot.Series.of("extrapolated from K and K/2, " + (ex[e] == Extrapolation.INVERSE_K ? "1/K" : "1/√K"),
+                    xs, limit[e]));
+        }
+        plot.reference("95 %", 0.95);
+        plot.writePng(ctx.out().resolve(name() + ".png"));
+        out.put("plot", name() + ".png");
+        return out;
+    }
+}
