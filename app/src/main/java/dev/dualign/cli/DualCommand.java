@@ -111,7 +111,8 @@ final class DualCommand implements Callable<Integer> {
                         .put("interval", "lambda-hat at this K (prompts resampled; blind to the finite-K bias)");
                 ObjectNode finiteK = json.putObject("finiteK").put("meanK", ci.meanK());
                 if (ci.levels().length == 0) {
-                    finiteK.put("note", "fewer than 4 samples for some prompt: the finite-K bias cannot be estimated");
+                    finiteK.put("note", "fewer than " + DualBootstrap.MIN_GROUP_TO_CORRECT
+                            + " samples for some prompt: the finite-K bias cannot be estimated");
                 } else {
                     finiteK.put("extrapolation", "1/sqrt(K), from K and K/2");
                     ObjectNode bias = finiteK.putObject("bias");

@@ -49,8 +49,9 @@ final class LambdaCiExperiment implements Experiment {
                 xs[i] = KS[i];
                 for (int e = 0; e < ex.length; e++) {
                     // the same seed for both extrapolations: the same draws, so they differ only in the correction
+                    // K = 4 is below the default floor for a correction (8): forced here, to show why it is the floor
                     GaussianDualWorld.Coverage c = w.coverage(PROMPTS, KS[i], runs, resamples, CONFIDENCE, seed * 100L + i, ex[e],
-                            () -> ctx.progress().advance(++done[0]));
+                            4, () -> ctx.progress().advance(++done[0]));
                     atK[seed - 1][i] = c.atKRate();
                     limit[e][seed - 1][i] = c.limitRate();
                     cells.addObject().put("seed", seed).put("k", KS[i])

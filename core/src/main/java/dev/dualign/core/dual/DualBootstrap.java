@@ -12,7 +12,7 @@ import java.util.SplittableRandom;
  *       cannot see the finite-K bias: log of a K-sample mean is biased (Jensen), so λ̂ is off
  *       the infinite-K λ* that fine-tuning targets by O(1/K) however many prompts there are.
  *   <li>the infinite-K λ*: the same resampling of an extrapolated estimator. Each prompt's
- *       samples are thinned to K/2 (when that leaves ≥ 2), λ̂ re-solved on each, and λ̂
+ *       samples are thinned to K/2 (when K ≥ {@link #MIN_GROUP_TO_CORRECT}), λ̂ re-solved on each, and λ̂
  *       extrapolated to K → ∞ ({@link Extrapolation}); {@code bias} is λ̂ − that limit, and
  *       {@code limitLo..limitHi} the interval for λ*. Coverage of both, measured at K = 4, 16,
  *       64 on a Gaussian world whose λ* is known in closed form: docs/experiments.md, "lambda-ci".
@@ -22,6 +22,11 @@ import java.util.SplittableRandom;
 public final class DualBootstrap {
     /** Thinned re-solves per level, averaged: the thinning's own noise would otherwise dominate. */
     public static final int DEFAULT_REPEATS = 2;
+    /**
+     * The fewest samples every prompt needs for a bias estimate: at K = 4 the K/2 = 2 solve is so
+     * biased that extrapolating from it over-corrects (coverage 0.33–0.73 in the lambda-ci experiment).
+     */
+    public static final int MIN_GROUP_TO_CORRECT = 8;
 
     private DualBootstrap() {}
 
@@ -59,16 +64,21 @@ public final class DualBootstrap {
 
     public static Result run(DualSolver solver, DualProblem p, DualSolution at, int resamples,
             double confidence, long seed) {
-        return run(solver, p, at, resamples, confidence, seed, DEFAULT_REPEATS, Extrapolation.INVERSE_SQRT_K);
+        return run(solver, p, at, resamples, confidence, seed, DEFAULT_REPEATS, Extrapolation.INVERSE_SQRT_K,
+                MIN_GROUP_TO_CORRECT);
     }
 
+    /** @param minGroupToCorrect estimate the bias only when every prompt has at least this many samples (≥ 4) */
     public static Result run(DualSolver solver, DualProblem p, DualSolution at, int resamples,
-            double confidence, long seed, int repeats, Extrapolation extrapolation) {
+            double confidence, long seed, int repeats, Extrapolation extrapolation, int minGroupToCorrect) {
         if (resamples < 1) {
             throw new IllegalArgumentException("bootstrap resamples must be ≥ 1, got " + resamples);
         }
         if (!(confidence > 0 && confidence < 1)) {
             throw new IllegalArgumentException("confidence must be in (0, 1), got " + confidence);
+        }
+        if (minGroupToCorrect < 4) {
+            throw new IllegalArgumentException("thinning to half needs ≥ 4 samples per prompt, got " + minGroupToCorrect);
         }
         if (repeats < 1) {
             throw new IllegalArgumentException("repeats must be ≥ 1, got " + repeats);
@@ -76,7 +86,7 @@ public final class DualBootstrap {
         int m = p.prompts();
         int k = p.constraints();
         SplittableRandom rnd = new SplittableRandom(seed);
-        int[] divisors = divisors(p);
+        int[] divisors = p.minGroup() >= minGroupToCorrect ? new int[] {1, 2} : new int[] {1};
         List<DualProblem[]> thinned = new java.util.ArrayList<>(); // per level > 1: `repeats` thinnings, fixed
         double[] levels = new double[divisors.length];
         for (int d = 0; d < divisors.length; d++) {
@@ -146,11 +156,6 @@ public final class DualBootstrap {
         }
         return new Result(p.names(), lo, hi, resamples, infeasible, confidence, levels[0], bias, limitLo, limitHi,
                 divisors.length > 1 ? levels : new double[0]);
-    }
-
-    /** K and K/2 when every prompt keeps ≥ 2 samples (one sample per prompt makes the dual linear in λ). */
-    static int[] divisors(DualProblem p) {
-        return p.minGroup() >= 4 ? new int[] {1, 2} : new int[] {1};
     }
 
     /** λ̂ at each level (the thinned ones averaged), extrapolated to K → ∞ and projected onto λ ≥ 0. */

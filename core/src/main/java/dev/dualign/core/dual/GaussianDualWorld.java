@@ -66,7 +66,7 @@ public record GaussianDualWorld(double meanG, double spreadG, double sdG, double
      * [limitLo, limitHi] (extrapolated) contain the draw's infinite-K λ*.
      */
     public Coverage coverage(int prompts, int k, int runs, int resamples, double confidence, long seed,
-            DualBootstrap.Extrapolation extrapolation, Runnable onRun) {
+            DualBootstrap.Extrapolation extrapolation, int minGroupToCorrect, Runnable onRun) {
         SplittableRandom root = new SplittableRandom(seed);
         DualSolver solver = new DualSolver();
         int atK = 0;
@@ -82,7 +82,7 @@ public record GaussianDualWorld(double meanG, double spreadG, double sdG, double
             Draw d = draw(prompts, k, rnd);
             DualSolution s = solver.solve(d.problem());
             DualBootstrap.Result ci = DualBootstrap.run(solver, d.problem(), s, resamples, confidence, rnd.nextLong(),
-                    DualBootstrap.DEFAULT_REPEATS, extrapolation);
+                    DualBootstrap.DEFAULT_REPEATS, extrapolation, minGroupToCorrect);
             double star = d.lambdaStar();
             sumHat += s.lambda()[0];
             sumStar += star;

@@ -13,7 +13,8 @@ class DualBootstrapTest {
 
     @Test
     void theIntervalForLambdaAtThisKMissesTheInfiniteKLambdaAndTheExtrapolatedOneMostlyCoversIt() {
-        var c = WORLD.coverage(100, 16, 40, 100, 0.95, 3, Extrapolation.INVERSE_SQRT_K, null);
+        var c = WORLD.coverage(100, 16, 40, 100, 0.95, 3, Extrapolation.INVERSE_SQRT_K,
+                DualBootstrap.MIN_GROUP_TO_CORRECT, null);
         // λ̂ at K = 16 sits well above λ* (Jensen): its 95 % interval covers λ* in few runs
         assertThat(c.meanLambdaHat()).isGreaterThan(c.meanLambdaStar() + 0.04);
         assertThat(c.atKRate()).isLessThan(0.5);
@@ -26,7 +27,7 @@ class DualBootstrapTest {
 
     @Test
     void withTooFewSamplesPerPromptToThinItSaysSoInsteadOfGuessing() {
-        var d = WORLD.draw(50, 3, new SplittableRandom(1));
+        var d = WORLD.draw(50, 4, new SplittableRandom(1)); // K/2 = 2 would over-correct
         DualSolver solver = new DualSolver();
         var r = DualBootstrap.run(solver, d.problem(), solver.solve(d.problem()), 20, 0.9, 1);
         assertThat(r.bias()[0]).isNaN();
