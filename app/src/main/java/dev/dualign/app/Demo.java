@@ -228,8 +228,14 @@ public final class Demo implements AutoCloseable {
     }
 
     public static ServerSettings serverSettings(Config c, JobSettings js, String token, long seed) {
+        long hold = c.get(ServingOptions.CANARY_HOLD_MS);
+        if (hold >= js.requestTimeoutMs()) {
+            // a version waiting behind the canary would let the controller's fine-tune request time out
+            throw new dev.dualign.core.config.ConfigException(ServingOptions.CANARY_HOLD_MS.key(), "must be less than "
+                    + "dual.request-timeout-ms (" + js.requestTimeoutMs() + "), got " + hold);
+        }
         return new ServerSettings(c.get(ServingOptions.HOST), c.get(ServingOptions.PORT), token, c.get(ServingOptions.CANARY_FRACTION),
-                c.get(ServingOptions.REFERENCE_FRACTION), c.get(ServingOptions.REFERENCE_SAMPLES), c.get(ServingOptions.MAX_TOKENS),
+                hold, c.get(ServingOptions.REFERENCE_FRACTION), c.get(ServingOptions.REFERENCE_SAMPLES), c.get(ServingOptions.MAX_TOKENS),
                 c.get(ServingOptions.TEMPERATURE), c.get(ServingOptions.REQUEST_TIMEOUT_MS), c.get(ServingOptions.INITIAL_VERSION),
                 seed);
     }

@@ -13,6 +13,9 @@ public final class ServingOptions {
             .describe("Bearer token for /admin/*; empty: the demo makes one up and prints it, `serve` disables admin.");
     public static final ConfigOption<Double> CANARY_FRACTION = ConfigOption.number("server.canary-fraction", 0.3)
             .check(v -> v >= 0 && v < 1, "in [0, 1)").describe("Share of prompts a new version answers until promoted (0: no canary).");
+    public static final ConfigOption<Long> CANARY_HOLD_MS = ConfigOption.longInteger("server.canary-hold-ms", 180_000)
+            .check(v -> v >= 0, "a number ≥ 0").describe("How long an undecided canary keeps its slot against a newer version "
+                    + "(0: replaced at once); the newer one waits, then deploys when the canary is decided or the hold ends.");
     public static final ConfigOption<Double> REFERENCE_FRACTION = ConfigOption.number("server.reference-fraction", 0.15)
             .check(v -> v >= 0 && v <= 1, "in [0, 1]").describe("Share of prompts also answered by the reference for the one-shot dual.");
     public static final ConfigOption<Integer> REFERENCE_SAMPLES = ConfigOption.integer("server.reference-samples", 4)
@@ -42,7 +45,7 @@ public final class ServingOptions {
     public static final ConfigOption<Integer> FT_BUFFER = ConfigOption.integer("finetune.buffer", 20_000)
             .check(v -> v >= 1, "an integer ≥ 1").describe("Recent scored samples kept as training data.");
 
-    public static final List<ConfigOption<?>> ALL = List.of(HOST, PORT, ADMIN_TOKEN, CANARY_FRACTION, REFERENCE_FRACTION,
+    public static final List<ConfigOption<?>> ALL = List.of(HOST, PORT, ADMIN_TOKEN, CANARY_FRACTION, CANARY_HOLD_MS, REFERENCE_FRACTION,
             REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, BATCH, FT_EPOCHS, FT_BATCH,
             FT_LEARNING_RATE, FT_MAX_KL, FT_MAX_PAIRS, FT_MIN_PAIRS, FT_BUFFER);
 

@@ -11,6 +11,7 @@ import dev.dualign.model.registry.ModelNames;
 import dev.dualign.model.registry.ModelRegistry;
 import dev.dualign.model.text.WordTokenizer;
 import java.util.ArrayDeque;
+import dev.dualign.core.control.CanaryHold;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.LinkedHashMap;
@@ -61,6 +62,12 @@ public final class PolicyServer implements AutoCloseable {
     private final Map<Long, AtomicLong> answered = new ConcurrentHashMap<>();
     private final AtomicLong sequence = new AtomicLong();
     private volatile String lastRefusal = "";
+    /** When the current canary took the slot (server clock), or −1; guarded by swapLock. */
+    private long canarySince = -1;
+    /** The newest version waiting behind an undecided canary ({@link CanaryHold}), or null; guarded by swapLock. */
+    private Waiting waiting;
+
+    private record Waiting(long version, String manifestSha256) {}
 
     private PolicyServer(ModelRegistry registry, WordTokenizer tokenizer, Device device, ServerSettings settings,
             ServedPolicy reference, Live initial) {
@@ -259,6 +266,60 @@ public final class PolicyServer implements AutoCloseable {
     }
 
     /**
+     * A newly fine-tuned version, as the checkpoint topic announces it: deployed as the canary at
+     * once when the slot is free or its canary has had {@code canaryHoldMs}; else it waits (the
+     * newest waiting one only) until {@link #tick} finds the canary decided or its hold over.
+     *
+     * @return whether the version was deployed now (false: waiting, or refused)
+     */
+    public boolean offer(long version, String manifestSha256) {
+        synchronized (swapLock) {
+            Live cur = live.get();
+            boolean busy = settings.canaryFraction() > 0 && cur.canary != null && cur.canary.version != version
+                    && cur.stable.version != version;
+            if (busy && !CanaryHold.mayReplace(canarySince, System.currentTimeMillis(), settings.canaryHoldMs())) {
+                if (waiting != null && waiting.version() != version) {
+                    record(waiting.version(), "retire", "superseded by version " + version + " while waiting");
+                }
+                waiting = new Waiting(version, manifestSha256);
+                record(version, "wait", String.format("behind canary %d until it is decided, at most %.0f s", cur.canary.version,
+                        (CanaryHold.dueAt(canarySince, settings.canaryHoldMs()) - System.currentTimeMillis()) / 1000.0));
+                return false;
+            }
+            if (waiting != null && waiting.version() <= version) {
+                waiting = null;
+            }
+            return deploy(version, manifestSha256, false);
+        }
+    }
+
+    /**
+     * Deploys the waiting version once the canary is decided or its hold is over; called after
+     * every decision and on the serving loop's every poll, so the wait ends on time.
+     *
+     * @return the version deployed, or −1
+     */
+    public long tick() {
+        synchronized (swapLock) {
+            Live cur = live.get();
+            if (waiting == null || (cur.canary != null
+                    && !CanaryHold.mayReplace(canarySince, System.currentTimeMillis(), settings.canaryHoldMs()))) {
+                return -1;
+            }
+            Waiting w = waiting;
+            waiting = null;
+            return deploy(w.version(), w.manifestSha256(), false) ? w.version() : -1;
+        }
+    }
+
+    /** The version waiting behind the canary, or −1. */
+    public long waitingVersion() {
+        synchronized (swapLock) {
+            return waiting == null ? -1 : waiting.version();
+        }
+    }
+
+    /**
      * Loads {@code version} from the registry, verifies every file (and the manifest digest when
      * given), warms it up and swaps it in: as the canary when a canary share is configured and
      * {@code direct} is false, else as the stable version. A version that fails any check is refused
@@ -284,6 +345,7 @@ public final class PolicyServer implements AutoCloseable {
             }
             if (settings.canaryFraction() > 0 && !direct) {
                 live.set(new Live(cur.stable, next, settings.canaryFraction()));
+                canarySince = System.currentTimeMillis();
                 if (cur.canary != null) {
                     record(cur.canary.version, "retire", "superseded by version " + version + " before a decision");
                     cur.canary.release();
@@ -393,10 +455,12 @@ public final class PolicyServer implements AutoCloseable {
                 return false;
             }
             String why = "job decision: " + d.reason();
-            return switch (d.action()) {
+            boolean changed = switch (d.action()) {
                 case PROMOTE -> promote(d.policyVersion(), why);
                 case ROLLBACK -> rollback(why) >= 0;
             };
+            tick(); // the slot is free: a version waiting behind this canary goes in now
+            return changed;
         }
     }
 

@@ -9,6 +9,8 @@ package dev.dualign.model.serving;
  * @param port HTTP port (0: any free port)
  * @param adminToken bearer token for the admin endpoints; blank disables them (every call gets 401)
  * @param canaryFraction share of prompts a new version answers before it is promoted (0: deploy at once)
+ * @param canaryHoldMs how long an undecided canary keeps its slot against a newer version ({@link
+ *     dev.dualign.core.control.CanaryHold}; 0: a newer version replaces it at once)
  * @param referenceFraction share of prompts also answered by the reference policy for the one-shot dual
  * @param referenceSamples samples per such prompt
  * @param maxTokens longest response, in words
@@ -17,7 +19,8 @@ package dev.dualign.model.serving;
  * @param initialVersion policy version served at start (0: the reference)
  * @param seed sampling seed
  */
-public record ServerSettings(String host, int port, String adminToken, double canaryFraction, double referenceFraction,
+public record ServerSettings(String host, int port, String adminToken, double canaryFraction, long canaryHoldMs,
+        double referenceFraction,
         int referenceSamples, int maxTokens, double temperature, long requestTimeoutMs, long initialVersion,
         long seed) {
 
@@ -25,13 +28,22 @@ public record ServerSettings(String host, int port, String adminToken, double ca
         if (!(canaryFraction >= 0 && canaryFraction < 1)) {
             throw new IllegalArgumentException("canary fraction must be in [0, 1), got " + canaryFraction);
         }
+        if (canaryHoldMs < 0) {
+            throw new IllegalArgumentException("canary hold must be ≥ 0 ms, got " + canaryHoldMs);
+        }
         if (!(referenceFraction >= 0 && referenceFraction <= 1)) {
             throw new IllegalArgumentException("reference fraction must be in [0, 1], got " + referenceFraction);
         }
     }
 
-    /** Settings for tests and embedding: loopback, any port, the given token and canary fraction. */
+    /** Settings for tests and embedding: loopback, any port, the given token and canary fraction, no hold. */
     public static ServerSettings local(String token, double canaryFraction) {
-        return new ServerSettings("127.0.0.1", 0, token, canaryFraction, 0.0, 4, 40, 1.0, 30_000, 0, 1);
+        return new ServerSettings("127.0.0.1", 0, token, canaryFraction, 0, 0.0, 4, 40, 1.0, 30_000, 0, 1);
+    }
+
+    /** The same settings with another canary hold. */
+    public ServerSettings withCanaryHoldMs(long ms) {
+        return new ServerSettings(host, port, adminToken, canaryFraction, ms, referenceFraction, referenceSamples, maxTokens,
+                temperature, requestTimeoutMs, initialVersion, seed);
     }
 }

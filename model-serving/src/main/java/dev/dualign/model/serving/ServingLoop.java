@@ -215,6 +215,7 @@ public final class ServingLoop implements AutoCloseable {
                                 e.getMessage());
                     }
                 }
+                server.tick(); // a version waiting behind the canary deploys when the hold ends
                 monitor.onDeployment(server.deployment());
             }
         } catch (org.apache.kafka.common.errors.InterruptException | org.apache.kafka.common.errors.WakeupException e) {
@@ -244,7 +245,7 @@ public final class ServingLoop implements AutoCloseable {
                         c.version());
                 return;
             }
-            server.deploy(c.version(), c.sha256(), false);
+            server.offer(c.version(), c.sha256());
         } else if (t.equals(kafka.dual())) {
             DualUpdate u = Events.parse(DualUpdate.class, r.value());
             monitor.onDual(u);

@@ -203,6 +203,40 @@ class PolicyServerTest {
     }
 
     @Test
+    void aNewerVersionWaitsBehindAnUndecidedCanaryUntilItIsDecidedOrItsHoldEnds() throws Exception {
+        long hold = 1_500;
+        try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("t", 0.5).withCanaryHoldMs(hold),
+                Device.cpu())) {
+            assertThat(server.offer(1, null)).isTrue(); // the slot is free
+            assertThat(server.offer(2, null)).isFalse(); // canary 1 is young and undecided: 2 waits
+            assertThat(server.deployment().canary()).isEqualTo(1);
+            assertThat(server.waitingVersion()).isEqualTo(2);
+            assertThat(server.tick()).isEqualTo(-1);
+
+            // the hold ends: the waiting version takes the slot without any decision (the wait is bounded)
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            long deployed = -1;
+            while (deployed < 0 && System.nanoTime() < deadline) {
+                Thread.sleep(100);
+                deployed = server.tick();
+            }
+            assertThat(deployed).isEqualTo(2);
+            assertThat(server.deployment()).isEqualTo(new PolicyServer.Deployment(0, 2, 0.5));
+
+            // a decision frees the slot at once for the version waiting behind it
+            assertThat(server.offer(3, null)).isFalse();
+            assertThat(server.carryOut(decision(2, DeploymentDecision.Action.ROLLBACK))).isTrue();
+            assertThat(server.deployment()).isEqualTo(new PolicyServer.Deployment(0, 3, 0.5));
+            assertThat(server.waitingVersion()).isEqualTo(-1);
+            assertThat(server.timeline()).extracting(PolicyServer.VersionEvent::version, PolicyServer.VersionEvent::kind)
+                    .containsExactly(org.assertj.core.groups.Tuple.tuple(0L, "deploy"), org.assertj.core.groups.Tuple.tuple(1L, "canary"),
+                            org.assertj.core.groups.Tuple.tuple(2L, "wait"), org.assertj.core.groups.Tuple.tuple(1L, "retire"),
+                            org.assertj.core.groups.Tuple.tuple(2L, "canary"), org.assertj.core.groups.Tuple.tuple(3L, "wait"),
+                            org.assertj.core.groups.Tuple.tuple(2L, "rollback"), org.assertj.core.groups.Tuple.tuple(3L, "canary"));
+        }
+    }
+
+    @Test
     void aTamperedOrHalfWrittenVersionIsRefusedAndServingContinues() throws Exception {
         Path root = tmp.resolve("tamper-registry");
         TestModels.copyTree(registry.root(), root);
