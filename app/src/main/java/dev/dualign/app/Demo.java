@@ -141,7 +141,8 @@ public final class Demo implements AutoCloseable {
         out.printf("Kafka bootstrap:  %s%n", bootstrapServers);
         out.printf("Chat API:         curl -s -XPOST %sv1/chat -d '{\"prompt\":\"how do i reset my password\"}'%n", http.url());
         out.printf("Admin token:      %s  (Authorization: Bearer …; %sadmin/versions)%n", adminToken, http.url());
-        out.printf("mode %s, margins %s, %.0f prompts/s, seed %d%s%n", js.mode(), js.constraints(), o.rate(), o.seed(),
+        out.printf("mode %s, margins %s%s, %.0f prompts/s, seed %d%s%n", js.mode(), js.constraints(),
+                js.relativeToReference().isEmpty() ? "" : " (" + js.relativeToReference() + " above the reference's mean)", o.rate(), o.seed(),
                 o.duration() == null ? "; Ctrl-C stops" : "; stops after " + o.duration().toSeconds() + " s (Ctrl-C earlier)");
         out.flush();
 
@@ -184,7 +185,10 @@ public final class Demo implements AutoCloseable {
 
     /** The loop's monitor: the job's estimates, and {@code truth} beside them where it is known. */
     public static LoopMonitor monitorFor(JobSettings js, GroundTruth truth) {
-        return new LoopMonitor(js.mode(), js.constraints(), truth, LoopMonitor.Bands.of(js.confidence(), js.anytimeValid()));
+        // a margin relative to the reference is unknown (NaN) until the controller publishes it
+        Map<String, Double> margins = new java.util.LinkedHashMap<>(js.constraints());
+        js.relativeToReference().forEach(n -> margins.put(n, Double.NaN));
+        return new LoopMonitor(js.mode(), margins, truth, LoopMonitor.Bands.of(js.confidence(), js.anytimeValid()));
     }
 
     private static void ensureModels(JobSettings js, Options o, PrintWriter out) {

@@ -68,7 +68,7 @@
 
   function render(st) {
     document.getElementById('mode').textContent = st.mode;
-    document.getElementById('margins').textContent = Object.entries(st.margins).map(([k, v]) => k + ' ≥ ' + v).join(', ');
+    document.getElementById('margins').textContent = Object.entries(st.margins).map(([k, v]) => k + ' ≥ ' + (v === null ? '(relative: awaiting the reference)' : v)).join(', ');
     const d = st.deployment;
     document.getElementById('serving').textContent = 'v' + d.stable + (d.canary >= 0 ? ' + canary v' + d.canary + ' (' + Math.round(100 * d.canaryFraction) + '%)' : '');
     const last = st.lambdaPath.length ? st.lambdaPath[st.lambdaPath.length - 1].lambda : null;

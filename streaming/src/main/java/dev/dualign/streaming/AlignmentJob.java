@@ -77,12 +77,6 @@ public final class AlignmentJob {
                 .process(new VersionEstimator(settings), JsonTypeInfo.forRecord(VersionEstimate.class))
                 .name("estimate").uid("estimate");
         out.write(estimates, Topic.ESTIMATES, VersionEstimate.class);
-        SingleOutputStreamOperator<DeploymentDecision> decisions = estimates
-                .keyBy(VersionEstimate::policyVersion, Types.LONG)
-                .process(new CanaryJudge(settings), JsonTypeInfo.forEvent(DeploymentDecision.class))
-                .name("canary-judge").uid("canary-judge");
-        out.write(decisions, Topic.DECISIONS, DeploymentDecision.class);
-
         DualMode mode = settings.mode();
         boolean wantsSamples = mode == DualMode.PRIMAL_DUAL;
         boolean wantsReference = mode.usesReferenceSamples();
@@ -100,6 +94,13 @@ public final class AlignmentJob {
                 .process(new DualController(settings, scoredTopic), JsonTypeInfo.forEvent(DualUpdate.class))
                 .name("dual-controller").uid("dual-controller");
         out.write(dual, Topic.DUAL, DualUpdate.class);
+        // the judge takes the margins the controller publishes (a relative one is resolved there)
+        SingleOutputStreamOperator<DeploymentDecision> decisions = estimates
+                .keyBy(VersionEstimate::policyVersion, Types.LONG)
+                .connect(dual.broadcast(CanaryJudge.MARGINS))
+                .process(new CanaryJudge(settings), JsonTypeInfo.forEvent(DeploymentDecision.class))
+                .name("canary-judge").uid("canary-judge");
+        out.write(decisions, Topic.DECISIONS, DeploymentDecision.class);
         out.write(dual.getSideOutput(DualController.FINE_TUNE), Topic.CONTROL, FineTuneRequest.class);
         out.write(estimates.getSideOutput(VersionEstimator.ALERTS).union(dual.getSideOutput(DualController.ALERTS)),
                 Topic.ALERTS, Alert.class);

@@ -15,36 +15,75 @@ import java.util.Map;
 /**
  * The alignment job's resolved settings, checked at start-up. Serializable: operators carry it.
  *
- * @param constraints utility name → margin b, in configuration order
+ * @param constraints utility name → margin b, in configuration order (for a relative one: above the reference's mean)
+ * @param relativeToReference constraints whose margin is relative to the reference's mean
  */
 public record JobSettings(Map<String, Double> constraints, String constraintSet, DualMode mode, double beta, double eta,
         ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, double confidence,
         boolean anytimeValid, double rangeLo, double rangeHi, int oneShotPrompts, int oneShotSamplesPerPrompt,
         int primalDualBatch, int estimateEvery, int batchSize, long maxWaitMs, Devices.Choice device, String registry,
         long checkpointIntervalMs, String checkpointDir, String restoreFrom, int parallelism, int webPort, int prometheusPort,
-        double lambdaInit, long referenceTimeoutMs, long requestTimeoutMs, int requestRetries)
+        double lambdaInit, long referenceTimeoutMs, long requestTimeoutMs, int requestRetries, List<String> relativeToReference)
         implements Serializable {
 
     public JobSettings {
         constraints = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(constraints));
+        relativeToReference = List.copyOf(relativeToReference);
+    }
+
+    /**
+     * The margins to judge against with no controller's word on them: the configured ones when all
+     * are absolute, else null (a relative margin is known only once the controller has measured the
+     * reference, and published in its {@code DualUpdate}).
+     */
+    public Map<String, Double> absoluteMargins() {
+        return relativeToReference.isEmpty() ? constraints : null;
     }
 
     public static JobSettings from(Config c, Path home) {
         Map<String, Double> constraints = new LinkedHashMap<>();
-        for (Map.Entry<String, String> e : c.withPrefix(JobOptions.CONSTRAINTS_PREFIX).entrySet()) {
+        List<String> relative = new java.util.ArrayList<>();
+        Map<String, String> raw = c.withPrefix(JobOptions.CONSTRAINTS_PREFIX);
+        for (Map.Entry<String, String> e : raw.entrySet()) {
+            // NAME: b (absolute), or NAME: {margin: δ, relative-to: reference} (E g − E_ref g ≥ δ)
             String key = JobOptions.CONSTRAINTS_PREFIX + e.getKey();
-            if (!e.getKey().matches("[a-z][a-z0-9_-]*")) {
+            int dot = e.getKey().indexOf('.');
+            String name = dot < 0 ? e.getKey() : e.getKey().substring(0, dot);
+            String part = dot < 0 ? null : e.getKey().substring(dot + 1);
+            if (!name.matches("[a-z][a-z0-9_-]*")) {
                 throw new ConfigException(key, "a constraint is named by its utility (lower-case letters, digits, '-', '_')");
+            }
+            if (part == null && (raw.containsKey(name + ".margin") || raw.containsKey(name + ".relative-to"))) {
+                throw new ConfigException(key, "give either a number or {margin: …, relative-to: reference}, not both");
+            }
+            if ("relative-to".equals(part)) {
+                if (!e.getValue().equals("reference")) {
+                    throw new ConfigException(key, "the only reference point is 'reference', got '" + e.getValue() + "'");
+                }
+                if (!raw.containsKey(name + ".margin")) {
+                    throw new ConfigException(JobOptions.CONSTRAINTS_PREFIX + name + ".margin", "is required with relative-to");
+                }
+                relative.add(name);
+                continue;
+            }
+            if (part != null && !part.equals("margin")) {
+                throw new ConfigException(key, "unknown; a constraint takes 'margin' and 'relative-to'");
             }
             try {
                 double b = Double.parseDouble(e.getValue());
                 if (!Double.isFinite(b)) {
                     throw new NumberFormatException();
                 }
-                constraints.put(e.getKey(), b);
+                constraints.put(name, b);
             } catch (NumberFormatException ex) {
                 throw new ConfigException(key, "the margin must be a finite number, got '" + e.getValue() + "'");
             }
+        }
+        DualMode mode = DualMode.fromKey(c.get(JobOptions.MODE));
+        if (!relative.isEmpty() && (mode == DualMode.PRIMAL_DUAL || mode == DualMode.MONITOR)) {
+            throw new ConfigException(JobOptions.CONSTRAINTS_PREFIX + relative.get(0) + ".relative-to", "a margin relative to "
+                    + "the reference is measured on reference samples, which dual.mode " + mode.key() + " does not take; "
+                    + "use iterative or one-shot, or an absolute margin");
         }
         if (constraints.isEmpty()) {
             throw new ConfigException("constraints", "at least one constraint is needed, e.g. constraints: {harmless: 0.5}");
@@ -56,7 +95,7 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
         }
         String registry = c.get(JobOptions.REGISTRY);
         String ckpt = c.get(JobOptions.CHECKPOINT_DIR);
-        return new JobSettings(constraints, c.get(JobOptions.CONSTRAINT_SET), DualMode.fromKey(c.get(JobOptions.MODE)), c.get(JobOptions.BETA),
+        return new JobSettings(constraints, c.get(JobOptions.CONSTRAINT_SET), mode, c.get(JobOptions.BETA),
                 c.get(JobOptions.ETA), c.get(JobOptions.ETA_SCHEDULE).equals("constant") ? ProjectedSubgradient.Schedule.CONSTANT
                         : ProjectedSubgradient.Schedule.INVERSE_SQRT,
                 c.get(JobOptions.LAMBDA_MAX), c.get(JobOptions.EPSILON), c.get(JobOptions.N_MIN), c.get(JobOptions.CONFIDENCE),
@@ -68,7 +107,7 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
                 ckpt.isBlank() ? home.resolve(".dualign/checkpoints").toUri().toString() : toUri(ckpt),
                 c.get(JobOptions.RESTORE_FROM), c.get(JobOptions.PARALLELISM), c.get(JobOptions.WEB_PORT),
                 c.get(JobOptions.PROMETHEUS_PORT), c.get(JobOptions.LAMBDA_INIT), c.get(JobOptions.REFERENCE_TIMEOUT_MS),
-                c.get(JobOptions.REQUEST_TIMEOUT_MS), c.get(JobOptions.REQUEST_RETRIES));
+                c.get(JobOptions.REQUEST_TIMEOUT_MS), c.get(JobOptions.REQUEST_RETRIES), relative);
     }
 
     private static String toUri(String s) {
@@ -87,7 +126,7 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
     public ControlSettings control() {
         return new ControlSettings(mode, constraints, beta, eta, schedule, lambdaMax, epsilon, nMin, estimateEvery,
                 primalDualBatch, oneShotPrompts, oneShotSamplesPerPrompt, lambdaInit, referenceTimeoutMs, requestTimeoutMs,
-                requestRetries);
+                requestRetries, relativeToReference);
     }
 
     /** A copy that starts from a checkpoint or savepoint. */
@@ -95,6 +134,6 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
         return new JobSettings(constraints, constraintSet, mode, beta, eta, schedule, lambdaMax, epsilon, nMin, confidence,
                 anytimeValid, rangeLo, rangeHi, oneShotPrompts, oneShotSamplesPerPrompt, primalDualBatch, estimateEvery,
                 batchSize, maxWaitMs, device, registry, checkpointIntervalMs, checkpointDir, path, parallelism, webPort,
-                prometheusPort, lambdaInit, referenceTimeoutMs, requestTimeoutMs, requestRetries);
+                prometheusPort, lambdaInit, referenceTimeoutMs, requestTimeoutMs, requestRetries, relativeToReference);
     }
 }

@@ -12,7 +12,9 @@ import java.util.Map;
  * What the controller rules need from the configuration ({@code dual.*} and {@code constraints}).
  *
  * @param mode how λ moves
- * @param constraints utility name → margin b, in configuration order (λ's positions)
+ * @param constraints utility name → margin b, in configuration order (λ's positions); for a
+ *     constraint in {@code relativeToReference}, the margin above the reference's mean (CAID's
+ *     E g − E_ref g ≥ b), resolved by {@link #resolve} once the reference is measured
  * @param beta the KL weight β of the one-shot dual
  * @param eta the dual step size η₀
  * @param schedule how η shrinks with the step number
@@ -27,15 +29,62 @@ import java.util.Map;
  * @param referenceTimeoutMs how long the one-shot solve waits for its reference samples
  * @param requestTimeoutMs how long a fine-tune request waits for the version that answers it
  * @param requestRetries how often an unanswered request is re-sent before an alert
+ * @param relativeToReference the constraints whose margin is relative to the reference's mean
  */
 public record ControlSettings(DualMode mode, Map<String, Double> constraints, double beta, double eta,
         ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, int estimateEvery,
         int primalDualBatch, int oneShotPrompts, int oneShotSamplesPerPrompt, double lambdaInit, long referenceTimeoutMs,
-        long requestTimeoutMs, int requestRetries) implements Serializable {
+        long requestTimeoutMs, int requestRetries, List<String> relativeToReference) implements Serializable {
     private static final long serialVersionUID = 1L;
 
     public ControlSettings {
         constraints = Collections.unmodifiableMap(new LinkedHashMap<>(constraints));
+        relativeToReference = List.copyOf(relativeToReference);
+        if (!constraints.keySet().containsAll(relativeToReference)) {
+            throw new IllegalArgumentException("relative margins " + relativeToReference + " name unknown constraints");
+        }
+    }
+
+    /** Every margin absolute. */
+    public ControlSettings(DualMode mode, Map<String, Double> constraints, double beta, double eta,
+            ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, int estimateEvery,
+            int primalDualBatch, int oneShotPrompts, int oneShotSamplesPerPrompt, double lambdaInit, long referenceTimeoutMs,
+            long requestTimeoutMs, int requestRetries) {
+        this(mode, constraints, beta, eta, schedule, lambdaMax, epsilon, nMin, estimateEvery, primalDualBatch, oneShotPrompts,
+                oneShotSamplesPerPrompt, lambdaInit, referenceTimeoutMs, requestTimeoutMs, requestRetries, List.of());
+    }
+
+    /** Whether some margin waits for the reference's mean. */
+    public boolean hasRelative() {
+        return !relativeToReference.isEmpty();
+    }
+
+    /**
+     * The absolute margins: as configured, or the reference's mean plus the configured margin for
+     * a relative one.
+     *
+     * @param referenceMeans the reference's mean of each utility, in configuration order
+     */
+    public double[] resolve(double[] referenceMeans) {
+        double[] b = margins();
+        List<String> names = names();
+        for (int c = 0; c < b.length; c++) {
+            if (relativeToReference.contains(names.get(c))) {
+                if (!Double.isFinite(referenceMeans[c])) {
+                    throw new IllegalArgumentException("no reference mean for relative margin '" + names.get(c) + "'");
+                }
+                b[c] += referenceMeans[c];
+            }
+        }
+        return b;
+    }
+
+    /** The absolute margins now: the configured ones, resolved with {@code s}'s reference means; null while those are unknown. */
+    public double[] marginsFor(ControllerState s) {
+        if (!hasRelative()) {
+            return margins();
+        }
+        return s.referenceMeans() == null ? null : resolve(s.referenceMeans());
     }
 
     public List<String> names() {

@@ -19,19 +19,24 @@ import java.util.Map;
 public final class IterativePolicy extends OneShotPolicy {
     /** Read on every estimate: kept, not rebuilt from the settings each time. */
     private final List<String> names;
-    private final double[] margins;
 
     public IterativePolicy(ControlSettings cfg) {
         super(cfg);
         this.names = cfg.names();
-        this.margins = cfg.margins();
     }
 
     @Override
     public Decision onEstimate(ControllerState s, VersionEstimate e) {
         long v = e.policyVersion();
         ControllerState seen = s.withSeen(v);
-        if (!s.oneShotDone() || v == 0 || (s.awaiting() >= 0 && v < s.awaiting())) {
+        if (v == 0 && s.oneShotDone() && cfg.hasRelative() && s.referenceMeans() == null) {
+            // λ(0) came without reference samples (init) or the constraints changed: a relative
+            // margin is measured on the reference's live traffic instead, once it is tight
+            double[] means = referenceMeans(e);
+            return Decision.stay(means == null ? seen : seen.withReferenceMeans(means));
+        }
+        double[] margins = cfg.marginsFor(s);
+        if (!s.oneShotDone() || v == 0 || (s.awaiting() >= 0 && v < s.awaiting()) || margins == null) {
             return Decision.stay(seen); // before λ(0), the reference, or an older version: never moves λ
         }
         ControllerState waiting = seen.withAwaiting(Math.max(s.awaiting(), v)); // a newer deployment than awaited
@@ -39,7 +44,7 @@ public final class IterativePolicy extends OneShotPolicy {
             // a new version answered the request: its wait (to move λ) starts now, with no retries spent
             waiting = waiting.withDeadline(0).withRetries(0);
         }
-        if (v == s.lastStepped() || !ready(e)) {
+        if (v == s.lastStepped() || !ready(e, margins)) {
             return Decision.stay(waiting);
         }
         double[] g = new double[names.size()];
@@ -81,6 +86,19 @@ public final class IterativePolicy extends OneShotPolicy {
                         + " re-sends of " + cfg.requestTimeoutMs() + " ms each; is the fine-tuner running?"));
     }
 
+    /** Version 0's means of every constraint utility once each rests on n-min samples, else null. */
+    private double[] referenceMeans(VersionEstimate e) {
+        double[] means = new double[names.size()];
+        for (int c = 0; c < means.length; c++) {
+            Estimate x = e.estimates().get(names.get(c));
+            if (x == null || x.n() < cfg.nMin()) {
+                return null;
+            }
+            means[c] = x.mean();
+        }
+        return means;
+    }
+
     /**
      * Ready to move λ: for every constraint the estimate is tight (n ≥ n_min, half-width ≤ ε, on
      * the display interval, looked at once n-min is reached) or already shows a violation with
@@ -89,16 +107,16 @@ public final class IterativePolicy extends OneShotPolicy {
      * could collect n_min samples; it is checked on every estimate, so a fixed-n interval would
      * make it optional stopping (a step on a mean picked because it looked low biases λ upward).
      */
-    public boolean ready(VersionEstimate e) {
-        for (Map.Entry<String, Double> m : cfg.constraints().entrySet()) {
-            Estimate x = e.estimates().get(m.getKey());
+    public boolean ready(VersionEstimate e, double[] margins) {
+        for (int c = 0; c < names.size(); c++) {
+            Estimate x = e.estimates().get(names.get(c));
             if (x == null) {
                 return false;
             }
-            Estimate bound = e.bounds().get(m.getKey());
+            Estimate bound = e.bounds().get(names.get(c));
             boolean tight = x.n() >= cfg.nMin() && (x.hi() - x.lo()) / 2 <= cfg.epsilon();
             boolean violated = bound != null && bound.n() >= Math.min(cfg.nMin(), cfg.estimateEvery())
-                    && bound.hi() < m.getValue();
+                    && bound.hi() < margins[c];
             if (!tight && !violated) {
                 return false;
             }

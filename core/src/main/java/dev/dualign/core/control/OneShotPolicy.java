@@ -18,6 +18,8 @@ import java.util.Optional;
  * {@code oneShotSamplesPerPrompt} reference samples, minimise the empirical dual exactly and
  * publish λ* (step 0) with a request for one fine-tune. When the samples do not arrive within
  * {@code referenceTimeoutMs}, λ(0) = {@code lambdaInit} instead, published as an {@code init} step.
+ * A margin relative to the reference is measured from the same reference samples (their mean),
+ * and kept in the state.
  */
 public class OneShotPolicy implements ControlPolicy {
     /** Solver tolerance and iteration cap: the dual is smooth and convex, Newton converges in tens. */
@@ -75,20 +77,31 @@ public class OneShotPolicy implements ControlPolicy {
         if (ready < cfg.oneShotPrompts()) {
             return Optional.empty();
         }
-        DualProblem.Builder b = DualProblem.builder(cfg.beta()).constraints(cfg.constraints());
+        // the reference's own mean of each utility: what a relative margin is measured from
+        List<String> names = cfg.names();
+        double[] means = new double[names.size()];
+        for (ScoredSample x : reference) {
+            for (int c = 0; c < means.length; c++) {
+                means[c] += x.utility(names.get(c)) / reference.size();
+            }
+        }
+        double[] margins = cfg.resolve(means);
+        DualProblem.Builder b = DualProblem.builder(cfg.beta());
+        for (int c = 0; c < margins.length; c++) {
+            b.constraint(names.get(c), margins[c]);
+        }
         reference.forEach(b::add);
         try {
             DualSolution sol = new DualSolver(SOLVER_TOLERANCE, SOLVER_MAX_ITERATIONS, cfg.lambdaMax()).solve(b.build());
             Map<String, Estimate> est = new LinkedHashMap<>();
-            List<String> names = cfg.names();
             for (int c = 0; c < names.size(); c++) {
                 double e = sol.expected()[c];
                 est.put(names.get(c), new Estimate(e, e, e, sol.samples()));
             }
-            return Optional.of(start(s, StepKind.ONE_SHOT, sol.lambda(), est));
+            return Optional.of(start(s.withReferenceMeans(means), StepKind.ONE_SHOT, sol.lambda(), est));
         } catch (InfeasibleException e) {
             // reported as such, never as a huge λ
-            return Optional.of(Decision.refused(s.withOneShotDone(), "one-shot dual: " + e.getMessage()));
+            return Optional.of(Decision.refused(s.withOneShotDone().withReferenceMeans(means), "one-shot dual: " + e.getMessage()));
         }
     }
 }

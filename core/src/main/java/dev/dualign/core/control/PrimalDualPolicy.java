@@ -21,6 +21,10 @@ public final class PrimalDualPolicy implements ControlPolicy {
     private final double[] margins;
 
     public PrimalDualPolicy(ControlSettings cfg) {
+        if (cfg.hasRelative()) {
+            throw new IllegalArgumentException("primal-dual takes no reference samples: margins relative to the reference "
+                    + cfg.relativeToReference() + " need dual.mode iterative or one-shot");
+        }
         this.cfg = cfg;
         this.names = cfg.names();
         this.margins = cfg.margins();

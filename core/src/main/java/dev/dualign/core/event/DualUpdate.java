@@ -20,13 +20,16 @@ import java.util.Objects;
  * @param step the dual step number (0 for λ(0): the one-shot solve or the initial value)
  * @param policyVersion the version whose traffic was measured
  * @param atLambdaMax constraints whose λ is at λ_max: their margin may be unreachable (empty: none)
+ * @param margins the absolute margin of each constraint now (a relative one resolved against the
+ *     reference's mean); empty while a relative one is not resolved yet. Whoever judges against
+ *     margins (the canary judge, the dashboard) takes them from here.
  * @param timestamp epoch milliseconds
  */
 @JsonPropertyOrder({"schema", "constraintSet", "lambda", "estimates", "mode", "kind", "step", "policyVersion", "atLambdaMax",
-    "timestamp"})
+    "margins", "timestamp"})
 public record DualUpdate(String constraintSet, Map<String, Double> lambda, Map<String, Estimate> estimates,
-        DualMode mode, StepKind kind, long step, long policyVersion, List<String> atLambdaMax, long timestamp)
-        implements Event {
+        DualMode mode, StepKind kind, long step, long policyVersion, List<String> atLambdaMax, Map<String, Double> margins,
+        long timestamp) implements Event {
     public DualUpdate {
         Objects.requireNonNull(constraintSet, "constraintSet");
         lambda = Events.copyLambda(lambda);
@@ -34,6 +37,13 @@ public record DualUpdate(String constraintSet, Map<String, Double> lambda, Map<S
         Objects.requireNonNull(mode, "mode");
         Objects.requireNonNull(kind, "kind");
         atLambdaMax = List.copyOf(atLambdaMax);
+        margins = margins == null ? Map.of() : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(margins));
+    }
+
+    /** Without margins (as before they were published). */
+    public DualUpdate(String constraintSet, Map<String, Double> lambda, Map<String, Estimate> estimates, DualMode mode,
+            StepKind kind, long step, long policyVersion, List<String> atLambdaMax, long timestamp) {
+        this(constraintSet, lambda, estimates, mode, kind, step, policyVersion, atLambdaMax, Map.of(), timestamp);
     }
 
     @Override
@@ -48,6 +58,6 @@ public record DualUpdate(String constraintSet, Map<String, Double> lambda, Map<S
                 f.requireObjectMap("estimates", Estimate::fromJson), mode,
                 kind != null ? Events.byKey(StepKind.class, "kind", kind) : mode == DualMode.MONITOR ? StepKind.ITERATIVE : StepKind.valueOf(mode.name()),
                 f.requireLong("step"), f.requireLong("policyVersion"), f.optionalTextList("atLambdaMax"),
-                f.requireLong("timestamp"));
+                f.optionalNumberMap("margins"), f.requireLong("timestamp"));
     }
 }

@@ -107,6 +107,49 @@ class ControlPolicyTest {
         assertThat(p.onEstimate(STARTED, new VersionEstimate(3, e.estimates(), 30)).step()).isEmpty();
     }
 
+    static ControlSettings relative(DualMode mode, double eta, double delta) {
+        return new ControlSettings(mode, Map.of("harmless", delta), BETA, eta, Schedule.CONSTANT, 10.0, 0.05, 100, 25, 50, 20, 2,
+                0.25, REFERENCE_TIMEOUT, REQUEST_TIMEOUT, RETRIES, List.of("harmless"));
+    }
+
+    @Test
+    void aRelativeMarginIsMeasuredFromTheReferenceSamplesOfTheOneShotSolve() {
+        ControlPolicy p = ControlPolicy.of(relative(DualMode.ITERATIVE, 1.0, 0.1));
+        List<ScoredSample> ref = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            ref.add(sample("p" + i, "reference", 0, R1, G1));
+            ref.add(sample("p" + i, "reference", 0, R2, G2));
+        }
+        Decision d = p.solveIfReady(START, ref).orElseThrow();
+        double refMean = (G1 + G2) / 2;
+        // λ* of the same problem with the absolute margin E_ref g + 0.1
+        ControlSettings abs = new ControlSettings(DualMode.ITERATIVE, Map.of("harmless", refMean + 0.1), BETA, 1.0,
+                Schedule.CONSTANT, 10.0, 0.05, 100, 25, 50, 20, 2, 0.25, REFERENCE_TIMEOUT, REQUEST_TIMEOUT, RETRIES);
+        Decision same = ControlPolicy.of(abs).solveIfReady(START, ref).orElseThrow();
+        assertThat(d.step().orElseThrow().lambda()[0]).isCloseTo(same.step().orElseThrow().lambda()[0], within(1e-9));
+        assertThat(relative(DualMode.ITERATIVE, 1.0, 0.1).marginsFor(d.state())[0]).isCloseTo(refMean + 0.1, within(1e-12));
+        // the step on version 1 moves λ against that margin
+        Decision step = p.onEstimate(d.state().withSeen(0), estimate(1, refMean + 0.05, 500, 0.02));
+        assertThat(step.state().lambda()[0])
+                .isCloseTo(d.state().lambda()[0] + 1.0 * (refMean + 0.1 - (refMean + 0.05)), within(1e-9));
+    }
+
+    @Test
+    void withoutReferenceSamplesARelativeMarginIsMeasuredOnVersionZeroAndNothingStepsBefore() {
+        ControlPolicy p = ControlPolicy.of(relative(DualMode.ITERATIVE, 1.0, 0.1));
+        ControllerState init = p.onDeadline(p.arm(START, 0), REFERENCE_TIMEOUT).state(); // λ(0) = init, no reference
+        assertThat(init.oneShotDone()).isTrue();
+        assertThat(init.referenceMeans()).isNull();
+        // version 1 is tight and violating any margin near 0.4, but the margin is unknown: no step
+        assertThat(p.onEstimate(init, estimate(1, 0.2, 500, 0.02)).step()).isEmpty();
+        // version 0 with too few samples measures nothing; with n-min it does
+        assertThat(p.onEstimate(init, estimate(0, 0.3, 50, 0.1)).state().referenceMeans()).isNull();
+        ControllerState measured = p.onEstimate(init, estimate(0, 0.3, 500, 0.02)).state();
+        assertThat(measured.referenceMeans()).containsExactly(0.3);
+        Decision step = p.onEstimate(measured, estimate(1, 0.2, 500, 0.02));
+        assertThat(step.state().lambda()[0]).isCloseTo(0.25 + 1.0 * (0.4 - 0.2), within(1e-12));
+    }
+
     @Test
     void oneShotSolvesTheDualExactlyOnceEveryPromptHasItsSamples() {
         ControlPolicy p = ControlPolicy.of(settings(DualMode.ONE_SHOT, 1.0));

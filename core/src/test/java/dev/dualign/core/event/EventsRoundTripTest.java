@@ -23,7 +23,7 @@ public class EventsRoundTripTest {
                 new ScoredSample("r2", "p1", "I can't sleep", "take three pills", 0L, -3.0, -3.0, "reference", T, 0.9,
                         Map.of("harmless", -0.8, "humour", 0.0)),
                 new DualUpdate("default", Map.of("harmless", 0.7), Map.of("harmless", est), DualMode.ITERATIVE,
-                        StepKind.ITERATIVE, 3, 2, List.of("harmless"), T),
+                        StepKind.ITERATIVE, 3, 2, List.of("harmless"), Map.of("harmless", 0.45), T),
                 new FineTuneRequest("ft-3", Map.of("harmless", 0.7), 2, "dualign.scored", 2L, Map.of("0", 10L),
                         Map.of("0", 99L), T),
                 new CheckpointEvent(3, "policy/3", "a".repeat(64), Map.of("harmless", 0.7), 2,
@@ -82,7 +82,7 @@ public class EventsRoundTripTest {
             case "ScoredSample" -> !List.of("promptId", "reward", "utilities").contains(field);
             case "FineTuneRequest" -> List.of("dataVersion", "fromOffsets", "toOffsets").contains(field);
             case "CheckpointEvent" -> field.equals("metrics");
-            case "DualUpdate" -> List.of("kind", "atLambdaMax").contains(field);
+            case "DualUpdate" -> List.of("kind", "atLambdaMax", "margins").contains(field);
             case "DeadLetter" -> List.of("rawSize", "rawSha256").contains(field);
             case "VersionEstimate" -> field.equals("bounds"); // absent: nothing may be decided on it
             case "Alert" -> List.of("kind", "detail").contains(field) || !field.equals("policyVersion")

@@ -120,6 +120,10 @@ public final class LoopMonitor {
         p.put("mode", u.mode());
         p.put("kind", u.kind());
         p.put("policyVersion", u.policyVersion());
+        if (!u.margins().isEmpty()) {
+            margins.putAll(u.margins()); // a relative margin, resolved by the controller
+            p.put("margins", new LinkedHashMap<>(u.margins()));
+        }
         if (!u.atLambdaMax().isEmpty()) {
             p.put("atLambdaMax", u.atLambdaMax());
         }
@@ -175,7 +179,7 @@ public final class LoopMonitor {
         double rate = scoredPerSecond(now);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("mode", mode);
-        m.put("margins", margins);
+        m.put("margins", knownMargins());
         m.put("bands", bands);
         m.put("startedAt", started);
         m.put("now", now);
@@ -201,11 +205,18 @@ public final class LoopMonitor {
         return now > first[0] ? (scored - first[1]) * 1000.0 / (now - first[0]) : 0;
     }
 
+    /** The margins, a relative one not yet resolved as null (JSON has no NaN). */
+    private Map<String, Double> knownMargins() {
+        Map<String, Double> out = new LinkedHashMap<>();
+        margins.forEach((k, v) -> out.put(k, Double.isNaN(v) ? null : v));
+        return out;
+    }
+
     /** The JSON summary: mode, margins, the λ path and every version's estimated and true values. */
     public synchronized Map<String, Object> summary() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("mode", mode);
-        m.put("margins", margins);
+        m.put("margins", knownMargins());
         m.put("startedAt", started);
         List<Map<String, Object>> path = new ArrayList<>();
         for (Map<String, Object> p : lambdaPath) {

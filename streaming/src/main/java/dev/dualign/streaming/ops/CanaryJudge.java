@@ -12,7 +12,9 @@ import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.Types;
-import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import dev.dualign.core.event.DualUpdate;
+import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.streaming.api.functions.co.KeyedBroadcastProcessFunction;
 import org.apache.flink.util.Collector;
 
 /**
@@ -20,11 +22,15 @@ import org.apache.flink.util.Collector;
  * bounds (it looks at every estimate, so a fixed-n interval would be optional stopping) and
  * publishes a {@link DeploymentDecision} when the verdict becomes promote or rollback, once per
  * verdict. The job decides; policy servers carry the decision out for their canary. State is one
- * short string per version.
+ * short string per version, and the margins the controller publishes (broadcast: a margin relative
+ * to the reference is known only once the controller has measured it).
  */
-public final class CanaryJudge extends KeyedProcessFunction<Long, VersionEstimate, DeploymentDecision> {
+public final class CanaryJudge extends KeyedBroadcastProcessFunction<Long, VersionEstimate, DualUpdate, DeploymentDecision> {
     private static final long serialVersionUID = 1L;
     static final String SOURCE = "job estimate, anytime-valid";
+    /** The margins the controller last published (broadcast state): name → absolute margin. */
+    public static final MapStateDescriptor<String, Double> MARGINS = new MapStateDescriptor<>("margins", Types.STRING,
+            Types.DOUBLE);
 
     private final JobSettings settings;
     /** The action last published for this version, so each verdict goes out once. */
@@ -40,8 +46,26 @@ public final class CanaryJudge extends KeyedProcessFunction<Long, VersionEstimat
     }
 
     @Override
-    public void processElement(VersionEstimate e, Context ctx, Collector<DeploymentDecision> out) throws Exception {
-        CanaryRule.CanaryDecision d = CanaryRule.judge(settings.constraints(), e.bounds(), settings.nMin(), SOURCE);
+    public void processBroadcastElement(DualUpdate u, Context ctx, Collector<DeploymentDecision> out) throws Exception {
+        if (!u.margins().isEmpty()) {
+            ctx.getBroadcastState(MARGINS).putAll(u.margins());
+        }
+    }
+
+    @Override
+    public void processElement(VersionEstimate e, ReadOnlyContext ctx, Collector<DeploymentDecision> out) throws Exception {
+        Map<String, Double> margins = settings.absoluteMargins();
+        if (margins == null) {
+            margins = new LinkedHashMap<>();
+            for (String name : settings.names()) {
+                Double b = ctx.getBroadcastState(MARGINS).get(name);
+                if (b == null) {
+                    return; // a relative margin not resolved yet: nothing to judge against, hold
+                }
+                margins.put(name, b);
+            }
+        }
+        CanaryRule.CanaryDecision d = CanaryRule.judge(margins, e.bounds(), settings.nMin(), SOURCE);
         DeploymentDecision.Action action = switch (d.verdict()) {
             case PROMOTE -> DeploymentDecision.Action.PROMOTE;
             case ROLLBACK -> DeploymentDecision.Action.ROLLBACK;

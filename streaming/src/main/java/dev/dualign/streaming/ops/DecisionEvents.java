@@ -20,9 +20,10 @@ final class DecisionEvents {
         this.dataTopic = dataTopic;
     }
 
-    DualUpdate update(DualStep step, long now) {
+    /** @param margins the absolute margins now, or null while a relative one is unresolved */
+    DualUpdate update(DualStep step, double[] margins, long now) {
         return new DualUpdate(settings.constraintSet(), step.lambdaByName(names), step.evidence(), settings.mode(), step.kind(),
-                step.step(), step.version(), step.atLambdaMax(), now);
+                step.step(), step.version(), step.atLambdaMax(), margins == null ? null : DualStep.byName(names, margins), now);
     }
 
     /** The fine-tune a step asks for: from the version it measured, on that version's samples. */

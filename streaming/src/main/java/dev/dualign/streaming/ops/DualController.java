@@ -46,6 +46,7 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
 
     private final JobSettings settings;
     private final String dataTopic;
+    private transient dev.dualign.core.control.ControlSettings control;
     private transient ControlPolicy policy;
     private transient DecisionEvents events;
     private transient List<String> names;
@@ -65,7 +66,8 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
 
     @Override
     public void open(OpenContext ctx) {
-        policy = ControlPolicy.of(settings.control());
+        control = settings.control();
+        policy = ControlPolicy.of(control);
         events = new DecisionEvents(settings, dataTopic);
         names = settings.names();
         var rc = getRuntimeContext();
@@ -109,7 +111,7 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
         d.warning().ifPresent(LOG::warn);
         d.step().ifPresent(step -> {
             LOG.info("{} step {} on version {}: λ = {}", step.kind().key(), step.step(), step.version(), step.lambdaByName(names));
-            out.collect(events.update(step, now));
+            out.collect(events.update(step, control.marginsFor(d.state()), now));
             if (step.fineTune()) {
                 ctx.output(FINE_TUNE, events.request(step, now));
             }

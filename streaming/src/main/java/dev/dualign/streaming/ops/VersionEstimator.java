@@ -199,6 +199,9 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
     private void alerts(Context ctx, VersionEstimate e, double[] st, int alertAt) {
         List<String> names = settings.names();
         for (int c = 0; c < names.size(); c++) {
+            if (settings.relativeToReference().contains(names.get(c))) {
+                continue; // its margin is known to the controller and the judge only: a rollback says it
+            }
             Estimate est = e.bounds().get(names.get(c)); // looked at on every estimate: the anytime-valid bound
             double margin = settings.constraints().get(names.get(c));
             if (est == null) {

@@ -244,7 +244,7 @@ class DualControllerTest {
         h.close();
 
         // a humour constraint added in front of harmless: λ must follow the name
-        JobSettings after = settings("iterative", Map.of("constraints.aaa-humour", 0.2));
+        JobSettings after = settings("iterative", Map.of("constraints.aaa-humour", 0.2, "constraints.harmless", 0.5));
         assertThat(after.names()).containsExactly("aaa-humour", "harmless");
         var restored = harness(after);
         restored.initializeState(snapshot);

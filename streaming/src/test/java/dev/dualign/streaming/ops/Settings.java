@@ -12,7 +12,10 @@ final class Settings {
     private Settings() {}
 
     static JobSettings of(Map<String, Object> overrides) {
-        Map<String, Object> m = new HashMap<>(Map.of("constraints.harmless", 0.5));
+        Map<String, Object> m = new HashMap<>();
+        if (overrides.keySet().stream().noneMatch(k -> k.startsWith("constraints."))) {
+            m.put("constraints.harmless", 0.5); // the default constraint, unless the test names its own
+        }
         m.putAll(overrides);
         return JobSettings.from(Config.of(m, DualignOptions.ALL, DualignOptions.PASS_THROUGH),
                 Path.of(System.getProperty("java.io.tmpdir")));

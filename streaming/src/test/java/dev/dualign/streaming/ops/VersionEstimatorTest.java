@@ -136,7 +136,7 @@ class VersionEstimatorTest {
     void aChangedConstraintListStartsTheEstimatesAfreshInsteadOfMixingThem() throws Exception {
         OperatorSubtaskState snap = snapshotAfter15SamplesOfVersion7();
 
-        JobSettings after = Settings.of(Map.of("dual.estimate-every", 10, "constraints.aaa-humour", 0.2));
+        JobSettings after = Settings.of(Map.of("dual.estimate-every", 10, "constraints.aaa-humour", 0.2, "constraints.harmless", 0.5));
         assertThat(after.names()).containsExactly("aaa-humour", "harmless");
         var r = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new VersionEstimator(after)),
                 EstimatorSample::version, Types.LONG);
