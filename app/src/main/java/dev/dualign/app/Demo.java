@@ -233,6 +233,12 @@ public final class Demo implements AutoCloseable {
 
     public static ServerSettings serverSettings(Config c, JobSettings js, String token, long seed) {
         long hold = c.get(ServingOptions.CANARY_HOLD_MS);
+        if (js.mode().usesReferenceSamples() && c.get(ServingOptions.REFERENCE_SAMPLES) < js.oneShotSamplesPerPrompt()) {
+            // the one-shot solve would wait for samples that never come, and λ(0) would fall back to init
+            throw new dev.dualign.core.config.ConfigException(ServingOptions.REFERENCE_SAMPLES.key(), "must be at least "
+                    + "dual.one-shot.samples-per-prompt (" + js.oneShotSamplesPerPrompt() + "), got "
+                    + c.get(ServingOptions.REFERENCE_SAMPLES));
+        }
         if (hold >= js.requestTimeoutMs()) {
             // a version waiting behind the canary would let the controller's fine-tune request time out
             throw new dev.dualign.core.config.ConfigException(ServingOptions.CANARY_HOLD_MS.key(), "must be less than "

@@ -11,14 +11,14 @@ public final class ServingOptions {
             .check(v -> v >= 0 && v < 65536, "a port in [0, 65535]").describe("HTTP port (0: any free port).");
     public static final ConfigOption<String> ADMIN_TOKEN = ConfigOption.string("server.admin-token", "")
             .describe("Bearer token for /admin/*; empty: the demo makes one up and prints it, `serve` disables admin.");
-    public static final ConfigOption<Double> CANARY_FRACTION = ConfigOption.number("server.canary-fraction", 0.3)
+    public static final ConfigOption<Double> CANARY_FRACTION = ConfigOption.number("server.canary-fraction", 0.5)
             .check(v -> v >= 0 && v < 1, "in [0, 1)").describe("Share of prompts a new version answers until promoted (0: no canary).");
-    public static final ConfigOption<Long> CANARY_HOLD_MS = ConfigOption.longInteger("server.canary-hold-ms", 180_000)
+    public static final ConfigOption<Long> CANARY_HOLD_MS = ConfigOption.longInteger("server.canary-hold-ms", 240_000)
             .check(v -> v >= 0, "a number ≥ 0").describe("How long an undecided canary keeps its slot against a newer version "
                     + "(0: replaced at once); the newer one waits, then deploys when the canary is decided or the hold ends.");
-    public static final ConfigOption<Double> REFERENCE_FRACTION = ConfigOption.number("server.reference-fraction", 0.15)
+    public static final ConfigOption<Double> REFERENCE_FRACTION = ConfigOption.number("server.reference-fraction", 0.3)
             .check(v -> v >= 0 && v <= 1, "in [0, 1]").describe("Share of prompts also answered by the reference for the one-shot dual.");
-    public static final ConfigOption<Integer> REFERENCE_SAMPLES = ConfigOption.integer("server.reference-samples", 4)
+    public static final ConfigOption<Integer> REFERENCE_SAMPLES = ConfigOption.integer("server.reference-samples", 16)
             .check(v -> v >= 1, "an integer ≥ 1").describe("Reference samples per such prompt.");
     public static final ConfigOption<Integer> MAX_TOKENS = ConfigOption.integer("server.max-tokens", 40)
             .check(v -> v >= 1, "an integer ≥ 1").describe("Longest response, in words.");

@@ -27,7 +27,7 @@ public final class JobOptions {
     public static final ConfigOption<Long> REFERENCE_TIMEOUT_MS = ConfigOption.longInteger("dual.reference-timeout-ms", 120_000L)
             .check(v -> v > 0, "a number of milliseconds > 0")
             .describe("How long the one-shot solve waits for its reference samples before λ(0) = dual.lambda-init.");
-    public static final ConfigOption<Long> REQUEST_TIMEOUT_MS = ConfigOption.longInteger("dual.request-timeout-ms", 300_000L)
+    public static final ConfigOption<Long> REQUEST_TIMEOUT_MS = ConfigOption.longInteger("dual.request-timeout-ms", 420_000L)
             .check(v -> v > 0, "a number of milliseconds > 0")
             .describe("How long a fine-tune request waits for a new version, and a new version for the step it awaits, "
                     + "before the request is re-sent.");
@@ -45,9 +45,9 @@ public final class JobOptions {
             .describe("Lower end of the utilities' range for the anytime-valid interval.");
     public static final ConfigOption<Double> RANGE_HI = ConfigOption.number("dual.range-hi", 1.0)
             .describe("Upper end of the utilities' range for the anytime-valid interval.");
-    public static final ConfigOption<Integer> ONE_SHOT_PROMPTS = ConfigOption.integer("dual.one-shot.prompts", 100)
+    public static final ConfigOption<Integer> ONE_SHOT_PROMPTS = ConfigOption.integer("dual.one-shot.prompts", 200)
             .check(v -> v >= 1, "an integer ≥ 1").describe("Reference prompts needed before the one-shot solve.");
-    public static final ConfigOption<Integer> ONE_SHOT_SAMPLES = ConfigOption.integer("dual.one-shot.samples-per-prompt", 4)
+    public static final ConfigOption<Integer> ONE_SHOT_SAMPLES = ConfigOption.integer("dual.one-shot.samples-per-prompt", 16)
             .check(v -> v >= 1, "an integer ≥ 1").describe("Reference samples per prompt needed.");
     public static final ConfigOption<Integer> PRIMAL_DUAL_BATCH = ConfigOption.integer("dual.primal-dual.batch", 100)
             .check(v -> v >= 1, "an integer ≥ 1").describe("Live samples per primal-dual step.");

@@ -11,7 +11,7 @@ import java.util.Optional;
  * @param step λ moved: publish it and ask for a fine-tune with it
  * @param retry the last request went unanswered: ask again, λ unchanged
  * @param alerts conditions an operator must see (λ at λ_max, requests exhausted)
- * @param warning evidence refused, for the operator's log
+ * @param warning for the operator's log: evidence refused, or how a value was arrived at
  */
 public record Decision(ControllerState state, Optional<DualStep> step, Optional<Retry> retry, List<ControlAlert> alerts,
         Optional<String> warning) {
@@ -51,6 +51,11 @@ public record Decision(ControllerState state, Optional<DualStep> step, Optional<
 
     public static Decision alerted(ControllerState state, ControlAlert alert) {
         return new Decision(state, Optional.empty(), Optional.empty(), List.of(alert), Optional.empty());
+    }
+
+    /** The same decision with a line for the operator's log. */
+    public Decision withWarning(String note) {
+        return new Decision(state, step, retry, alerts, Optional.of(note));
     }
 
     public static Decision refused(ControllerState state, String why) {

@@ -1,6 +1,7 @@
 package dev.dualign.core.control;
 
 import dev.dualign.core.dual.StepKind;
+import dev.dualign.core.dual.DualBootstrap;
 import dev.dualign.core.dual.DualProblem;
 import dev.dualign.core.dual.DualSolution;
 import dev.dualign.core.dual.DualSolver;
@@ -25,6 +26,8 @@ public class OneShotPolicy implements ControlPolicy {
     /** Solver tolerance and iteration cap: the dual is smooth and convex, Newton converges in tens. */
     static final double SOLVER_TOLERANCE = 1e-9;
     static final int SOLVER_MAX_ITERATIONS = 500;
+    /** The thinning for the finite-K correction: fixed, so λ(0) is a function of the samples alone. */
+    static final long CORRECTION_SEED = 17;
 
     protected final ControlSettings cfg;
 
@@ -92,13 +95,31 @@ public class OneShotPolicy implements ControlPolicy {
         }
         reference.forEach(b::add);
         try {
-            DualSolution sol = new DualSolver(SOLVER_TOLERANCE, SOLVER_MAX_ITERATIONS, cfg.lambdaMax()).solve(b.build());
+            DualProblem problem = b.build();
+            DualSolver solver = new DualSolver(SOLVER_TOLERANCE, SOLVER_MAX_ITERATIONS, cfg.lambdaMax());
+            DualSolution sol = solver.solve(problem);
+            // MoCAN's λ* is the infinite-K one; λ̂ from K samples per prompt sits above it (Jensen).
+            // With K ≥ 8 the finite-K bias is estimated and removed (decision 17, docs/experiments.md)
+            double[] lambda = sol.lambda();
+            String note = null;
+            try {
+                double[] corrected = DualBootstrap.corrected(solver, problem, sol, CORRECTION_SEED);
+                if (corrected != null) {
+                    note = String.format("one-shot λ̂ %s at K = %.1f per prompt; finite-K corrected λ* %s (used)",
+                            java.util.Arrays.toString(lambda), (double) problem.samples() / problem.prompts(),
+                            java.util.Arrays.toString(corrected));
+                    lambda = corrected;
+                }
+            } catch (InfeasibleException e) {
+                note = "one-shot: no finite-K correction (a margin is infeasible on K/2 samples per prompt); λ̂ used";
+            }
             Map<String, Estimate> est = new LinkedHashMap<>();
             for (int c = 0; c < names.size(); c++) {
                 double e = sol.expected()[c];
                 est.put(names.get(c), new Estimate(e, e, e, sol.samples()));
             }
-            return Optional.of(start(s.withReferenceMeans(means), StepKind.ONE_SHOT, sol.lambda(), est));
+            Decision d = start(s.withReferenceMeans(means), StepKind.ONE_SHOT, lambda, est);
+            return Optional.of(note == null ? d : d.withWarning(note));
         } catch (InfeasibleException e) {
             // reported as such, never as a huge λ
             return Optional.of(Decision.refused(s.withOneShotDone().withReferenceMeans(means), "one-shot dual: " + e.getMessage()));

@@ -158,6 +158,27 @@ public final class DualBootstrap {
                 divisors.length > 1 ? levels : new double[0]);
     }
 
+    /**
+     * The finite-K-corrected point estimate of the infinite-K λ* (no resampling): λ̂ re-solved on
+     * K/2 samples per prompt ({@link #DEFAULT_REPEATS} thinnings, averaged) and extrapolated as
+     * 1/√K; null when some prompt has fewer than {@link #MIN_GROUP_TO_CORRECT} samples.
+     *
+     * @throws InfeasibleException when a thinned problem cannot meet a margin
+     */
+    public static double[] corrected(DualSolver solver, DualProblem p, DualSolution at, long seed) {
+        if (p.minGroup() < MIN_GROUP_TO_CORRECT) {
+            return null;
+        }
+        SplittableRandom rnd = new SplittableRandom(seed);
+        DualProblem[] half = new DualProblem[DEFAULT_REPEATS];
+        for (int r = 0; r < half.length; r++) {
+            half[r] = p.thinned(2, rnd.split());
+        }
+        double[] levels = {(double) p.samples() / p.prompts(), (double) half[0].samples() / p.prompts()};
+        return limit(solver, List.of(new DualProblem[] {p}, half), levels, null, at.lambda(), at.lambda(),
+                Extrapolation.INVERSE_SQRT_K);
+    }
+
     /** λ̂ at each level (the thinned ones averaged), extrapolated to K → ∞ and projected onto λ ≥ 0. */
     private static double[] limit(DualSolver solver, List<DualProblem[]> thinned, double[] levels, double[] weights,
             double[] atK, double[] warm, Extrapolation extrapolation) {

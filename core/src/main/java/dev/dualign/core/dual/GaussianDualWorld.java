@@ -32,6 +32,18 @@ public record GaussianDualWorld(double meanG, double spreadG, double sdG, double
 
     public Draw draw(int prompts, int k, SplittableRandom rnd) {
         DualProblem.Builder b = DualProblem.builder(beta).constraint("g", margin);
+        double lambda = sample(prompts, k, rnd, b::add);
+        return new Draw(b.build(), lambda);
+    }
+
+    /** Where {@link #sample} puts each response's prompt id, reward and utility. */
+    @FunctionalInterface
+    public interface Sink {
+        void accept(String promptId, double reward, double utility);
+    }
+
+    /** Draws {@code prompts} × {@code k} responses into {@code sink}; returns those prompts' infinite-K λ*. */
+    public double sample(int prompts, int k, SplittableRandom rnd, Sink sink) {
         double sumMuG = 0;
         double cond = Math.sqrt(1 - rho * rho);
         for (int x = 0; x < prompts; x++) {
@@ -41,11 +53,10 @@ public record GaussianDualWorld(double meanG, double spreadG, double sdG, double
             for (int j = 0; j < k; j++) {
                 double zg = gaussian(rnd);
                 double zr = rho * zg + cond * gaussian(rnd);
-                b.add("x" + x, muR + sdR * zr, muG + sdG * zg);
+                sink.accept("x" + x, muR + sdR * zr, muG + sdG * zg);
             }
         }
-        double lambda = Math.max(0, (beta * (margin - sumMuG / prompts) - rho * sdR * sdG) / (sdG * sdG));
-        return new Draw(b.build(), lambda);
+        return Math.max(0, (beta * (margin - sumMuG / prompts) - rho * sdR * sdG) / (sdG * sdG));
     }
 
     /** How often each interval of {@link DualBootstrap} covers the infinite-K λ*. */

@@ -150,6 +150,42 @@ class ControlPolicyTest {
         assertThat(step.state().lambda()[0]).isCloseTo(0.25 + 1.0 * (0.4 - 0.2), within(1e-12));
     }
 
+    static ControlSettings oneShot(int prompts, int k) {
+        return new ControlSettings(DualMode.ONE_SHOT, Map.of("harmless", 0.5), 0.1, 1.0, Schedule.CONSTANT, 20.0, 0.05, 100, 25,
+                50, prompts, k, 0.0, REFERENCE_TIMEOUT, REQUEST_TIMEOUT, RETRIES);
+    }
+
+    @Test
+    void oneShotRemovesTheFiniteKBiasOfLambdaWhenEveryPromptHasEnoughSamples() {
+        dev.dualign.core.dual.GaussianDualWorld w = dev.dualign.core.dual.GaussianDualWorld.chatLike(0.1, 0.5);
+        double errRaw = 0;
+        double errUsed = 0;
+        for (int seed = 1; seed <= 6; seed++) {
+            List<ScoredSample> ref = new ArrayList<>();
+            double star = w.sample(200, 16, new java.util.SplittableRandom(seed),
+                    (p, r, g) -> ref.add(sample(p, "reference", 0, r, g)));
+            Decision d = ControlPolicy.of(oneShot(200, 16)).solveIfReady(START, ref).orElseThrow();
+            dev.dualign.core.dual.DualProblem.Builder b = dev.dualign.core.dual.DualProblem.builder(0.1).constraint("harmless", 0.5);
+            ref.forEach(b::add);
+            double raw = new dev.dualign.core.dual.DualSolver().solve(b.build()).lambda()[0];
+            errRaw += Math.abs(raw - star);
+            errUsed += Math.abs(d.step().orElseThrow().lambda()[0] - star);
+            assertThat(d.warning()).hasValueSatisfying(n -> assertThat(n).contains("finite-K corrected"));
+        }
+        // λ̂ at K = 16 sits ≈ 0.07 above the infinite-K λ* on this world; the corrected λ(0) much closer
+        assertThat(errUsed).isLessThan(0.6 * errRaw);
+
+        // at K = 4 there is no trustworthy correction: λ̂ itself, and no note
+        List<ScoredSample> few = new ArrayList<>();
+        w.sample(200, 4, new java.util.SplittableRandom(9), (p, r, g) -> few.add(sample(p, "reference", 0, r, g)));
+        Decision d4 = ControlPolicy.of(oneShot(200, 4)).solveIfReady(START, few).orElseThrow();
+        dev.dualign.core.dual.DualProblem.Builder b4 = dev.dualign.core.dual.DualProblem.builder(0.1).constraint("harmless", 0.5);
+        few.forEach(b4::add);
+        assertThat(d4.step().orElseThrow().lambda()[0]).isCloseTo(new dev.dualign.core.dual.DualSolver().solve(b4.build())
+                .lambda()[0], within(1e-6));
+        assertThat(d4.warning()).isEmpty();
+    }
+
     @Test
     void oneShotSolvesTheDualExactlyOnceEveryPromptHasItsSamples() {
         ControlPolicy p = ControlPolicy.of(settings(DualMode.ONE_SHOT, 1.0));

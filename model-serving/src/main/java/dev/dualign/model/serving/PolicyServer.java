@@ -62,6 +62,7 @@ public final class PolicyServer implements AutoCloseable {
     private final Map<Long, AtomicLong> answered = new ConcurrentHashMap<>();
     private final AtomicLong sequence = new AtomicLong();
     private volatile String lastRefusal = "";
+    private volatile boolean referenceWanted = true;
     /** When the current canary took the slot (server clock), or −1; guarded by swapLock. */
     private long canarySince = -1;
     /** The newest version waiting behind an undecided canary ({@link CanaryHold}), or null; guarded by swapLock. */
@@ -227,9 +228,20 @@ public final class PolicyServer implements AutoCloseable {
         return List.of(out);
     }
 
-    /** Whether this prompt is one of the {@code referenceFraction} also answered by the reference. */
+    /**
+     * λ(0) is set: the reference samples (for the one-shot solve, and a relative margin) have done
+     * their work, so no more are generated. Called on the first {@code DualUpdate} seen.
+     */
+    public void referenceNoLongerNeeded() {
+        if (referenceWanted) {
+            referenceWanted = false;
+            LOG.info("λ(0) is set: reference sampling stops");
+        }
+    }
+
+    /** Whether this prompt is one of the {@code referenceFraction} also answered by the reference (until λ(0) is set). */
     public boolean sampledForReference(String promptId) {
-        return unit(promptId, 0x5DEECE66DL) < settings.referenceFraction();
+        return referenceWanted && unit(promptId, 0x5DEECE66DL) < settings.referenceFraction();
     }
 
     private boolean routesToCanary(String promptId, double fraction) {

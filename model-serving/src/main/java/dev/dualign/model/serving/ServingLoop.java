@@ -249,6 +249,7 @@ public final class ServingLoop implements AutoCloseable {
         } else if (t.equals(kafka.dual())) {
             DualUpdate u = Events.parse(DualUpdate.class, r.value());
             monitor.onDual(u);
+            server.referenceNoLongerNeeded(); // any λ update means λ(0) is set
         } else if (t.equals(kafka.alerts())) {
             monitor.onAlert(Events.parse(Alert.class, r.value()));
         }
