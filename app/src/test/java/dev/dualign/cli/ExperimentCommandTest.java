@@ -18,6 +18,7 @@ class ExperimentCommandTest {
 
     @Test
     void canaryWritesItsNumbersAndItsPlotAndRepeatsThemForTheSameSeed() throws Exception {
+        Fonts.assumeAvailable();
         CliRun r = CliRun.of("experiment", "canary", "--quick", "--seeds", "1", "--out", tmp.toString());
         assertThat(r.code()).as(r.err()).isZero();
         JsonNode doc = new ObjectMapper().readTree(tmp.resolve("canary.json").toFile());
@@ -37,6 +38,7 @@ class ExperimentCommandTest {
 
     @Test
     void lambdaCiReportsBothIntervalsAtEachK() throws Exception {
+        Fonts.assumeAvailable();
         CliRun r = CliRun.of("experiment", "lambda-ci", "--quick", "--seeds", "1", "--out", tmp.toString());
         assertThat(r.code()).as(r.err()).isZero();
         JsonNode cells = new ObjectMapper().readTree(tmp.resolve("lambda-ci.json").toFile()).path("result").path("cells");
