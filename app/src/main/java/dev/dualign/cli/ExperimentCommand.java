@@ -16,7 +16,7 @@ import picocli.CommandLine.Spec;
 /** Reproduces one of the papers' claims (or one of our statistical guarantees) offline, deterministic per seed. */
 @Command(name = "experiment", mixinStandardHelpOptions = true,
         description = {"Run one experiment and write NAME.json and NAME.png under --out (docs/experiments.md shows them).",
-            "Experiments: canary, lambda-ci."})
+            "Experiments: canary, lambda-ci, oneshot-bias."})
 final class ExperimentCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -32,6 +32,10 @@ final class ExperimentCommand implements Callable<Integer> {
 
     @Option(names = "--quick", description = "A scaled-down run (same code, fewer runs): a first look, or a test.")
     boolean quick;
+
+    @Option(names = "--registry", paramLabel = "DIR", description = "Model registry for the experiments on the world's models "
+            + "(default: .dualign/registry; bootstrapped when empty).")
+    Path registry;
 
     @Override
     public Integer call() throws Exception {
@@ -50,7 +54,8 @@ final class ExperimentCommand implements Callable<Integer> {
         Path dir = out != null ? out : Path.of(System.getProperty("dualign.home", "."), "docs", "experiments");
         String command = "bin/dualign experiment " + name + " --seeds " + seeds + (quick ? " --quick" : "");
         ConsoleProgress progress = new ConsoleProgress(System.err, System.console() != null);
-        Path file = Experiments.runAndWrite(e, new Experiment.Context(seeds, quick, dir, progress), command);
+        Path file = Experiments.runAndWrite(e, new Experiment.Context(seeds, quick, dir, progress,
+                registry != null ? registry : BootstrapCommand.defaultRegistry()), command);
         progress.finish(name + " done");
         o.println(file);
         o.flush();

@@ -13,8 +13,9 @@ public interface Experiment {
      * @param seeds seeds 1..seeds, each an independent repetition
      * @param quick a scaled-down run (tests, a first look): same code, fewer runs
      * @param out where the plot goes ({@code NAME.png})
+     * @param registry the model registry (the experiments that use the world's models; bootstrapped when empty)
      */
-    record Context(int seeds, boolean quick, Path out, Progress progress) {}
+    record Context(int seeds, boolean quick, Path out, Progress progress, Path registry) {}
 
     String name();
 

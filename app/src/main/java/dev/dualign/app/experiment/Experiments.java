@@ -21,7 +21,7 @@ public final class Experiments {
 
     public static Map<String, Experiment> all() {
         Map<String, Experiment> m = new LinkedHashMap<>();
-        for (Experiment e : List.of(new CanaryExperiment(), new LambdaCiExperiment())) {
+        for (Experiment e : List.of(new CanaryExperiment(), new LambdaCiExperiment(), new OneShotBiasExperiment())) {
             m.put(e.name(), e);
         }
         return m;
