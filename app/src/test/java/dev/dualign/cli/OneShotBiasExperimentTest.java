@@ -17,6 +17,7 @@ class OneShotBiasExperimentTest {
 
     @Test
     void solvesEveryCellOnThePolicysOwnScoredSamplesAndPlotsThem() throws Exception {
+        Fonts.assumeAvailable();
         CliRun r = CliRun.of("experiment", "oneshot-bias", "--quick", "--seeds", "1", "--out", tmp.toString(),
                 "--registry", TestModels.registry().toString());
         assertThat(r.code()).as(r.err()).isZero();
