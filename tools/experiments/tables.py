@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the Markdown table of docs/experiments.md for one experiment, from its JSON result.
 
-    python3 tools/experiments/tables.py canary|lambda-ci [DIR]
+    python3 tools/experiments/tables.py canary|lambda-ci|oneshot-bias [DIR]
 """
 import json
 import statistics as st
@@ -36,8 +36,33 @@ def lambda_ci(d):
               '1/K' if k[1] == 'inverse-k' else '1/√K', m('meanBiasEstimate'), m('meanCorrected'), r('coverageCorrected')))
 
 
+def oneshot_bias(d):
+    agg = defaultdict(list)
+    for c in d['result']['cells']:
+        agg[(c['prompts'], c['k'])].append(c)
+    refs = d['result']['reference']
+    ks = sorted({k for _, k in agg})
+    print("| prompts | " + " | ".join("K = %d" % k for k in ks) + " |")
+    print("|---|" + "---|" * len(ks))
+    for m in sorted({m for m, _ in agg}):
+        row = []
+        for k in ks:
+            v = agg[(m, k)]
+            hat = [x['lambdaHat'] for x in v if 'lambdaHat' in x]
+            cor = [x['lambdaCorrected'] for x in v if 'lambdaCorrected' in x]
+            sq = [x['lambdaCorrectedSqrt'] for x in v if 'lambdaCorrectedSqrt' in x]
+            row.append(("%.3f" % st.mean(hat) if hat else "infeasible")
+                       + (" (%.3f / %.3f)" % (st.mean(cor), st.mean(sq)) if cor else ""))
+        print("| %d | %s |" % (m, " | ".join(row)))
+    print()
+    print("Reference λ* (%d prompts × %d, extrapolated from K/2 and K as 1/K), per seed: %s (as 1/√K: %s); λ̂ there: %s." % (
+        d['result']['poolPrompts'], d['result']['poolSamplesPerPrompt'],
+        ", ".join("%.3f" % r['lambdaCorrected'] for r in refs), ", ".join("%.3f" % r['lambdaCorrectedSqrt'] for r in refs),
+        ", ".join("%.3f" % r['lambdaHat'] for r in refs)))
+
+
 if __name__ == '__main__':
     name = sys.argv[1]
     folder = sys.argv[2] if len(sys.argv) > 2 else 'docs/experiments'
     doc = json.load(open('%s/%s.json' % (folder, name)))
-    {'canary': canary, 'lambda-ci': lambda_ci}[name](doc)
+    {'canary': canary, 'lambda-ci': lambda_ci, 'oneshot-bias': oneshot_bias}[name](doc)

@@ -114,7 +114,7 @@ final class DualCommand implements Callable<Integer> {
                     finiteK.put("note", "fewer than " + DualBootstrap.MIN_GROUP_TO_CORRECT
                             + " samples for some prompt: the finite-K bias cannot be estimated");
                 } else {
-                    finiteK.put("extrapolation", "1/sqrt(K), from K and K/2");
+                    finiteK.put("extrapolation", "1/K, from K and K/2");
                     ObjectNode bias = finiteK.putObject("bias");
                     ObjectNode limit = finiteK.putObject("interval");
                     for (int c = 0; c < ci.names().size(); c++) {

@@ -30,8 +30,9 @@ import java.util.SplittableRandom;
  * MoCAN's one-shot λ̂* as a function of the samples per prompt K and the number of prompts, on
  * the synthetic world with the live loop's own reference policy (registry version 0), scorers and
  * solver. For each seed a pool of prompts × K_max reference responses is drawn and scored once;
- * every (prompts, K) cell solves the dual on the first prompts and the first K responses of each.
- * The reference λ* is the finite-K-corrected solve on the whole pool.
+ * every (prompts, K) cell solves the dual on the first prompts and the first K responses of each,
+ * and corrects it for its finite-K bias both ways (1/K, the default, and 1/√K). The reference λ*
+ * is the 1/K-corrected solve on the whole pool.
  */
 final class OneShotBiasExperiment implements Experiment {
     static final double BETA = 0.1;
@@ -79,8 +80,10 @@ final class OneShotBiasExperiment implements Experiment {
                 DualProblem whole = problem(rg, pool, kMax);
                 DualSolution s = solver.solve(whole);
                 double[] ref = DualBootstrap.corrected(solver, whole, s, seed);
+                double[] refSqrt = DualBootstrap.corrected(solver, whole, s, seed, DualBootstrap.Extrapolation.INVERSE_SQRT_K);
                 reference[seed - 1][0] = ref[0];
                 refs.addObject().put("seed", seed).put("lambdaHat", s.lambda()[0]).put("lambdaCorrected", ref[0])
+                        .put("lambdaCorrectedSqrt", refSqrt[0])
                         .put("referenceMeanHarmless", mean(rg, 1, pool, kMax)).put("referenceMeanReward", mean(rg, 0, pool, kMax));
                 for (int i = 0; i < promptCounts.length; i++) {
                     for (int j = 0; j < ks.length; j++) {
@@ -89,11 +92,13 @@ final class OneShotBiasExperiment implements Experiment {
                         try {
                             DualSolution sol = solver.solve(p);
                             double[] corr = DualBootstrap.corrected(solver, p, sol, seed);
+                            double[] corrSqrt = DualBootstrap.corrected(solver, p, sol, seed,
+                                    DualBootstrap.Extrapolation.INVERSE_SQRT_K);
                             raw[seed - 1][i][j] = sol.lambda()[0];
                             corrected[seed - 1][i][j] = corr == null ? Double.NaN : corr[0];
                             cell.put("lambdaHat", sol.lambda()[0]);
                             if (corr != null) {
-                                cell.put("lambdaCorrected", corr[0]);
+                                cell.put("lambdaCorrected", corr[0]).put("lambdaCorrectedSqrt", corrSqrt[0]);
                             }
                         } catch (InfeasibleException e) {
                             raw[seed - 1][i][j] = Double.NaN;
@@ -121,12 +126,12 @@ final class OneShotBiasExperiment implements Experiment {
         for (int seed = 0; seed < ctx.seeds(); seed++) {
             corrLargest[seed] = corrected[seed][promptCounts.length - 1];
         }
-        plot.add(Plot.Series.of(pool + " prompts, finite-K corrected", xs, corrLargest));
+        plot.add(Plot.Series.of(pool + " prompts, finite-K corrected (1/K)", xs, corrLargest));
         double refMean = 0;
         for (double[] r : reference) {
             refMean += r[0] / reference.length;
         }
-        plot.reference(String.format("reference λ* (corrected, %d × %d): %.3f", pool, kMax, refMean), refMean);
+        plot.reference(String.format("reference λ* (1/K-corrected, %d × %d): %.3f", pool, kMax, refMean), refMean);
         plot.writePng(ctx.out().resolve(name() + ".png"));
         out.put("plot", name() + ".png");
         return out;

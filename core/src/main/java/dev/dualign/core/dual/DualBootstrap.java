@@ -46,10 +46,13 @@ public final class DualBootstrap {
             double confidence, double meanK, double[] bias, double[] limitLo, double[] limitHi, double[] levels) {}
 
     /**
-     * How λ̂ is assumed to approach λ* as K grows. The 1/K of the delta method holds only once K is
-     * far beyond e^{s²} (s: the spread of (r + λ·g)/β within a prompt, 2–3 here); before that the
-     * bias falls more slowly. On a world like ours 1/√K from K and K/2 matched the measured bias
-     * at K = 16 and 64 and 1/K under-corrected (docs/experiments.md, "lambda-ci").
+     * How λ̂ is assumed to approach λ* as K grows. The delta method's 1/K holds once K is far
+     * beyond e^{s²} (s: the spread of (r + λ·g)/β within a prompt); with heavier tails the bias
+     * falls more slowly. Which one fits depends on the world: on a Gaussian world with s ≈ 2.6
+     * 1/√K matched and 1/K under-corrected ("lambda-ci"); on the chat world's own policy and
+     * scorers 1/K matched and 1/√K over-corrected by ≈ 0.1 at K = 16 ("oneshot-bias",
+     * docs/experiments.md). The default is 1/K: under-correcting leaves λ a little high (a
+     * slightly over-safe policy), over-correcting leaves it low (an unsafe one).
      */
     public enum Extrapolation {
         INVERSE_K(1.0),
@@ -64,7 +67,7 @@ public final class DualBootstrap {
 
     public static Result run(DualSolver solver, DualProblem p, DualSolution at, int resamples,
             double confidence, long seed) {
-        return run(solver, p, at, resamples, confidence, seed, DEFAULT_REPEATS, Extrapolation.INVERSE_SQRT_K,
+        return run(solver, p, at, resamples, confidence, seed, DEFAULT_REPEATS, Extrapolation.INVERSE_K,
                 MIN_GROUP_TO_CORRECT);
     }
 
@@ -161,11 +164,16 @@ public final class DualBootstrap {
     /**
      * The finite-K-corrected point estimate of the infinite-K λ* (no resampling): λ̂ re-solved on
      * K/2 samples per prompt ({@link #DEFAULT_REPEATS} thinnings, averaged) and extrapolated as
-     * 1/√K; null when some prompt has fewer than {@link #MIN_GROUP_TO_CORRECT} samples.
+     * 1/K ({@link Extrapolation}); null when some prompt has fewer than {@link #MIN_GROUP_TO_CORRECT} samples.
      *
      * @throws InfeasibleException when a thinned problem cannot meet a margin
      */
     public static double[] corrected(DualSolver solver, DualProblem p, DualSolution at, long seed) {
+        return corrected(solver, p, at, seed, Extrapolation.INVERSE_K);
+    }
+
+    /** As {@link #corrected(DualSolver, DualProblem, DualSolution, long)}, with another extrapolation. */
+    public static double[] corrected(DualSolver solver, DualProblem p, DualSolution at, long seed, Extrapolation extrapolation) {
         if (p.minGroup() < MIN_GROUP_TO_CORRECT) {
             return null;
         }
@@ -175,8 +183,7 @@ public final class DualBootstrap {
             half[r] = p.thinned(2, rnd.split());
         }
         double[] levels = {(double) p.samples() / p.prompts(), (double) half[0].samples() / p.prompts()};
-        return limit(solver, List.of(new DualProblem[] {p}, half), levels, null, at.lambda(), at.lambda(),
-                Extrapolation.INVERSE_SQRT_K);
+        return limit(solver, List.of(new DualProblem[] {p}, half), levels, null, at.lambda(), at.lambda(), extrapolation);
     }
 
     /** λ̂ at each level (the thinned ones averaged), extrapolated to K → ∞ and projected onto λ ≥ 0. */
