@@ -89,22 +89,12 @@ public final class DualBootstrap {
         int m = p.prompts();
         int k = p.constraints();
         SplittableRandom rnd = new SplittableRandom(seed);
-        int[] divisors = p.minGroup() >= minGroupToCorrect ? new int[] {1, 2} : new int[] {1};
-        List<DualProblem[]> thinned = new java.util.ArrayList<>(); // per level > 1: `repeats` thinnings, fixed
-        double[] levels = new double[divisors.length];
-        for (int d = 0; d < divisors.length; d++) {
-            DualProblem[] t = new DualProblem[d == 0 ? 1 : repeats];
-            for (int r = 0; r < t.length; r++) {
-                t[r] = d == 0 ? p : p.thinned(divisors[d], rnd.split());
-            }
-            thinned.add(t);
-            levels[d] = (double) t[0].samples() / m;
-        }
+        Levels levels = p.minGroup() >= minGroupToCorrect ? Levels.of(p, repeats, rnd) : null; // fixed thinnings
         double[] bias = new double[k];
         Arrays.fill(bias, Double.NaN);
-        if (divisors.length > 1) {
+        if (levels != null) {
             try {
-                double[] limit = limit(solver, thinned, levels, null, at.lambda(), at.lambda(), extrapolation);
+                double[] limit = limit(solver, levels, null, at.lambda(), at.lambda(), extrapolation);
                 for (int c = 0; c < k; c++) {
                     bias[c] = at.lambda()[c] - limit[c];
                 }
@@ -134,9 +124,9 @@ public final class DualBootstrap {
                 draws[c][ok] = s.lambda()[c];
             }
             ok++;
-            if (divisors.length > 1) {
+            if (levels != null) {
                 try {
-                    double[] limit = limit(solver, thinned, levels, weights, s.lambda(), at.lambda(), extrapolation);
+                    double[] limit = limit(solver, levels, weights, s.lambda(), at.lambda(), extrapolation);
                     for (int c = 0; c < k; c++) {
                         limitDraws[c][okLimit] = limit[c];
                     }
@@ -152,13 +142,15 @@ public final class DualBootstrap {
         double[] limitLo = new double[k];
         double[] limitHi = new double[k];
         for (int c = 0; c < k; c++) {
-            lo[c] = ok == 0 ? Double.NaN : quantile(sorted(draws[c], ok), a);
-            hi[c] = ok == 0 ? Double.NaN : quantile(sorted(draws[c], ok), 1 - a);
-            limitLo[c] = okLimit == 0 ? Double.NaN : quantile(sorted(limitDraws[c], okLimit), a);
-            limitHi[c] = okLimit == 0 ? Double.NaN : quantile(sorted(limitDraws[c], okLimit), 1 - a);
+            double[] d = sorted(draws[c], ok);
+            double[] l = sorted(limitDraws[c], okLimit);
+            lo[c] = ok == 0 ? Double.NaN : quantile(d, a);
+            hi[c] = ok == 0 ? Double.NaN : quantile(d, 1 - a);
+            limitLo[c] = okLimit == 0 ? Double.NaN : quantile(l, a);
+            limitHi[c] = okLimit == 0 ? Double.NaN : quantile(l, 1 - a);
         }
-        return new Result(p.names(), lo, hi, resamples, infeasible, confidence, levels[0], bias, limitLo, limitHi,
-                divisors.length > 1 ? levels : new double[0]);
+        return new Result(p.names(), lo, hi, resamples, infeasible, confidence, (double) p.samples() / m, bias, limitLo,
+                limitHi, levels != null ? levels.k() : new double[0]);
     }
 
     /**
@@ -177,41 +169,39 @@ public final class DualBootstrap {
         if (p.minGroup() < MIN_GROUP_TO_CORRECT) {
             return null;
         }
-        SplittableRandom rnd = new SplittableRandom(seed);
-        DualProblem[] half = new DualProblem[DEFAULT_REPEATS];
-        for (int r = 0; r < half.length; r++) {
-            half[r] = p.thinned(2, rnd.split());
+        Levels levels = Levels.of(p, DEFAULT_REPEATS, new SplittableRandom(seed));
+        return limit(solver, levels, null, at.lambda(), at.lambda(), extrapolation);
+    }
+
+    /**
+     * The problems λ̂ is re-solved on besides the full one: {@code repeats} random thinnings to half
+     * the samples per prompt; {@code k} holds the mean samples per prompt of the full and the half level.
+     */
+    private record Levels(DualProblem[] halves, double[] k) {
+        static Levels of(DualProblem p, int repeats, SplittableRandom rnd) {
+            DualProblem[] half = new DualProblem[repeats];
+            for (int r = 0; r < repeats; r++) {
+                half[r] = p.thinned(2, rnd.split());
+            }
+            return new Levels(half, new double[] {(double) p.samples() / p.prompts(), (double) half[0].samples() / p.prompts()});
         }
-        double[] levels = {(double) p.samples() / p.prompts(), (double) half[0].samples() / p.prompts()};
-        return limit(solver, List.of(new DualProblem[] {p}, half), levels, null, at.lambda(), at.lambda(), extrapolation);
     }
 
     /** λ̂ at each level (the thinned ones averaged), extrapolated to K → ∞ and projected onto λ ≥ 0. */
-    private static double[] limit(DualSolver solver, List<DualProblem[]> thinned, double[] levels, double[] weights,
-            double[] atK, double[] warm, Extrapolation extrapolation) {
+    private static double[] limit(DualSolver solver, Levels levels, double[] weights, double[] atK, double[] warm,
+            Extrapolation extrapolation) {
         int k = atK.length;
-        double[][] y = new double[levels.length][];
-        y[0] = atK;
-        for (int d = 1; d < levels.length; d++) {
-            y[d] = new double[k];
-            for (DualProblem t : thinned.get(d)) {
-                double[] l = solver.solve(t, weights, warm).lambda();
-                for (int c = 0; c < k; c++) {
-                    y[d][c] += l[c] / thinned.get(d).length;
-                }
+        double[] half = new double[k];
+        for (DualProblem t : levels.halves()) {
+            double[] l = solver.solve(t, weights, warm).lambda();
+            for (int c = 0; c < k; c++) {
+                half[c] += l[c] / levels.halves().length;
             }
         }
+        double[] h = {Math.pow(levels.k()[0], -extrapolation.exponent), Math.pow(levels.k()[1], -extrapolation.exponent)};
         double[] out = new double[k];
-        double[] h = new double[levels.length];
-        for (int d = 0; d < levels.length; d++) {
-            h[d] = Math.pow(levels[d], -extrapolation.exponent);
-        }
         for (int c = 0; c < k; c++) {
-            double[] yc = new double[levels.length];
-            for (int d = 0; d < levels.length; d++) {
-                yc[d] = y[d][c];
-            }
-            out[c] = Math.max(0, extrapolate(h, yc));
+            out[c] = Math.max(0, extrapolate(h, new double[] {atK[c], half[c]}));
         }
         return out;
     }

@@ -120,7 +120,7 @@ public record GaussianDualWorld(double meanG, double spreadG, double sdG, double
     }
 
     private static double gaussian(SplittableRandom rnd) {
-        // Box–Muller; SplittableRandom has no nextGaussian on Java 17
+        // Box–Muller, not RandomGenerator.nextGaussian: its draws define the recorded lambda-ci results
         double u = 1 - rnd.nextDouble();
         double v = rnd.nextDouble();
         return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);

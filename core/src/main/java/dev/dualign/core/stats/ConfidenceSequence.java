@@ -10,14 +10,14 @@ package dev.dualign.core.stats;
  * added and counted: the guarantee is then for E[clip(X)].
  *
  * <p>Mutable, sequential (not mergeable: the centre depends on order); three numbers of state,
- * written and read by {@link #state()} and {@link #restore}.
+ * written and read by {@link #state()} and {@link #restore}, or updated in place by
+ * {@link #add(double[], int, double, double, double)}.
  */
 public final class ConfidenceSequence {
     private final double lo;
     private final double hi;
-    private long n;
-    private double mean;
-    private double v;
+    /** [n, mean, v]. */
+    private final double[] st = new double[3];
     private long clipped;
 
     public ConfidenceSequence(double lo, double hi) {
@@ -31,26 +31,38 @@ public final class ConfidenceSequence {
     /** Restores {@code [n, mean, v]} as written by {@link #state()}. */
     public static ConfidenceSequence restore(double lo, double hi, double n, double mean, double v) {
         ConfidenceSequence cs = new ConfidenceSequence(lo, hi);
-        cs.n = (long) n;
-        cs.mean = mean;
-        cs.v = v;
+        cs.st[0] = n;
+        cs.st[1] = mean;
+        cs.st[2] = v;
         return cs;
     }
 
     /** Adds one observation, clipped into the range; returns whether it had to be clipped. */
     public boolean add(double x) {
+        boolean clip = add(st, 0, lo, hi, x);
+        if (clip) {
+            clipped++;
+        }
+        return clip;
+    }
+
+    /**
+     * Adds one observation to the state {@code [n, mean, v]} at {@code st[at..at+2]} in place (as
+     * {@link #add(double)}, without an object per observation: the estimator's keyed state is a
+     * primitive array updated on every sample).
+     *
+     * @return whether {@code x} had to be clipped into [lo, hi]
+     */
+    public static boolean add(double[] st, int at, double lo, double hi, double x) {
         if (!Double.isFinite(x)) {
             throw new IllegalArgumentException("refusing non-finite observation " + x);
         }
         boolean clip = x < lo || x > hi;
         double y = Math.max(lo, Math.min(hi, x));
-        double centre = n == 0 ? (lo + hi) / 2 : mean;
-        v += (y - centre) * (y - centre);
-        n++;
-        mean += (y - mean) / n;
-        if (clip) {
-            clipped++;
-        }
+        double centre = st[at] == 0 ? (lo + hi) / 2 : st[at + 1];
+        st[at + 2] += (y - centre) * (y - centre);
+        st[at] += 1;
+        st[at + 1] += (y - st[at + 1]) / st[at];
         return clip;
     }
 
@@ -62,25 +74,27 @@ public final class ConfidenceSequence {
         if (!(alpha > 0 && alpha < 1)) {
             throw new IllegalArgumentException("alpha must be in (0, 1), got " + alpha);
         }
+        long n = n();
         if (n == 0) {
             return new Interval(Double.NaN, lo, hi, 0);
         }
+        double mean = st[1];
         double c = hi - lo;
-        double radius = ConfidenceBounds.polyStitching(v, alpha / 2, c * c, c, ConfidenceBounds.S, ConfidenceBounds.ETA) / n;
+        double radius = ConfidenceBounds.polyStitching(st[2], alpha / 2, c * c, c, ConfidenceBounds.S, ConfidenceBounds.ETA) / n;
         return new Interval(mean, Math.max(lo, mean - radius), Math.min(hi, mean + radius), n);
     }
 
     /** {@code [n, mean, v]}: what {@link #restore} needs. */
     public double[] state() {
-        return new double[] {n, mean, v};
+        return st.clone();
     }
 
     public long n() {
-        return n;
+        return (long) st[0];
     }
 
     public double mean() {
-        return n == 0 ? Double.NaN : mean;
+        return st[0] == 0 ? Double.NaN : st[1];
     }
 
     /** Observations clipped into the range since this object was made (not part of the state). */

@@ -97,11 +97,10 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
         double[] u = s.utilities();
         for (int c = 0; c < m; c++) {
             add(st, 2 + c, bounded(u[c]));
-            ConfidenceSequence cs = sequence(st, csAt, c);
-            if (cs.add(u[c]) && !settings.anytimeValid()) {
+            if (ConfidenceSequence.add(st, csAt + 3 * c, settings.rangeLo(), settings.rangeHi(), u[c])
+                    && !settings.anytimeValid()) {
                 clipped.inc(); // counted once: bounded() counted it already in bernstein mode
             }
-            System.arraycopy(cs.state(), 0, st, csAt + 3 * c, 3);
         }
         if (s.timestamp() > 0) {
             inclusionLatency.update(Math.max(0, System.currentTimeMillis() - s.timestamp()));
