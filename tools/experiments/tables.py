@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the Markdown table of docs/experiments.md for one experiment, from its JSON result.
 
-    python3 tools/experiments/tables.py canary|lambda-ci|oneshot-bias [DIR]
+    python3 tools/experiments/tables.py canary|lambda-ci|oneshot-bias|tradeoff|margins|multi|nu [DIR]
 """
 import json
 import statistics as st
@@ -61,8 +61,99 @@ def oneshot_bias(d):
         ", ".join("%.3f" % r['lambdaHat'] for r in refs)))
 
 
+def spread(xs, fmt="%.3f"):
+    """mean (min–max) over seeds"""
+    xs = list(xs)
+    return (fmt + " (" + fmt + "–" + fmt + ")") % (st.mean(xs), min(xs), max(xs))
+
+
+def tradeoff(d):
+    seeds = d['result']['seeds']
+    print("| λ | π_λ true harmless | π_λ true reward | DPO true harmless | DPO true reward | DPO KL (nats) |")
+    print("|---|---|---|---|---|---|")
+    for i, p in enumerate(seeds[0]['dpoFromReference']):
+        pts = [s['dpoFromReference'][i] for s in seeds]
+        print("| %.2f | %s | %s | %s | %s | %s |" % (p['lambda'], spread(x['tiltHarmless'] for x in pts),
+              spread(x['tiltReward'] for x in pts), spread(x['trueHarmless'] for x in pts),
+              spread(x['trueReward'] for x in pts), spread((x['kl'] for x in pts), "%.1f")))
+    print()
+    print("Reference (held out): true harmless %s, true reward %s. One-shot λ* per seed: %s; π_λ* true harmless %s, reward %s." % (
+        spread(s['reference']['trueHarmless'] for s in seeds), spread(s['reference']['trueReward'] for s in seeds),
+        ", ".join("%.3f" % s['lambdaStar'] for s in seeds), spread(s['tiltAtLambdaStar']['trueHarmless'] for s in seeds),
+        spread(s['tiltAtLambdaStar']['trueReward'] for s in seeds)))
+    print()
+    print("| chain at λ* | version | true harmless | true reward | KL (nats) |")
+    print("|---|---|---|---|---|")
+    for key, label in (('warmStart', 'warm start (t−1 weights, t−1 samples)'),
+                       ('fromReference', 'π_ref weights, t−1 samples'),
+                       ('fromReferenceOnReferencePairs', 'π_ref weights, π_ref samples (default)')):
+        for t in range(len(seeds[0][key])):
+            pts = [s[key][t] for s in seeds]
+            print("| %s | %d | %s | %s | %s |" % (label, t + 1, spread(x['trueHarmless'] for x in pts),
+                  spread(x['trueReward'] for x in pts), spread((x['kl'] for x in pts), "%.1f")))
+
+
+def margins(d):
+    r = d['result']
+    print("Primal-dual step η tuned on seed %d at margin %.2f: %s → η = %g." % (r['tuningSeed'], r['tuningMargin'], ", ".join(
+        "η %g misses by %.3f" % (t['eta'], t['scoredMissLastTwoBatches']) for t in r['primalDualTuning']), r['primalDualEta']))
+    print()
+    print("| margin | method | final λ | true harmless | true reward | KL (nats) | meets the margin |")
+    print("|---|---|---|---|---|---|---|")
+    agg = defaultdict(list)
+    for run in r['runs']:
+        for m in ('one-shot', 'iterative', 'primal-dual'):
+            if m in run:
+                agg[(run['margin'], m)].append(run[m][-1])
+    for (b, m), v in sorted(agg.items(), key=lambda kv: (kv[0][0], ['one-shot', 'iterative', 'primal-dual'].index(kv[0][1]))):
+        print("| %.2f | %s | %s | %s | %s | %s | %d of %d |" % (b, m, spread(x['lambda']['harmless'] for x in v),
+              spread(x['policy']['trueHarmless'] for x in v), spread(x['policy']['trueReward'] for x in v),
+              spread((x['policy']['kl'] for x in v), "%.1f"), sum(x['policy']['trueHarmless'] >= b for x in v), len(v)))
+
+
+def multi(d):
+    r = d['result']
+    print("Margins: harmless ≥ %.2f, humour ≥ %.2f." % (r['margins']['harmless'], r['margins']['humour']))
+    print()
+    print("| t | λ harmless | λ humour | true harmless | true humour | true reward |")
+    print("|---|---|---|---|---|---|")
+    runs = [x for x in r['runs'] if 'iterative' in x]
+    for t in range(len(runs[0]['iterative'])):
+        pts = [x['iterative'][t] for x in runs]
+        print("| %d | %s | %s | %s | %s | %s |" % (t, spread(p['lambda']['harmless'] for p in pts),
+              spread(p['lambda']['humour'] for p in pts), spread(p['policy']['trueHarmless'] for p in pts),
+              spread(p['policy']['trueHumour'] for p in pts), spread(p['policy']['trueReward'] for p in pts)))
+    print()
+    print("Reference (pool): true harmless %s, true humour %s." % (spread(x['reference']['trueHarmless'] for x in r['runs']),
+          spread(x['reference']['trueHumour'] for x in r['runs'])))
+    bad = [x['seed'] for x in r['runs'] if 'infeasible' in x]
+    if bad:
+        print("Infeasible (no λ ≤ λ_max meets both margins on the reference's samples): seeds %s." % bad)
+
+
+def nu(d):
+    r = d['result']
+    print("| size | ν = KL(π_θ(λ*)‖π_λ*) | TV | λ* | λ_p* | \|λ_p* − λ*\| | objective O_p / O* | constraint E_p ĝ / E* ĝ |")
+    print("|---|---|---|---|---|---|---|---|")
+    by = defaultdict(list)
+    for run in r['runs']:
+        by[run['size']].append(run)
+    for size in [s['name'] for s in r['sizes']]:
+        v = by[size]
+        print("| %s | %s | %s | %s | %s | %s | %.3f / %.3f | %.3f / %.3f |" % (size, spread(x['nu'] for x in v),
+              spread(x['tv'] for x in v), spread(x['lambdaStar'] for x in v), spread(x['lambdaP'] for x in v),
+              spread(abs(x['lambdaP'] - x['lambdaStar']) for x in v), st.mean(x['objectiveP'] for x in v),
+              st.mean(x['objectiveStar'] for x in v), st.mean(x['constraintP'] for x in v),
+              st.mean(x['constraintStar'] for x in v)))
+    flags = [(x['size'], x['seed']) for x in r['runs'] if x.get('unbracketed') or x.get('notBinding')]
+    if flags:
+        print()
+        print("Not bracketed or not binding (λ_p* is then the nearest λ tried, or 0): %s." % flags)
+
+
 if __name__ == '__main__':
     name = sys.argv[1]
     folder = sys.argv[2] if len(sys.argv) > 2 else 'docs/experiments'
     doc = json.load(open('%s/%s.json' % (folder, name)))
-    {'canary': canary, 'lambda-ci': lambda_ci, 'oneshot-bias': oneshot_bias}[name](doc)
+    {'canary': canary, 'lambda-ci': lambda_ci, 'oneshot-bias': oneshot_bias, 'tradeoff': tradeoff, 'margins': margins,
+     'multi': multi, 'nu': nu}[name](doc)

@@ -21,7 +21,9 @@ public final class Experiments {
 
     public static Map<String, Experiment> all() {
         Map<String, Experiment> m = new LinkedHashMap<>();
-        for (Experiment e : List.of(new CanaryExperiment(), new LambdaCiExperiment(), new OneShotBiasExperiment())) {
+        for (Experiment e : List.of(new CanaryExperiment(), new LambdaCiExperiment(), new OneShotBiasExperiment(),
+                new TradeoffExperiment(), new MarginsExperiment(), new MultiExperiment(),
+                new NuExperiment())) {
             m.put(e.name(), e);
         }
         return m;

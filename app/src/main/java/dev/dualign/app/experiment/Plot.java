@@ -20,7 +20,8 @@ import org.jfree.data.xy.YIntervalSeriesCollection;
 
 /**
  * One line chart of an experiment, written as a PNG with JFreeChart (headless): each series a
- * line of means with its spread over seeds as error bars, optional horizontal reference lines.
+ * line of means with its spread over seeds as error bars, drawn in the order of its points,
+ * optional horizontal reference lines.
  */
 final class Plot {
     /** A line: x, mean y and the y range drawn as an error bar (min..max over seeds). */
@@ -80,7 +81,7 @@ final class Plot {
         System.setProperty("java.awt.headless", "true");
         YIntervalSeriesCollection data = new YIntervalSeriesCollection();
         for (Series s : series) {
-            YIntervalSeries ys = new YIntervalSeries(s.name());
+            YIntervalSeries ys = new YIntervalSeries(s.name(), false, true); // in the order given: a path may turn back
             for (int i = 0; i < s.x().length; i++) {
                 if (Double.isFinite(s.y()[i])) {
                     ys.add(s.x()[i], s.y()[i], s.lo()[i], s.hi()[i]);

@@ -1,0 +1,298 @@
+package dev.dualign.app.experiment;
+
+import ai.djl.Device;
+import dev.dualign.core.dual.DualBootstrap;
+import dev.dualign.core.dual.DualProblem;
+import dev.dualign.core.dual.DualSolution;
+import dev.dualign.core.dual.DualSolver;
+import dev.dualign.core.dual.InfeasibleException;
+import dev.dualign.model.Devices;
+import dev.dualign.model.finetune.DpoTrainer;
+import dev.dualign.model.finetune.FineTuneSettings;
+import dev.dualign.model.finetune.PreferencePair;
+import dev.dualign.model.lm.Generation;
+import dev.dualign.model.lm.PolicyLm;
+import dev.dualign.model.lm.Sampling;
+import dev.dualign.model.registry.ModelNames;
+import dev.dualign.model.registry.ModelRegistry;
+import dev.dualign.model.scorer.Scorer;
+import dev.dualign.model.scorer.ScorerSet;
+import dev.dualign.model.text.WordTokenizer;
+import dev.dualign.world.Oracle;
+import dev.dualign.world.World;
+import dev.dualign.world.bootstrap.Bootstrap;
+import dev.dualign.world.bootstrap.ModelSize;
+import dev.dualign.world.bootstrap.Progress;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * The live loop's parts, driven offline for the experiments that train policies: the registry's
+ * reference policy (version 0), its scorers, the fine-tuner's DPO trainer and settings, and the
+ * world's oracle for the true value of whatever a policy says. Nothing is published: trained
+ * policies live only in memory.
+ */
+final class Lab implements AutoCloseable {
+    static final double BETA = 0.1;
+    static final int MAX_TOKENS = 40;
+    private static final int BATCH = 128;
+
+    /**
+     * Responses of one policy to some prompts, k per prompt (response i answers prompt i / k), with
+     * the scorers' and the oracle's scores.
+     */
+    record Sampled(List<World.Prompt> prompts, int k, int[][] promptIds, int[][] tokens, Map<String, double[]> scored,
+            Oracle.Scores[] truth, double[] logRatio) {
+        int size() {
+            return tokens.length;
+        }
+
+        /** The scorers' s = r + Σ λ_c·g_c of response i. */
+        double score(int i, List<String> utilities, double[] lambda) {
+            double s = scored.get(ModelNames.REWARD)[i];
+            for (int c = 0; c < lambda.length; c++) {
+                s += lambda[c] * scored.get(utilities.get(c))[i];
+            }
+            return s;
+        }
+    }
+
+    /** What a policy really does (oracle) and what the scorers say it does, on held-out prompts. */
+    record Values(double reward, double harmless, double humour, double scoredReward, Map<String, Double> scoredUtilities,
+            double kl) {
+        double truth(String name) {
+            return switch (name) {
+                case Oracle.REWARD -> reward;
+                case Oracle.HARMLESS -> harmless;
+                case Oracle.HUMOUR -> humour;
+                default -> throw new IllegalArgumentException(name);
+            };
+        }
+    }
+
+    final ModelRegistry registry;
+    final Device device;
+    final List<String> utilities;
+    final WordTokenizer tokenizer;
+    final PolicyLm reference;
+    private final Path referenceDir;
+    final ScorerSet scorers;
+    private final Progress progress;
+
+    /** With the registry's reference policy (version 0), bootstrapping the registry first when it is empty. */
+    Lab(Experiment.Context ctx, List<String> utilities) {
+        this(ctx, utilities, null);
+    }
+
+    /**
+     * @param referenceDir a saved policy to use as π_ref instead of the registry's version 0 (the
+     *     registry's tokenizer and scorers stay); null: version 0
+     */
+    Lab(Experiment.Context ctx, List<String> utilities, Path referenceDir) {
+        this.registry = new ModelRegistry(ctx.registry());
+        this.device = Devices.resolve("auto");
+        if (!Bootstrap.isBootstrapped(registry)) {
+            Bootstrap.run(new Bootstrap.Options(ctx.registry(), 1, ModelSize.SMALL, device, false), ctx.progress());
+        }
+        this.utilities = List.copyOf(utilities);
+        this.progress = ctx.progress();
+        this.tokenizer = WordTokenizer.load(registry.open(ModelNames.TOKENIZER, registry.latest(ModelNames.TOKENIZER)
+                .orElseThrow()).resolve("tokenizer.json"));
+        this.referenceDir = referenceDir != null ? referenceDir : registry.open(ModelNames.POLICY, 0);
+        this.reference = PolicyLm.load(this.referenceDir, device);
+        this.scorers = ScorerSet.open(registry, utilities, device);
+    }
+
+    /** A fresh copy of the reference policy's weights, to train. */
+    PolicyLm freshReference() {
+        return PolicyLm.load(referenceDir, device);
+    }
+
+    static List<World.Prompt> prompts(int n, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        List<World.Prompt> out = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            out.add(World.prompt(rnd));
+        }
+        return out;
+    }
+
+    /** k responses of {@code policy} to each prompt, scored by the scorers and the oracle. */
+    Sampled sample(PolicyLm policy, List<World.Prompt> prompts, int k, long seed, String label) {
+        int total = prompts.size() * k;
+        int[][] promptIds = new int[prompts.size()][];
+        for (int p = 0; p < prompts.size(); p++) {
+            promptIds[p] = tokenizer.encode(prompts.get(p).text());
+        }
+        int[][] tokens = new int[total][];
+        double[] logRatio = new double[total];
+        progress.stage(label, (total + BATCH - 1) / BATCH);
+        for (int from = 0, b = 0; from < total; from += BATCH, b++) {
+            int n = Math.min(BATCH, total - from);
+            List<int[]> ids = new ArrayList<>(n);
+            for (int i = from; i < from + n; i++) {
+                ids.add(promptIds[i / k]);
+            }
+            List<Generation> g = policy.generate(ids, new Sampling(1.0, 1.0, MAX_TOKENS, seed * 1_000_003L + b), reference);
+            for (int i = 0; i < n; i++) {
+                tokens[from + i] = g.get(i).tokens();
+                logRatio[from + i] = g.get(i).logprob() - g.get(i).refLogprob();
+            }
+            progress.advance(b + 1);
+        }
+        progress.finish(total + " responses");
+        List<Scorer.PromptResponse> pairs = new ArrayList<>(total);
+        Oracle.Scores[] truth = new Oracle.Scores[total];
+        for (int i = 0; i < total; i++) {
+            World.Prompt p = prompts.get(i / k);
+            String text = tokenizer.decode(tokens[i]);
+            pairs.add(new Scorer.PromptResponse(p.text(), text));
+            truth[i] = Oracle.score(p.intent(), text);
+        }
+        return new Sampled(List.copyOf(prompts), k, promptIds, tokens, scorers.score(pairs, 512), truth, logRatio);
+    }
+
+    /** The true and scored means of a policy's responses, and its KL to the reference (mean log π/π_ref). */
+    static Values values(Sampled s, List<String> utilities) {
+        int n = s.size();
+        double r = 0;
+        double h = 0;
+        double j = 0;
+        double sr = 0;
+        double kl = 0;
+        double[] su = new double[utilities.size()];
+        for (int i = 0; i < n; i++) {
+            r += s.truth[i].reward();
+            h += s.truth[i].harmless();
+            j += s.truth[i].humour();
+            sr += s.scored.get(ModelNames.REWARD)[i];
+            kl += s.logRatio[i];
+            for (int c = 0; c < su.length; c++) {
+                su[c] += s.scored.get(utilities.get(c))[i];
+            }
+        }
+        Map<String, Double> scored = new java.util.LinkedHashMap<>();
+        for (int c = 0; c < su.length; c++) {
+            scored.put(utilities.get(c), su[c] / n);
+        }
+        return new Values(r / n, h / n, j / n, sr / n, scored, kl / n);
+    }
+
+    Values evaluate(PolicyLm policy, List<World.Prompt> heldOut, long seed, String label) {
+        return values(sample(policy, heldOut, 2, seed, label), utilities);
+    }
+
+    /**
+     * The true values of the tilted policy π_λ ∝ π_ref·exp((r + λ·g)/β) (tilt by the scorers, as the
+     * dual prices it), by self-normalised resampling of the reference's k responses per prompt.
+     */
+    Values tilted(Sampled ref, double[] lambda) {
+        int k = ref.k();
+        double r = 0;
+        double h = 0;
+        double j = 0;
+        double sr = 0;
+        double kl = 0;
+        double[] su = new double[utilities.size()];
+        int prompts = ref.prompts().size();
+        for (int p = 0; p < prompts; p++) {
+            double max = Double.NEGATIVE_INFINITY;
+            double[] s = new double[k];
+            for (int q = 0; q < k; q++) {
+                s[q] = ref.score(p * k + q, utilities, lambda) / BETA;
+                max = Math.max(max, s[q]);
+            }
+            double z = 0;
+            double[] w = new double[k];
+            for (int q = 0; q < k; q++) {
+                w[q] = Math.exp(s[q] - max);
+                z += w[q];
+            }
+            for (int q = 0; q < k; q++) {
+                int i = p * k + q;
+                double wi = w[q] / z;
+                r += wi * ref.truth[i].reward();
+                h += wi * ref.truth[i].harmless();
+                j += wi * ref.truth[i].humour();
+                sr += wi * ref.scored.get(ModelNames.REWARD)[i];
+                // KL(π_λ‖π_ref) on the empirical reference sample: Σ w log(k·w)
+                kl += wi > 0 ? wi * Math.log(k * wi) : 0;
+                for (int c = 0; c < su.length; c++) {
+                    su[c] += wi * ref.scored.get(utilities.get(c))[i];
+                }
+            }
+        }
+        Map<String, Double> scored = new java.util.LinkedHashMap<>();
+        for (int c = 0; c < su.length; c++) {
+            scored.put(utilities.get(c), su[c] / prompts);
+        }
+        return new Values(r / prompts, h / prompts, j / prompts, sr / prompts, scored, kl / prompts);
+    }
+
+    /**
+     * MoCAN's one-shot λ*: the dual solved on the reference's scored responses, corrected for its
+     * finite-K bias as the live controller does (1/K, when there are ≥ 8 per prompt).
+     *
+     * @throws InfeasibleException when no λ ≤ λ_max meets the margins on these responses
+     */
+    double[] oneShot(Sampled ref, double[] margins, long seed) {
+        DualProblem.Builder b = DualProblem.builder(BETA);
+        for (int c = 0; c < margins.length; c++) {
+            b.constraint(utilities.get(c), margins[c]);
+        }
+        double[] u = new double[utilities.size()];
+        for (int i = 0; i < ref.size(); i++) {
+            for (int c = 0; c < u.length; c++) {
+                u[c] = ref.scored.get(utilities.get(c))[i];
+            }
+            b.add("p" + i / ref.k(), ref.scored.get(ModelNames.REWARD)[i], u.clone());
+        }
+        DualProblem problem = b.build();
+        DualSolver solver = new DualSolver();
+        DualSolution s = solver.solve(problem);
+        double[] corrected = DualBootstrap.corrected(solver, problem, s, seed);
+        return corrected != null ? corrected : s.lambda();
+    }
+
+    /**
+     * The live fine-tuner's policy step, in place: DPO with the fine-tuner's default settings on
+     * pairs of {@code data}'s responses to the same prompt, labelled by the scorers at λ.
+     */
+    DpoTrainer.Result train(PolicyLm policy, Sampled data, double[] lambda, long seed, String label) {
+        return train(policy, data, lambda, FineTuneSettings.defaults(utilities, BETA).epochs(), seed, label);
+    }
+
+    /** As {@link #train(PolicyLm, Sampled, double[], long, String)} with {@code epochs} passes over the pairs. */
+    DpoTrainer.Result train(PolicyLm policy, Sampled data, double[] lambda, int epochs, long seed, String label) {
+        FineTuneSettings fs = FineTuneSettings.defaults(utilities, BETA);
+        List<PreferencePair> pairs = new ArrayList<>();
+        int k = data.k();
+        for (int p = 0; p < data.prompts().size() && pairs.size() < fs.maxPairs(); p++) {
+            for (int q = 0; q + 1 < k && pairs.size() < fs.maxPairs(); q += 2) {
+                int a = p * k + q;
+                int b = a + 1;
+                if (!Arrays.equals(data.tokens[a], data.tokens[b])) { // identical responses carry no preference
+                    pairs.add(new PreferencePair(data.promptIds[p], data.tokens[a], data.tokens[b],
+                            data.score(a, utilities, lambda), data.score(b, utilities, lambda)));
+                }
+            }
+        }
+        int steps = epochs * ((pairs.size() + fs.batchSize() - 1) / fs.batchSize());
+        progress.stage(label, steps);
+        DpoTrainer.Result r = DpoTrainer.train(policy, reference, pairs, new DpoTrainer.Options(BETA, epochs,
+                fs.batchSize(), fs.learningRate(), fs.maxKl(), seed), progress::advance);
+        progress.finish(pairs.size() + " pairs, loss " + String.format("%.3f", r.finalLoss()));
+        return r;
+    }
+
+    @Override
+    public void close() {
+        scorers.close();
+        reference.close();
+        tokenizer.close();
+    }
+}

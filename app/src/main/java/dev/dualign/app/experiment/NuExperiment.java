@@ -1,0 +1,273 @@
+package dev.dualign.app.experiment;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.dualign.core.event.EventJson;
+import dev.dualign.model.lm.LmConfig;
+import dev.dualign.model.lm.LmTraining;
+import dev.dualign.model.lm.PolicyLm;
+import dev.dualign.model.registry.ModelNames;
+import dev.dualign.world.Oracle;
+import dev.dualign.world.World;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+
+/**
+ * The parametrization gap of both papers' theory: how far the DPO-trained π_θ(λ) is from the
+ * tilted target π_λ it is meant to be (an empirical ν: KL(π_θ‖π_λ) and total variation, on held-out
+ * prompts), and how that distance shows in the gap between the parametrized dual optimum λ_p*
+ * (where the trained policy's harmlessness meets the margin) and the one-shot λ*, and in the
+ * objective and constraint values. Policies of four sizes, each pretrained the way the bootstrap
+ * pretrains the reference and used as its own π_ref.
+ */
+final class NuExperiment implements Experiment {
+    static final double MARGIN = World.DEFAULT_HARMLESS_MARGIN;
+
+    /** A policy shape; {@code registry} marks the registry's own reference (the demo's size). */
+    record Size(String name, int dim, int heads, int layers, boolean registry) {}
+
+    static final List<Size> SIZES = List.of(new Size("d16×1", 16, 2, 1, false), new Size("d32×1", 32, 2, 1, false),
+            new Size("d64×2 (registry)", 64, 4, 2, true), new Size("d96×3", 96, 4, 3, false));
+
+    @Override
+    public String name() {
+        return "nu";
+    }
+
+    @Override
+    public String description() {
+        return "parametrization gap: ν = distance of the trained π_θ(λ) from π_λ, against |λ_p* − λ*| and the objective and constraint gaps";
+    }
+
+    @Override
+    public ObjectNode run(Context ctx) throws Exception {
+        boolean q = ctx.quick();
+        List<Size> sizes = q ? List.of(SIZES.get(0), SIZES.get(2)) : SIZES;
+        int poolPrompts = q ? 16 : 300;
+        int poolK = q ? 8 : 32;
+        int heldPrompts = q ? 12 : 200;
+        int heldK = q ? 8 : 32;
+        int policyK = 4;
+        int trainPrompts = q ? 48 : 768;
+        int corpusSize = q ? 400 : 12_000;
+        int lmEpochs = q ? 1 : 3;
+        List<String> utilities = List.of(Oracle.HARMLESS);
+        ObjectNode out = EventJson.mapper().createObjectNode();
+        out.put("beta", Lab.BETA).put("margin", MARGIN).put("poolPrompts", poolPrompts).put("poolSamplesPerPrompt", poolK)
+                .put("heldOutPrompts", heldPrompts).put("heldOutReferenceSamplesPerPrompt", heldK)
+                .put("heldOutPolicySamplesPerPrompt", policyK).put("trainPrompts", trainPrompts)
+                .put("pretrainCorpus", corpusSize).put("pretrainEpochs", lmEpochs).put("registry", ctx.registry().toString());
+        Path models = Files.createTempDirectory("dualign-nu");
+        List<Path> dirs = new ArrayList<>();
+        ArrayNode sizesOut = out.putArray("sizes");
+        try (Lab base = new Lab(ctx, utilities)) {
+            for (Size s : sizes) {
+                ObjectNode so = sizesOut.addObject().put("name", s.name()).put("dim", s.dim()).put("heads", s.heads())
+                        .put("layers", s.layers());
+                if (s.registry() && !q) {
+                    dirs.add(base.registry.open(ModelNames.POLICY, 0));
+                    so.put("pretrained", "registry policy version 0");
+                    continue;
+                }
+                Path dir = models.resolve("size-" + dirs.size());
+                so.set("pretrained", pretrain(base, s, corpusSize, lmEpochs, dir, ctx));
+                dirs.add(dir);
+            }
+        }
+        int n = ctx.seeds();
+        // [size][seed] → ν (KL), TV, |λ_p* − λ*|, objective gap, constraint gap
+        double[][][] m = new double[sizes.size()][n][5];
+        ArrayNode runs = out.putArray("runs");
+        for (int z = 0; z < sizes.size(); z++) {
+            try (Lab lab = new Lab(ctx, utilities, dirs.get(z))) {
+                for (int seed = 1; seed <= n; seed++) {
+                    String tag = "nu " + sizes.get(z).name() + " seed " + seed + ": ";
+                    ObjectNode o = runs.addObject().put("size", sizes.get(z).name()).put("seed", seed);
+                    m[z][seed - 1] = gaps(lab, seed, tag, o, poolPrompts, poolK, heldPrompts, heldK, policyK, trainPrompts);
+                }
+            }
+        }
+        // sizes in order of their mean ν, so the lines run left to right
+        Integer[] order = new Integer[sizes.size()];
+        double[] meanNu = new double[sizes.size()];
+        for (int z = 0; z < sizes.size(); z++) {
+            order[z] = z;
+            for (double[] r : m[z]) {
+                meanNu[z] += r[0] / n;
+            }
+        }
+        java.util.Arrays.sort(order, Comparator.comparingDouble(z -> meanNu[z]));
+        for (boolean sqrt : new boolean[] {false, true}) {
+            double[] x = new double[sizes.size()];
+            double[][][] y = new double[3][n][sizes.size()];
+            for (int i = 0; i < order.length; i++) {
+                x[i] = sqrt ? Math.sqrt(Math.max(0, meanNu[order[i]])) : meanNu[order[i]];
+                for (int seed = 0; seed < n; seed++) {
+                    for (int g = 0; g < 3; g++) {
+                        y[g][seed][i] = m[order[i]][seed][2 + g];
+                    }
+                }
+            }
+            Plot p = new Plot("Parametrization gap against " + (sqrt ? "√ν" : "ν") + " (ν = KL(π_θ(λ*) ‖ π_λ*), held out; sizes "
+                    + sizes.stream().map(Size::name).toList() + ")", sqrt ? "√ν" : "ν (nats)", "gap", false);
+            p.add(Plot.Series.of("|λ_p* − λ*|", x, y[0])).add(Plot.Series.of("objective gap |O_p − O*|", x, y[1]))
+                    .add(Plot.Series.of("constraint gap |E_p g − E* g|", x, y[2]));
+            p.writePng(ctx.out().resolve(name() + (sqrt ? "-sqrt" : "") + ".png"));
+        }
+        out.put("plot", name() + ".png").put("plotSqrt", name() + "-sqrt.png");
+        return out;
+    }
+
+    /** Pretrains a reference of this size as the bootstrap does (same corpus recipe, optimiser and seed). */
+    private static ObjectNode pretrain(Lab base, Size s, int corpusSize, int epochs, Path dir, Context ctx) {
+        List<World.Example> corpus = World.referenceCorpus(corpusSize, 1);
+        List<int[][]> pairs = new ArrayList<>();
+        for (World.Example e : corpus) {
+            pairs.add(new int[][] {base.tokenizer.encode(e.prompt().text()), base.tokenizer.encode(e.response())});
+        }
+        int split = pairs.size() * 9 / 10;
+        LmConfig cfg = new LmConfig(base.tokenizer.vocabSize(), s.dim(), s.heads(), s.layers(), base.reference.config().maxLen());
+        ctx.progress().stage("nu: pretrain " + s.name(), epochs * ((split + 31) / 32));
+        try (PolicyLm lm = PolicyLm.create(cfg, base.device, 1)) {
+            LmTraining.Result r = LmTraining.train(lm, pairs.subList(0, split), pairs.subList(split, pairs.size()),
+                    new LmTraining.Options(epochs, 32, 2e-3f, 1), ctx.progress()::advance);
+            lm.save(dir);
+            ctx.progress().finish(String.format("perplexity %.2f", r.heldOutPerplexity()));
+            return EventJson.mapper().createObjectNode().put("perplexity", r.heldOutPerplexity()).put("corpus", corpusSize)
+                    .put("epochs", epochs);
+        }
+    }
+
+    /**
+     * One size and seed: λ* from the reference pool; π_θ trained at λ*; ν on held-out prompts; then
+     * λ_p* by bracketing the λ at which the trained policy's scored harmlessness meets the margin.
+     *
+     * @return ν (KL), TV, |λ_p* − λ*|, objective gap, constraint gap
+     */
+    private static double[] gaps(Lab lab, int seed, String tag, ObjectNode o, int poolPrompts, int poolK, int heldPrompts,
+            int heldK, int policyK, int trainPrompts) {
+        double[] b = {MARGIN};
+        Lab.Sampled pool = lab.sample(lab.reference, Lab.prompts(poolPrompts, seed * 7L + 1), poolK, seed, tag + "π_ref pool");
+        Lab.Sampled train = lab.sample(lab.reference, Lab.prompts(trainPrompts, seed * 7L + 3), 2, seed + 100,
+                tag + "π_ref training samples");
+        List<World.Prompt> held = Lab.prompts(heldPrompts, seed * 7L + 2);
+        Lab.Sampled refHeld = lab.sample(lab.reference, held, heldK, seed + 200, tag + "π_ref held out");
+        double lambdaStar = lab.oneShot(pool, b, seed)[0];
+        Lab.Values target = lab.tilted(refHeld, new double[] {lambdaStar});
+        o.put("lambdaStar", lambdaStar).set("target", TradeoffExperiment.json(target, lambdaStar));
+        ArrayNode tried = o.putArray("trained");
+        // g(λ): the trained policy's scored harmlessness on held-out prompts; increasing in λ
+        List<double[]> points = new ArrayList<>(); // (λ, g)
+        double[] nu = null;
+        Lab.Sampled atStar = null;
+        double lambda = lambdaStar;
+        for (int i = 0; i < 5; i++) {
+            Lab.Sampled s = trainAndSample(lab, train, lambda, held, policyK, seed, tag + "λ=" + String.format("%.3f", lambda));
+            double g = Dualizations.scoredMeans(lab, s)[0];
+            points.add(new double[] {lambda, g});
+            ObjectNode t = tried.addObject().put("lambda", lambda).put("scoredHarmless", g);
+            t.set("policy", TradeoffExperiment.json(Lab.values(s, lab.utilities), lambda));
+            if (i == 0) {
+                nu = distance(refHeld, s, lambda, lab);
+                atStar = s;
+                t.put("klToTarget", nu[0]).put("tvToTarget", nu[1]);
+            }
+            double[] lo = null;
+            double[] hi = null;
+            for (double[] p : points) {
+                if (p[1] < MARGIN && (lo == null || p[0] > lo[0])) {
+                    lo = p;
+                }
+                if (p[1] >= MARGIN && (hi == null || p[0] < hi[0])) {
+                    hi = p;
+                }
+            }
+            if (lo == null && hi != null && hi[0] == 0) {
+                break; // the margin is met at λ = 0: the constraint does not bind, λ_p* = 0
+            }
+            if (lo != null && hi != null) {
+                if (i >= 2 || Math.abs(hi[0] - lo[0]) < 0.02) {
+                    break;
+                }
+                lambda = lo[0] + (MARGIN - lo[1]) * (hi[0] - lo[0]) / (hi[1] - lo[1]); // secant inside the bracket
+            } else {
+                lambda = hi == null ? Math.max(lambda * 1.6, lambda + 0.1) : lambda / 1.6;
+            }
+        }
+        // λ_p*: linear interpolation on the closest bracket; the nearest point when none brackets the margin
+        double[] lo = null;
+        double[] hi = null;
+        for (double[] p : points) {
+            if (p[1] < MARGIN && (lo == null || p[0] > lo[0])) {
+                lo = p;
+            }
+            if (p[1] >= MARGIN && (hi == null || p[0] < hi[0])) {
+                hi = p;
+            }
+        }
+        double lambdaP;
+        if (lo != null && hi != null) {
+            lambdaP = lo[0] + (MARGIN - lo[1]) * (hi[0] - lo[0]) / (hi[1] - lo[1]);
+        } else if (lo == null && hi[0] == 0) {
+            lambdaP = 0;
+            o.put("notBinding", true);
+        } else {
+            lambdaP = (lo != null ? lo : hi)[0];
+            o.put("unbracketed", true);
+        }
+        Lab.Sampled atP = trainAndSample(lab, train, lambdaP, held, policyK, seed, tag + "λ_p*");
+        Lab.Values vp = Lab.values(atP, lab.utilities);
+        // O = E[r] − β·KL(π‖π_ref), by the scorers, for the parametrized optimum and the target
+        double objP = vp.scoredReward() - Lab.BETA * vp.kl();
+        double objStar = target.scoredReward() - Lab.BETA * target.kl();
+        double gP = vp.scoredUtilities().get(Oracle.HARMLESS);
+        double gStar = target.scoredUtilities().get(Oracle.HARMLESS);
+        o.put("lambdaP", lambdaP).put("nu", nu[0]).put("tv", nu[1]).put("objectiveP", objP).put("objectiveStar", objStar)
+                .put("constraintP", gP).put("constraintStar", gStar);
+        o.set("atLambdaP", TradeoffExperiment.json(vp, lambdaP));
+        o.set("atLambdaStar", TradeoffExperiment.json(Lab.values(atStar, lab.utilities), lambdaStar));
+        return new double[] {nu[0], nu[1], Math.abs(lambdaP - lambdaStar), Math.abs(objP - objStar), Math.abs(gP - gStar)};
+    }
+
+    private static Lab.Sampled trainAndSample(Lab lab, Lab.Sampled train, double lambda, List<World.Prompt> held, int k,
+            int seed, String tag) {
+        try (PolicyLm p = lab.freshReference()) {
+            lab.train(p, train, new double[] {lambda}, seed, tag + ": DPO");
+            return lab.sample(p, held, k, seed + 300, tag + ": held out");
+        }
+    }
+
+    /**
+     * KL(π_θ‖π_λ) and TV(π_θ, π_λ) on the held-out prompts, from π_θ's own samples and their
+     * log π_θ/π_ref: log π_λ/π_θ(y) = −log π_θ/π_ref(y) + s(y)/β − log Z(x), with Z(x) estimated from
+     * the reference's samples of the same prompt (so log Z is biased low by Jensen and the KL with it).
+     */
+    static double[] distance(Lab.Sampled ref, Lab.Sampled policy, double lambda, Lab lab) {
+        double[] l = {lambda};
+        int prompts = ref.prompts().size();
+        double kl = 0;
+        double tv = 0;
+        for (int p = 0; p < prompts; p++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int j = 0; j < ref.k(); j++) {
+                max = Math.max(max, ref.score(p * ref.k() + j, lab.utilities, l) / Lab.BETA);
+            }
+            double z = 0;
+            for (int j = 0; j < ref.k(); j++) {
+                z += Math.exp(ref.score(p * ref.k() + j, lab.utilities, l) / Lab.BETA - max);
+            }
+            double logZ = max + Math.log(z / ref.k());
+            for (int j = 0; j < policy.k(); j++) {
+                int i = p * policy.k() + j;
+                double logTargetOverPolicy = -policy.logRatio()[i] + policy.score(i, lab.utilities, l) / Lab.BETA - logZ;
+                kl -= logTargetOverPolicy;
+                tv += Math.max(0, 1 - Math.exp(logTargetOverPolicy)); // TV = E_θ[(1 − π_λ/π_θ)₊], bounded
+            }
+        }
+        int count = prompts * policy.k();
+        return new double[] {kl / count, tv / count};
+    }
+}
