@@ -253,7 +253,8 @@ public final class Demo implements AutoCloseable {
     public static FineTuneSettings fineTuneSettings(Config c, JobSettings js, long seed) {
         return new FineTuneSettings(js.names(), js.beta(), c.get(ServingOptions.FT_EPOCHS), c.get(ServingOptions.FT_BATCH),
                 c.get(ServingOptions.FT_LEARNING_RATE).floatValue(), c.get(ServingOptions.FT_MAX_KL), c.get(ServingOptions.FT_MAX_PAIRS),
-                c.get(ServingOptions.FT_MIN_PAIRS), c.get(ServingOptions.MAX_TOKENS), c.get(ServingOptions.FT_BUFFER), seed);
+                c.get(ServingOptions.FT_MIN_PAIRS), c.get(ServingOptions.MAX_TOKENS), c.get(ServingOptions.FT_BUFFER), seed,
+                c.get(ServingOptions.FT_INIT).equals("reference"), c.get(ServingOptions.FT_PAIRS).equals("reference"));
     }
 
     public LoopMonitor monitor() {

@@ -38,6 +38,12 @@ public final class ServingOptions {
             .check(v -> v > 0, "a number > 0").describe("Adam step size.");
     public static final ConfigOption<Double> FT_MAX_KL = ConfigOption.number("finetune.max-kl", 30.0)
             .check(v -> v > 0, "a number > 0").describe("A run whose mean |log π/π_ref| exceeds this is diverged: nothing is published.");
+    public static final ConfigOption<String> FT_INIT = ConfigOption.choice("finetune.init", "reference", "reference", "base")
+            .describe("Weights each version starts from: reference (version 0; the faithful policy step) or base "
+                    + "(the version the request names: warm start).");
+    public static final ConfigOption<String> FT_PAIRS = ConfigOption.choice("finetune.pairs", "reference", "reference", "traffic")
+            .describe("Responses the preference pairs are made of: reference (two fresh reference responses to each recent "
+                    + "live prompt) or traffic (the live responses).");
     public static final ConfigOption<Integer> FT_MAX_PAIRS = ConfigOption.integer("finetune.max-pairs", 768)
             .check(v -> v >= 1, "an integer ≥ 1").describe("Most preference pairs per run.");
     public static final ConfigOption<Integer> FT_MIN_PAIRS = ConfigOption.integer("finetune.min-pairs", 128)
@@ -47,7 +53,7 @@ public final class ServingOptions {
 
     public static final List<ConfigOption<?>> ALL = List.of(HOST, PORT, ADMIN_TOKEN, CANARY_FRACTION, CANARY_HOLD_MS, REFERENCE_FRACTION,
             REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, BATCH, FT_EPOCHS, FT_BATCH,
-            FT_LEARNING_RATE, FT_MAX_KL, FT_MAX_PAIRS, FT_MIN_PAIRS, FT_BUFFER);
+            FT_LEARNING_RATE, FT_MAX_KL, FT_INIT, FT_PAIRS, FT_MAX_PAIRS, FT_MIN_PAIRS, FT_BUFFER);
 
     private ServingOptions() {}
 }

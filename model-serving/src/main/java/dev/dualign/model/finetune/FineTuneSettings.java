@@ -16,9 +16,22 @@ import java.util.List;
  * @param maxTokens longest response sampled to complete a pair
  * @param bufferSize scored samples kept in memory as training data
  * @param seed sampling and shuffling seed
+ * @param fromReference train every version from the reference's weights (the policy step argmax_π L(π, λ)
+ *     does not depend on the last policy) rather than from the base version's (warm start)
+ * @param referencePairs make the pairs from two fresh reference responses to each recent live prompt
+ *     rather than from the live responses (whose policy drifted: DPO fits score differences within
+ *     pairs, so pairs far from π_ref leave the KL to it unchecked; docs/experiments.md, tradeoff)
  */
 public record FineTuneSettings(List<String> utilities, double beta, int epochs, int batchSize, float learningRate,
-        double maxKl, int maxPairs, int minPairs, int maxTokens, int bufferSize, long seed) {
+        double maxKl, int maxPairs, int minPairs, int maxTokens, int bufferSize, long seed, boolean fromReference,
+        boolean referencePairs) {
+    /** The faithful policy step (the default): from the reference's weights, on the reference's responses. */
+    public FineTuneSettings(List<String> utilities, double beta, int epochs, int batchSize, float learningRate,
+            double maxKl, int maxPairs, int minPairs, int maxTokens, int bufferSize, long seed) {
+        this(utilities, beta, epochs, batchSize, learningRate, maxKl, maxPairs, minPairs, maxTokens, bufferSize, seed, true,
+                true);
+    }
+
     public FineTuneSettings {
         utilities = List.copyOf(utilities);
         if (epochs < 1 || batchSize < 1 || maxPairs < 1 || minPairs < 1 || bufferSize < 1 || !(learningRate > 0)

@@ -25,11 +25,14 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Stage 2 of the loop: for a requested λ, train the next policy version with DPO on
- * pseudo-preferences built from scored traffic (pairs of responses to the same prompt, scored
- * s = r + λ·g), starting from the requested base version, with the reference policy (version 0)
- * frozen as π_ref. A prompt seen only once is completed with a fresh sample of the base policy,
- * scored by the same scorers the job uses. The result is published atomically to the registry
- * (manifest with λ, parent and metrics); a diverged run throws and publishes nothing.
+ * pseudo-preferences (pairs of responses to the same prompt, scored s = r + λ·g): by default two
+ * fresh reference responses to each recent live prompt, from the reference's weights, so that the
+ * version approximates π_λ ∝ π_ref·exp(s/β) whatever came before ({@code finetune.pairs: traffic}
+ * and {@code finetune.init: base} give the live responses and the warm start instead); the
+ * reference policy (version 0) is frozen as π_ref. From traffic, a prompt seen only once is completed
+ * with a fresh sample of the base policy; every response is scored by the same scorers the job uses.
+ * The result is published atomically to the registry (manifest with λ, parent and metrics); a
+ * diverged run throws and publishes nothing.
  */
 public final class FineTuner implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(FineTuner.class);
@@ -86,8 +89,13 @@ public final class FineTuner implements AutoCloseable {
         if (base != req.baseVersion()) {
             LOG.warn("base version {} is no longer in the registry; starting from the reference", req.baseVersion());
         }
-        try (PolicyLm policy = PolicyLm.load(registry.open(ModelNames.POLICY, base), device)) {
-            List<PreferencePair> pairs = pairs(req, data, policy, lambda);
+        long init = settings.fromReference() ? 0 : base;
+        // from traffic, the base version answers the prompts seen once; null when it is the one trained (or unused)
+        try (PolicyLm policy = PolicyLm.load(registry.open(ModelNames.POLICY, init), device);
+                PolicyLm sampler = init == base || settings.referencePairs() ? null
+                        : PolicyLm.load(registry.open(ModelNames.POLICY, base), device)) {
+            List<PreferencePair> pairs = settings.referencePairs() ? referencePairs(data, lambda)
+                    : pairs(req, data, sampler != null ? sampler : policy, lambda);
             if (pairs.size() < settings.minPairs()) {
                 throw new NotEnoughData(pairs.size() + " preference pairs, " + settings.minPairs() + " needed"
                         + (tooLong > 0 ? " (" + tooLong + " left out: too long for the model)" : ""));
@@ -96,7 +104,8 @@ public final class FineTuner implements AutoCloseable {
                 LOG.warn("fine-tune {}: {} prompt/response pairs left out, too long for the model's {} tokens", req.requestId(),
                         tooLong, reference.config().maxLen());
             }
-            LOG.info("fine-tune {}: λ={} from version {} on {} pairs", req.requestId(), lambda, base, pairs.size());
+            LOG.info("fine-tune {}: λ={} after version {}, from the weights of version {}, on {} pairs", req.requestId(), lambda,
+                    base, init, pairs.size());
             DpoTrainer.Result r = DpoTrainer.train(policy, reference, pairs, new DpoTrainer.Options(settings.beta(),
                     settings.epochs(), settings.batchSize(), settings.learningRate(), settings.maxKl(), settings.seed()), progress);
             if (!Double.isFinite(r.finalLoss())) {
@@ -113,7 +122,9 @@ public final class FineTuner implements AutoCloseable {
             Map<String, String> info = new TreeMap<>();
             info.put("requestId", req.requestId());
             info.put("dataVersion", String.valueOf(req.dataVersion()));
-            info.put("trainedFrom", Long.toString(base));
+            info.put("trainedFrom", Long.toString(init));
+            info.put("after", Long.toString(base));
+            info.put("pairs", settings.referencePairs() ? "reference" : "traffic");
             Manifest m = registry.publish(ModelNames.POLICY, null, base, lambda, metrics, info, policy::save);
             LOG.info("fine-tune {}: published policy version {} in {} s (loss {}, mean log π/π_ref {})", req.requestId(),
                     m.version(), String.format("%.1f", metrics.get("seconds")), String.format("%.4f", r.finalLoss()),
@@ -199,6 +210,69 @@ public final class FineTuner implements AutoCloseable {
             }
         }
         return pairs;
+    }
+
+    /**
+     * Preference pairs from the reference: the most recent distinct live prompts (newest first), each
+     * answered twice by π_ref and scored. The live policy's responses play no part, so the policy
+     * trained at λ depends on λ and the prompts only, not on the versions before it.
+     */
+    List<PreferencePair> referencePairs(List<ScoredSample> data, Map<String, Double> lambda) {
+        tooLong = 0;
+        java.util.LinkedHashSet<String> prompts = new java.util.LinkedHashSet<>();
+        for (int i = data.size() - 1; i >= 0 && prompts.size() < settings.maxPairs(); i--) {
+            String p = data.get(i).prompt();
+            if (p != null) {
+                prompts.add(p);
+            }
+        }
+        List<String> texts = new ArrayList<>();
+        List<int[]> ids = new ArrayList<>();
+        for (String p : prompts) {
+            int[] tp = tokenizer.encode(p);
+            if (fits(tp, settings.maxTokens())) {
+                texts.add(p);
+                ids.add(tp);
+            } else {
+                tooLong++;
+            }
+        }
+        List<PreferencePair> pairs = new ArrayList<>();
+        for (int from = 0; from < ids.size(); from += 64) {
+            int to = Math.min(ids.size(), from + 64);
+            List<int[]> twice = new ArrayList<>();
+            for (int k = from; k < to; k++) {
+                twice.add(ids.get(k));
+                twice.add(ids.get(k));
+            }
+            List<Generation> gens = reference.generate(twice, Sampling.plain(settings.maxTokens(), settings.seed() + from), reference);
+            List<Scorer.PromptResponse> batch = new ArrayList<>();
+            for (int j = 0; j < gens.size(); j++) {
+                batch.add(new Scorer.PromptResponse(texts.get(from + j / 2), tokenizer.decode(gens.get(j).tokens())));
+            }
+            Map<String, double[]> scores = scorers.score(batch);
+            for (int k = from; k < to; k++) {
+                Generation a = gens.get(2 * (k - from));
+                Generation b = gens.get(2 * (k - from) + 1);
+                if (!a.stopped() || !b.stopped() || Arrays.equals(a.tokens(), b.tokens())) {
+                    continue; // cut short, or identical: no clean preference
+                }
+                double sa = score(scores.get(ModelNames.REWARD)[2 * (k - from)], utilities(scores, 2 * (k - from)), lambda);
+                double sb = score(scores.get(ModelNames.REWARD)[2 * (k - from) + 1], utilities(scores, 2 * (k - from) + 1), lambda);
+                if (Double.isFinite(sa) && Double.isFinite(sb)) {
+                    pairs.add(new PreferencePair(ids.get(k), a.tokens(), b.tokens(), sa, sb));
+                }
+            }
+        }
+        return pairs;
+    }
+
+    private Map<String, Double> utilities(Map<String, double[]> scores, int i) {
+        Map<String, Double> u = new LinkedHashMap<>();
+        for (String name : settings.utilities()) {
+            u.put(name, scores.get(name)[i]);
+        }
+        return u;
     }
 
     /**
