@@ -133,23 +133,22 @@ def multi(d):
 
 def nu(d):
     r = d['result']
-    print("| size | ν = KL(π_θ(λ*)‖π_λ*) | TV | λ* | λ_p* | \|λ_p* − λ*\| | objective O_p / O* | constraint E_p ĝ / E* ĝ |")
+    print("| size | ν = KL(π_θ(λ*)‖π_λ*) | TV | λ* | λ_p* | \\|λ_p* − λ*\\| | objective O_p / O* | E ĝ of π_θ(λ*) (margin %.2f) |"
+          % r['margin'])
     print("|---|---|---|---|---|---|---|---|")
     by = defaultdict(list)
     for run in r['runs']:
         by[run['size']].append(run)
     for size in [s['name'] for s in r['sizes']]:
         v = by[size]
-        print("| %s | %s | %s | %s | %s | %s | %.3f / %.3f | %.3f / %.3f |" % (size, spread(x['nu'] for x in v),
+        print("| %s | %s | %s | %s | %s | %s | %.3f / %.3f | %s |" % (size, spread(x['nu'] for x in v),
               spread(x['tv'] for x in v), spread(x['lambdaStar'] for x in v), spread(x['lambdaP'] for x in v),
               spread(abs(x['lambdaP'] - x['lambdaStar']) for x in v), st.mean(x['objectiveP'] for x in v),
-              st.mean(x['objectiveStar'] for x in v), st.mean(x['constraintP'] for x in v),
-              st.mean(x['constraintStar'] for x in v)))
+              st.mean(x['objectiveStar'] for x in v), spread(x['constraintAtLambdaStar'] for x in v)))
     flags = [(x['size'], x['seed']) for x in r['runs'] if x.get('unbracketed') or x.get('notBinding')]
     if flags:
         print()
         print("Not bracketed or not binding (λ_p* is then the nearest λ tried, or 0): %s." % flags)
-
 
 if __name__ == '__main__':
     name = sys.argv[1]
