@@ -42,7 +42,7 @@ final class Dualizations {
                     }
                 }
                 if (p.values() != null) {
-                    o.set("policy", TradeoffExperiment.json(p.values(), p.lambda()[0]));
+                    o.set("policy", p.values().json(p.lambda()[0]));
                 }
             }
             return a;

@@ -1,11 +1,13 @@
 package dev.dualign.app.experiment;
 
 import ai.djl.Device;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.dualign.core.dual.DualBootstrap;
 import dev.dualign.core.dual.DualProblem;
 import dev.dualign.core.dual.DualSolution;
 import dev.dualign.core.dual.DualSolver;
 import dev.dualign.core.dual.InfeasibleException;
+import dev.dualign.core.event.EventJson;
 import dev.dualign.model.Devices;
 import dev.dualign.model.finetune.DpoTrainer;
 import dev.dualign.model.finetune.FineTuneSettings;
@@ -64,6 +66,15 @@ final class Lab implements AutoCloseable {
     /** What a policy really does (oracle) and what the scorers say it does, on held-out prompts. */
     record Values(double reward, double harmless, double humour, double scoredReward, Map<String, Double> scoredUtilities,
             double kl) {
+        /** As JSON, with the λ it was trained or tilted at. */
+        ObjectNode json(double lambda) {
+            ObjectNode o = EventJson.mapper().createObjectNode();
+            o.put("lambda", lambda).put("trueReward", reward).put("trueHarmless", harmless).put("trueHumour", humour)
+                    .put("scoredReward", scoredReward).put("kl", kl);
+            scoredUtilities.forEach((k, x) -> o.put("scored_" + k, x));
+            return o;
+        }
+
         double truth(String name) {
             return switch (name) {
                 case Oracle.REWARD -> reward;

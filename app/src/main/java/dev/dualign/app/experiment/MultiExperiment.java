@@ -45,7 +45,7 @@ final class MultiExperiment implements Experiment {
                 String tag = "multi seed " + seed + ": ";
                 Dualizations.Setup s = sc.setup(lab, seed, tag);
                 ObjectNode o = runs.addObject().put("seed", seed);
-                o.set("reference", TradeoffExperiment.json(Lab.values(s.pool(), utilities), 0));
+                o.set("reference", Lab.values(s.pool(), utilities).json(0));
                 try {
                     Dualizations.Run it = Dualizations.oneShotThenIterative(lab, s, margins, sc.steps(), tag)[1];
                     o.set("iterative", it.json(utilities));

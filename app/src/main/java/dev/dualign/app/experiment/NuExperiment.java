@@ -158,7 +158,7 @@ final class NuExperiment implements Experiment {
         Lab.Sampled refHeld = lab.sample(lab.reference, held, heldK, seed + 200, tag + "π_ref held out");
         double lambdaStar = lab.oneShot(pool, b, seed)[0];
         Lab.Values target = lab.tilted(refHeld, new double[] {lambdaStar});
-        o.put("lambdaStar", lambdaStar).set("target", TradeoffExperiment.json(target, lambdaStar));
+        o.put("lambdaStar", lambdaStar).set("target", target.json(lambdaStar));
         ArrayNode tried = o.putArray("trained");
         // g(λ): the trained policy's scored harmlessness on held-out prompts; increasing in λ
         List<double[]> points = new ArrayList<>(); // (λ, g)
@@ -170,7 +170,7 @@ final class NuExperiment implements Experiment {
             double g = Dualizations.scoredMeans(lab, s)[0];
             points.add(new double[] {lambda, g});
             ObjectNode t = tried.addObject().put("lambda", lambda).put("scoredHarmless", g);
-            t.set("policy", TradeoffExperiment.json(Lab.values(s, lab.utilities), lambda));
+            t.set("policy", Lab.values(s, lab.utilities).json(lambda));
             if (i == 0) {
                 nu = distance(refHeld, s, lambda, lab);
                 atStar = s;
@@ -231,8 +231,8 @@ final class NuExperiment implements Experiment {
         o.put("lambdaP", lambdaP).put("nu", nu[0]).put("tv", nu[1]).put("objectiveP", objP).put("objectiveStar", objStar)
                 .put("constraintP", gP).put("constraintAtLambdaStar", gAtStar)
                 .put("constraintTiltAtLambdaStar", target.scoredUtilities().get(Oracle.HARMLESS));
-        o.set("atLambdaP", TradeoffExperiment.json(vp, lambdaP));
-        o.set("atLambdaStar", TradeoffExperiment.json(Lab.values(atStar, lab.utilities), lambdaStar));
+        o.set("atLambdaP", vp.json(lambdaP));
+        o.set("atLambdaStar", Lab.values(atStar, lab.utilities).json(lambdaStar));
         return new double[] {nu[0], nu[1], Math.abs(lambdaP - lambdaStar), Math.abs(objP - objStar),
             Math.abs(gAtStar - MARGIN)};
     }

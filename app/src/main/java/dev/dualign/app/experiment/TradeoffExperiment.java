@@ -68,12 +68,12 @@ final class TradeoffExperiment implements Experiment {
                 Lab.Sampled refTrain = lab.sample(lab.reference, Lab.prompts(trainPrompts, seed * 7L + 3), 2, seed + 100,
                         tag + "π_ref training samples");
                 Lab.Values ref = lab.evaluate(lab.reference, held, seed + 200, tag + "π_ref held out");
-                so.set("reference", json(ref, 0));
+                so.set("reference", ref.json(0));
                 ArrayNode tc = so.putArray("tilt");
                 for (int i = 0; i < curve.length; i++) {
                     Lab.Values v = lab.tilted(pool, new double[] {curve[i]});
                     tiltCurve[si][i] = new double[] {v.harmless(), v.reward()};
-                    tc.add(json(v, curve[i]));
+                    tc.add(v.json(curve[i]));
                 }
                 ArrayNode dp = so.putArray("dpoFromReference");
                 for (int i = 0; i < grid.length; i++) {
@@ -82,7 +82,7 @@ final class TradeoffExperiment implements Experiment {
                         DpoTrainer.Result r = lab.train(p, refTrain, new double[] {grid[i]}, seed, tag + "DPO at λ=" + grid[i]);
                         Lab.Values v = lab.evaluate(p, held, seed + 300 + i, tag + "evaluate λ=" + grid[i]);
                         dpo[si][i] = new double[] {v.harmless(), v.reward()};
-                        dp.add(json(v, grid[i]).put("loss", r.finalLoss()).put("tiltHarmless", t.harmless())
+                        dp.add(v.json(grid[i]).put("loss", r.finalLoss()).put("tiltHarmless", t.harmless())
                                 .put("tiltReward", t.reward()));
                     }
                 }
@@ -90,7 +90,7 @@ final class TradeoffExperiment implements Experiment {
                 Lab.Values tv = lab.tilted(pool, new double[] {lambdaStar});
                 target[si] = new double[] {tv.harmless(), tv.reward()};
                 so.put("lambdaStar", lambdaStar);
-                so.set("tiltAtLambdaStar", json(tv, lambdaStar));
+                so.set("tiltAtLambdaStar", tv.json(lambdaStar));
                 warm[si][0] = new double[] {ref.harmless(), ref.reward()};
                 cold[si][0] = warm[si][0];
                 fresh[si][0] = warm[si][0];
@@ -152,7 +152,7 @@ final class TradeoffExperiment implements Experiment {
                 DpoTrainer.Result r = lab.train(policy, data, new double[] {lambda}, seed + t, tag + kind + " version " + t);
                 Lab.Values v = lab.evaluate(policy, held, seed + 400 + t, tag + kind + " version " + t + " held out");
                 path[t] = new double[] {v.harmless(), v.reward()};
-                a.add(json(v, lambda).put("version", t).put("loss", r.finalLoss()));
+                a.add(v.json(lambda).put("version", t).put("loss", r.finalLoss()));
                 if (t < generations) {
                     data = lab.sample(how == Chain.REFERENCE_PAIRS ? lab.reference : policy, Lab.prompts(trainPrompts,
                             seed * 7L + 10 + t), 2, seed + 500 + t, tag + kind + " version " + t + " samples");
@@ -162,14 +162,6 @@ final class TradeoffExperiment implements Experiment {
             policy.close();
         }
         return a;
-    }
-
-    static ObjectNode json(Lab.Values v, double lambda) {
-        ObjectNode o = EventJson.mapper().createObjectNode();
-        o.put("lambda", lambda).put("trueReward", v.reward()).put("trueHarmless", v.harmless()).put("trueHumour", v.humour())
-                .put("scoredReward", v.scoredReward()).put("kl", v.kl());
-        v.scoredUtilities().forEach((k, x) -> o.put("scored_" + k, x));
-        return o;
     }
 
     /** A path through (harmless, reward) points, averaged over seeds; the bars are the reward's spread. */
