@@ -22,6 +22,10 @@ public final class JobOptions {
             "constant", "inverse-sqrt").describe("η_t = η₀ or η₀/√t.");
     public static final ConfigOption<Double> LAMBDA_MAX = ConfigOption.number("dual.lambda-max", 20.0)
             .check(v -> v > 0, "a number > 0").describe("λ is clamped to [0, λ_max].");
+    public static final ConfigOption<Double> HEADROOM = ConfigOption.number("dual.headroom", 0.08)
+            .check(v -> v >= 0 && v < 1, "a number in [0, 1)")
+            .describe("How far above each margin λ aims, so that the canary's anytime-valid bound can confirm a version; "
+                    + "the canary still checks the margin itself. 0: aim at the margin (the papers).");
     public static final ConfigOption<Double> LAMBDA_INIT = ConfigOption.number("dual.lambda-init", 0.0)
             .check(v -> v >= 0, "a number ≥ 0").describe("λ(0) when no reference samples arrive for the one-shot solve.");
     public static final ConfigOption<Long> REFERENCE_TIMEOUT_MS = ConfigOption.longInteger("dual.reference-timeout-ms", 120_000L)
@@ -77,7 +81,7 @@ public final class JobOptions {
             .check(v -> v >= 0 && v < 65536, "a port").describe("Prometheus metrics endpoint (0: off).");
 
     public static final List<ConfigOption<?>> ALL = List.of(CONSTRAINT_SET, MODE, BETA, ETA, ETA_SCHEDULE, LAMBDA_MAX,
-            LAMBDA_INIT, REFERENCE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, REQUEST_RETRIES,
+            HEADROOM, LAMBDA_INIT, REFERENCE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, REQUEST_RETRIES,
             EPSILON, N_MIN, CONFIDENCE, INTERVAL, RANGE_LO, RANGE_HI, ONE_SHOT_PROMPTS, ONE_SHOT_SAMPLES, PRIMAL_DUAL_BATCH,
             EMIT_EVERY, BATCH_SIZE, MAX_WAIT_MS, DEVICE, REGISTRY, CHECKPOINT_INTERVAL_MS, CHECKPOINT_DIR,
             RESTORE_FROM, PARALLELISM, WEB_PORT, PROMETHEUS_PORT);

@@ -17,14 +17,15 @@ import java.util.Map;
  *
  * @param constraints utility name → margin b, in configuration order (for a relative one: above the reference's mean)
  * @param relativeToReference constraints whose margin is relative to the reference's mean
+ * @param headroom how far above each margin λ aims ({@code dual.headroom}, see {@code ControlSettings})
  */
 public record JobSettings(Map<String, Double> constraints, String constraintSet, DualMode mode, double beta, double eta,
         ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, double confidence,
         boolean anytimeValid, double rangeLo, double rangeHi, int oneShotPrompts, int oneShotSamplesPerPrompt,
         int primalDualBatch, int estimateEvery, int batchSize, long maxWaitMs, Devices.Choice device, String registry,
         long checkpointIntervalMs, String checkpointDir, String restoreFrom, int parallelism, int webPort, int prometheusPort,
-        double lambdaInit, long referenceTimeoutMs, long requestTimeoutMs, int requestRetries, List<String> relativeToReference)
-        implements Serializable {
+        double lambdaInit, long referenceTimeoutMs, long requestTimeoutMs, int requestRetries, List<String> relativeToReference,
+        double headroom) implements Serializable {
 
     public JobSettings {
         constraints = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(constraints));
@@ -107,7 +108,7 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
                 ckpt.isBlank() ? home.resolve(".dualign/checkpoints").toUri().toString() : toUri(ckpt),
                 c.get(JobOptions.RESTORE_FROM), c.get(JobOptions.PARALLELISM), c.get(JobOptions.WEB_PORT),
                 c.get(JobOptions.PROMETHEUS_PORT), c.get(JobOptions.LAMBDA_INIT), c.get(JobOptions.REFERENCE_TIMEOUT_MS),
-                c.get(JobOptions.REQUEST_TIMEOUT_MS), c.get(JobOptions.REQUEST_RETRIES), relative);
+                c.get(JobOptions.REQUEST_TIMEOUT_MS), c.get(JobOptions.REQUEST_RETRIES), relative, c.get(JobOptions.HEADROOM));
     }
 
     private static String toUri(String s) {
@@ -126,7 +127,7 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
     public ControlSettings control() {
         return new ControlSettings(mode, constraints, beta, eta, schedule, lambdaMax, epsilon, nMin, estimateEvery,
                 primalDualBatch, oneShotPrompts, oneShotSamplesPerPrompt, lambdaInit, referenceTimeoutMs, requestTimeoutMs,
-                requestRetries, relativeToReference);
+                requestRetries, relativeToReference, headroom);
     }
 
     /** A copy that starts from a checkpoint or savepoint. */
@@ -134,6 +135,6 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
         return new JobSettings(constraints, constraintSet, mode, beta, eta, schedule, lambdaMax, epsilon, nMin, confidence,
                 anytimeValid, rangeLo, rangeHi, oneShotPrompts, oneShotSamplesPerPrompt, primalDualBatch, estimateEvery,
                 batchSize, maxWaitMs, device, registry, checkpointIntervalMs, checkpointDir, path, parallelism, webPort,
-                prometheusPort, lambdaInit, referenceTimeoutMs, requestTimeoutMs, requestRetries, relativeToReference);
+                prometheusPort, lambdaInit, referenceTimeoutMs, requestTimeoutMs, requestRetries, relativeToReference, headroom);
     }
 }

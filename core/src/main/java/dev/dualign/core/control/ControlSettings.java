@@ -30,11 +30,14 @@ import java.util.Map;
  * @param requestTimeoutMs how long a fine-tune request waits for the version that answers it
  * @param requestRetries how often an unanswered request is re-sent before an alert
  * @param relativeToReference the constraints whose margin is relative to the reference's mean
+ * @param headroom how far above each margin λ aims (the one-shot solve and every dual step): a
+ *     version exactly at the margin can never be confirmed by the canary's anytime-valid bound, one
+ *     this far above it can; the margins the canary and the alerts check stay the configured ones
  */
 public record ControlSettings(DualMode mode, Map<String, Double> constraints, double beta, double eta,
         ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, int estimateEvery,
         int primalDualBatch, int oneShotPrompts, int oneShotSamplesPerPrompt, double lambdaInit, long referenceTimeoutMs,
-        long requestTimeoutMs, int requestRetries, List<String> relativeToReference) implements Serializable {
+        long requestTimeoutMs, int requestRetries, List<String> relativeToReference, double headroom) implements Serializable {
     private static final long serialVersionUID = 1L;
 
     public ControlSettings {
@@ -43,6 +46,33 @@ public record ControlSettings(DualMode mode, Map<String, Double> constraints, do
         if (!constraints.keySet().containsAll(relativeToReference)) {
             throw new IllegalArgumentException("relative margins " + relativeToReference + " name unknown constraints");
         }
+        if (!(headroom >= 0) || !Double.isFinite(headroom)) {
+            throw new IllegalArgumentException("headroom must be a finite number ≥ 0, got " + headroom);
+        }
+    }
+
+    /** No headroom: λ aims at the margins themselves (the papers' algorithms). */
+    public ControlSettings(DualMode mode, Map<String, Double> constraints, double beta, double eta,
+            ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, int estimateEvery,
+            int primalDualBatch, int oneShotPrompts, int oneShotSamplesPerPrompt, double lambdaInit, long referenceTimeoutMs,
+            long requestTimeoutMs, int requestRetries, List<String> relativeToReference) {
+        this(mode, constraints, beta, eta, schedule, lambdaMax, epsilon, nMin, estimateEvery, primalDualBatch, oneShotPrompts,
+                oneShotSamplesPerPrompt, lambdaInit, referenceTimeoutMs, requestTimeoutMs, requestRetries, relativeToReference, 0);
+    }
+
+    public ControlSettings withHeadroom(double h) {
+        return new ControlSettings(mode, constraints, beta, eta, schedule, lambdaMax, epsilon, nMin, estimateEvery,
+                primalDualBatch, oneShotPrompts, oneShotSamplesPerPrompt, lambdaInit, referenceTimeoutMs, requestTimeoutMs,
+                requestRetries, relativeToReference, h);
+    }
+
+    /** What λ aims at: each margin plus the headroom. */
+    public double[] targets(double[] margins) {
+        double[] t = margins.clone();
+        for (int c = 0; c < t.length; c++) {
+            t[c] += headroom;
+        }
+        return t;
     }
 
     /** Every margin absolute. */

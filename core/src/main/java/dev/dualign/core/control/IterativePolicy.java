@@ -55,7 +55,7 @@ public final class IterativePolicy extends OneShotPolicy {
             evidence.put(names.get(c), x);
         }
         long t = s.step() + 1;
-        double[] lambda = cfg.subgradient().step(s.lambda(), g, margins, t);
+        double[] lambda = cfg.subgradient().step(s.lambda(), g, cfg.targets(margins), t);
         ControllerState next = seen.withStep(lambda, t).withAwaiting(v + 1).withLastStepped(v);
         return Decision.stepped(next, new DualStep(StepKind.ITERATIVE, t, v, lambda, evidence, cfg.atLambdaMax(lambda)));
     }

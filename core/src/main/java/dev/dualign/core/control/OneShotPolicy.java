@@ -88,7 +88,7 @@ public class OneShotPolicy implements ControlPolicy {
                 means[c] += x.utility(names.get(c)) / reference.size();
             }
         }
-        double[] margins = cfg.resolve(means);
+        double[] margins = cfg.targets(cfg.resolve(means));
         DualProblem.Builder b = DualProblem.builder(cfg.beta());
         for (int c = 0; c < margins.length; c++) {
             b.constraint(names.get(c), margins[c]);

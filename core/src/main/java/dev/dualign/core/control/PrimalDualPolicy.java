@@ -18,6 +18,7 @@ public final class PrimalDualPolicy implements ControlPolicy {
     private final ControlSettings cfg;
     /** Read on every live sample: kept, not rebuilt from the settings each time. */
     private final List<String> names;
+    /** The margins plus the headroom: what the steps aim at. */
     private final double[] margins;
 
     public PrimalDualPolicy(ControlSettings cfg) {
@@ -27,7 +28,7 @@ public final class PrimalDualPolicy implements ControlPolicy {
         }
         this.cfg = cfg;
         this.names = cfg.names();
-        this.margins = cfg.margins();
+        this.margins = cfg.targets(cfg.margins());
     }
 
     @Override

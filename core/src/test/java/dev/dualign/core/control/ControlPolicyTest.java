@@ -190,6 +190,41 @@ class ControlPolicyTest {
     }
 
     @Test
+    void withHeadroomLambdaAimsAboveTheMarginWhileTheMarginsPublishedStayTheConfiguredOnes() {
+        double h = 0.08;
+        ControlSettings plain = settings(DualMode.ITERATIVE, 2.0);
+        ControlSettings aimed = plain.withHeadroom(h);
+        // a version exactly at the margin: no step without headroom, a step up by η·h with it
+        assertThat(ControlPolicy.of(plain).onEstimate(STARTED, estimate(1, B, 500, 0.02)).state().lambda()[0]).isZero();
+        assertThat(ControlPolicy.of(aimed).onEstimate(STARTED, estimate(1, B, 500, 0.02)).state().lambda()[0])
+                .isCloseTo(2.0 * h, within(1e-12));
+        // a version at margin + headroom is where λ rests
+        assertThat(ControlPolicy.of(aimed).onEstimate(STARTED, estimate(1, B + h, 500, 0.02)).state().lambda()[0]).isZero();
+        // the margins the canary judge receives are the configured ones
+        assertThat(aimed.marginsFor(STARTED)).containsExactly(B);
+        // primal-dual aims there too
+        ControlSettings pd = settings(DualMode.PRIMAL_DUAL, 1.0).withHeadroom(h);
+        ControllerState s = STARTED.withSeen(1);
+        Decision d = null;
+        for (int i = 0; i < pd.primalDualBatch(); i++) {
+            d = ControlPolicy.of(pd).onLiveSample(s, sample("p" + i, "policy", 1, 0.5, B));
+            s = d.state();
+        }
+        assertThat(d.step()).isPresent();
+        assertThat(d.state().lambda()[0]).isCloseTo(1.0 * h, within(1e-12));
+        // and the one-shot solve meets margin + headroom on the reference's samples
+        ControlPolicy one = ControlPolicy.of(settings(DualMode.ONE_SHOT, 1.0).withHeadroom(0.05));
+        List<ScoredSample> ref = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            ref.add(sample("p" + i, "reference", 0, R1, G1));
+            ref.add(sample("p" + i, "reference", 0, R2, G2));
+        }
+        DualStep step = one.solveIfReady(START, ref).orElseThrow().step().orElseThrow();
+        assertThat(step.evidence().get("harmless").mean()).isCloseTo(B + 0.05, within(1e-6));
+        assertThat(step.lambda()[0]).isGreaterThan(lambdaStar());
+    }
+
+    @Test
     void oneShotSolvesTheDualExactlyOnceEveryPromptHasItsSamples() {
         ControlPolicy p = ControlPolicy.of(settings(DualMode.ONE_SHOT, 1.0));
         List<ScoredSample> ref = new ArrayList<>();
