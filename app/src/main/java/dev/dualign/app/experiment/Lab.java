@@ -169,28 +169,38 @@ final class Lab implements AutoCloseable {
 
     /** The true and scored means of a policy's responses, and its KL to the reference (mean log π/π_ref). */
     static Values values(Sampled s, List<String> utilities) {
-        int n = s.size();
+        double[] w = new double[s.size()];
+        java.util.Arrays.fill(w, 1.0 / s.size());
+        return weighted(s, w, s.logRatio, utilities);
+    }
+
+    /**
+     * Σ_i w_i·(each score of response i), with Σ w_i = 1; the KL is Σ_i w_i·klTerm_i. One sum for
+     * a policy's own responses (uniform weights) and for the tilted reference (resampling weights).
+     */
+    private static Values weighted(Sampled s, double[] w, double[] klTerm, List<String> utilities) {
         double r = 0;
         double h = 0;
         double j = 0;
         double sr = 0;
         double kl = 0;
         double[] su = new double[utilities.size()];
-        for (int i = 0; i < n; i++) {
-            r += s.truth[i].reward();
-            h += s.truth[i].harmless();
-            j += s.truth[i].humour();
-            sr += s.scored.get(ModelNames.REWARD)[i];
-            kl += s.logRatio[i];
+        double[] reward = s.scored.get(ModelNames.REWARD);
+        for (int i = 0; i < s.size(); i++) {
+            r += w[i] * s.truth[i].reward();
+            h += w[i] * s.truth[i].harmless();
+            j += w[i] * s.truth[i].humour();
+            sr += w[i] * reward[i];
+            kl += w[i] > 0 ? w[i] * klTerm[i] : 0;
             for (int c = 0; c < su.length; c++) {
-                su[c] += s.scored.get(utilities.get(c))[i];
+                su[c] += w[i] * s.scored.get(utilities.get(c))[i];
             }
         }
         Map<String, Double> scored = new java.util.LinkedHashMap<>();
         for (int c = 0; c < su.length; c++) {
-            scored.put(utilities.get(c), su[c] / n);
+            scored.put(utilities.get(c), su[c]);
         }
-        return new Values(r / n, h / n, j / n, sr / n, scored, kl / n);
+        return new Values(r, h, j, sr, scored, kl);
     }
 
     Values evaluate(PolicyLm policy, List<World.Prompt> heldOut, long seed, String label) {
@@ -203,13 +213,9 @@ final class Lab implements AutoCloseable {
      */
     Values tilted(Sampled ref, double[] lambda) {
         int k = ref.k();
-        double r = 0;
-        double h = 0;
-        double j = 0;
-        double sr = 0;
-        double kl = 0;
-        double[] su = new double[utilities.size()];
         int prompts = ref.prompts().size();
+        double[] w = new double[ref.size()];
+        double[] klTerm = new double[ref.size()];
         for (int p = 0; p < prompts; p++) {
             double max = Double.NEGATIVE_INFINITY;
             double[] s = new double[k];
@@ -218,30 +224,17 @@ final class Lab implements AutoCloseable {
                 max = Math.max(max, s[q]);
             }
             double z = 0;
-            double[] w = new double[k];
             for (int q = 0; q < k; q++) {
-                w[q] = Math.exp(s[q] - max);
-                z += w[q];
+                z += Math.exp(s[q] - max);
             }
             for (int q = 0; q < k; q++) {
-                int i = p * k + q;
-                double wi = w[q] / z;
-                r += wi * ref.truth[i].reward();
-                h += wi * ref.truth[i].harmless();
-                j += wi * ref.truth[i].humour();
-                sr += wi * ref.scored.get(ModelNames.REWARD)[i];
+                double wi = Math.exp(s[q] - max) / z;
+                w[p * k + q] = wi / prompts;
                 // KL(π_λ‖π_ref) on the empirical reference sample: Σ w log(k·w)
-                kl += wi > 0 ? wi * Math.log(k * wi) : 0;
-                for (int c = 0; c < su.length; c++) {
-                    su[c] += wi * ref.scored.get(utilities.get(c))[i];
-                }
+                klTerm[p * k + q] = Math.log(k * wi);
             }
         }
-        Map<String, Double> scored = new java.util.LinkedHashMap<>();
-        for (int c = 0; c < su.length; c++) {
-            scored.put(utilities.get(c), su[c] / prompts);
-        }
-        return new Values(r / prompts, h / prompts, j / prompts, sr / prompts, scored, kl / prompts);
+        return weighted(ref, w, klTerm, utilities);
     }
 
     /**

@@ -176,16 +176,9 @@ final class NuExperiment implements Experiment {
                 atStar = s;
                 t.put("klToTarget", nu[0]).put("tvToTarget", nu[1]);
             }
-            double[] lo = null;
-            double[] hi = null;
-            for (double[] p : points) {
-                if (p[1] < MARGIN && (lo == null || p[0] > lo[0])) {
-                    lo = p;
-                }
-                if (p[1] >= MARGIN && (hi == null || p[0] < hi[0])) {
-                    hi = p;
-                }
-            }
+            double[][] br = bracket(points);
+            double[] lo = br[0];
+            double[] hi = br[1];
             if (lo == null && hi != null && hi[0] == 0) {
                 break; // the margin is met at λ = 0: the constraint does not bind, λ_p* = 0
             }
@@ -199,16 +192,9 @@ final class NuExperiment implements Experiment {
             }
         }
         // λ_p*: linear interpolation on the closest bracket; the nearest point when none brackets the margin
-        double[] lo = null;
-        double[] hi = null;
-        for (double[] p : points) {
-            if (p[1] < MARGIN && (lo == null || p[0] > lo[0])) {
-                lo = p;
-            }
-            if (p[1] >= MARGIN && (hi == null || p[0] < hi[0])) {
-                hi = p;
-            }
-        }
+        double[][] br = bracket(points);
+        double[] lo = br[0];
+        double[] hi = br[1];
         double lambdaP;
         if (lo != null && hi != null) {
             lambdaP = lo[0] + (MARGIN - lo[1]) * (hi[0] - lo[0]) / (hi[1] - lo[1]);
@@ -235,6 +221,21 @@ final class NuExperiment implements Experiment {
         o.set("atLambdaStar", Lab.values(atStar, lab.utilities).json(lambdaStar));
         return new double[] {nu[0], nu[1], Math.abs(lambdaP - lambdaStar), Math.abs(objP - objStar),
             Math.abs(gAtStar - MARGIN)};
+    }
+
+    /** Of the (λ, g) points, the largest λ below the margin and the smallest λ meeting it (either may be null). */
+    private static double[][] bracket(List<double[]> points) {
+        double[] lo = null;
+        double[] hi = null;
+        for (double[] p : points) {
+            if (p[1] < MARGIN && (lo == null || p[0] > lo[0])) {
+                lo = p;
+            }
+            if (p[1] >= MARGIN && (hi == null || p[0] < hi[0])) {
+                hi = p;
+            }
+        }
+        return new double[][] {lo, hi};
     }
 
     private static Lab.Sampled trainAndSample(Lab lab, Lab.Sampled train, double lambda, List<World.Prompt> held, int k,
