@@ -15,10 +15,13 @@ def canary(d):
         agg[(c['scores'], c['mean'], c['bound'])].append(c)
     print("| scores | true mean | bound | promoted | rolled back | undecided at 3,000 | mean samples to a decision |")
     print("|---|---|---|---|---|---|---|")
-    for k, v in sorted(agg.items(), key=lambda kv: (kv[0][0] != 'uniform', kv[0][1], kv[0][2] != 'normal')):
+    order = {'normal': 0, 'anytime': 1, 'stitched': 1, 'betting': 2}
+    names = {'normal': 'fixed-n normal', 'anytime': 'anytime-valid', 'stitched': 'stitched EB sequence',
+             'betting': 'betting sequence (PrPl-EB)'}
+    for k, v in sorted(agg.items(), key=lambda kv: (kv[0][0] != 'uniform', kv[0][1], order[kv[0][2]])):
         f = lambda key: "%.4f (%.4f–%.4f)" % (st.mean(x[key] for x in v), min(x[key] for x in v), max(x[key] for x in v))
         s = [x['meanSamplesToDecision'] for x in v if x['meanSamplesToDecision'] is not None]
-        print("| %s | %.2f | %s | %s | %s | %s | %s |" % (k[0], k[1], 'fixed-n normal' if k[2] == 'normal' else 'anytime-valid',
+        print("| %s | %.2f | %s | %s | %s | %s | %s |" % (k[0], k[1], names[k[2]],
               f('promoted'), f('rolledBack'), f('undecided'), "%.0f" % st.mean(s) if s else "—"))
 
 

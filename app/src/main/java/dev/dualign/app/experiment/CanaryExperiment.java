@@ -11,7 +11,8 @@ import dev.dualign.core.event.EventJson;
 /**
  * #13 defect 4: the canary judge's false promotion and false rollback rates when it looks every
  * {@code dual.estimate-every} samples, with the fixed-n normal interval it read before and the
- * anytime-valid confidence sequence it reads now, by simulation of the rule itself.
+ * anytime-valid confidence sequences it read next (stitched empirical Bernstein) and reads now
+ * (predictable plug-in empirical Bernstein, a betting sequence), by simulation of the rule itself.
  */
 final class CanaryExperiment implements Experiment {
     static final double MARGIN = 0.5;
@@ -28,7 +29,7 @@ final class CanaryExperiment implements Experiment {
 
     @Override
     public String description() {
-        return "false promotion/rollback rates of the canary rule under repeated looks: fixed-n normal vs anytime-valid";
+        return "false promotion/rollback rates of the canary rule under repeated looks: fixed-n normal vs two anytime-valid sequences";
     }
 
     @Override
@@ -64,7 +65,11 @@ final class CanaryExperiment implements Experiment {
         Plot plot = new Plot("Canary decisions, looking every " + EVERY + " samples (uniform scores, margin " + MARGIN + ")",
                 "true mean of the canary's utility", "fraction of canaries", false);
         for (int b = 0; b < bounds.length; b++) {
-            String label = bounds[b] == Bound.NORMAL ? "fixed-n normal 95%" : "anytime-valid 95%";
+            String label = switch (bounds[b]) {
+                case NORMAL -> "fixed-n normal 95%";
+                case STITCHED -> "stitched EB sequence 95%";
+                case BETTING -> "betting (PrPl-EB) sequence 95%";
+            };
             plot.add(Plot.Series.of("promoted, " + label, MEANS, promote[b]));
             plot.add(Plot.Series.of("rolled back, " + label, MEANS, rollback[b]));
         }

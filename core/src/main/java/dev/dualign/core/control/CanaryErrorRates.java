@@ -4,6 +4,7 @@ import dev.dualign.core.event.Estimate;
 import dev.dualign.core.stats.ConfidenceBounds;
 import dev.dualign.core.stats.ConfidenceSequence;
 import dev.dualign.core.stats.RunningStats;
+import dev.dualign.core.stats.StitchedConfidenceSequence;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.DoubleSupplier;
@@ -12,11 +13,19 @@ import java.util.function.DoubleSupplier;
  * How often {@link CanaryRule} decides wrongly when it looks at a version's estimate every few
  * samples, by simulation: the job's own loop (add a batch, estimate, judge) on a score stream of
  * known mean. It measures what the rule's interval costs: the fixed-n normal interval (what the
- * judge read before) against the job's anytime-valid confidence sequence.
+ * judge read first), the stitched empirical-Bernstein sequence (what it read next) and the
+ * betting confidence sequence it reads now.
  */
 public final class CanaryErrorRates {
     /** Which interval the judge reads. */
-    public enum Bound { NORMAL, ANYTIME }
+    public enum Bound {
+        /** The fixed-n normal interval: not valid under repeated looks. */
+        NORMAL,
+        /** {@link StitchedConfidenceSequence}. */
+        STITCHED,
+        /** {@link ConfidenceSequence}, the job's. */
+        BETTING
+    }
 
     /** A score distribution of known mean, in the declared range [lo, hi]. */
     public enum Scores {
@@ -67,14 +76,20 @@ public final class CanaryErrorRates {
             SplittableRandom rnd = root.split();
             DoubleSupplier x = scores.sampler(mean, lo, hi, rnd);
             RunningStats stats = new RunningStats();
-            ConfidenceSequence cs = new ConfidenceSequence(lo, hi);
+            StitchedConfidenceSequence stitched = new StitchedConfidenceSequence(lo, hi);
+            ConfidenceSequence betting = new ConfidenceSequence(lo, hi, alpha);
             for (int n = every; n <= maxSamples; n += every) {
                 for (int i = 0; i < every; i++) {
                     double v = x.getAsDouble();
                     stats.add(v);
-                    cs.add(v);
+                    stitched.add(v);
+                    betting.add(v);
                 }
-                Estimate e = Estimate.of(bound == Bound.NORMAL ? ConfidenceBounds.normal(stats, alpha) : cs.interval(alpha));
+                Estimate e = Estimate.of(switch (bound) {
+                    case NORMAL -> ConfidenceBounds.normal(stats, alpha);
+                    case STITCHED -> stitched.interval(alpha);
+                    case BETTING -> betting.interval();
+                });
                 CanaryRule.Verdict verdict = CanaryRule.judge(margins, Map.of("g", e), nMin, "simulation").verdict();
                 if (verdict == CanaryRule.Verdict.PROMOTE) {
                     promoted++;

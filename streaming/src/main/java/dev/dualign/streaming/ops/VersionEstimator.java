@@ -38,7 +38,8 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
     private final JobSettings settings;
     /**
      * Per version: [n, mean, m2, min, max] for each tracked name, then sinceEmit, then one alert
-     * flag per constraint, then [n, mean, v] of each constraint's {@link ConfidenceSequence}.
+     * flag per constraint, then the {@link ConfidenceSequence#SLOTS} numbers of each constraint's
+     * {@link ConfidenceSequence} (at α/m: its bets are tuned to the level it is read at).
      */
     private transient ValueState<double[]> state;
     private transient List<String> tracked;
@@ -65,7 +66,7 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
         // Its slots are positional, so the state's name carries the layout: after the constraints
         // change, a restored job starts the estimates afresh instead of reading one utility's
         // statistics as another's.
-        state = getRuntimeContext().getState(new ValueStateDescriptor<>("estimator[" + String.join(",", tracked) + "]+cs",
+        state = getRuntimeContext().getState(new ValueStateDescriptor<>("estimator[" + String.join(",", tracked) + "]+betting-cs",
                 org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo.DOUBLE_PRIMITIVE_ARRAY_TYPE_INFO));
         gauges = new ConcurrentHashMap<>();
         registered = new java.util.HashSet<>();
@@ -84,7 +85,7 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
         int csAt = alertAt + m;
         double[] st = state.value();
         if (st == null) {
-            st = new double[csAt + 3 * m];
+            st = new double[csAt + ConfidenceSequence.SLOTS * m];
             for (int i = 0; i < k; i++) {
                 st[5 * i + 3] = Double.POSITIVE_INFINITY;
                 st[5 * i + 4] = Double.NEGATIVE_INFINITY;
@@ -97,7 +98,7 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
         double[] u = s.utilities();
         for (int c = 0; c < m; c++) {
             add(st, 2 + c, bounded(u[c]));
-            if (ConfidenceSequence.add(st, csAt + 3 * c, settings.rangeLo(), settings.rangeHi(), u[c])
+            if (ConfidenceSequence.add(st, csAt + ConfidenceSequence.SLOTS * c, settings.rangeLo(), settings.rangeHi(), alphaEach(), u[c])
                     && !settings.anytimeValid()) {
                 clipped.inc(); // counted once: bounded() counted it already in bernstein mode
             }
@@ -156,9 +157,13 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
         st[o + 4] = Math.max(st[o + 4], x);
     }
 
+    /** Each constraint's level, so that all m hold together (a union bound). */
+    private double alphaEach() {
+        return (1 - settings.confidence()) / Math.max(1, settings.names().size());
+    }
+
     private ConfidenceSequence sequence(double[] st, int csAt, int c) {
-        int o = csAt + 3 * c;
-        return ConfidenceSequence.restore(settings.rangeLo(), settings.rangeHi(), st[o], st[o + 1], st[o + 2]);
+        return ConfidenceSequence.restore(settings.rangeLo(), settings.rangeHi(), alphaEach(), st, csAt + ConfidenceSequence.SLOTS * c);
     }
 
     /**
@@ -167,10 +172,9 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
      */
     VersionEstimate estimate(long version, Map<String, StatsState> stats, Map<String, ConfidenceSequence> sequences) {
         Map<String, Estimate> bounds = new LinkedHashMap<>();
-        double alphaEach = (1 - settings.confidence()) / Math.max(1, sequences.size());
         sequences.forEach((name, cs) -> {
             if (cs.n() > 0) {
-                bounds.put(name, Estimate.of(cs.interval(alphaEach)));
+                bounds.put(name, Estimate.of(cs.interval()));
             }
         });
         Map<String, Estimate> out = new LinkedHashMap<>();
