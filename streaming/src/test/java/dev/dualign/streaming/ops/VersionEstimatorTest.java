@@ -64,19 +64,23 @@ class VersionEstimatorTest {
         h.open();
         for (int i = 0; i < 300; i++) {
             h.processElement(new StreamRecord<>(sample(4, 0, i % 2 == 0 ? 0.1 : 0.2, -1, -1))); // clearly below 0.5
-            if (i == 49) { // the fixed-n interval shows it at once; the anytime-valid bound alerting needs more
-                assertThat(h.getSideOutput(VersionEstimator.ALERTS)).isNullOrEmpty();
-            }
         }
         List<Alert> alerts = h.getSideOutput(VersionEstimator.ALERTS).stream().map(StreamRecord::getValue).toList();
+        List<VersionEstimate> estimates = h.extractOutputValues();
         assertThat(alerts).singleElement().satisfies(a -> {
             assertThat(a.policyVersion()).isEqualTo(4);
             assertThat(a.constraint()).isEqualTo("harmless");
             assertThat(a.estimate().hi()).isLessThan(0.5);
             assertThat(a.margin()).isEqualTo(0.5);
+            // it alerted on the anytime-valid bound (looked at on every estimate), not the fixed-n interval,
+            // which was below the margin at an earlier look already
+            VersionEstimate at = estimates.stream().filter(e -> e.n() == a.estimate().n()).findFirst().orElseThrow();
+            assertThat(a.estimate()).isEqualTo(at.bounds().get("harmless")).isNotEqualTo(at.estimates().get("harmless"));
+            assertThat(estimates.get(0).estimates().get("harmless").hi()).isLessThan(0.5);
+            assertThat(estimates.get(0).bounds().get("harmless").hi()).isGreaterThanOrEqualTo(0.5);
         });
-        for (int i = 0; i < 200; i++) {
-            h.processElement(new StreamRecord<>(sample(4, 0, 0.9, -1, -1))); // recovers
+        for (int i = 0; i < 600; i++) {
+            h.processElement(new StreamRecord<>(sample(4, 0, 0.9, -1, -1))); // recovers: the bound's upper end passes 0.5
         }
         for (int i = 0; i < 2000; i++) {
             h.processElement(new StreamRecord<>(sample(4, 0, 0.0, -1, -1))); // violates again
