@@ -31,6 +31,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.functions.RichMapFunction;
 import org.apache.flink.api.common.state.CheckpointListener;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.core.execution.SavepointFormatType;
@@ -105,18 +108,6 @@ class AlignmentJobITCase {
         return out;
     }
 
-    /**
-     * The reference samples, 300 responses of the reference itself (version 0: they never move λ, but
-     * they keep the fine-tuned versions' estimates well behind the one-shot solve, whose samples take
-     * the shorter path to the controller, so λ's path is the same in every run), then 300 responses
-     * of each fine-tuned version 1, 2, …, {@code versions}.
-     */
-    static List<ResponseEvent> referenceThenTraffic(int versions) {
-        List<ResponseEvent> out = new ArrayList<>(reference());
-        out.addAll(traffic(0, versions + 1));
-        return out;
-    }
-
     /** 300 responses of each of the given versions, safer with each version. */
     static List<ResponseEvent> traffic(long fromVersion, int versions) {
         List<ResponseEvent> out = new ArrayList<>();
@@ -157,12 +148,19 @@ class AlignmentJobITCase {
         return env;
     }
 
-    /** Fails the job once, on the record after {@code n}, but only after a checkpoint completed. */
-    static final class FailOnce extends RichMapFunction<ResponseEvent, ResponseEvent> implements CheckpointListener {
+    /**
+     * Fails the job once, on a record after the {@code n}-th, but only once a checkpoint taken after
+     * the first policy response completed: that checkpoint holds λ(0), so the restart replays policy
+     * traffic only.
+     */
+    static final class FailOnce extends RichMapFunction<ResponseEvent, ResponseEvent>
+            implements CheckpointListener, CheckpointedFunction {
         static final AtomicBoolean FAILED = new AtomicBoolean();
         static final AtomicBoolean CHECKPOINT_BEFORE_FAILURE = new AtomicBoolean();
         private final int n;
         private transient int seen;
+        private transient boolean sawTraffic;
+        private transient long firstCheckpointAfterTraffic;
         private transient boolean checkpointed;
 
         FailOnce(int n) {
@@ -177,6 +175,7 @@ class AlignmentJobITCase {
         @Override
         public ResponseEvent map(ResponseEvent e) throws Exception {
             Thread.sleep(2); // let checkpoints complete while records flow
+            sawTraffic |= !ResponseEvent.SOURCE_REFERENCE.equals(e.source());
             if (++seen > n && checkpointed && FAILED.compareAndSet(false, true)) {
                 CHECKPOINT_BEFORE_FAILURE.set(true);
                 throw new IllegalStateException("injected failure after record " + n);
@@ -185,25 +184,49 @@ class AlignmentJobITCase {
         }
 
         @Override
+        public void snapshotState(FunctionSnapshotContext ctx) {
+            if (sawTraffic && firstCheckpointAfterTraffic == 0) {
+                firstCheckpointAfterTraffic = ctx.getCheckpointId();
+            }
+        }
+
+        @Override
+        public void initializeState(FunctionInitializationContext ctx) {}
+
+        @Override
         public void notifyCheckpointComplete(long id) {
-            checkpointed = true;
+            checkpointed |= firstCheckpointAfterTraffic > 0 && id >= firstCheckpointAfterTraffic;
         }
     }
 
-    static List<DualUpdate> run(String prefix, List<ResponseEvent> input, Integer failAfter) throws Exception {
+    /**
+     * Runs the job on the reference's samples and then, once λ(0) is out, on {@code versions} × 300
+     * policy responses; returns every λ update. λ(0) comes before any policy response exists: the
+     * one-shot solve and the estimates reach the controller by different paths, so with both in
+     * flight their order (and which estimate of version 1 comes after λ(0)) would depend on timing.
+     */
+    static List<DualUpdate> run(String prefix, int versions, Integer failAfter) throws Exception {
         KafkaSettings k = kafka(prefix);
-        produce(k, input);
         // a 2 ms timer: batches are cut by timing as well as by size, so the two runs cut them at
         // different moments. The scorer runs every batch at its full shape, so a response's scores
         // (and λ) do not depend on where its batch was cut.
         JobSettings s = settings(tmp.resolve(prefix + "-ckpt").toUri().toString(), Map.of("scoring.max-wait-ms", 2));
         StreamExecutionEnvironment env = env(s, failAfter == null ? "none" : "fixed-delay");
         DualignKafka kk = new DualignKafka(k);
-        DualignKafka.Parsed<ResponseEvent> in = kk.read(env, Topic.RESPONSES, ResponseEvent.class, true);
+        DualignKafka.Parsed<ResponseEvent> in = kk.read(env, Topic.RESPONSES, ResponseEvent.class, false);
         var responses = failAfter == null ? in.events()
                 : in.events().map(new FailOnce(failAfter), in.events().getType()).name("fail-once").uid("fail-once");
         AlignmentJob.build(responses, in.deadLetters(), s, k.topic(Topic.RESPONSES), k.topic(Topic.SCORED), kk::write);
-        env.execute("alignment-" + prefix);
+        JobClient job = env.executeAsync("alignment-" + prefix);
+        try {
+            produce(k, reference());
+            assertThat(readDual(k, 1)).singleElement().satisfies(u -> assertThat(u.kind()).isEqualTo(StepKind.ONE_SHOT));
+            produce(k, traffic(1, versions));
+            readDual(k, 1 + versions); // λ(0), then a step on each version
+            scoredIds(k, REFERENCE_PROMPTS * 2 + 300 * versions);
+        } finally {
+            job.cancel().get(60, TimeUnit.SECONDS);
+        }
         return readDual(k, 0);
     }
 
@@ -217,42 +240,48 @@ class AlignmentJobITCase {
                 .map(ConsumerRecord::value).map(v -> Events.parse(ScoredSample.class, v).id()).toList();
     }
 
-    /** λ and its bookkeeping, without the timestamp. */
+    /** λ, its bookkeeping and the estimates it stepped on, without the timestamp. */
     static List<String> path(List<DualUpdate> updates) {
-        return updates.stream().map(u -> u.step() + "@v" + u.policyVersion() + ":" + u.lambda()).toList();
+        return updates.stream().map(u -> u.step() + "@v" + u.policyVersion() + ":" + u.lambda() + " on " + u.estimates()).toList();
     }
 
     @Test
     void aFailureMidStreamRestartsFromTheCheckpointWithTheSameLambdaPathAndNoDuplicates() throws Exception {
-        List<ResponseEvent> input = referenceThenTraffic(3);
-        List<DualUpdate> clean = run("clean", input, null);
-        assertThat(clean).hasSizeGreaterThanOrEqualTo(2);
+        int versions = 3;
+        int total = REFERENCE_PROMPTS * 2 + 300 * versions;
+        List<DualUpdate> clean = run("clean", versions, null);
+        assertThat(clean).hasSize(1 + versions);
         assertThat(clean.get(0).kind()).isEqualTo(StepKind.ONE_SHOT);
         assertThat(clean.get(1).lambda().get("harmless")).isNotEqualTo(clean.get(0).lambda().get("harmless"));
 
         FailOnce.FAILED.set(false);
-        List<DualUpdate> failed = run("failed", input, 450);
+        FailOnce.CHECKPOINT_BEFORE_FAILURE.set(false);
+        List<DualUpdate> failed = run("failed", versions, 450);
         assertThat(FailOnce.FAILED).isTrue();
         assertThat(FailOnce.CHECKPOINT_BEFORE_FAILURE).isTrue();
-        assertThat(path(failed)).isEqualTo(path(clean));
 
-        List<String> a = scoredIds(kafka("clean"), input.size());
-        List<String> b = scoredIds(kafka("failed"), input.size());
-        assertThat(a).hasSize(input.size()).doesNotHaveDuplicates();
-        assertThat(b).hasSize(input.size()).doesNotHaveDuplicates();
+        // exactly once: every response scored once, in both runs
+        List<String> a = scoredIds(kafka("clean"), total);
+        List<String> b = scoredIds(kafka("failed"), total);
+        assertThat(a).hasSize(total).doesNotHaveDuplicates();
+        assertThat(b).hasSize(total).doesNotHaveDuplicates();
         assertThat(b).containsExactlyInAnyOrderElementsOf(a);
+        // and λ: the same steps, on the same evidence, to the same values
+        assertThat(path(failed)).isEqualTo(path(clean));
     }
 
     @Test
     void stopWithASavepointAndResumeContinuesLambda() throws Exception {
         KafkaSettings k = kafka("sp");
         JobSettings s = settings(tmp.resolve("sp-ckpt").toUri().toString(), Map.of());
-        produce(k, referenceThenTraffic(1));
         JobClient first = start(s, k, env(s, "none"));
         List<DualUpdate> before;
         String savepoint;
         try {
-            before = readDual(k, 2); // λ(0) = the one-shot λ*, then a step on version 1
+            produce(k, reference());
+            assertThat(readDual(k, 1)).hasSize(1); // λ(0) = the one-shot λ*, before any policy traffic
+            produce(k, traffic(1, 1));
+            before = readDual(k, 2); // then a step on version 1
             assertThat(before).hasSize(2);
             savepoint = first.stopWithSavepoint(false, tmp.resolve("savepoints").toUri().toString(),
                     SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
