@@ -31,7 +31,8 @@ import picocli.CommandLine.Spec;
 /**
  * Runs the alignment job on a local MiniCluster with the Flink web UI: the embedded broker when
  * no Kafka is configured, {@code bootstrap} first when the registry is empty. Ctrl-C stops the job
- * with a savepoint, and the next start resumes from it, so λ survives a restart.
+ * with a savepoint, and the next start resumes from it, or from a newer retained checkpoint when
+ * the last run was killed, so λ survives a restart and nothing is replayed twice.
  */
 @Command(name = "job", mixinStandardHelpOptions = true,
         description = {"Run the alignment job on a local Flink cluster with its web UI.",
@@ -79,10 +80,16 @@ final class JobCommand implements java.util.concurrent.Callable<Integer> {
 
         Path lastSavepoint = home.resolve(".dualign/last-savepoint");
         JobSettings run = settings;
-        if (settings.restoreFrom().isBlank() && !fresh && Files.exists(lastSavepoint)) {
-            String sp = Files.readString(lastSavepoint).trim();
-            out.println("resuming from the savepoint of the last run: " + sp + " (--fresh ignores it)");
-            run = settings.withRestoreFrom(sp);
+        if (settings.restoreFrom().isBlank() && !fresh) {
+            java.util.Optional<String> sp = Files.exists(lastSavepoint)
+                    ? java.util.Optional.of(Files.readString(lastSavepoint).trim()) : java.util.Optional.empty();
+            java.util.Optional<String> from = JobEnvironment.newestRestorePoint(sp, settings.checkpointDir());
+            if (from.isPresent()) {
+                boolean isSavepoint = from.equals(sp);
+                out.println("resuming from the " + (isSavepoint ? "savepoint of the last run: " : "newest retained checkpoint "
+                        + "(newer than the last savepoint: the last run did not stop cleanly): ") + from.get() + " (--fresh ignores it)");
+                run = settings.withRestoreFrom(from.get());
+            }
         }
         StreamExecutionEnvironment env = JobEnvironment.local(run, new Configuration(), true);
         AlignmentJob.kafka(env, run, kafka, false);

@@ -73,6 +73,70 @@ public final class JobEnvironment {
                 + "resume with the version of Dualign that wrote it.");
     }
 
+    /**
+     * Where a restarted local job should resume: the newer of the last run's savepoint and the
+     * newest complete checkpoint retained under {@code checkpointDir} ({@code <job>/chk-<n>/_metadata}).
+     * After a clean stop the savepoint is newest; after kill -9 or an out-of-memory kill only
+     * checkpoints were written since, and resuming from the older savepoint would replay
+     * everything after it to the exactly-once outputs a second time and rewind λ. A checkpoint
+     * directory without {@code _metadata} is incomplete and skipped. Only local (file) checkpoint
+     * directories are scanned; elsewhere the savepoint is the answer.
+     */
+    public static Optional<String> newestRestorePoint(Optional<String> savepoint, String checkpointDir) {
+        java.nio.file.attribute.FileTime newest = null;
+        if (savepoint.isPresent()) {
+            java.nio.file.Path meta = localPath(savepoint.get()).map(p -> p.resolve("_metadata")).orElse(null);
+            if (meta == null || !java.nio.file.Files.isRegularFile(meta)) {
+                return savepoint; // not local, or gone: let the restore say so
+            }
+            newest = modified(meta);
+        }
+        Optional<String> best = savepoint;
+        java.nio.file.Path root = localPath(checkpointDir).orElse(null);
+        if (root == null || !java.nio.file.Files.isDirectory(root)) {
+            return best;
+        }
+        try (var jobs = java.nio.file.Files.newDirectoryStream(root, java.nio.file.Files::isDirectory)) {
+            for (java.nio.file.Path job : jobs) {
+                try (var chks = java.nio.file.Files.newDirectoryStream(job, "chk-*")) {
+                    for (java.nio.file.Path chk : chks) {
+                        java.nio.file.Path meta = chk.resolve("_metadata");
+                        if (java.nio.file.Files.isRegularFile(meta) && (newest == null || modified(meta).compareTo(newest) > 0)) {
+                            newest = modified(meta);
+                            best = Optional.of(chk.toUri().toString());
+                        }
+                    }
+                }
+            }
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("cannot list the checkpoints under " + root, e);
+        }
+        return best;
+    }
+
+    private static Optional<java.nio.file.Path> localPath(String location) {
+        if (location == null || location.isBlank()) {
+            return Optional.empty();
+        }
+        try {
+            java.net.URI u = java.net.URI.create(location);
+            if (u.getScheme() == null) {
+                return Optional.of(java.nio.file.Path.of(location));
+            }
+            return "file".equals(u.getScheme()) ? Optional.of(java.nio.file.Path.of(u)) : Optional.empty();
+        } catch (IllegalArgumentException e) {
+            return Optional.of(java.nio.file.Path.of(location));
+        }
+    }
+
+    private static java.nio.file.attribute.FileTime modified(java.nio.file.Path p) {
+        try {
+            return java.nio.file.Files.getLastModifiedTime(p);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
     /** A local MiniCluster environment, with the web UI when {@code webUi}. */
     public static StreamExecutionEnvironment local(JobSettings s, Configuration extra, boolean webUi) {
         Configuration c = configuration(s);
