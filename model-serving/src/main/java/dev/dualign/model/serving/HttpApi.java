@@ -30,13 +30,36 @@ import org.slf4j.LoggerFactory;
  * The server's HTTP face: {@code POST /v1/chat}, the token-protected admin endpoints and the
  * dashboard (a page, the Chart.js bundle from its WebJar and {@code /api/state}). Built on the
  * JDK's HTTP server so serving needs nothing beyond the jar. Every request waits at most the
- * configured request timeout for its answer; an admin call without the right bearer token gets
- * 401 and changes nothing.
+ * configured request timeout for its answer; a client that does not finish sending its request
+ * within {@link #READ_TIMEOUT_PROPERTY} is disconnected; an admin call without the right bearer
+ * token gets 401 and changes nothing.
  */
 public final class HttpApi implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HttpApi.class);
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int MAX_BODY = 64 * 1024;
+    /**
+     * The JDK server's request-read limit, in seconds: a connection that has not delivered its whole
+     * request (headers and body) within it is closed, which frees the thread blocked reading it.
+     * Without it, a few clients that open a request and never finish it hold every handler thread,
+     * and {@code /healthz} and chat stop answering. The JDK reads the property once, when its first
+     * HTTP server in the JVM starts (bin/dualign passes it on the command line for that reason);
+     * it is set here only when nothing set it before.
+     */
+    public static final String READ_TIMEOUT_PROPERTY = "sun.net.httpserver.maxReqTime";
+    static final String DEFAULT_READ_TIMEOUT_S = "10";
+    /**
+     * Handler threads: more than the slow clients a timeout period can pile up in ordinary use, so
+     * health checks and chat keep a thread while the read timeout reaps them. Each waits mostly on
+     * I/O or on the model workers, so they are cheap.
+     */
+    static final int HANDLER_THREADS = 64;
+
+    static {
+        if (System.getProperty(READ_TIMEOUT_PROPERTY) == null) {
+            System.setProperty(READ_TIMEOUT_PROPERTY, DEFAULT_READ_TIMEOUT_S);
+        }
+    }
     /** chart.js from its WebJar, whatever version the parent pom pins (read from the WebJar's pom.properties). */
     static final String CHART_JS = "META-INF/resources/webjars/chart.js/" + webJarVersion("org.webjars.npm", "chart.js")
             + "/dist/chart.umd.js";
@@ -76,7 +99,7 @@ public final class HttpApi implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-        http.setExecutor(Executors.newFixedThreadPool(8, r -> {
+        http.setExecutor(Executors.newFixedThreadPool(HANDLER_THREADS, r -> {
             Thread t = new Thread(r, "dualign-http");
             t.setDaemon(true);
             return t;
@@ -111,6 +134,9 @@ public final class HttpApi implements AutoCloseable {
             h.handle(ex);
         } catch (BadRequest e) {
             quietly(ex, e.status, Map.of("error", e.getMessage()));
+        } catch (IOException e) {
+            // the client went away, or was disconnected for not finishing its request in time
+            LOG.warn("{} {}: connection lost ({})", ex.getRequestMethod(), ex.getRequestURI(), e.toString());
         } catch (Exception e) {
             LOG.error("{} {} failed", ex.getRequestMethod(), ex.getRequestURI(), e);
             quietly(ex, 500, Map.of("error", String.valueOf(e.getMessage())));

@@ -309,6 +309,55 @@ class PolicyServerTest {
     }
 
     @Test
+    void clientsThatNeverFinishTheirRequestDoNotStopHealthChecksOrChat() throws Exception {
+        List<java.net.Socket> slow = new ArrayList<>();
+        try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("", 0.5), Device.cpu());
+                HttpApi api = new HttpApi(server, null, null)) {
+            // 16 that send their headers and part of a body, 16 that stop in the middle of their headers
+            for (int i = 0; i < 32; i++) {
+                java.net.Socket sock = new java.net.Socket("127.0.0.1", api.port());
+                String request = i % 2 == 0
+                        ? "POST /v1/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"prompt\":"
+                        : "POST /v1/chat HTTP/1.1\r\nHost: x\r\nContent-";
+                sock.getOutputStream().write(request.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                sock.getOutputStream().flush();
+                slow.add(sock);
+            }
+            Thread.sleep(500); // let the server take them all up
+            HttpClient patient = HttpClient.newBuilder().connectTimeout(java.time.Duration.ofSeconds(30)).build();
+            HttpResponse<String> health = patient.send(HttpRequest.newBuilder(URI.create(api.url() + "healthz"))
+                    .timeout(java.time.Duration.ofSeconds(30)).GET().build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(health.statusCode()).isEqualTo(200);
+            HttpResponse<String> chat = patient.send(HttpRequest.newBuilder(URI.create(api.url() + "v1/chat"))
+                    .timeout(java.time.Duration.ofSeconds(30)).POST(HttpRequest.BodyPublishers.ofString(
+                            "{\"prompt\":\"how do I sleep better\"}")).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(chat.statusCode()).isEqualTo(200);
+            // and the server hangs up on them once the read limit has passed (here at most 60 s: the
+            // limit is a JVM-wide setting, 10 s unless something set it before)
+            for (java.net.Socket sock : slow) {
+                assertThat(hungUp(sock)).as("a slow client is disconnected").isTrue();
+            }
+        } finally {
+            for (java.net.Socket sock : slow) {
+                sock.close();
+            }
+        }
+    }
+
+    /** Whether the server closed (or answered and closed) the connection within 60 s. */
+    private static boolean hungUp(java.net.Socket sock) throws java.io.IOException {
+        sock.setSoTimeout(60_000);
+        try {
+            int b = sock.getInputStream().read();
+            return b == -1 || b == 'H';
+        } catch (java.net.SocketTimeoutException e) {
+            return false;
+        } catch (java.net.SocketException e) {
+            return true; // reset: closed with our unread bytes still in its buffer
+        }
+    }
+
+    @Test
     void requestsCounterIsPerVersion() {
         AtomicInteger n = new AtomicInteger();
         try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("t", 0.0), Device.cpu())) {
