@@ -6,7 +6,11 @@ import java.util.IdentityHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.List;
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.ConfigOptions;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.util.StateMigrationException;
 
@@ -37,6 +41,66 @@ public final class JobEnvironment {
             c.put("metrics.reporter.prom.port", String.valueOf(s.prometheusPort()));
         }
         return Configuration.fromMap(c);
+    }
+
+    /**
+     * What a job submitted to a Flink cluster adds to the platform's configuration: only what the
+     * platform left unset and the job cannot do without. Parallelism ({@code flink run -p}), the
+     * restart strategy (Flink's own default with checkpointing: exponential delay) and metric
+     * reporters stay the platform's. Added when missing: RocksDB, checkpointing at
+     * {@code checkpoint.interval-ms} (the exactly-once sinks commit on checkpoints), retained
+     * checkpoints, a savepoint directory next to the checkpoints (so a plain {@code flink stop}
+     * works) and {@code checkpoint.restore-from}. With no checkpoint directory on either side it
+     * refuses to start, rather than checkpoint into the client's working directory; and where the
+     * platform forbids program configuration it names the keys its administrators must set.
+     *
+     * @param checkpointDirSet whether the Dualign configuration names {@code checkpoint.dir}
+     */
+    public static Configuration forCluster(JobSettings s, boolean checkpointDirSet, ReadableConfig platform) {
+        Configuration add = new Configuration();
+        addIfAbsent(platform, add, "state.backend.type", "rocksdb");
+        addIfAbsent(platform, add, "execution.checkpointing.interval", s.checkpointIntervalMs() + " ms");
+        addIfAbsent(platform, add, "execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION");
+        Optional<String> dir = platform.getOptional(key("execution.checkpointing.dir"));
+        if (dir.isEmpty()) {
+            if (!checkpointDirSet) {
+                throw new dev.dualign.core.config.ConfigException(JobOptions.CHECKPOINT_DIR.key(), "a cluster job needs "
+                        + "checkpoint storage every task manager can reach: set execution.checkpointing.dir in the cluster's "
+                        + "Flink configuration, or checkpoint.dir here (not the client's working directory)");
+            }
+            add.setString("execution.checkpointing.dir", s.checkpointDir());
+        }
+        String base = dir.orElse(s.checkpointDir()).replaceAll("/+$", "");
+        addIfAbsent(platform, add, "execution.checkpointing.savepoint-dir", base + "/savepoints");
+        if (!s.restoreFrom().isBlank()) {
+            addIfAbsent(platform, add, "execution.state-recovery.path", s.restoreFrom());
+        }
+        if (!platform.get(org.apache.flink.configuration.DeploymentOptions.PROGRAM_CONFIG_ENABLED)) {
+            List<String> allowed = platform.get(org.apache.flink.configuration.DeploymentOptions.PROGRAM_CONFIG_WILDCARDS);
+            List<String> refused = add.keySet().stream().filter(k -> allowed.stream().noneMatch(w -> wildcard(w, k)))
+                    .sorted().toList();
+            if (!refused.isEmpty()) {
+                throw new dev.dualign.core.config.ConfigException("the cluster does not accept configuration from jobs "
+                        + "(execution.program-config.enabled: false), and it lacks what this job needs; set in its Flink "
+                        + "configuration: " + refused.stream().map(k -> k + ": " + add.get(key(k))).toList(), (Throwable) null);
+            }
+        }
+        return add;
+    }
+
+    private static ConfigOption<String> key(String k) {
+        return ConfigOptions.key(k).stringType().noDefaultValue();
+    }
+
+    private static void addIfAbsent(ReadableConfig platform, Configuration add, String k, String value) {
+        if (platform.getOptional(key(k)).isEmpty()) {
+            add.setString(k, value);
+        }
+    }
+
+    /** Flink's program-config wildcards: a key, or a prefix ending in {@code *}. */
+    private static boolean wildcard(String pattern, String k) {
+        return pattern.endsWith("*") ? k.startsWith(pattern.substring(0, pattern.length() - 1)) : pattern.equals(k);
     }
 
     /**

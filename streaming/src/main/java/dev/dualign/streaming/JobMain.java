@@ -12,7 +12,9 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  * {@code flink run -c dev.dualign.streaming.JobMain dualign-job.jar --config /opt/dualign/dualign.yaml}.
  * On a cluster, Kafka must be configured ({@code kafka.bootstrap.servers}) and the model
  * registry ({@code scoring.registry}) must be readable from every task manager, and DJL must be on
- * Flink's class path ({@code streaming/target/flink-lib/} in Flink's {@code lib/}).
+ * Flink's class path ({@code streaming/target/flink-lib/} in Flink's {@code lib/}). The cluster's
+ * own Flink configuration wins: parallelism, restart strategy and reporters are its to set
+ * ({@link JobEnvironment#forCluster}).
  */
 public final class JobMain {
     private JobMain() {}
@@ -32,7 +34,15 @@ public final class JobMain {
         }
         JobSettings settings = JobSettings.from(c, Path.of(System.getProperty("dualign.home", ".")));
         TopicAdmin.ensure(kafka).requireOk();
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(JobEnvironment.configuration(settings));
+        for (var ignored : java.util.List.of(JobOptions.PARALLELISM, JobOptions.PROMETHEUS_PORT)) {
+            if (c.isSet(ignored)) {
+                System.err.println("dualign: '" + ignored.key() + "' is not used on a cluster: set it in the cluster's Flink "
+                        + "configuration (or flink run -p)");
+            }
+        }
+        // the platform's Flink configuration first; only what it lacks and the job needs is added
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        env.configure(JobEnvironment.forCluster(settings, c.isSet(JobOptions.CHECKPOINT_DIR), env.getConfiguration()));
         AlignmentJob.kafka(env, settings, kafka, false);
         env.execute("dualign-alignment");
     }

@@ -1,12 +1,17 @@
 package dev.dualign.streaming;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
+import java.util.Map;
 import java.util.Optional;
+import dev.dualign.core.config.Config;
+import dev.dualign.core.config.ConfigException;
+import org.apache.flink.configuration.Configuration;
 import org.apache.flink.util.FlinkException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -65,5 +70,60 @@ class JobEnvironmentTest {
                 .contains("s3://bucket/sp-1");
         // nothing to resume from
         assertThat(JobEnvironment.newestRestorePoint(Optional.empty(), tmp.resolve("none").toUri().toString())).isEmpty();
+    }
+
+    static JobSettings settings(Map<String, Object> more) {
+        Map<String, Object> m = new java.util.HashMap<>(Map.of("constraints.harmless", 0.5, "flink.parallelism", 3,
+                "metrics.prometheus-port", 9249, "checkpoint.interval-ms", 1500));
+        m.putAll(more);
+        return JobSettings.from(Config.of(m, DualignOptions.ALL, DualignOptions.PASS_THROUGH), Path.of("/tmp/client-cwd"));
+    }
+
+    @Test
+    void onAClusterTheJobAddsOnlyWhatThePlatformLacksAndNeverItsParallelismRestartsOrReporters() {
+        JobSettings s = settings(Map.of("checkpoint.dir", "s3://bucket/ckpt/"));
+        Configuration added = JobEnvironment.forCluster(s, true, new Configuration());
+        assertThat(added.toMap()).containsEntry("state.backend.type", "rocksdb")
+                .containsEntry("execution.checkpointing.interval", "1500 ms")
+                .containsEntry("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
+                .containsEntry("execution.checkpointing.dir", "s3://bucket/ckpt/")
+                .containsEntry("execution.checkpointing.savepoint-dir", "s3://bucket/ckpt/savepoints") // a plain `flink stop` works
+                .doesNotContainKeys("parallelism.default", "restart-strategy.type", "execution.state-recovery.path");
+        assertThat(added.toMap().keySet()).noneMatch(k -> k.startsWith("metrics.reporter"));
+
+        // what the platform sets stays the platform's
+        Configuration platform = new Configuration();
+        platform.setString("state.backend.type", "hashmap");
+        platform.setString("execution.checkpointing.interval", "10 s");
+        platform.setString("execution.checkpointing.dir", "hdfs:///flink/ckpt");
+        Configuration none = JobEnvironment.forCluster(s, true, platform);
+        assertThat(none.toMap()).doesNotContainKeys("state.backend.type", "execution.checkpointing.interval",
+                "execution.checkpointing.dir").containsEntry("execution.checkpointing.savepoint-dir", "hdfs:///flink/ckpt/savepoints");
+    }
+
+    @Test
+    void onAClusterWithoutCheckpointStorageItRefusesToStartInsteadOfUsingTheClientsDirectory() {
+        // no checkpoint.dir here and none on the platform: the local default (under the client's working directory) is no good
+        assertThatThrownBy(() -> JobEnvironment.forCluster(settings(Map.of()), false, new Configuration()))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("checkpoint.dir")
+                .hasMessageContaining("execution.checkpointing.dir");
+        Configuration platform = new Configuration();
+        platform.setString("execution.checkpointing.dir", "s3://shared/ckpt");
+        assertThat(JobEnvironment.forCluster(settings(Map.of()), false, platform).toMap())
+                .doesNotContainKey("execution.checkpointing.dir");
+    }
+
+    @Test
+    void aPlatformThatForbidsProgramConfigurationIsToldWhichKeysTheJobNeeds() {
+        Configuration platform = new Configuration();
+        platform.setString("execution.program-config.enabled", "false");
+        platform.setString("execution.checkpointing.dir", "s3://shared/ckpt");
+        JobSettings s = settings(Map.of());
+        assertThatThrownBy(() -> JobEnvironment.forCluster(s, false, platform)).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("execution.program-config.enabled").hasMessageContaining("state.backend.type: rocksdb")
+                .hasMessageContaining("execution.checkpointing.interval: 1500 ms");
+        // unless it allows those keys, or already sets them
+        platform.setString("execution.program-config.wildcards", "execution.checkpointing.*;state.backend.type");
+        assertThat(JobEnvironment.forCluster(s, false, platform).toMap()).containsKey("state.backend.type");
     }
 }
