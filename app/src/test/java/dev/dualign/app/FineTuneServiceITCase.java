@@ -52,18 +52,28 @@ class FineTuneServiceITCase {
     private record Setup(ModelRegistry registry, KafkaSettings kafka, LoopKafka loop) {}
 
     private static Setup setup(String prefix) throws Exception {
+        Setup s = untouched(prefix);
+        TopicAdmin.ensure(s.kafka()).requireOk();
+        KafkaTestClient.produce(KAFKA.bootstrapServers(), s.loop().scored(), null, traffic(s.registry(), 4));
+        return s;
+    }
+
+    /** A registry with the test models, and the names of topics not created yet. */
+    private static Setup untouched(String prefix) throws Exception {
         Path dir = Files.createDirectories(Path.of("target/tmp/finetune-" + prefix + System.nanoTime()));
         TestModels.copyTree(TestModels.registry(), dir);
         ModelRegistry registry = new ModelRegistry(dir);
         KafkaSettings k = KAFKA.settings(prefix).withGroupId("test-" + prefix);
-        TopicAdmin.ensure(k).requireOk();
-        LoopKafka loop = Demo.loopKafka(k);
-        // scored traffic of the reference: two responses for some prompts, one for the others
+        return new Setup(registry, k, Demo.loopKafka(k));
+    }
+
+    /** Scored traffic of the reference: two responses for some prompts, one for the others. */
+    private static List<byte[]> traffic(ModelRegistry registry, long seed) throws Exception {
         List<byte[]> values = new ArrayList<>();
         try (WordTokenizer tok = WordTokenizer.load(registry.open(ModelNames.TOKENIZER, 0).resolve("tokenizer.json"));
                 PolicyLm ref = PolicyLm.load(registry.open(ModelNames.POLICY, 0), Device.cpu());
                 ScorerSet scorers = ScorerSet.open(registry, List.of("harmless"), Device.cpu())) {
-            SplittableRandom rnd = new SplittableRandom(4);
+            SplittableRandom rnd = new SplittableRandom(seed);
             List<World.Prompt> prompts = new ArrayList<>();
             for (int i = 0; i < 120; i++) {
                 World.Prompt p = World.prompt(rnd);
@@ -80,14 +90,22 @@ class FineTuneServiceITCase {
             }
             Map<String, double[]> s = scorers.score(batch);
             for (int i = 0; i < prompts.size(); i++) {
-                ScoredSample x = new ScoredSample("r" + i, "p" + i, prompts.get(i).text(), batch.get(i).response(), 0L,
+                ScoredSample x = new ScoredSample("r" + seed + "-" + i, "p" + i, prompts.get(i).text(), batch.get(i).response(), 0L,
                         gens.get(i).logprob(), gens.get(i).refLogprob(), "policy", 1L, s.get("reward")[i],
                         Map.of("harmless", s.get("harmless")[i]));
                 values.add(EventJson.writeBytes(x));
             }
         }
-        KafkaTestClient.produce(KAFKA.bootstrapServers(), loop.scored(), null, values);
-        return new Setup(registry, k, loop);
+        return values;
+    }
+
+    private static void awaitTrue(java.util.function.BooleanSupplier condition, Duration timeout, String what)
+            throws InterruptedException {
+        long deadline = System.currentTimeMillis() + timeout.toMillis();
+        while (!condition.getAsBoolean()) {
+            assertThat(System.currentTimeMillis()).as("waited %s for: %s", timeout, what).isLessThan(deadline);
+            Thread.sleep(100);
+        }
     }
 
     private static void request(Setup s, FineTuneRequest r) throws Exception {
@@ -161,6 +179,65 @@ class FineTuneServiceITCase {
             assertThat(KafkaTestClient.consume(KAFKA.bootstrapServers(), s.loop().checkpoints(), 1, Duration.ofSeconds(2)))
                     .isEmpty();
             assertThat(service.failed()).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aRequestPublishedBeforeACrashIsAnnouncedAgainNotTrainedTwice() throws Exception {
+        Setup s = setup("crash.");
+        FineTuneRequest req = new FineTuneRequest("req-crash", Map.of("harmless", 2.0), 0, s.loop().scored(), 0L, null, null, 1);
+        request(s, req);
+        try (FineTuner tuner = new FineTuner(s.registry(), Device.cpu(), settings(30))) {
+            // what a service that died between publishing and announcing/committing left behind
+            List<ScoredSample> data = KafkaTestClient.consume(KAFKA.bootstrapServers(), s.loop().scored(), 180,
+                    Duration.ofSeconds(30)).stream().map(r -> Events.parse(ScoredSample.class, r.value())).toList();
+            assertThat(tuner.train(req, data, step -> { }).version()).isEqualTo(1);
+            try (FineTuneService service = new FineTuneService(tuner, s.loop()).start()) {
+                List<ConsumerRecord<byte[], byte[]>> out = KafkaTestClient.consume(KAFKA.bootstrapServers(),
+                        s.loop().checkpoints(), 1, Duration.ofSeconds(120));
+                assertThat(out).hasSize(1);
+                CheckpointEvent c = Events.parse(CheckpointEvent.class, out.get(0).value());
+                assertThat(c.version()).isEqualTo(1);
+                assertThat(c.sha256()).isEqualTo(s.registry().manifestSha256(ModelNames.POLICY, 1));
+                assertThat(c.lambda()).containsEntry("harmless", 2.0);
+                assertThat(s.registry().versions(ModelNames.POLICY)).containsExactly(0L, 1L);
+                assertThat(service.attempts()).isZero();
+            }
+        }
+    }
+
+    @Test
+    void aRequestWaitingForTrafficIsTriedAgainOnlyWhenMoreTrafficCame() throws Exception {
+        Setup s = setup("wait.");
+        // 400 pairs needed: the 180 responses cannot make them
+        FineTuneSettings needsMore = new FineTuneSettings(List.of("harmless"), 0.1, 1, 32, 1e-3f, 30, 500, 400, 30, 5000, 3);
+        try (FineTuner tuner = new FineTuner(s.registry(), Device.cpu(), needsMore);
+                FineTuneService service = new FineTuneService(tuner, s.loop()).start()) {
+            request(s, new FineTuneRequest("req-wait", Map.of("harmless", 2.0), 0, s.loop().scored(), 0L, null, null, 1));
+            awaitTrue(() -> service.status().startsWith("waiting for traffic"), Duration.ofSeconds(120), "the request to wait");
+            Thread.sleep(3000); // fifteen polls with nothing new: no new attempt
+            assertThat(service.attempts()).isEqualTo(1);
+            KafkaTestClient.produce(KAFKA.bootstrapServers(), s.loop().scored(), null, traffic(s.registry(), 5));
+            awaitTrue(() -> service.attempts() >= 2, Duration.ofSeconds(120), "a new attempt on the new traffic");
+            assertThat(s.registry().versions(ModelNames.POLICY)).containsExactly(0L);
+        }
+    }
+
+    @Test
+    void aSessionThatFailsIsStartedAgainAndTheServiceRecovers() throws Exception {
+        Setup s = untouched("late.");
+        try (FineTuner tuner = new FineTuner(s.registry(), Device.cpu(), settings(30));
+                FineTuneService service = new FineTuneService(tuner, s.loop()).start()) {
+            // its topics do not exist yet: the session fails, and the service keeps trying
+            awaitTrue(() -> service.sessionFailures() >= 1, Duration.ofSeconds(120), "a failed session");
+            assertThat(service.status()).startsWith("reconnecting after:").contains("does not exist");
+            TopicAdmin.ensure(s.kafka()).requireOk();
+            KafkaTestClient.produce(KAFKA.bootstrapServers(), s.loop().scored(), null, traffic(s.registry(), 4));
+            request(s, new FineTuneRequest("req-late", Map.of("harmless", 2.0), 0, s.loop().scored(), 0L, null, null, 1));
+            List<ConsumerRecord<byte[], byte[]>> out = KafkaTestClient.consume(KAFKA.bootstrapServers(), s.loop().checkpoints(),
+                    1, Duration.ofSeconds(180));
+            assertThat(out).hasSize(1);
+            assertThat(Events.parse(CheckpointEvent.class, out.get(0).value()).version()).isEqualTo(1);
         }
     }
 }

@@ -31,7 +31,9 @@ import org.slf4j.LoggerFactory;
  * requests wait, only the newest runs and the rest are skipped as superseded, as is a request whose
  * base version is older than a version this service already published. A request that cannot run
  * (bad λ, diverged training) goes to {@code dualign.dlq} with the reason; nothing is published and
- * serving is unaffected. Request offsets are committed once handled, so a restart resumes after them.
+ * serving is unaffected. Request offsets are committed once handled, so a restart resumes after them;
+ * a request published but not committed before a crash is announced again, not trained twice. A
+ * request waiting for traffic is tried again only when more traffic has come.
  */
 public final class FineTuneService implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(FineTuneService.class);
@@ -45,6 +47,8 @@ public final class FineTuneService implements AutoCloseable {
     private final AtomicLong published = new AtomicLong();
     private final AtomicLong failed = new AtomicLong();
     private final AtomicLong skipped = new AtomicLong();
+    private final AtomicLong attempts = new AtomicLong();
+    private final AtomicLong sessionFailures = new AtomicLong();
     private volatile boolean running = true;
     private volatile String status = "idle";
     private long newestPublished = -1;
@@ -78,7 +82,53 @@ public final class FineTuneService implements AutoCloseable {
         return skipped.get();
     }
 
+    /** Training runs started (a request waiting for traffic is tried again only when more traffic came). */
+    public long attempts() {
+        return attempts.get();
+    }
+
+    /** Sessions that failed and were started again. */
+    public long sessionFailures() {
+        return sessionFailures.get();
+    }
+
+    /**
+     * Sessions until closed: a session that fails (the broker gone, a commit refused, a topic
+     * missing) is logged, shown in {@link #status()} and counted, and a new one starts after a
+     * backoff (1 s doubling to 30 s). It resumes from the committed request offsets; a request
+     * whose version was published before the failure is announced again, not trained again.
+     */
     private void run() {
+        long backoffMs = 1000;
+        while (running) {
+            long started = System.currentTimeMillis();
+            try {
+                session();
+                return;
+            } catch (org.apache.kafka.common.errors.InterruptException e) {
+                return; // closing
+            } catch (RuntimeException e) {
+                if (!running) {
+                    return;
+                }
+                sessionFailures.incrementAndGet();
+                if (System.currentTimeMillis() - started > 60_000) {
+                    backoffMs = 1000; // it had been working: start the backoff over
+                }
+                LOG.error("fine-tuner session failed; reconnecting in {} s", backoffMs / 1000, e);
+                status = "reconnecting after: " + e.getMessage();
+                try {
+                    Thread.sleep(backoffMs);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+                backoffMs = Math.min(30_000, backoffMs * 2);
+            }
+        }
+    }
+
+    private void session() {
         try (KafkaConsumer<String, byte[]> consumer = kafka.consumer("finetuner");
                 KafkaProducer<String, byte[]> producer = kafka.producer(null)) {
             List<TopicPartition> control = partitions(consumer, kafka.control());
@@ -96,6 +146,7 @@ public final class FineTuneService implements AutoCloseable {
                 }
             }
             // training data: the most recent scored samples, up to the buffer size
+            buffer.clear();
             Map<TopicPartition, Long> ends = consumer.endOffsets(scored);
             Map<TopicPartition, Long> begins = consumer.beginningOffsets(scored);
             for (TopicPartition tp : scored) {
@@ -103,11 +154,15 @@ public final class FineTuneService implements AutoCloseable {
             }
             List<Pending> pending = new ArrayList<>();
             long lastWaitLog = 0;
+            long received = 0;
+            long receivedAtLastWait = -1; // the data a request last waited on: no new attempt until more came
+            long lastAttempt = 0;
             while (running) {
                 for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(200))) {
                     if (r.topic().equals(kafka.scored())) {
                         try {
                             buffer.addLast(Events.parse(ScoredSample.class, r.value()));
+                            received++;
                             if (buffer.size() > tuner.settings().bufferSize()) {
                                 buffer.removeFirst();
                             }
@@ -118,6 +173,7 @@ public final class FineTuneService implements AutoCloseable {
                         TopicPartition tp = new TopicPartition(r.topic(), r.partition());
                         try {
                             pending.add(new Pending(Events.parse(FineTuneRequest.class, r.value()), tp, r.offset(), r.value()));
+                            receivedAtLastWait = -1; // a new request is tried at once
                         } catch (RuntimeException e) {
                             deadLetter(producer, r.topic(), r.partition(), r.offset(), r.value(), "invalid fine-tune request: "
                                     + e.getMessage());
@@ -125,8 +181,8 @@ public final class FineTuneService implements AutoCloseable {
                         }
                     }
                 }
-                if (pending.isEmpty()) {
-                    continue;
+                if (pending.isEmpty() || receivedAtLastWait >= 0 && !worthAnotherTry(received - receivedAtLastWait, lastAttempt)) {
+                    continue; // nothing to do, or still waiting for more traffic than the last attempt had
                 }
                 Pending p = pending.get(pending.size() - 1);
                 for (Pending old : pending.subList(0, pending.size() - 1)) {
@@ -143,8 +199,23 @@ public final class FineTuneService implements AutoCloseable {
                     pending.clear();
                     continue;
                 }
+                java.util.Optional<CheckpointEvent> done = tuner.published(p.request);
+                if (done.isPresent()) {
+                    // published before a crash, never committed: announce it again instead of training a second version
+                    CheckpointEvent c = done.get();
+                    LOG.info("fine-tune request {} was already published as version {}: announcing it again",
+                            p.request.requestId(), c.version());
+                    send(producer, c);
+                    newestPublished = Math.max(newestPublished, c.version());
+                    status = "re-announced version " + c.version();
+                    commit(consumer, p.partition, p.offset);
+                    pending.clear();
+                    continue;
+                }
                 try {
                     status = "training for λ=" + p.request.lambda();
+                    attempts.incrementAndGet();
+                    lastAttempt = System.currentTimeMillis();
                     int[] lastLogged = {0};
                     CheckpointEvent c = tuner.train(p.request, List.copyOf(buffer), step -> {
                         if (!running) {
@@ -156,22 +227,25 @@ public final class FineTuneService implements AutoCloseable {
                             LOG.info("fine-tune {}: step {}", p.request.requestId(), step);
                         }
                     });
-                    producer.send(new ProducerRecord<>(kafka.checkpoints(), c.key(), EventJson.writeBytes(c))).get();
+                    send(producer, c);
                     newestPublished = Math.max(newestPublished, c.version());
                     published.incrementAndGet();
                     status = "published version " + c.version();
                     commit(consumer, p.partition, p.offset);
                     pending.clear();
                 } catch (FineTuner.NotEnoughData e) {
+                    receivedAtLastWait = received;
                     if (System.currentTimeMillis() - lastWaitLog > 10_000) {
                         LOG.info("fine-tune request {} waits for traffic: {}", p.request.requestId(), e.getMessage());
                         lastWaitLog = System.currentTimeMillis();
                     }
                     status = "waiting for traffic (" + e.getMessage() + ")";
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
+                } catch (java.util.concurrent.CancellationException e) {
+                    LOG.info("fine-tune {} abandoned at shutdown; the request stays uncommitted", p.request.requestId());
                     return;
-                } catch (Exception e) {
+                } catch (org.apache.kafka.common.KafkaException e) {
+                    throw e; // the session's trouble, not the request's: a new session retries it
+                } catch (RuntimeException e) {
                     if (!running) {
                         LOG.info("fine-tune {} abandoned at shutdown; the request stays uncommitted", p.request.requestId());
                         return;
@@ -185,13 +259,29 @@ public final class FineTuneService implements AutoCloseable {
                     pending.clear();
                 }
             }
-        } catch (org.apache.kafka.common.errors.InterruptException e) {
-            // closing
-        } catch (RuntimeException e) {
-            if (running) {
-                LOG.error("the fine-tuner stopped", e);
-                status = "stopped: " + e.getMessage();
-            }
+        }
+    }
+
+    /**
+     * After a request found too little traffic: try again once a quarter of the pairs it needs has
+     * arrived, or once anything new arrived and 10 s passed. Not on every poll: each try answers the
+     * recent prompts with the reference policy first.
+     */
+    private boolean worthAnotherTry(long newSamples, long lastAttempt) {
+        return newSamples >= Math.max(1, tuner.settings().minPairs() / 4)
+                || newSamples > 0 && System.currentTimeMillis() - lastAttempt >= 10_000;
+    }
+
+    /** Sends a checkpoint event and waits for the broker's acknowledgement. */
+    private void send(KafkaProducer<String, byte[]> producer, CheckpointEvent c) {
+        try {
+            producer.send(new ProducerRecord<>(kafka.checkpoints(), c.key(), EventJson.writeBytes(c))).get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new org.apache.kafka.common.errors.InterruptException(e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new org.apache.kafka.common.KafkaException("could not announce version " + c.version() + ": "
+                    + e.getCause().getMessage(), e.getCause());
         }
     }
 

@@ -85,9 +85,17 @@ public final class FineTuner implements AutoCloseable {
             }
             lambda.put(u, l);
         }
-        long base = registry.versions(ModelNames.POLICY).contains(req.baseVersion()) ? req.baseVersion() : 0;
-        if (base != req.baseVersion()) {
-            LOG.warn("base version {} is no longer in the registry; starting from the reference", req.baseVersion());
+        long base = req.baseVersion();
+        if (!registry.versions(ModelNames.POLICY).contains(base)) {
+            if (!settings.fromReference() || !settings.referencePairs()) {
+                // warm-starting or sampling from a version that is gone would silently train something else
+                throw new IllegalStateException("base version " + base + " is no longer in the registry (pruned?): "
+                        + (settings.fromReference() ? "its responses are needed for the pairs" : "it is the starting point")
+                        + "; a newer request will follow");
+            }
+            LOG.info("fine-tune {}: base version {} is no longer in the registry; it is bookkeeping only here (trained "
+                    + "from the reference on the reference's pairs)", req.requestId(), base);
+            base = 0;
         }
         long init = settings.fromReference() ? 0 : base;
         // from traffic, the base version answers the prompts seen once; null when it is the one trained (or unused)
@@ -132,6 +140,25 @@ public final class FineTuner implements AutoCloseable {
             return new CheckpointEvent(m.version(), ModelNames.POLICY + "/" + m.version(),
                     registry.manifestSha256(ModelNames.POLICY, m.version()), lambda, base, metrics, System.currentTimeMillis());
         }
+    }
+
+    /**
+     * The version this request already produced, if one was published for it (its manifest carries
+     * the request id): a service that crashed after publishing and before committing the request
+     * meets it again, and must announce that version instead of training a second one.
+     */
+    public java.util.Optional<CheckpointEvent> published(FineTuneRequest req) {
+        List<Long> versions = registry.versions(ModelNames.POLICY);
+        for (int i = versions.size() - 1; i >= 0; i--) {
+            long v = versions.get(i);
+            Manifest m = registry.manifest(ModelNames.POLICY, v);
+            if (m.info() != null && req.requestId().equals(m.info().get("requestId"))) {
+                return java.util.Optional.of(new CheckpointEvent(v, ModelNames.POLICY + "/" + v,
+                        registry.manifestSha256(ModelNames.POLICY, v), m.lambda(), m.parentVersion() == null ? 0 : m.parentVersion(),
+                        m.metrics(), System.currentTimeMillis()));
+            }
+        }
+        return java.util.Optional.empty();
     }
 
     /**

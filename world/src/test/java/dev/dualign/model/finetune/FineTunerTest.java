@@ -120,4 +120,32 @@ class FineTunerTest {
             }
         }
     }
+
+    @Test
+    void aPrunedBaseVersionIsRefusedWhereItMattersAndFoundByItsRequestOnceTrained() throws Exception {
+        ModelRegistry registry = TestModels.registryWithVersions(tmp.resolve("registry"), 0);
+        List<ScoredSample> data = traffic(7, false);
+        FineTuneRequest afterGone = new FineTuneRequest("after-7", Map.of("harmless", 0.3), 7, "dualign.scored", 1L, null, null, 1L);
+        // warm-starting from version 7, which is not there (pruned): refused by name, nothing published
+        FineTuneSettings warm = new FineTuneSettings(List.of("harmless"), 0.1, 1, 16, 1e-3f, 30.0, 200, 20, 20, 5000, 3, false,
+                false);
+        try (FineTuner tuner = new FineTuner(registry, Device.cpu(), warm)) {
+            assertThatThrownBy(() -> tuner.train(afterGone, data, step -> { }))
+                    .hasMessageContaining("base version 7 is no longer in the registry");
+            assertThat(registry.versions("policy")).containsExactly(0L);
+        }
+        // from the reference on the reference's pairs, version 7 is bookkeeping only: it trains, and
+        // the version is found again by its request (what a restarted service checks before training)
+        FineTuneSettings byDefault = new FineTuneSettings(List.of("harmless"), 0.1, 1, 16, 1e-3f, 30.0, 200, 20, 30, 5000, 3);
+        try (FineTuner tuner = new FineTuner(registry, Device.cpu(), byDefault)) {
+            assertThat(tuner.published(afterGone)).isEmpty();
+            CheckpointEvent c = tuner.train(afterGone, data, step -> { });
+            assertThat(registry.manifest("policy", c.version()).info()).containsEntry("trainedFrom", "0");
+            assertThat(tuner.published(afterGone)).hasValueSatisfying(again -> {
+                assertThat(again.version()).isEqualTo(c.version());
+                assertThat(again.sha256()).isEqualTo(c.sha256());
+                assertThat(again.lambda()).isEqualTo(c.lambda());
+            });
+        }
+    }
 }
