@@ -122,8 +122,8 @@ public final class Demo implements AutoCloseable {
         }
         ServerSettings ss = serverSettings(c, js, adminToken, o.seed());
         server = PolicyServer.start(registry, ss, device);
-        serving = new ServingLoop(server, loopKafka, monitor, c.get(ServingOptions.BATCH)).start();
-        http = new HttpApi(server, serving.httpSink(), monitor::state);
+        serving = new ServingLoop(server, loopKafka, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID)).start();
+        http = new HttpApi(server, serving.httpSink(), monitor::state, serving::problem);
 
         tuner = new FineTuner(registry, device, fineTuneSettings(c, js, o.seed()));
         fineTuneService = new FineTuneService(tuner, loopKafka).start();

@@ -75,8 +75,8 @@ final class ServeCommand implements Callable<Integer> {
         if (role != Role.FINETUNER) {
             LoopMonitor monitor = Demo.monitorFor(js, GroundTruth.NONE); // a real chatbot: no oracle
             server = PolicyServer.start(registry, Demo.serverSettings(c, js, token, 1), device);
-            loop = new ServingLoop(server, lk, monitor, c.get(ServingOptions.BATCH)).start();
-            http = new HttpApi(server, loop.httpSink(), monitor::state);
+            loop = new ServingLoop(server, lk, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID)).start();
+            http = new HttpApi(server, loop.httpSink(), monitor::state, loop::problem);
             out.printf("Policy server:    %sv1/chat  (Kafka: %s → %s)%n", http.url(), lk.prompts(), lk.responses());
             out.printf("Dashboard:        %s%n", http.url());
             out.println(token.isBlank() ? "Admin endpoints:  disabled (set server.admin-token)"

@@ -28,6 +28,9 @@ public final class ServingOptions {
             .check(v -> v > 0, "a number > 0").describe("Most an HTTP request waits, swaps included, before a 503.");
     public static final ConfigOption<Long> INITIAL_VERSION = ConfigOption.longInteger("server.initial-version", 0)
             .check(v -> v >= 0, "a version ≥ 0").describe("Policy version served at start (0: the reference).");
+    public static final ConfigOption<String> INSTANCE_ID = ConfigOption.string("server.instance-id", "")
+            .describe("This server's stable name, distinct per live instance (empty: the host name). Its Kafka "
+                    + "transactional id: a restarted instance fences the crashed one and aborts its open transaction.");
     public static final ConfigOption<Integer> BATCH = ConfigOption.integer("server.batch", 64)
             .check(v -> v >= 1, "an integer ≥ 1").describe("Most prompts answered in one batched generation.");
     public static final ConfigOption<Integer> FT_EPOCHS = ConfigOption.integer("finetune.epochs", 3)
@@ -52,7 +55,7 @@ public final class ServingOptions {
             .check(v -> v >= 1, "an integer ≥ 1").describe("Recent scored samples kept as training data.");
 
     public static final List<ConfigOption<?>> ALL = List.of(HOST, PORT, ADMIN_TOKEN, CANARY_FRACTION, CANARY_HOLD_MS, REFERENCE_FRACTION,
-            REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, BATCH, FT_EPOCHS, FT_BATCH,
+            REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, INSTANCE_ID, BATCH, FT_EPOCHS, FT_BATCH,
             FT_LEARNING_RATE, FT_MAX_KL, FT_INIT, FT_PAIRS, FT_MAX_PAIRS, FT_MIN_PAIRS, FT_BUFFER);
 
     private ServingOptions() {}

@@ -89,6 +89,15 @@ public final class HttpApi implements AutoCloseable {
      * @param state the dashboard's data; null serves no dashboard
      */
     public HttpApi(PolicyServer server, Consumer<List<ResponseEvent>> sink, Supplier<Object> state) throws IOException {
+        this(server, sink, state, () -> null);
+    }
+
+    /**
+     * @param problem why the server is not fully working (e.g. {@link ServingLoop#problem()}), null
+     *     when it is: {@code /healthz} then answers 503 with it, so an orchestrator stops routing here
+     */
+    public HttpApi(PolicyServer server, Consumer<List<ResponseEvent>> sink, Supplier<Object> state, Supplier<String> problem)
+            throws IOException {
         this.server = server;
         this.sink = sink;
         this.state = state;
@@ -109,8 +118,11 @@ public final class HttpApi implements AutoCloseable {
         http.createContext("/admin/promote", ex -> handle(ex, e -> admin(e, "POST", this::promote)));
         http.createContext("/admin/rollback", ex -> handle(ex, e -> admin(e, "POST", this::rollback)));
         http.createContext("/admin/deploy", ex -> handle(ex, e -> admin(e, "POST", this::deploy)));
-        http.createContext("/healthz", ex -> handle(ex, e -> reply(e, 200, Map.of("status", "ok",
-                "deployment", server.deployment()))));
+        http.createContext("/healthz", ex -> handle(ex, e -> {
+            String why = problem.get();
+            reply(e, why == null ? 200 : 503, why == null ? Map.of("status", "ok", "deployment", server.deployment())
+                    : Map.of("status", "degraded", "problem", why, "deployment", server.deployment()));
+        }));
         http.createContext("/", ex -> handle(ex, this::dashboard));
         http.start();
     }

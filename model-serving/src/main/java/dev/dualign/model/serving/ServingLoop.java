@@ -50,16 +50,42 @@ public final class ServingLoop implements AutoCloseable {
     private final int maxBatch;
     private final Thread prompts;
     private final Thread events;
+    private final String transactionalId;
     private final AtomicLong answered = new AtomicLong();
     private final AtomicLong deadLetters = new AtomicLong();
+    private final AtomicLong lostHttpAnswers = new AtomicLong();
+    private final AtomicLong sessionFailures = new AtomicLong();
     private volatile boolean running = true;
+    /** Why this server is not doing its job right now (null: it is); {@code /healthz} reports it. */
+    private volatile String promptProblem;
+    private volatile String eventProblem;
+    private volatile String httpProblem;
     private final java.util.concurrent.CountDownLatch ready = new java.util.concurrent.CountDownLatch(2);
+    private volatile boolean readyEvents;
+    private volatile boolean readyPrompts;
+    /** Where the event session has read to, per partition: a new session after a failure starts there. */
+    private final Map<TopicPartition, Long> eventPositions = new java.util.concurrent.ConcurrentHashMap<>();
 
+    /** Attempts at a batch whose generation fails before each prompt is tried alone (and dead-lettered if it fails). */
+    static final int BATCH_ATTEMPTS = 3;
+
+    /** With this host's name as the instance id. */
     public ServingLoop(PolicyServer server, LoopKafka kafka, LoopMonitor monitor, int maxBatch) {
+        this(server, kafka, monitor, maxBatch, "");
+    }
+
+    /**
+     * @param instanceId this server's stable name ({@code server.instance-id}; blank: the host name):
+     *     its transactional id, so that a restarted instance fences the one that crashed and aborts
+     *     its open transaction at once, instead of leaving {@code read_committed} readers of the
+     *     responses blocked until the transaction times out. Two live instances must not share it.
+     */
+    public ServingLoop(PolicyServer server, LoopKafka kafka, LoopMonitor monitor, int maxBatch, String instanceId) {
         this.server = server;
         this.kafka = kafka;
         this.monitor = monitor;
         this.maxBatch = maxBatch;
+        this.transactionalId = kafka.groupId() + "-server-" + (instanceId == null || instanceId.isBlank() ? hostName() : instanceId);
         this.prompts = new Thread(this::answerPrompts, "dualign-server-prompts");
         this.events = new Thread(this::followLoop, "dualign-server-events");
         prompts.setDaemon(true);
@@ -85,36 +111,129 @@ public final class ServingLoop implements AutoCloseable {
         return deadLetters.get();
     }
 
+    /** HTTP answers the broker did not take (after the producer's own retries). */
+    public long lostHttpAnswers() {
+        return lostHttpAnswers.get();
+    }
+
+    /** Kafka sessions of either thread that failed and were started again. */
+    public long sessionFailures() {
+        return sessionFailures.get();
+    }
+
+    /** The transactional id the prompt loop writes with. */
+    public String transactionalId() {
+        return transactionalId;
+    }
+
+    /** Why the server is not fully working (for {@code /healthz}), or null when it is. */
+    public String problem() {
+        String p = promptProblem != null ? promptProblem : eventProblem;
+        return p != null ? p : httpProblem;
+    }
+
+    static String hostName() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.io.IOException e) {
+            return "localhost";
+        }
+    }
+
     /** A producer for the HTTP API's answers: they enter the loop like Kafka-mode ones. */
     public java.util.function.Consumer<List<ResponseEvent>> httpSink() {
         KafkaProducer<String, byte[]> p = kafka.producer(null);
         httpProducers.add(p);
         return rs -> {
             for (ResponseEvent r : rs) {
-                p.send(new ProducerRecord<>(kafka.responses(), r.key(), EventJson.writeBytes(r)));
+                p.send(new ProducerRecord<>(kafka.responses(), r.key(), EventJson.writeBytes(r)), (meta, e) -> {
+                    if (e == null) {
+                        return;
+                    }
+                    // answered to the client, but the loop will never see it: say so, loudly and countably
+                    long n = lostHttpAnswers.incrementAndGet();
+                    httpProblem = n + " HTTP answers could not be written to " + kafka.responses() + " (last: " + e + ")";
+                    LOG.error("response {} could not be written to {}: {}", r.id(), kafka.responses(), e.toString());
+                });
             }
         };
     }
 
     private final List<KafkaProducer<String, byte[]>> httpProducers = new java.util.concurrent.CopyOnWriteArrayList<>();
 
+    /** Sessions of the prompt loop until closed; a failed one is reported and started again after a backoff. */
     private void answerPrompts() {
+        sessions("prompt loop", this::promptSession, p -> promptProblem = p);
+    }
+
+    private void followLoop() {
+        sessions("event loop", this::eventSession, p -> eventProblem = p);
+    }
+
+    /**
+     * Runs {@code session} until closed. A session that fails (the broker gone, a commit or abort
+     * refused) is logged, reported through {@code problem} ({@code /healthz} answers 503 meanwhile)
+     * and started again after 1 s, doubling to 30 s. A fenced prompt loop (another live instance
+     * took its transactional id) stops for good and says so: starting again would fence the other.
+     */
+    private void sessions(String name, Runnable session, java.util.function.Consumer<String> problem) {
+        long backoffMs = 1000;
+        while (running) {
+            long started = System.currentTimeMillis();
+            try {
+                session.run();
+                return;
+            } catch (org.apache.kafka.common.errors.InterruptException | org.apache.kafka.common.errors.WakeupException e) {
+                return; // closing
+            } catch (ProducerFencedException e) {
+                problem.accept("the prompt loop stopped: another server instance uses transactional id " + transactionalId
+                        + " (set a distinct server.instance-id on each)");
+                LOG.error("the policy server's prompt loop was fenced by another instance with transactional id {}; it stops",
+                        transactionalId);
+                return;
+            } catch (RuntimeException e) {
+                if (!running) {
+                    return;
+                }
+                sessionFailures.incrementAndGet();
+                if (System.currentTimeMillis() - started > 60_000) {
+                    backoffMs = 1000;
+                }
+                problem.accept("the " + name + " is reconnecting after: " + e);
+                LOG.error("the policy server's {} failed; starting it again in {} s", name, backoffMs / 1000, e);
+                try {
+                    Thread.sleep(backoffMs);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+                backoffMs = Math.min(30_000, backoffMs * 2);
+            }
+        }
+    }
+
+    private void promptSession() {
         Map<String, Object> extra = Map.of(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, String.valueOf(maxBatch));
         try (KafkaConsumer<String, byte[]> consumer = kafka.consumer("server", extra);
-                KafkaProducer<String, byte[]> producer = kafka.producer(kafka.groupId() + "-server-" + UUID.randomUUID())) {
-            producer.initTransactions();
+                KafkaProducer<String, byte[]> producer = kafka.producer(transactionalId)) {
+            producer.initTransactions(); // aborts what a crashed instance with this id left open
             consumer.subscribe(List.of(kafka.prompts()));
-            boolean announced = false;
+            Map<TopicPartition, Long> failedAt = Map.of(); // where the batch that last failed to generate started
+            int failures = 0;
             while (running) {
                 ConsumerRecords<String, byte[]> recs = consumer.poll(Duration.ofMillis(100));
-                if (!announced && !consumer.assignment().isEmpty()) {
-                    ready.countDown();
-                    announced = true;
+                if (!consumer.assignment().isEmpty()) {
+                    if (!readyPrompts) {
+                        readyPrompts = true;
+                        ready.countDown();
+                    }
+                    promptProblem = null; // polling with partitions: working again
                 }
                 if (recs.isEmpty()) {
                     continue;
                 }
                 List<PolicyServer.Prompt> batch = new ArrayList<>();
+                List<ConsumerRecord<String, byte[]>> sources = new ArrayList<>();
                 List<ProducerRecord<String, byte[]>> out = new ArrayList<>();
                 Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
                 Map<TopicPartition, Long> firstOffsets = new HashMap<>();
@@ -127,31 +246,42 @@ public final class ServingLoop implements AutoCloseable {
                         why = server.problem(p.prompt());
                         if (why == null) {
                             batch.add(new PolicyServer.Prompt(p.id(), p.prompt()));
+                            sources.add(r);
                             continue;
                         }
                     } catch (RuntimeException e) {
                         why = e.getMessage();
                     }
-                    DeadLetter d = DeadLetter.of(r.topic(), r.partition(), r.offset(), r.value(), "unanswerable prompt: " + why,
-                            System.currentTimeMillis());
-                    out.add(new ProducerRecord<>(kafka.dlq(), d.key(), EventJson.writeBytes(d)));
-                    deadLetters.incrementAndGet();
+                    out.add(deadLetter(r, "unanswerable prompt: " + why));
                 }
                 List<ResponseEvent> responses;
                 try {
-                    responses = new ArrayList<>(batch.isEmpty() ? List.of() : server.answer(batch));
-                    List<PolicyServer.Prompt> forReference = batch.stream().filter(p -> server.sampledForReference(p.id())).toList();
-                    if (!forReference.isEmpty()) {
-                        responses.addAll(server.referenceSamples(forReference, server.settings().referenceSamples()));
-                    }
+                    responses = answer(batch);
+                    failures = 0;
                 } catch (RuntimeException e) {
-                    // nothing was written: go back and answer these prompts again after a pause
-                    LOG.error("answering {} prompts failed; retrying them in 1 s", batch.size(), e);
-                    for (TopicPartition tp : offsets.keySet()) {
-                        consumer.seek(tp, firstOffsets.get(tp));
+                    failures = firstOffsets.equals(failedAt) ? failures + 1 : 1;
+                    failedAt = firstOffsets;
+                    if (failures < BATCH_ATTEMPTS) {
+                        // nothing was written: answer these prompts again after a pause
+                        LOG.error("answering {} prompts failed (attempt {} of {}); retrying in 1 s", batch.size(), failures,
+                                BATCH_ATTEMPTS, e);
+                        for (TopicPartition tp : offsets.keySet()) {
+                            consumer.seek(tp, firstOffsets.get(tp));
+                        }
+                        sleep(1000);
+                        continue;
                     }
-                    Thread.sleep(1000);
-                    continue;
+                    // the same batch failed every time: each prompt alone, and the one that fails alone is dead-lettered
+                    LOG.error("answering {} prompts failed {} times; answering them one by one", batch.size(), failures, e);
+                    responses = new ArrayList<>();
+                    for (int k = 0; k < batch.size(); k++) {
+                        try {
+                            responses.addAll(answer(List.of(batch.get(k))));
+                        } catch (RuntimeException alone) {
+                            out.add(deadLetter(sources.get(k), "generation failed: " + alone));
+                        }
+                    }
+                    failures = 0;
                 }
                 for (ResponseEvent r : responses) {
                     out.add(new ProducerRecord<>(kafka.responses(), r.key(), EventJson.writeBytes(r)));
@@ -164,9 +294,10 @@ public final class ServingLoop implements AutoCloseable {
                     producer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
                     producer.commitTransaction();
                     answered.addAndGet(batch.size());
-                } catch (ProducerFencedException e) {
-                    throw e;
-                } catch (RuntimeException e) {
+                } catch (ProducerFencedException | org.apache.kafka.common.errors.InvalidProducerEpochException e) {
+                    throw new ProducerFencedException(e.getMessage());
+                } catch (org.apache.kafka.common.KafkaException e) {
+                    // the abort may fail as well: then the session ends and a new one resumes from the committed offsets
                     LOG.warn("transaction aborted, the prompts will be answered again: {}", e.toString());
                     producer.abortTransaction();
                     for (Map.Entry<TopicPartition, OffsetAndMetadata> o : offsets.entrySet()) {
@@ -174,14 +305,31 @@ public final class ServingLoop implements AutoCloseable {
                     }
                 }
             }
-        } catch (org.apache.kafka.common.errors.InterruptException | org.apache.kafka.common.errors.WakeupException e) {
-            // closing
+        }
+    }
+
+    /** The answers to a batch, and the reference's samples for the prompts drawn for the one-shot solve. */
+    private List<ResponseEvent> answer(List<PolicyServer.Prompt> batch) {
+        List<ResponseEvent> responses = new ArrayList<>(batch.isEmpty() ? List.of() : server.answer(batch));
+        List<PolicyServer.Prompt> forReference = batch.stream().filter(p -> server.sampledForReference(p.id())).toList();
+        if (!forReference.isEmpty()) {
+            responses.addAll(server.referenceSamples(forReference, server.settings().referenceSamples()));
+        }
+        return responses;
+    }
+
+    private ProducerRecord<String, byte[]> deadLetter(ConsumerRecord<String, byte[]> r, String why) {
+        DeadLetter d = DeadLetter.of(r.topic(), r.partition(), r.offset(), r.value(), why, System.currentTimeMillis());
+        deadLetters.incrementAndGet();
+        return new ProducerRecord<>(kafka.dlq(), d.key(), EventJson.writeBytes(d));
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        } catch (RuntimeException e) {
-            if (running) {
-                LOG.error("the policy server's prompt loop stopped", e);
-            }
+            throw new org.apache.kafka.common.errors.InterruptException(e);
         }
     }
 
@@ -190,7 +338,7 @@ public final class ServingLoop implements AutoCloseable {
         return m == null ? 0 : m.offset();
     }
 
-    private void followLoop() {
+    private void eventSession() {
         try (KafkaConsumer<String, byte[]> consumer = kafka.consumer("server-events")) {
             List<TopicPartition> tps = new ArrayList<>();
             for (String t : List.of(kafka.checkpoints(), kafka.decisions(), kafka.dual(), kafka.estimates(), kafka.alerts(),
@@ -202,11 +350,24 @@ public final class ServingLoop implements AutoCloseable {
                 info.forEach(i -> tps.add(new TopicPartition(t, i.partition())));
             }
             consumer.assign(tps);
-            consumer.seekToEnd(tps); // a restarted server serves its initial version and follows from now
+            // a started server serves its initial version and follows from now; a session started again
+            // after a failure goes on where the last one stopped, so no decision or version is missed
+            for (TopicPartition tp : tps) {
+                Long at = eventPositions.get(tp);
+                if (at != null) {
+                    consumer.seek(tp, at);
+                } else {
+                    consumer.seekToEnd(List.of(tp));
+                }
+            }
             tps.forEach(consumer::position);
-            ready.countDown();
+            if (!readyEvents) {
+                readyEvents = true;
+                ready.countDown();
+            }
             while (running) {
                 ConsumerRecords<String, byte[]> recs = consumer.poll(Duration.ofMillis(200));
+                eventProblem = null;
                 for (ConsumerRecord<String, byte[]> r : recs) {
                     try {
                         handle(r);
@@ -214,15 +375,10 @@ public final class ServingLoop implements AutoCloseable {
                         LOG.warn("ignoring an unreadable record on {} at {}:{}: {}", r.topic(), r.partition(), r.offset(),
                                 e.getMessage());
                     }
+                    eventPositions.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1);
                 }
                 server.tick(); // a version waiting behind the canary deploys when the hold ends
                 monitor.onDeployment(server.deployment());
-            }
-        } catch (org.apache.kafka.common.errors.InterruptException | org.apache.kafka.common.errors.WakeupException e) {
-            // closing
-        } catch (RuntimeException e) {
-            if (running) {
-                LOG.error("the policy server's event loop stopped", e);
             }
         }
     }

@@ -1,0 +1,145 @@
+package dev.dualign.app;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.djl.Device;
+import dev.dualign.connectors.EmbeddedKafkaExtension;
+import dev.dualign.connectors.KafkaSettings;
+import dev.dualign.connectors.KafkaTestClient;
+import dev.dualign.connectors.TopicAdmin;
+import dev.dualign.core.event.EventJson;
+import dev.dualign.core.event.Events;
+import dev.dualign.core.event.PromptEvent;
+import dev.dualign.core.event.ResponseEvent;
+import dev.dualign.model.registry.ModelRegistry;
+import dev.dualign.model.serving.HttpApi;
+import dev.dualign.model.serving.LoopKafka;
+import dev.dualign.model.serving.LoopMonitor;
+import dev.dualign.model.serving.PolicyServer;
+import dev.dualign.model.serving.ServerSettings;
+import dev.dualign.model.serving.ServingLoop;
+import dev.dualign.world.testing.TestModels;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BooleanSupplier;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The policy server's Kafka mode against real failures of its peers: a predecessor that crashed
+ * in the middle of a transaction, and a second live instance under the same name.
+ */
+class ServingLoopITCase {
+    @RegisterExtension
+    static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
+
+    @TempDir
+    static Path tmp;
+
+    static ModelRegistry registry;
+
+    @BeforeAll
+    static void models() throws Exception {
+        registry = TestModels.registryWithVersions(tmp.resolve("registry"), 0);
+    }
+
+    static LoopKafka topics(String prefix) {
+        KafkaSettings k = KAFKA.settings(prefix).withGroupId("serve-" + prefix);
+        TopicAdmin.ensure(k).requireOk();
+        return Demo.loopKafka(k);
+    }
+
+    static void prompts(LoopKafka lk, String prefix, int n) throws Exception {
+        List<byte[]> keys = new ArrayList<>();
+        List<byte[]> values = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            PromptEvent p = new PromptEvent(prefix + "-q" + i, "how do i sleep better", "s" + i, System.currentTimeMillis());
+            keys.add(p.key().getBytes(StandardCharsets.UTF_8));
+            values.add(EventJson.writeBytes(p));
+        }
+        KafkaTestClient.produce(KAFKA.bootstrapServers(), lk.prompts(), keys, values);
+    }
+
+    static LoopMonitor monitor() {
+        return new LoopMonitor(dev.dualign.core.dual.DualMode.MONITOR, java.util.Map.of("harmless", 0.5),
+                dev.dualign.model.serving.GroundTruth.NONE, LoopMonitor.Bands.of(0.95, true));
+    }
+
+    static void await(String what, BooleanSupplier done) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+        while (!done.getAsBoolean()) {
+            assertThat(System.nanoTime()).as("waiting for " + what).isLessThan(deadline);
+            Thread.sleep(100);
+        }
+    }
+
+    @Test
+    void aRestartedServerAbortsTheTransactionItsCrashedPredecessorLeftOpen() throws Exception {
+        LoopKafka lk = topics("restart.");
+        LoopMonitor monitor = monitor();
+        try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("t", 0.0), Device.cpu())) {
+            ServingLoop loop = new ServingLoop(server, lk, monitor, 16, "node-a");
+            // the instance that ran as node-a before crashed with a transaction open: a response written, never committed
+            KafkaProducer<String, byte[]> crashed = lk.producer(loop.transactionalId());
+            crashed.initTransactions();
+            crashed.beginTransaction();
+            ResponseEvent half = new ResponseEvent("half", "q", "how do i sleep", "never committed", 0, -1, -1, "policy", 1L);
+            crashed.send(new ProducerRecord<>(lk.responses(), half.key(), EventJson.writeBytes(half))).get();
+            try (ServingLoop restarted = loop.start()) {
+                prompts(lk, "restart", 1);
+                // read_committed: the open transaction would hide this answer until it timed out (60 s);
+                // the restarted instance, under the same name, aborted it when it started
+                List<ConsumerRecord<byte[], byte[]>> out = KafkaTestClient.consume(KAFKA.bootstrapServers(), lk.responses(), 1,
+                        Duration.ofSeconds(20));
+                assertThat(out).hasSize(1);
+                ResponseEvent r = Events.parse(ResponseEvent.class, out.get(0).value());
+                assertThat(r.promptId()).isEqualTo("restart-q0");
+                assertThat(restarted.problem()).isNull();
+            }
+            assertThatThrownBy(crashed::commitTransaction).as("the crashed instance's producer is fenced")
+                    .isInstanceOf(org.apache.kafka.common.KafkaException.class);
+            crashed.close(Duration.ZERO);
+        }
+    }
+
+    @Test
+    void aSecondLiveInstanceUnderTheSameNameStopsTheFirstAndItsHealthCheckSaysWhy() throws Exception {
+        LoopKafka lk = topics("twins.");
+        LoopMonitor monitor = monitor();
+        HttpClient client = HttpClient.newHttpClient();
+        try (PolicyServer a = PolicyServer.start(registry, ServerSettings.local("t", 0.0), Device.cpu());
+                PolicyServer b = PolicyServer.start(registry, ServerSettings.local("t", 0.0), Device.cpu());
+                ServingLoop first = new ServingLoop(a, lk, monitor, 16, "twin").start();
+                HttpApi api = new HttpApi(a, null, null, first::problem)) {
+            HttpRequest health = HttpRequest.newBuilder(URI.create(api.url() + "healthz")).GET().build();
+            assertThat(client.send(health, HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
+            try (ServingLoop second = new ServingLoop(b, lk, monitor, 16, "twin").start()) {
+                // prompts on every partition: the first instance meets the fencing at its next commit
+                prompts(lk, "twins", 30);
+                await("the first instance to notice it was fenced", () -> first.problem() != null);
+                assertThat(first.problem()).contains("another server instance").contains("server.instance-id");
+                HttpResponse<String> r = client.send(health, HttpResponse.BodyHandlers.ofString());
+                assertThat(r.statusCode()).isEqualTo(503);
+                assertThat(r.body()).contains("degraded").contains("server.instance-id");
+                // nothing is lost: the second instance answers every prompt, the first one's uncommitted ones too
+                List<String> answered = KafkaTestClient.consume(KAFKA.bootstrapServers(), lk.responses(), 30,
+                        Duration.ofSeconds(60)).stream().map(x -> Events.parse(ResponseEvent.class, x.value()).promptId()).toList();
+                assertThat(answered).hasSize(30).doesNotHaveDuplicates();
+                assertThat(second.problem()).isNull();
+            }
+        }
+    }
+}
