@@ -397,6 +397,31 @@ class AlignmentJobITCase {
     }
 
     @Test
+    void theExactlyOnceSinksReuseAFewTransactionalIdsInsteadOfANewOnePerCheckpoint() throws Exception {
+        KafkaSettings k = kafka("pool");
+        JobSettings s = settings(tmp.resolve("pool-ckpt").toUri().toString(), Map.of());
+        JobClient job = start(s, k, env(s, "none"));
+        try {
+            produce(k, reference());
+            assertThat(readDual(k, 1)).hasSize(1);
+            produce(k, traffic(1, 1));
+            assertThat(scoredIds(k, REFERENCE_PROMPTS * 2 + 300)).hasSize(REFERENCE_PROMPTS * 2 + 300);
+            Thread.sleep(5000); // about 50 more checkpoints at 100 ms, each committing every sink's transaction
+        } finally {
+            job.cancel().get(60, TimeUnit.SECONDS);
+        }
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+                Map.of("bootstrap.servers", KAFKA.bootstrapServers()))) {
+            List<String> ids = admin.listTransactions().all().get().stream()
+                    .map(org.apache.kafka.clients.admin.TransactionListing::transactionalId)
+                    .filter(id -> id.startsWith(k.transactionalIdPrefix() + "-")).distinct().toList();
+            int sinks = Topic.values().length; // at most one sink per topic, one subtask each
+            // a new id per checkpoint (the connector's default) would leave hundreds here
+            assertThat(ids).isNotEmpty().hasSizeLessThanOrEqualTo(4 * sinks);
+        }
+    }
+
+    @Test
     void responsesProducedByAnIndependentClientComeOutScored() throws Exception {
         KafkaSettings k = kafka("e2e");
         List<ResponseEvent> input = traffic(0, 1).subList(0, 50);
