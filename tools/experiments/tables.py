@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the Markdown table of docs/experiments.md for one experiment, from its JSON result.
 
-    python3 tools/experiments/tables.py canary|lambda-ci|oneshot-bias|tradeoff|margins|multi|nu [DIR]
+    python3 tools/experiments/tables.py canary|canary-hold|lambda-ci|oneshot-bias|tradeoff|margins|multi|nu [DIR]
 """
 import json
 import statistics as st
@@ -23,6 +23,22 @@ def canary(d):
         s = [x['meanSamplesToDecision'] for x in v if x['meanSamplesToDecision'] is not None]
         print("| %s | %.2f | %s | %s | %s | %s | %s |" % (k[0], k[1], names[k[2]],
               f('promoted'), f('rolledBack'), f('undecided'), "%.0f" % st.mean(s) if s else "—"))
+
+
+def canary_hold(d):
+    agg = defaultdict(list)
+    for c in d['result']['hold']:
+        agg[c['mean']].append(c)
+    print("| true mean (margin 0.5) | promoted within 6,000 | median samples to a decision | 95th percentile | "
+          "seconds at 12.5 canary samples/s (median / 95th) |")
+    print("|---|---|---|---|---|")
+    for mean, v in sorted(agg.items()):
+        med = [x['medianSamples'] for x in v if x['medianSamples'] is not None]
+        p95 = [x['p95Samples'] for x in v if x['p95Samples'] is not None]
+        rate = v[0]['samplesPerSecond']
+        m, p = (st.mean(med) if med else None), (st.mean(p95) if p95 else None)
+        print("| %.2f | %.3f | %s | %s | %s |" % (mean, st.mean(x['promoted'] for x in v), "%.0f" % m if m else "—",
+              "%.0f" % p if p else "—", "%.0f / %.0f" % (m / rate, p / rate) if m and p else "—"))
 
 
 def lambda_ci(d):
@@ -156,6 +172,6 @@ def nu(d):
 if __name__ == '__main__':
     name = sys.argv[1]
     folder = sys.argv[2] if len(sys.argv) > 2 else 'docs/experiments'
-    doc = json.load(open('%s/%s.json' % (folder, name)))
-    {'canary': canary, 'lambda-ci': lambda_ci, 'oneshot-bias': oneshot_bias, 'tradeoff': tradeoff, 'margins': margins,
+    doc = json.load(open('%s/%s.json' % (folder, 'canary' if name == 'canary-hold' else name)))
+    {'canary': canary, 'canary-hold': canary_hold, 'lambda-ci': lambda_ci, 'oneshot-bias': oneshot_bias, 'tradeoff': tradeoff, 'margins': margins,
      'multi': multi, 'nu': nu}[name](doc)

@@ -13,7 +13,7 @@ public final class ServingOptions {
             .describe("Bearer token for /admin/*; empty: the demo makes one up and prints it, `serve` disables admin.");
     public static final ConfigOption<Double> CANARY_FRACTION = ConfigOption.number("server.canary-fraction", 0.5)
             .check(v -> v >= 0 && v < 1, "in [0, 1)").describe("Share of prompts a new version answers until promoted (0: no canary).");
-    public static final ConfigOption<Long> CANARY_HOLD_MS = ConfigOption.longInteger("server.canary-hold-ms", 240_000)
+    public static final ConfigOption<Long> CANARY_HOLD_MS = ConfigOption.longInteger("server.canary-hold-ms", 120_000)
             .check(v -> v >= 0, "a number ≥ 0").describe("How long an undecided canary keeps its slot against a newer version "
                     + "(0: replaced at once); the newer one waits, then deploys when the canary is decided or the hold ends.");
     public static final ConfigOption<Double> REFERENCE_FRACTION = ConfigOption.number("server.reference-fraction", 0.3)

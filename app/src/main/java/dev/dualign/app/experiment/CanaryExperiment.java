@@ -62,6 +62,7 @@ final class CanaryExperiment implements Experiment {
                 ctx.progress().advance(++done);
             }
         }
+        hold(ctx, out.putArray("hold"), runs);
         Plot plot = new Plot("Canary decisions, looking every " + EVERY + " samples (uniform scores, margin " + MARGIN + ")",
                 "true mean of the canary's utility", "fraction of canaries", false);
         for (int b = 0; b < bounds.length; b++) {
@@ -81,6 +82,34 @@ final class CanaryExperiment implements Experiment {
             throw new java.io.UncheckedIOException(e);
         }
         return out;
+    }
+
+    /** Versions near the demo's target, scored like the demo's (sd 0.5), judged by the job's sequence. */
+    static final double[] HOLD_MEANS = {0.53, 0.55, 0.58, 0.62};
+    static final int HOLD_MAX_SAMPLES = 6000;
+    /** The demo's canary traffic: 25 prompts/s, half of them to the canary. */
+    static final double CANARY_SAMPLES_PER_S = 12.5;
+
+    /**
+     * How long a canary hold must be (decision 22): samples to a decision, median and 95th
+     * percentile, for versions 0.03–0.12 above the margin, and what they take at the demo's rate.
+     */
+    private static void hold(Context ctx, ArrayNode cells, int runs) {
+        for (int seed = 1; seed <= ctx.seeds(); seed++) {
+            for (int i = 0; i < HOLD_MEANS.length; i++) {
+                Rates r = CanaryErrorRates.simulate(Bound.BETTING, Scores.SPREAD, HOLD_MEANS[i], MARGIN, runs, EVERY,
+                        HOLD_MAX_SAMPLES, N_MIN, CONFIDENCE, -1, 1, seed * 1000L + 500 + i);
+                cells.addObject().put("seed", seed).put("mean", HOLD_MEANS[i]).put("promoted", r.promoteRate())
+                        .put("rolledBack", r.rollbackRate()).put("undecided", (double) r.held() / r.runs())
+                        .put("medianSamples", nullIfNaN(r.medianSamplesToDecision()))
+                        .put("p95Samples", nullIfNaN(r.p95SamplesToDecision()))
+                        .put("samplesPerSecond", CANARY_SAMPLES_PER_S);
+            }
+        }
+    }
+
+    private static Double nullIfNaN(double x) {
+        return Double.isNaN(x) ? null : x;
     }
 
     private static void cell(ArrayNode cells, int seed, Bound bound, Scores scores, double mean, Rates r) {

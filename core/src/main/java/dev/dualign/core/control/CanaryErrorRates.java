@@ -32,12 +32,29 @@ public final class CanaryErrorRates {
         /** Two values at the ends of the range (the largest variance for a mean). */
         BERNOULLI,
         /** Uniform on mean ± 0.5. */
-        UNIFORM;
+        UNIFORM,
+        /**
+         * Standard deviation 0.5, like the demo's harmlessness scores (a version's estimate
+         * 0.530 [0.512, 0.548] on 3,025 samples): the top of the range (a harmless answer) or one
+         * lower value, with the probabilities that give the mean.
+         */
+        SPREAD;
+
+        static final double SPREAD_SD = 0.5;
 
         DoubleSupplier sampler(double mean, double lo, double hi, SplittableRandom rnd) {
             return switch (this) {
                 case BERNOULLI -> () -> rnd.nextDouble() < (mean - lo) / (hi - lo) ? hi : lo;
                 case UNIFORM -> () -> mean - 0.5 + rnd.nextDouble();
+                case SPREAD -> {
+                    double low = mean - SPREAD_SD * SPREAD_SD / (hi - mean);
+                    if (!(low >= lo)) {
+                        throw new IllegalArgumentException("no two-point law with mean " + mean + " and sd " + SPREAD_SD
+                                + " in [" + lo + ", " + hi + "]");
+                    }
+                    double top = (mean - low) / (hi - low);
+                    yield () -> rnd.nextDouble() < top ? hi : low;
+                }
             };
         }
     }
@@ -47,8 +64,11 @@ public final class CanaryErrorRates {
      * @param rolledBack runs that ended in a rollback
      * @param held runs undecided after the last look
      * @param meanSamplesToDecision mean samples at the decision, over the decided runs (NaN if none)
+     * @param medianSamplesToDecision its median (NaN if none)
+     * @param p95SamplesToDecision its 95th percentile (NaN if none)
      */
-    public record Rates(int runs, int promoted, int rolledBack, int held, double meanSamplesToDecision) {
+    public record Rates(int runs, int promoted, int rolledBack, int held, double meanSamplesToDecision,
+            double medianSamplesToDecision, double p95SamplesToDecision) {
         public double promoteRate() {
             return (double) promoted / runs;
         }
@@ -72,6 +92,7 @@ public final class CanaryErrorRates {
         int promoted = 0;
         int rolledBack = 0;
         long decidedAt = 0;
+        java.util.List<Integer> at = new java.util.ArrayList<>();
         for (int r = 0; r < runs; r++) {
             SplittableRandom rnd = root.split();
             DoubleSupplier x = scores.sampler(mean, lo, hi, rnd);
@@ -94,16 +115,28 @@ public final class CanaryErrorRates {
                 if (verdict == CanaryRule.Verdict.PROMOTE) {
                     promoted++;
                     decidedAt += n;
+                    at.add(n);
                     break;
                 }
                 if (verdict == CanaryRule.Verdict.ROLLBACK) {
                     rolledBack++;
                     decidedAt += n;
+                    at.add(n);
                     break;
                 }
             }
         }
         int decided = promoted + rolledBack;
-        return new Rates(runs, promoted, rolledBack, runs - decided, decided == 0 ? Double.NaN : (double) decidedAt / decided);
+        java.util.Collections.sort(at);
+        return new Rates(runs, promoted, rolledBack, runs - decided, decided == 0 ? Double.NaN : (double) decidedAt / decided,
+                quantile(at, 0.5), quantile(at, 0.95));
+    }
+
+    /** The nearest-rank quantile of sorted values; NaN for none. */
+    static double quantile(java.util.List<Integer> sorted, double q) {
+        if (sorted.isEmpty()) {
+            return Double.NaN;
+        }
+        return sorted.get(Math.min(sorted.size() - 1, (int) Math.ceil(q * sorted.size()) - 1));
     }
 }
