@@ -16,7 +16,7 @@ import org.apache.flink.util.StateMigrationException;
 
 /**
  * The Flink configuration of the alignment job: RocksDB state, checkpoints retained on cancel,
- * restore from a checkpoint or savepoint, a bounded restart strategy, and the Prometheus
+ * restore from a checkpoint or savepoint, exponential-delay restarts, and the Prometheus
  * reporter. Flink 2.x has no {@code env.setStateBackend}: everything goes through configuration.
  */
 public final class JobEnvironment {
@@ -29,9 +29,10 @@ public final class JobEnvironment {
         c.put("execution.checkpointing.interval", s.checkpointIntervalMs() + " ms");
         c.put("execution.checkpointing.mode", "EXACTLY_ONCE");
         c.put("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION");
-        c.put("restart-strategy.type", "fixed-delay");
-        c.put("restart-strategy.fixed-delay.attempts", "5");
-        c.put("restart-strategy.fixed-delay.delay", "2 s");
+        // Flink's own default with checkpointing: backs off to a minute between restarts and forgets
+        // past failures after an hour of stability, where a fixed count of attempts, never reset,
+        // would stop a long-running job for good after its fifth transient failure
+        c.put("restart-strategy.type", "exponential-delay");
         c.put("parallelism.default", String.valueOf(s.parallelism()));
         if (!s.restoreFrom().isBlank()) {
             c.put("execution.state-recovery.path", s.restoreFrom());

@@ -102,6 +102,13 @@ class JobEnvironmentTest {
     }
 
     @Test
+    void locallyTheJobRestartsWithExponentialDelayWhichForgetsOldFailures() {
+        // a fixed number of attempts, never reset, stopped a long-running job after its fifth transient failure
+        assertThat(JobEnvironment.configuration(settings(Map.of())).toMap()).containsEntry("restart-strategy.type",
+                "exponential-delay").doesNotContainKey("restart-strategy.fixed-delay.attempts");
+    }
+
+    @Test
     void onAClusterWithoutCheckpointStorageItRefusesToStartInsteadOfUsingTheClientsDirectory() {
         // no checkpoint.dir here and none on the platform: the local default (under the client's working directory) is no good
         assertThatThrownBy(() -> JobEnvironment.forCluster(settings(Map.of()), false, new Configuration()))
