@@ -68,6 +68,8 @@ public final class Demo implements AutoCloseable {
     private PolicyServer server;
     private HttpApi http;
     private ServingLoop serving;
+    /** The server's and the fine-tuner's metrics, at the server's /metrics. */
+    private final dev.dualign.model.serving.ServiceMetrics metrics = new dev.dualign.model.serving.ServiceMetrics();
     private FineTuner tuner;
     private FineTuneService fineTuneService;
     private TrafficSimulator simulator;
@@ -122,11 +124,12 @@ public final class Demo implements AutoCloseable {
         }
         ServerSettings ss = serverSettings(c, js, adminToken, o.seed());
         server = PolicyServer.start(registry, ss, device);
-        serving = new ServingLoop(server, loopKafka, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID)).start();
-        http = new HttpApi(server, serving.httpSink(), monitor::state, serving::problem);
+        serving = new ServingLoop(server, loopKafka, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID)).start()
+                .registerMetrics(metrics);
+        http = new HttpApi(server, serving.httpSink(), monitor::state, serving::problem, metrics);
 
         tuner = new FineTuner(registry, device, fineTuneSettings(c, js, o.seed()));
-        fineTuneService = new FineTuneService(tuner, loopKafka).start();
+        fineTuneService = new FineTuneService(tuner, loopKafka).registerMetrics(metrics).start();
 
         // the job's checkpoints of a demo run are its own: every run starts with λ = 0 (or the one-shot λ*)
         StreamExecutionEnvironment env = JobEnvironment.local(js, new Configuration(), true);

@@ -70,13 +70,16 @@ final class ServeCommand implements Callable<Integer> {
         PolicyServer server = null;
         ServingLoop loop = null;
         HttpApi http = null;
+        dev.dualign.model.serving.MetricsEndpoint metricsOnly = null;
+        dev.dualign.model.serving.ServiceMetrics metrics = new dev.dualign.model.serving.ServiceMetrics();
         FineTuner tuner = null;
         FineTuneService service = null;
         if (role != Role.FINETUNER) {
             LoopMonitor monitor = Demo.monitorFor(js, GroundTruth.NONE); // a real chatbot: no oracle
             server = PolicyServer.start(registry, Demo.serverSettings(c, js, token, 1), device);
-            loop = new ServingLoop(server, lk, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID)).start();
-            http = new HttpApi(server, loop.httpSink(), monitor::state, loop::problem);
+            loop = new ServingLoop(server, lk, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID)).start()
+                    .registerMetrics(metrics);
+            http = new HttpApi(server, loop.httpSink(), monitor::state, loop::problem, metrics);
             out.printf("Policy server:    %sv1/chat  (Kafka: %s → %s)%n", http.url(), lk.prompts(), lk.responses());
             out.printf("Dashboard:        %s%n", http.url());
             out.println(token.isBlank() ? "Admin endpoints:  disabled (set server.admin-token)"
@@ -84,8 +87,14 @@ final class ServeCommand implements Callable<Integer> {
         }
         if (role != Role.SERVER) {
             tuner = new FineTuner(registry, device, Demo.fineTuneSettings(c, js, 1));
-            service = new FineTuneService(tuner, lk).start();
+            service = new FineTuneService(tuner, lk).registerMetrics(metrics).start();
             out.printf("Fine-tuner:       %s → registry %s → %s%n", lk.control(), registry.root(), lk.checkpoints());
+            if (http == null) { // alone: its own /metrics and /healthz on the server's address
+                FineTuneService fine = service;
+                metricsOnly = new dev.dualign.model.serving.MetricsEndpoint(c.get(ServingOptions.HOST), c.get(ServingOptions.PORT),
+                        metrics, fine::problem);
+                out.printf("Metrics:          http://%s:%d/metrics%n", c.get(ServingOptions.HOST), metricsOnly.port());
+            }
         }
         out.println("Ctrl-C stops");
         out.flush();
@@ -96,12 +105,16 @@ final class ServeCommand implements Callable<Integer> {
         PolicyServer s = server;
         FineTuneService fs = service;
         FineTuner t = tuner;
+        dev.dualign.model.serving.MetricsEndpoint me = metricsOnly;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             if (l != null) {
                 l.close();
             }
             if (h != null) {
                 h.close();
+            }
+            if (me != null) {
+                me.close();
             }
             if (s != null) {
                 s.close();

@@ -120,8 +120,11 @@ class FineTuneServiceITCase {
     @Test
     void aRequestBecomesARegistryVersionAndACheckpointEventAndASupersededOneIsSkipped() throws Exception {
         Setup s = setup("ok.");
+        dev.dualign.model.serving.ServiceMetrics metrics = new dev.dualign.model.serving.ServiceMetrics();
         try (FineTuner tuner = new FineTuner(s.registry(), Device.cpu(), settings(30));
-                FineTuneService service = new FineTuneService(tuner, s.loop()).start()) {
+                FineTuneService service = new FineTuneService(tuner, s.loop()).registerMetrics(metrics).start();
+                dev.dualign.model.serving.MetricsEndpoint endpoint = new dev.dualign.model.serving.MetricsEndpoint("127.0.0.1", 0,
+                        metrics, service::problem)) {
             request(s, new FineTuneRequest("req-1", Map.of("harmless", 2.0), 0, s.loop().scored(), 0L, null, null, 1));
             List<ConsumerRecord<byte[], byte[]>> out = KafkaTestClient.consume(KAFKA.bootstrapServers(), s.loop().checkpoints(),
                     1, Duration.ofSeconds(180));
@@ -158,6 +161,20 @@ class FineTuneServiceITCase {
             assertThat(d.sourceTopic()).isEqualTo(s.loop().control());
             assertThat(s.registry().versions(ModelNames.POLICY)).containsExactly(0L, 1L);
             assertThat(service.published()).isEqualTo(1);
+
+            // the fine-tuner alone is scraped and probed on its own endpoint
+            java.net.http.HttpClient client = java.net.http.HttpClient.newHttpClient();
+            String base = "http://127.0.0.1:" + endpoint.port();
+            String scraped = client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(base + "/metrics")).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+            assertThat(scraped).contains("dualign_finetune_runs_total{outcome=\"published\"} 1\n")
+                    .contains("dualign_finetune_runs_total{outcome=\"skipped\"} 1\n")
+                    .contains("dualign_finetune_runs_total{outcome=\"failed\"} 1\n")
+                    .contains("dualign_dead_letters_total{component=\"finetuner\"} 1\n")
+                    .contains("dualign_finetune_duration_seconds_count 1\n")
+                    .contains("dualign_healthy{component=\"finetuner\"} 1\n");
+            assertThat(client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(base + "/healthz")).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
         }
     }
 

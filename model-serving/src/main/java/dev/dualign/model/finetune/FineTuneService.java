@@ -49,6 +49,8 @@ public final class FineTuneService implements AutoCloseable {
     private final AtomicLong skipped = new AtomicLong();
     private final AtomicLong attempts = new AtomicLong();
     private final AtomicLong sessionFailures = new AtomicLong();
+    private final AtomicLong deadLetters = new AtomicLong();
+    private volatile dev.dualign.model.serving.ServiceMetrics metrics;
     private volatile boolean running = true;
     private volatile String status = "idle";
     private long newestPublished = -1;
@@ -80,6 +82,37 @@ public final class FineTuneService implements AutoCloseable {
 
     public long skipped() {
         return skipped.get();
+    }
+
+    /** Its runs, failures, state and run durations on {@code metrics} ({@code /metrics}). */
+    public FineTuneService registerMetrics(dev.dualign.model.serving.ServiceMetrics m) {
+        String runs = "dualign_finetune_runs_total";
+        String help = "Fine-tune requests by outcome";
+        m.counter(runs, help, Map.of("outcome", "published"), published::get);
+        m.counter(runs, help, Map.of("outcome", "failed"), failed::get);
+        m.counter(runs, help, Map.of("outcome", "skipped"), skipped::get);
+        m.counter("dualign_finetune_attempts_total", "Training runs started (retries on new traffic included)", Map.of(),
+                attempts::get);
+        Map<String, String> me = Map.of("component", "finetuner");
+        m.counter("dualign_session_failures_total", "Kafka sessions that failed and were started again, by component", me,
+                sessionFailures::get);
+        m.counter("dualign_dead_letters_total", "Records sent to dualign.dlq, by component", me, deadLetters::get);
+        m.gauge("dualign_finetune_state", "1 for the fine-tuner's current state", Map.of("state", "training"),
+                () -> status.startsWith("training") ? 1 : 0);
+        m.gauge("dualign_finetune_state", "1 for the fine-tuner's current state", Map.of("state", "waiting_for_traffic"),
+                () -> status.startsWith("waiting for traffic") ? 1 : 0);
+        m.gauge("dualign_finetune_state", "1 for the fine-tuner's current state", Map.of("state", "reconnecting"),
+                () -> status.startsWith("reconnecting") ? 1 : 0);
+        m.gauge("dualign_healthy", "1 when the component works, 0 while /healthz reports a problem", me,
+                () -> status.startsWith("reconnecting") ? 0 : 1);
+        metrics = m;
+        return this;
+    }
+
+    /** Why the fine-tuner is not working (its Kafka session is being started again), or null. */
+    public String problem() {
+        String s = status;
+        return s.startsWith("reconnecting") ? "the fine-tuner is " + s : null;
     }
 
     /** Training runs started (a request waiting for traffic is tried again only when more traffic came). */
@@ -230,6 +263,10 @@ public final class FineTuneService implements AutoCloseable {
                     send(producer, c);
                     newestPublished = Math.max(newestPublished, c.version());
                     published.incrementAndGet();
+                    if (metrics != null) {
+                        metrics.observe("dualign_finetune_duration_seconds", "Duration of published fine-tune runs",
+                                dev.dualign.model.serving.ServiceMetrics.DURATION_BUCKETS, (System.currentTimeMillis() - lastAttempt) / 1000.0);
+                    }
                     status = "published version " + c.version();
                     commit(consumer, p.partition, p.offset);
                     pending.clear();
@@ -302,6 +339,7 @@ public final class FineTuneService implements AutoCloseable {
     private void deadLetter(KafkaProducer<String, byte[]> producer, String topic, int partition, long offset, byte[] raw,
             String why) {
         DeadLetter d = DeadLetter.of(topic, partition, offset, raw, why, System.currentTimeMillis());
+        deadLetters.incrementAndGet();
         try {
             producer.send(new ProducerRecord<>(kafka.dlq(), d.key(), EventJson.writeBytes(d))).get();
         } catch (Exception e) {

@@ -83,6 +83,27 @@ public final class HttpApi implements AutoCloseable {
     private final Supplier<Object> state;
     private final HttpServer http;
     private final ExecutorService workers;
+    private final ServiceMetrics metrics;
+
+    static final String REQUESTS = "dualign_chat_requests_total";
+    static final String LATENCY = "dualign_chat_latency_seconds";
+
+    /** What the server itself shows: versions served, the canary's share, answers per version, version events. */
+    private static void registerServerMetrics(PolicyServer server, ServiceMetrics m) {
+        m.gauge("dualign_serving_version", "Policy version in each slot (-1: none)", Map.of("slot", "stable"),
+                () -> server.deployment().stable());
+        m.gauge("dualign_serving_version", "Policy version in each slot (-1: none)", Map.of("slot", "canary"),
+                () -> server.deployment().canary());
+        m.gauge("dualign_canary_share", "Share of prompts the canary answers (0 without a canary)", Map.of(),
+                () -> server.deployment().canary() < 0 ? 0 : server.deployment().canaryFraction());
+        m.gauges("dualign_answers_total", "Responses generated per policy version since start (HTTP and Kafka)", () -> {
+            Map<Map<String, String>, Double> out = new LinkedHashMap<>();
+            server.answeredPerVersion().forEach((v, n) -> out.put(Map.of("version", Long.toString(v)), (double) n));
+            return out;
+        });
+        server.addListener(e -> m.inc("dualign_version_events_total",
+                "Deployment events by kind (canary, promote, rollback, retire, refused, …)", Map.of("event", e.kind())));
+    }
 
     /**
      * @param sink where answered responses go as well (e.g. {@code dualign.responses}); may be null
@@ -98,7 +119,18 @@ public final class HttpApi implements AutoCloseable {
      */
     public HttpApi(PolicyServer server, Consumer<List<ResponseEvent>> sink, Supplier<Object> state, Supplier<String> problem)
             throws IOException {
+        this(server, sink, state, problem, new ServiceMetrics());
+    }
+
+    /**
+     * @param metrics where the server's metrics go, served at {@code /metrics} with whatever else
+     *     registered there (the fine-tuner's, when it runs in the same process)
+     */
+    public HttpApi(PolicyServer server, Consumer<List<ResponseEvent>> sink, Supplier<Object> state, Supplier<String> problem,
+            ServiceMetrics metrics) throws IOException {
         this.server = server;
+        this.metrics = metrics;
+        registerServerMetrics(server, metrics);
         this.sink = sink;
         this.state = state;
         ServerSettings s = server.settings();
@@ -122,6 +154,14 @@ public final class HttpApi implements AutoCloseable {
             String why = problem.get();
             reply(e, why == null ? 200 : 503, why == null ? Map.of("status", "ok", "deployment", server.deployment())
                     : Map.of("status", "degraded", "problem", why, "deployment", server.deployment()));
+        }));
+        http.createContext("/metrics", ex -> handle(ex, e -> {
+            byte[] text = metrics.scrape().getBytes(StandardCharsets.UTF_8);
+            e.getResponseHeaders().add("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+            e.sendResponseHeaders(200, text.length);
+            try (OutputStream o = e.getResponseBody()) {
+                o.write(text);
+            }
         }));
         http.createContext("/", ex -> handle(ex, this::dashboard));
         http.start();
@@ -175,6 +215,30 @@ public final class HttpApi implements AutoCloseable {
     }
 
     private void chat(HttpExchange ex) throws Exception {
+        long t0 = System.nanoTime();
+        try {
+            long version = answerChat(ex);
+            metrics.inc(REQUESTS, "Chat requests by the version that answered and the outcome",
+                    Map.of("version", Long.toString(version), "outcome", "ok"));
+            metrics.observe(LATENCY, "Chat latency, request read to answer written", ServiceMetrics.LATENCY_BUCKETS,
+                    (System.nanoTime() - t0) / 1e9);
+        } catch (BadRequest e) {
+            metrics.inc(REQUESTS, "Chat requests by the version that answered and the outcome",
+                    Map.of("version", "none", "outcome", e.status == 503 ? "timeout" : "bad_request"));
+            throw e;
+        } catch (IOException e) {
+            metrics.inc(REQUESTS, "Chat requests by the version that answered and the outcome",
+                    Map.of("version", "none", "outcome", "connection_lost"));
+            throw e;
+        } catch (Exception e) {
+            metrics.inc(REQUESTS, "Chat requests by the version that answered and the outcome",
+                    Map.of("version", "none", "outcome", "error"));
+            throw e;
+        }
+    }
+
+    /** Answers one chat request; returns the version that answered it. */
+    private long answerChat(HttpExchange ex) throws Exception {
         requireMethod(ex, "POST");
         JsonNode body = body(ex);
         JsonNode prompt = body.get("prompt");
@@ -214,6 +278,7 @@ public final class HttpApi implements AutoCloseable {
         out.put("logprob", r.logprob());
         out.put("refLogprob", r.refLogprob());
         reply(ex, 200, out);
+        return r.policyVersion();
     }
 
     private void admin(HttpExchange ex, String method, Handler h) throws Exception {

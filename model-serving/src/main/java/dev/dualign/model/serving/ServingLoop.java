@@ -121,6 +121,21 @@ public final class ServingLoop implements AutoCloseable {
         return sessionFailures.get();
     }
 
+    /** Its counters and health on {@code metrics} ({@code /metrics}). */
+    public ServingLoop registerMetrics(ServiceMetrics metrics) {
+        Map<String, String> server = Map.of("component", "server");
+        metrics.counter("dualign_kafka_prompts_answered_total", "Prompts from dualign.prompts answered", Map.of(),
+                answered::get);
+        metrics.counter("dualign_dead_letters_total", "Records sent to dualign.dlq, by component", server, deadLetters::get);
+        metrics.counter("dualign_http_answers_lost_total", "HTTP answers the broker did not take", Map.of(),
+                lostHttpAnswers::get);
+        metrics.counter("dualign_session_failures_total", "Kafka sessions that failed and were started again, by component",
+                server, sessionFailures::get);
+        metrics.gauge("dualign_healthy", "1 when the component works, 0 while /healthz reports a problem", server,
+                () -> problem() == null ? 1 : 0);
+        return this;
+    }
+
     /** The transactional id the prompt loop writes with. */
     public String transactionalId() {
         return transactionalId;

@@ -5,18 +5,18 @@ import org.apache.flink.metrics.Gauge;
 import org.apache.flink.metrics.MetricGroup;
 
 /**
- * λ per constraint as Flink gauges ({@code lambda.<constraint>}), registered by the subtask that owns
- * the constraint set on its first record, so idle subtasks do not report a λ of 0.
+ * λ per constraint as Flink gauges, the constraint a label and not part of the name (Prometheus:
+ * {@code …_constraint_lambda{constraint="harmless"}}), registered by the subtask that owns the
+ * constraint set on its first record, so idle subtasks do not report a λ of 0.
  */
 final class LambdaGauges {
     private final double[] values;
 
     LambdaGauges(MetricGroup metrics, List<String> names) {
         values = new double[names.size()];
-        MetricGroup group = metrics.addGroup("lambda");
         for (int c = 0; c < values.length; c++) {
             int idx = c;
-            group.gauge(names.get(c), (Gauge<Double>) () -> values[idx]);
+            metrics.addGroup("constraint", names.get(c)).gauge("lambda", (Gauge<Double>) () -> values[idx]);
         }
     }
 

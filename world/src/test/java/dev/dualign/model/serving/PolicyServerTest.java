@@ -344,6 +344,26 @@ class PolicyServerTest {
         }
     }
 
+    @Test
+    void prometheusScrapesChatOutcomesLatencyVersionsAndDeploymentEvents() throws Exception {
+        try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("", 0.5), Device.cpu());
+                HttpApi api = new HttpApi(server, null, null)) {
+            assertThat(post(api, "/v1/chat", "{\"prompt\":\"how do I sleep better\"}", null).statusCode()).isEqualTo(200);
+            assertThat(post(api, "/v1/chat", "not json", null).statusCode()).isEqualTo(400);
+            assertThat(server.deploy(1, null, false)).isTrue(); // a canary
+            HttpResponse<String> r = get(api, "/metrics", null);
+            assertThat(r.statusCode()).isEqualTo(200);
+            assertThat(r.headers().firstValue("Content-Type")).hasValueSatisfying(t -> assertThat(t).startsWith("text/plain; version=0.0.4"));
+            assertThat(r.body()).contains("dualign_chat_requests_total{version=\"0\",outcome=\"ok\"} 1\n")
+                    .contains("dualign_chat_requests_total{version=\"none\",outcome=\"bad_request\"} 1\n")
+                    .contains("dualign_chat_latency_seconds_count 1\n")
+                    .contains("dualign_serving_version{slot=\"stable\"} 0\n", "dualign_serving_version{slot=\"canary\"} 1\n")
+                    .contains("dualign_canary_share 0.5\n")
+                    .contains("dualign_answers_total{version=\"0\"} 1\n")
+                    .contains("dualign_version_events_total{event=\"canary\"} 1\n");
+        }
+    }
+
     /** Whether the server closed (or answered and closed) the connection within 60 s. */
     private static boolean hungUp(java.net.Socket sock) throws java.io.IOException {
         sock.setSoTimeout(60_000);
