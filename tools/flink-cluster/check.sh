@@ -120,11 +120,16 @@ wait_for_dual() {
 
 last_dual() { "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$2" KafkaPeer dump "$1" dualign.dual | tail -n 1 | grep -o '"lambda":{[^}]*}\|"step":[0-9]*\|"policyVersion":[0-9]*' | tr '\n' ' '; }
 
+# what the alert rules in docker/prometheus/alerts.yml read, on the task manager's real Prometheus endpoint
 metrics_check() {
-  local m
-  m="$(curl -sf http://localhost:19249/metrics http://localhost:19250/metrics 2>/dev/null | grep -i 'lambda' | head -n 3 || true)"
-  if [[ -z "$m" ]]; then log "no λ metric on the task manager's Prometheus endpoint"; return 1; fi
-  log "Prometheus (task manager): $(echo "$m" | tr '\n' ' ')"
+  local all m pattern
+  all="$(curl -sf http://localhost:19249/metrics http://localhost:19250/metrics 2>/dev/null || true)"
+  for pattern in 'operator_constraint_lambda\{.*constraint="harmless"' 'operator_constraint_atLambdaMax\{.*constraint="harmless"' \
+                 'operator_dualSteps\{' 'operator_version_estimate_violating\{.*estimate="harmless"' 'operator_deadLetters\{'; do
+    m="$(grep -E "^flink_taskmanager_job_task_$pattern" <<<"$all" | head -n 1 || true)"
+    if [[ -z "$m" ]]; then log "no metric matching $pattern on the task manager's Prometheus endpoint"; return 1; fi
+    log "Prometheus (task manager): $m"
+  done
 }
 
 check_cleanup() {

@@ -110,6 +110,7 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
         long now = ctx.timerService().currentProcessingTime();
         d.warning().ifPresent(LOG::warn);
         d.step().ifPresent(step -> {
+            gauges().stepped();
             LOG.info("{} step {} on version {}: λ = {}", step.kind().key(), step.step(), step.version(), step.lambdaByName(names));
             out.collect(events.update(step, control.marginsFor(d.state()), now));
             if (step.fineTune()) {
@@ -129,10 +130,14 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
             ctx.timerService().registerProcessingTimeTimer(next.deadline());
         }
         state.update(next);
+        gauges().set(next.lambda());
+    }
+
+    private LambdaGauges gauges() {
         if (gauges == null) {
-            gauges = new LambdaGauges(getRuntimeContext().getMetricGroup(), names);
+            gauges = new LambdaGauges(getRuntimeContext().getMetricGroup(), names, control.lambdaMax());
         }
-        gauges.set(next.lambda());
+        return gauges;
     }
 
     private Decision solveIfReady(ControllerState s) throws Exception {

@@ -12,12 +12,23 @@ import org.apache.flink.metrics.MetricGroup;
 final class LambdaGauges {
     private final double[] values;
 
-    LambdaGauges(MetricGroup metrics, List<String> names) {
+    private final org.apache.flink.metrics.Counter steps;
+
+    LambdaGauges(MetricGroup metrics, List<String> names, double lambdaMax) {
         values = new double[names.size()];
         for (int c = 0; c < values.length; c++) {
             int idx = c;
-            metrics.addGroup("constraint", names.get(c)).gauge("lambda", (Gauge<Double>) () -> values[idx]);
+            MetricGroup g = metrics.addGroup("constraint", names.get(c));
+            g.gauge("lambda", (Gauge<Double>) () -> values[idx]);
+            // 1 while λ sits at its bound: the margin may be unreachable (an alert rule watches it)
+            g.gauge("atLambdaMax", (Gauge<Integer>) () -> values[idx] >= lambdaMax - 1e-12 ? 1 : 0);
         }
+        // every λ update (an alert rule watches for none in a while)
+        steps = metrics.counter("dualSteps");
+    }
+
+    void stepped() {
+        steps.inc();
     }
 
     void set(double[] lambda) {

@@ -211,6 +211,7 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
                 continue;
             }
             boolean below = est.hi() < margin;
+            gauges.put(e.policyVersion() + "/" + names.get(c) + "/violating", below ? 1.0 : 0.0);
             if (below && st[alertAt + c] == 0) {
                 st[alertAt + c] = 1; // once per version and constraint until it recovers
                 ctx.output(ALERTS, new Alert(e.policyVersion(), names.get(c), est, margin, System.currentTimeMillis()));
@@ -233,6 +234,11 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
                 for (String part : new String[] {"mean", "lo", "hi"}) {
                     String k = version + "/" + name + "/" + part;
                     m.gauge(part, (Gauge<Double>) () -> gauges.getOrDefault(k, Double.NaN));
+                }
+                if (settings.constraints().containsKey(name)) {
+                    // 1 while the version's anytime-valid bound is wholly below the margin (an alert rule watches it)
+                    String k = version + "/" + name + "/violating";
+                    m.gauge("violating", (Gauge<Double>) () -> gauges.getOrDefault(k, 0.0));
                 }
             }
         }
