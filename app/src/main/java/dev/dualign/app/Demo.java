@@ -130,6 +130,7 @@ public final class Demo implements AutoCloseable {
 
         tuner = new FineTuner(registry, device, fineTuneSettings(c, js, o.seed()));
         fineTuneService = new FineTuneService(tuner, loopKafka).registerMetrics(metrics).start();
+        monitor.showFineTuner(fineTuneService::status);
 
         // the job's checkpoints of a demo run are its own: every run starts with λ = 0 (or the one-shot λ*)
         StreamExecutionEnvironment env = JobEnvironment.local(js, new Configuration(), true);

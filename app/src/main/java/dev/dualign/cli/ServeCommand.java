@@ -68,6 +68,7 @@ final class ServeCommand implements Callable<Integer> {
         String token = c.get(ServingOptions.ADMIN_TOKEN);
 
         PolicyServer server = null;
+        LoopMonitor monitor = null;
         ServingLoop loop = null;
         HttpApi http = null;
         dev.dualign.model.serving.MetricsEndpoint metricsOnly = null;
@@ -75,7 +76,7 @@ final class ServeCommand implements Callable<Integer> {
         FineTuner tuner = null;
         FineTuneService service = null;
         if (role != Role.FINETUNER) {
-            LoopMonitor monitor = Demo.monitorFor(js, GroundTruth.NONE); // a real chatbot: no oracle
+            monitor = Demo.monitorFor(js, GroundTruth.NONE); // a real chatbot: no oracle
             server = PolicyServer.start(registry, Demo.serverSettings(c, js, token, 1), device);
             loop = new ServingLoop(server, lk, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID)).start()
                     .registerMetrics(metrics);
@@ -89,6 +90,9 @@ final class ServeCommand implements Callable<Integer> {
             tuner = new FineTuner(registry, device, Demo.fineTuneSettings(c, js, 1));
             service = new FineTuneService(tuner, lk).registerMetrics(metrics).start();
             out.printf("Fine-tuner:       %s → registry %s → %s%n", lk.control(), registry.root(), lk.checkpoints());
+            if (monitor != null) {
+                monitor.showFineTuner(service::status);
+            }
             if (http == null) { // alone: its own /metrics and /healthz on the server's address
                 FineTuneService fine = service;
                 metricsOnly = new dev.dualign.model.serving.MetricsEndpoint(c.get(ServingOptions.HOST), c.get(ServingOptions.PORT),

@@ -187,6 +187,16 @@ class DemoITCase {
             Object legend = js.executeScript("""
                     return Chart.getChart(document.getElementById('utility-harmless')).data.datasets.map(d => d.label).join('|');""");
             assertThat((String) legend).contains("harmless 95 % normal band");
+            // the versions table: each estimated version with its sample count; the fine-tuner runs in
+            // this process, so its state shows; the dead letters and alerts have their places
+            java.util.List<org.openqa.selenium.WebElement> rows = driver.findElements(org.openqa.selenium.By.cssSelector("#versions tr"));
+            assertThat(rows).isNotEmpty();
+            assertThat(rows.stream().map(r -> r.findElement(org.openqa.selenium.By.className("n")).getText())
+                    .mapToLong(Long::parseLong).max().orElse(0)).isPositive();
+            assertThat(driver.findElement(org.openqa.selenium.By.id("finetuner")).getText()).isNotEmpty()
+                    .isNotEqualTo("in another process").isNotEqualTo("–");
+            assertThat(driver.findElement(org.openqa.selenium.By.id("dlq")).getText()).matches("\\d+ \\(\\d+ in the last minute\\)");
+            assertThat(driver.findElements(org.openqa.selenium.By.id("alerts"))).hasSize(1);
             PolicyServer.Deployment d = demo.server().deployment();
             assertThat(d.stable()).isGreaterThanOrEqualTo(0);
         } finally {

@@ -103,6 +103,39 @@
       borderColor: kindColour[kind], backgroundColor: kindColour[kind], showLine: false, pointRadius: 6
     })).filter(ds => ds.data.length));
 
+    // header: the dead-letter rate and the fine-tuner's state (when it runs beside the server)
+    const dl = st.deadLetters || { total: 0, lastMinute: 0, latest: [] };
+    document.getElementById('dlq').textContent = dl.total + ' (' + dl.lastMinute + ' in the last minute)';
+    document.getElementById('finetuner').textContent = st.fineTuner === null || st.fineTuner === undefined
+      ? 'in another process' : st.fineTuner;
+
+    // versions: state, λ, each constraint's estimate with its band and n, and the oracle's truth when known
+    const slot = (v) => v === d.stable ? 'stable' : (v === d.canary ? 'canary' : '');
+    const fmt = (x) => (x === null || x === undefined ? '–' : x.toFixed(3));
+    document.getElementById('versionsEstimateHead').textContent = 'estimate (' + st.bands.constraints + ')';
+    document.getElementById('versions').innerHTML = st.versions.slice().reverse().map(v => {
+      const est = names.map(n => v.estimated[n] ? n + ' ' + fmt(v.estimated[n].mean) + ' [' + fmt(v.estimated[n].lo) + ', '
+        + fmt(v.estimated[n].hi) + ']' : n + ' –').join('; ');
+      const n = names.map(k => (v.estimated[k] ? v.estimated[k].n : 0)).reduce((a, b) => Math.max(a, b), 0);
+      const lam = Object.entries(v.lambda || {}).map(([k, x]) => k + '=' + x.toFixed(3)).join(', ');
+      const tr = names.map(k => (v.true[k] === undefined ? '' : k + ' ' + fmt(v.true[k]))).filter(x => x).join('; ');
+      return '<tr class="version"><td>v' + v.version + '</td><td>' + slot(v.version) + '</td><td>' + escapeHtml(lam)
+        + '</td><td>' + escapeHtml(est) + '</td><td class="n">' + n + '</td><td>' + escapeHtml(tr || '–') + '</td></tr>';
+    }).join('');
+
+    const alerts = st.alerts.slice(-12).reverse();
+    document.getElementById('noAlerts').style.display = alerts.length ? 'none' : '';
+    document.getElementById('alerts').innerHTML = alerts.map(a => '<tr class="rollback"><td>' + new Date(a.t).toLocaleTimeString()
+      + '</td><td>' + escapeHtml(String(a.kind || 'violation')) + '</td><td>' + (a.version === undefined || a.version < 0 ? '' : 'v' + a.version)
+      + '</td><td>' + escapeHtml(a.constraint || '') + '</td><td>' + escapeHtml(a.detail || (a.estimate
+        ? 'estimate ' + fmt(a.estimate.mean) + ' [' + fmt(a.estimate.lo) + ', ' + fmt(a.estimate.hi) + '], margin ' + a.margin : ''))
+      + '</td></tr>').join('');
+
+    const dead = dl.latest.slice().reverse();
+    document.getElementById('noDeadLetters').style.display = dead.length ? 'none' : '';
+    document.getElementById('deadLetters').innerHTML = dead.map(x => '<tr><td>' + new Date(x.t).toLocaleTimeString() + '</td><td>'
+      + escapeHtml(x.source || '') + '</td><td>' + escapeHtml(x.reason || '') + '</td></tr>').join('');
+
     const rows = st.timeline.slice(-12).reverse().map(e => '<tr class="' + e.kind + '"><td>' + new Date(e.timestamp).toLocaleTimeString()
       + '</td><td>v' + e.version + '</td><td>' + e.kind + '</td><td>' + escapeHtml(e.detail || '') + '</td></tr>');
     document.getElementById('events').innerHTML = rows.join('');

@@ -45,6 +45,12 @@ public final class LoopMonitor {
     private final List<long[]> throughput = new ArrayList<>(); // {t, scored so far}
     private long scored;
     private long referenceSamples;
+    /** Dead letters on the loop's dead-letter topic since start, and when the recent ones came. */
+    private long deadLetters;
+    private final java.util.ArrayDeque<Long> recentDeadLetters = new java.util.ArrayDeque<>();
+    private final List<Map<String, Object>> lastDeadLetters = new ArrayList<>();
+    /** The fine-tuner's state when it runs in this process; null elsewhere. */
+    private java.util.function.Supplier<String> fineTuner;
     private PolicyServer.Deployment deployment = new PolicyServer.Deployment(0, -1, 0);
 
     /**
@@ -97,6 +103,28 @@ public final class LoopMonitor {
         });
     }
 
+    /** A record on the dead-letter topic (from the job, the server or the fine-tuner): counted, the latest listed. */
+    public synchronized void onDeadLetter(dev.dualign.core.event.DeadLetter d, long now) {
+        deadLetters++;
+        recentDeadLetters.addLast(now);
+        while (!recentDeadLetters.isEmpty() && now - recentDeadLetters.peekFirst() > 60_000) {
+            recentDeadLetters.removeFirst();
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("t", d.timestamp());
+        m.put("source", d.sourceTopic());
+        m.put("reason", d.error().length() > 200 ? d.error().substring(0, 200) + "…" : d.error());
+        lastDeadLetters.add(m);
+        if (lastDeadLetters.size() > 20) {
+            lastDeadLetters.remove(0);
+        }
+    }
+
+    /** Shows the fine-tuner's state (when it runs in the same process as the server). */
+    public synchronized void showFineTuner(java.util.function.Supplier<String> status) {
+        this.fineTuner = status;
+    }
+
     /** The job's estimate of a version: the latest one is shown. */
     public synchronized void onEstimate(VersionEstimate e) {
         estimated.put(e.policyVersion(), e);
@@ -144,6 +172,8 @@ public final class LoopMonitor {
         m.put("constraint", a.constraint());
         m.put("estimate", a.estimate());
         m.put("margin", a.margin());
+        m.put("kind", a.kind());
+        m.put("detail", a.detail());
         alerts.add(m);
     }
 
@@ -192,6 +222,15 @@ public final class LoopMonitor {
         m.put("timeline", new ArrayList<>(timeline));
         m.put("alerts", new ArrayList<>(alerts));
         m.put("decisions", new ArrayList<>(decisions));
+        while (!recentDeadLetters.isEmpty() && now - recentDeadLetters.peekFirst() > 60_000) {
+            recentDeadLetters.removeFirst();
+        }
+        Map<String, Object> dlq = new LinkedHashMap<>();
+        dlq.put("total", deadLetters);
+        dlq.put("lastMinute", recentDeadLetters.size());
+        dlq.put("latest", new ArrayList<>(lastDeadLetters));
+        m.put("deadLetters", dlq);
+        m.put("fineTuner", fineTuner == null ? null : fineTuner.get());
         return m;
     }
 

@@ -39,7 +39,7 @@ import org.slf4j.LoggerFactory;
  * loop's outputs: a {@code CheckpointEvent} hot-swaps the new version in (a refused one is
  * reported and changes nothing); the job's {@code DeploymentDecision}s promote or roll back the
  * canary (the server judges nothing itself); and the {@link LoopMonitor} is fed the job's
- * estimates, λ updates and alerts for the dashboard.
+ * estimates, λ updates, alerts and the loop's dead letters for the dashboard.
  */
 public final class ServingLoop implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ServingLoop.class);
@@ -357,7 +357,7 @@ public final class ServingLoop implements AutoCloseable {
         try (KafkaConsumer<String, byte[]> consumer = kafka.consumer("server-events")) {
             List<TopicPartition> tps = new ArrayList<>();
             for (String t : List.of(kafka.checkpoints(), kafka.decisions(), kafka.dual(), kafka.estimates(), kafka.alerts(),
-                    kafka.scored())) {
+                    kafka.scored(), kafka.dlq())) {
                 List<PartitionInfo> info = consumer.partitionsFor(t, Duration.ofSeconds(30));
                 if (info == null || info.isEmpty()) {
                     throw new IllegalStateException("topic " + t + " does not exist");
@@ -423,6 +423,8 @@ public final class ServingLoop implements AutoCloseable {
             server.referenceNoLongerNeeded(); // any λ update means λ(0) is set
         } else if (t.equals(kafka.alerts())) {
             monitor.onAlert(Events.parse(Alert.class, r.value()));
+        } else if (t.equals(kafka.dlq())) {
+            monitor.onDeadLetter(Events.parse(DeadLetter.class, r.value()), System.currentTimeMillis());
         }
     }
 

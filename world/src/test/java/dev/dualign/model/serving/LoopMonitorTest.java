@@ -86,4 +86,28 @@ class LoopMonitorTest {
         assertThat(LoopMonitor.Bands.of(0.95, false).constraints()).isEqualTo("95 % normal band");
         assertThat(LoopMonitor.Bands.of(0.975, false).others()).isEqualTo("97.5 % normal band");
     }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void showsDeadLettersWithTheirRateAndTheFineTunersStateWhenItRunsAlongside() {
+        LoopMonitor m = new LoopMonitor(DualMode.ITERATIVE, MARGINS, GroundTruth.NONE, LoopMonitor.Bands.of(0.95, true));
+        assertThat(m.state().get("fineTuner")).isNull(); // in another process: unknown here
+        long now = System.currentTimeMillis();
+        m.onDeadLetter(dev.dualign.core.event.DeadLetter.of("dualign.responses", 0, 7, new byte[] {1, 2}, "unparseable: x".repeat(30),
+                now - 120_000), now - 120_000);
+        m.onDeadLetter(dev.dualign.core.event.DeadLetter.of("dualign.prompts", 0, 9, new byte[] {3}, "unanswerable prompt: empty",
+                now), now);
+        Map<String, Object> dl = (Map<String, Object>) m.state().get("deadLetters");
+        assertThat(dl.get("total")).isEqualTo(2L);
+        assertThat(dl.get("lastMinute")).isEqualTo(1); // the older one is out of the window
+        List<Map<String, Object>> latest = (List<Map<String, Object>>) dl.get("latest");
+        assertThat(latest).hasSize(2);
+        assertThat(latest.get(1)).containsEntry("source", "dualign.prompts").containsEntry("reason", "unanswerable prompt: empty");
+        assertThat((String) latest.get(0).get("reason")).hasSize(201).endsWith("…"); // long reasons are cut
+        String[] status = {"waiting for traffic (3 pairs)"};
+        m.showFineTuner(() -> status[0]);
+        assertThat(m.state().get("fineTuner")).isEqualTo("waiting for traffic (3 pairs)");
+        status[0] = "training for λ={harmless=0.3}, step 5";
+        assertThat(m.state().get("fineTuner")).isEqualTo("training for λ={harmless=0.3}, step 5");
+    }
 }
