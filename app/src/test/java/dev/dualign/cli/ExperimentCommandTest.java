@@ -25,15 +25,18 @@ class ExperimentCommandTest {
         assertThat(doc.path("command").asText()).isEqualTo("bin/dualign experiment canary --seeds 1 --quick");
         assertThat(doc.path("machine").path("cores").asInt()).isPositive();
         JsonNode cells = doc.path("result").path("cells");
-        assertThat(cells.size()).isEqualTo(2 * 8); // two bounds × (7 means + the worst case)
+        assertThat(cells.size()).isEqualTo(3 * 8); // three bounds × (7 means + the worst case)
+        assertThat(doc.path("result").path("hold").size()).isEqualTo(4); // the hold cells: 4 means, the job's sequence
+        assertThat(doc.path("result").path("hold").get(2).path("p95Samples").asDouble()).isPositive();
         byte[] png = Files.readAllBytes(tmp.resolve("canary.png"));
         assertThat(png).startsWith(PNG_MAGIC);
         assertThat(png.length).isGreaterThan(10_000);
 
         Path again = tmp.resolve("again");
         assertThat(CliRun.of("experiment", "canary", "--quick", "--seeds", "1", "--out", again.toString()).code()).isZero();
-        assertThat(new ObjectMapper().readTree(again.resolve("canary.json").toFile()).path("result").path("cells"))
-                .isEqualTo(cells);
+        JsonNode twice = new ObjectMapper().readTree(again.resolve("canary.json").toFile()).path("result");
+        assertThat(twice.path("cells")).isEqualTo(cells);
+        assertThat(twice.path("hold")).isEqualTo(doc.path("result").path("hold"));
     }
 
     @Test
