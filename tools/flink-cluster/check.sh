@@ -69,7 +69,7 @@ YAML
   log "after run 1: $lambda1"
   metrics_check
 
-  # a plain stop: the job set its savepoint directory (next to its checkpoints) since the cluster has none
+  # a plain stop: the cluster's configuration names the savepoint directory, as a platform's should
   log "flink stop $job"
   flink stop "$job" | tee "$WORK/stop.out"
   sp="$(grep -o 'file:[^ ]*savepoint-[^ ]*' "$WORK/stop.out" | tail -n 1)"

@@ -61,6 +61,10 @@ rest:
   port: $REST_PORT
 parallelism:
   default: 2
+execution:
+  checkpointing:
+    # the cluster's, as a platform sets it: a plain flink stop needs it (the job cannot set it for the REST handler)
+    savepoint-dir: file://$WORK/savepoints
 env:
   java:
     opts:

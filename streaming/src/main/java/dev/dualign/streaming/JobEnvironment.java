@@ -50,8 +50,9 @@ public final class JobEnvironment {
      * restart strategy (Flink's own default with checkpointing: exponential delay) and metric
      * reporters stay the platform's. Added when missing: RocksDB, checkpointing at
      * {@code checkpoint.interval-ms} (the exactly-once sinks commit on checkpoints), retained
-     * checkpoints, a savepoint directory next to the checkpoints (so a plain {@code flink stop}
-     * works) and {@code checkpoint.restore-from}. With no checkpoint directory on either side it
+     * checkpoints and {@code checkpoint.restore-from}. Not a savepoint directory: Flink's REST
+     * handler for {@code flink stop} reads the cluster's, never the job's (see
+     * {@link #savepointWarning}). With no checkpoint directory on either side it
      * refuses to start, rather than checkpoint into the client's working directory; and where the
      * platform forbids program configuration it names the keys its administrators must set.
      *
@@ -71,8 +72,6 @@ public final class JobEnvironment {
             }
             add.setString("execution.checkpointing.dir", s.checkpointDir());
         }
-        String base = dir.orElse(s.checkpointDir()).replaceAll("/+$", "");
-        addIfAbsent(platform, add, "execution.checkpointing.savepoint-dir", base + "/savepoints");
         if (!s.restoreFrom().isBlank()) {
             addIfAbsent(platform, add, "execution.state-recovery.path", s.restoreFrom());
         }
@@ -87,6 +86,17 @@ public final class JobEnvironment {
             }
         }
         return add;
+    }
+
+    /**
+     * What to tell the user when the cluster has no {@code execution.checkpointing.savepoint-dir}:
+     * a plain {@code flink stop} then fails (the REST handler checks the cluster's configuration
+     * before the job is asked), so λ can only be saved with {@code flink stop --savepointPath}.
+     */
+    public static Optional<String> savepointWarning(ReadableConfig platform) {
+        return platform.getOptional(key("execution.checkpointing.savepoint-dir")).isPresent() ? Optional.empty()
+                : Optional.of("the cluster's Flink configuration sets no execution.checkpointing.savepoint-dir: stop this "
+                        + "job with `flink stop --savepointPath DIR`, or set it on the cluster so a plain `flink stop` keeps λ");
     }
 
     private static ConfigOption<String> key(String k) {

@@ -43,6 +43,7 @@ public final class JobMain {
         // the platform's Flink configuration first; only what it lacks and the job needs is added
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         env.configure(JobEnvironment.forCluster(settings, c.isSet(JobOptions.CHECKPOINT_DIR), env.getConfiguration()));
+        JobEnvironment.savepointWarning(env.getConfiguration()).ifPresent(w -> System.err.println("dualign: " + w));
         AlignmentJob.kafka(env, settings, kafka, false);
         env.execute("dualign-alignment");
     }

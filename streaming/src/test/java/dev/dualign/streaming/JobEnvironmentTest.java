@@ -87,8 +87,11 @@ class JobEnvironmentTest {
                 .containsEntry("execution.checkpointing.interval", "1500 ms")
                 .containsEntry("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
                 .containsEntry("execution.checkpointing.dir", "s3://bucket/ckpt/")
-                .containsEntry("execution.checkpointing.savepoint-dir", "s3://bucket/ckpt/savepoints") // a plain `flink stop` works
-                .doesNotContainKeys("parallelism.default", "restart-strategy.type", "execution.state-recovery.path");
+                // not the savepoint directory: `flink stop` reads the cluster's (a warning says so)
+                .doesNotContainKeys("parallelism.default", "restart-strategy.type", "execution.state-recovery.path",
+                        "execution.checkpointing.savepoint-dir");
+        assertThat(JobEnvironment.savepointWarning(new Configuration())).hasValueSatisfying(w -> assertThat(w)
+                .contains("execution.checkpointing.savepoint-dir").contains("--savepointPath"));
         assertThat(added.toMap().keySet()).noneMatch(k -> k.startsWith("metrics.reporter"));
 
         // what the platform sets stays the platform's
@@ -98,7 +101,9 @@ class JobEnvironmentTest {
         platform.setString("execution.checkpointing.dir", "hdfs:///flink/ckpt");
         Configuration none = JobEnvironment.forCluster(s, true, platform);
         assertThat(none.toMap()).doesNotContainKeys("state.backend.type", "execution.checkpointing.interval",
-                "execution.checkpointing.dir").containsEntry("execution.checkpointing.savepoint-dir", "hdfs:///flink/ckpt/savepoints");
+                "execution.checkpointing.dir");
+        platform.setString("execution.checkpointing.savepoint-dir", "hdfs:///flink/savepoints");
+        assertThat(JobEnvironment.savepointWarning(platform)).isEmpty();
     }
 
     @Test
