@@ -135,7 +135,8 @@ public final class ServiceMetrics {
             return "";
         }
         List<String> parts = new ArrayList<>();
-        labels.forEach((k, v) -> parts.add(k + "=\"" + v.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n") + "\""));
+        // sorted by name: one label set is one series whatever map it came in (Map.of's order varies by JVM)
+        new java.util.TreeMap<>(labels).forEach((k, v) -> parts.add(k + "=\"" + v.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n") + "\""));
         return "{" + String.join(",", parts) + "}";
     }
 }

@@ -13,7 +13,10 @@ class ServiceMetricsTest {
     void writesThePrometheusTextFormatWithLabelsNotNameSuffixes() {
         ServiceMetrics m = new ServiceMetrics();
         m.inc("dualign_chat_requests_total", "Chat requests", Map.of("version", "3", "outcome", "ok"));
-        m.inc("dualign_chat_requests_total", "Chat requests", Map.of("version", "3", "outcome", "ok"));
+        java.util.Map<String, String> reversed = new LinkedHashMap<>();
+        reversed.put("outcome", "ok");
+        reversed.put("version", "3");
+        m.inc("dualign_chat_requests_total", "Chat requests", reversed); // the same series
         m.inc("dualign_chat_requests_total", "Chat requests", Map.of("version", "none", "outcome", "bad_request"));
         AtomicLong published = new AtomicLong(4);
         m.counter("dualign_finetune_runs_total", "Runs", Map.of("outcome", "published"), published::get);
@@ -31,8 +34,9 @@ class ServiceMetricsTest {
         published.set(5); // read when scraped
         String text = m.scrape();
         assertThat(text).contains("# HELP dualign_chat_requests_total Chat requests\n# TYPE dualign_chat_requests_total counter\n")
-                .contains("dualign_chat_requests_total{version=\"3\",outcome=\"ok\"} 2\n")
-                .contains("dualign_chat_requests_total{version=\"none\",outcome=\"bad_request\"} 1\n")
+                // labels sorted by name, so a label set is one series however it was given
+                .contains("dualign_chat_requests_total{outcome=\"ok\",version=\"3\"} 2\n")
+                .contains("dualign_chat_requests_total{outcome=\"bad_request\",version=\"none\"} 1\n")
                 .contains("dualign_finetune_runs_total{outcome=\"published\"} 5\n")
                 .contains("# TYPE dualign_canary_share gauge\ndualign_canary_share 0.5\n")
                 .contains("dualign_answers_total{version=\"0\"} 10\n", "dualign_answers_total{version=\"1\"} 2\n")

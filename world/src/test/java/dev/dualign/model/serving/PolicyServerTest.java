@@ -354,8 +354,8 @@ class PolicyServerTest {
             HttpResponse<String> r = get(api, "/metrics", null);
             assertThat(r.statusCode()).isEqualTo(200);
             assertThat(r.headers().firstValue("Content-Type")).hasValueSatisfying(t -> assertThat(t).startsWith("text/plain; version=0.0.4"));
-            assertThat(r.body()).contains("dualign_chat_requests_total{version=\"0\",outcome=\"ok\"} 1\n")
-                    .contains("dualign_chat_requests_total{version=\"none\",outcome=\"bad_request\"} 1\n")
+            assertThat(r.body()).contains("dualign_chat_requests_total{outcome=\"ok\",version=\"0\"} 1\n")
+                    .contains("dualign_chat_requests_total{outcome=\"bad_request\",version=\"none\"} 1\n")
                     .contains("dualign_chat_latency_seconds_count 1\n")
                     .contains("dualign_serving_version{slot=\"stable\"} 0\n", "dualign_serving_version{slot=\"canary\"} 1\n")
                     .contains("dualign_canary_share 0.5\n")
