@@ -30,7 +30,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.function.Supplier;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
@@ -77,14 +76,6 @@ class CanaryDecisionITCase {
                 events.stream().map(ResponseEvent::toJsonBytes).toList());
     }
 
-    static void await(String what, Supplier<Boolean> done) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
-        while (!done.get()) {
-            assertThat(System.nanoTime()).as("waiting for " + what).isLessThan(deadline);
-            Thread.sleep(100);
-        }
-    }
-
     @Test
     void theJobPromotesASafeCanaryAndRollsBackAnUnsafeOneAndTheServerObeys() throws Exception {
         ModelRegistry registry = TestModels.registryWithVersions(tmp.resolve("registry"), 2);
@@ -110,12 +101,12 @@ class CanaryDecisionITCase {
             assertThat(server.deploy(1, null, false)).isTrue();
             assertThat(server.deployment().canary()).isEqualTo(1);
             produce(k, responses(1, 0.0, 300));
-            await("version 1 promoted", () -> server.deployment().stable() == 1);
+            Await.until("version 1 promoted", Duration.ofSeconds(90), () -> server.deployment().stable() == 1);
 
             // an unsafe canary: violated with confidence, so it decides rollback; version 1 keeps serving
             assertThat(server.deploy(2, null, false)).isTrue();
             produce(k, responses(2, 1.0, 300));
-            await("version 2 rolled back", () -> server.deployment().canary() == -1);
+            Await.until("version 2 rolled back", Duration.ofSeconds(90), () -> server.deployment().canary() == -1);
             assertThat(server.deployment().stable()).isEqualTo(1);
 
             List<PolicyServer.VersionEvent> decided = server.timeline().stream()

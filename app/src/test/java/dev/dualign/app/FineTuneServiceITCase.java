@@ -99,15 +99,6 @@ class FineTuneServiceITCase {
         return values;
     }
 
-    private static void awaitTrue(java.util.function.BooleanSupplier condition, Duration timeout, String what)
-            throws InterruptedException {
-        long deadline = System.currentTimeMillis() + timeout.toMillis();
-        while (!condition.getAsBoolean()) {
-            assertThat(System.currentTimeMillis()).as("waited %s for: %s", timeout, what).isLessThan(deadline);
-            Thread.sleep(100);
-        }
-    }
-
     private static void request(Setup s, FineTuneRequest r) throws Exception {
         KafkaTestClient.produce(KAFKA.bootstrapServers(), s.loop().control(), List.of(r.key().getBytes(StandardCharsets.UTF_8)),
                 List.of(EventJson.writeBytes(r)));
@@ -231,11 +222,11 @@ class FineTuneServiceITCase {
         try (FineTuner tuner = new FineTuner(s.registry(), Device.cpu(), needsMore);
                 FineTuneService service = new FineTuneService(tuner, s.loop()).start()) {
             request(s, new FineTuneRequest("req-wait", Map.of("harmless", 2.0), 0, s.loop().scored(), 0L, null, null, 1));
-            awaitTrue(() -> service.status().startsWith("waiting for traffic"), Duration.ofSeconds(120), "the request to wait");
+            Await.until("the request to wait", Duration.ofSeconds(120), () -> service.status().startsWith("waiting for traffic"));
             Thread.sleep(3000); // fifteen polls with nothing new: no new attempt
             assertThat(service.attempts()).isEqualTo(1);
             KafkaTestClient.produce(KAFKA.bootstrapServers(), s.loop().scored(), null, traffic(s.registry(), 5));
-            awaitTrue(() -> service.attempts() >= 2, Duration.ofSeconds(120), "a new attempt on the new traffic");
+            Await.until("a new attempt on the new traffic", Duration.ofSeconds(120), () -> service.attempts() >= 2);
             assertThat(s.registry().versions(ModelNames.POLICY)).containsExactly(0L);
         }
     }
@@ -246,7 +237,7 @@ class FineTuneServiceITCase {
         try (FineTuner tuner = new FineTuner(s.registry(), Device.cpu(), settings(30));
                 FineTuneService service = new FineTuneService(tuner, s.loop()).start()) {
             // its topics do not exist yet: the session fails, and the service keeps trying
-            awaitTrue(() -> service.sessionFailures() >= 1, Duration.ofSeconds(120), "a failed session");
+            Await.until("a failed session", Duration.ofSeconds(120), () -> service.sessionFailures() >= 1);
             assertThat(service.status()).startsWith("reconnecting after:").contains("does not exist");
             TopicAdmin.ensure(s.kafka()).requireOk();
             KafkaTestClient.produce(KAFKA.bootstrapServers(), s.loop().scored(), null, traffic(s.registry(), 4));

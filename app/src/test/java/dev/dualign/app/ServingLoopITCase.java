@@ -29,7 +29,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.BooleanSupplier;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -78,14 +77,6 @@ class ServingLoopITCase {
                 dev.dualign.model.serving.GroundTruth.NONE, LoopMonitor.Bands.of(0.95, true));
     }
 
-    static void await(String what, BooleanSupplier done) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
-        while (!done.getAsBoolean()) {
-            assertThat(System.nanoTime()).as("waiting for " + what).isLessThan(deadline);
-            Thread.sleep(100);
-        }
-    }
-
     @Test
     void aRestartedServerAbortsTheTransactionItsCrashedPredecessorLeftOpen() throws Exception {
         LoopKafka lk = topics("restart.");
@@ -129,7 +120,7 @@ class ServingLoopITCase {
             try (ServingLoop second = new ServingLoop(b, lk, monitor, 16, "twin").start()) {
                 // prompts on every partition: the first instance meets the fencing at its next commit
                 prompts(lk, "twins", 30);
-                await("the first instance to notice it was fenced", () -> first.problem() != null);
+                Await.until("the first instance to notice it was fenced", Duration.ofSeconds(90), () -> first.problem() != null);
                 assertThat(first.problem()).contains("another server instance").contains("server.instance-id");
                 HttpResponse<String> r = client.send(health, HttpResponse.BodyHandlers.ofString());
                 assertThat(r.statusCode()).isEqualTo(503);

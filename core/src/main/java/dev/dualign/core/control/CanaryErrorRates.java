@@ -97,14 +97,19 @@ public final class CanaryErrorRates {
             SplittableRandom rnd = root.split();
             DoubleSupplier x = scores.sampler(mean, lo, hi, rnd);
             RunningStats stats = new RunningStats();
-            StitchedConfidenceSequence stitched = new StitchedConfidenceSequence(lo, hi);
-            ConfidenceSequence betting = new ConfidenceSequence(lo, hi, alpha);
+            // only the bound this simulation judges by is kept up
+            StitchedConfidenceSequence stitched = bound == Bound.STITCHED ? new StitchedConfidenceSequence(lo, hi) : null;
+            ConfidenceSequence betting = bound == Bound.BETTING ? new ConfidenceSequence(lo, hi, alpha) : null;
             for (int n = every; n <= maxSamples; n += every) {
                 for (int i = 0; i < every; i++) {
                     double v = x.getAsDouble();
                     stats.add(v);
-                    stitched.add(v);
-                    betting.add(v);
+                    if (stitched != null) {
+                        stitched.add(v);
+                    }
+                    if (betting != null) {
+                        betting.add(v);
+                    }
                 }
                 Estimate e = Estimate.of(switch (bound) {
                     case NORMAL -> ConfidenceBounds.normal(stats, alpha);

@@ -132,7 +132,7 @@ public final class FineTuneService implements AutoCloseable {
      * whose version was published before the failure is announced again, not trained again.
      */
     private void run() {
-        long backoffMs = 1000;
+        dev.dualign.model.Backoff backoff = new dev.dualign.model.Backoff();
         while (running) {
             long started = System.currentTimeMillis();
             try {
@@ -145,18 +145,12 @@ public final class FineTuneService implements AutoCloseable {
                     return;
                 }
                 sessionFailures.incrementAndGet();
-                if (System.currentTimeMillis() - started > 60_000) {
-                    backoffMs = 1000; // it had been working: start the backoff over
-                }
-                LOG.error("fine-tuner session failed; reconnecting in {} s", backoffMs / 1000, e);
+                long waitMs = backoff.after(System.currentTimeMillis() - started);
+                LOG.error("fine-tuner session failed; reconnecting in {} s", waitMs / 1000, e);
                 status = "reconnecting after: " + e.getMessage();
-                try {
-                    Thread.sleep(backoffMs);
-                } catch (InterruptedException ie) {
-                    Thread.currentThread().interrupt();
+                if (!dev.dualign.model.Backoff.sleep(waitMs)) {
                     return;
                 }
-                backoffMs = Math.min(30_000, backoffMs * 2);
             }
         }
     }

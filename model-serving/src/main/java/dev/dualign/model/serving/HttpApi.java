@@ -157,7 +157,7 @@ public final class HttpApi implements AutoCloseable {
         }));
         http.createContext("/metrics", ex -> handle(ex, e -> {
             byte[] text = metrics.scrape().getBytes(StandardCharsets.UTF_8);
-            e.getResponseHeaders().add("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+            e.getResponseHeaders().add("Content-Type", ServiceMetrics.CONTENT_TYPE);
             e.sendResponseHeaders(200, text.length);
             try (OutputStream o = e.getResponseBody()) {
                 o.write(text);
@@ -218,23 +218,24 @@ public final class HttpApi implements AutoCloseable {
         long t0 = System.nanoTime();
         try {
             long version = answerChat(ex);
-            metrics.inc(REQUESTS, "Chat requests by the version that answered and the outcome",
-                    Map.of("version", Long.toString(version), "outcome", "ok"));
+            countChat(Long.toString(version), "ok");
             metrics.observe(LATENCY, "Chat latency, request read to answer written", ServiceMetrics.LATENCY_BUCKETS,
                     (System.nanoTime() - t0) / 1e9);
         } catch (BadRequest e) {
-            metrics.inc(REQUESTS, "Chat requests by the version that answered and the outcome",
-                    Map.of("version", "none", "outcome", e.status == 503 ? "timeout" : "bad_request"));
+            countChat("none", e.status == 503 ? "timeout" : "bad_request");
             throw e;
         } catch (IOException e) {
-            metrics.inc(REQUESTS, "Chat requests by the version that answered and the outcome",
-                    Map.of("version", "none", "outcome", "connection_lost"));
+            countChat("none", "connection_lost");
             throw e;
         } catch (Exception e) {
-            metrics.inc(REQUESTS, "Chat requests by the version that answered and the outcome",
-                    Map.of("version", "none", "outcome", "error"));
+            countChat("none", "error");
             throw e;
         }
+    }
+
+    private void countChat(String version, String outcome) {
+        metrics.inc(REQUESTS, "Chat requests by the version that answered and the outcome",
+                Map.of("version", version, "outcome", outcome));
     }
 
     /** Answers one chat request; returns the version that answered it. */

@@ -24,7 +24,7 @@ public final class MetricsEndpoint implements AutoCloseable {
         }));
         http.createContext("/metrics", ex -> {
             try (ex) {
-                send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.scrape());
+                send(ex, 200, ServiceMetrics.CONTENT_TYPE, metrics.scrape());
             }
         });
         http.createContext("/healthz", ex -> {

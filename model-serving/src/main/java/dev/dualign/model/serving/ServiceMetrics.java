@@ -16,6 +16,8 @@ import java.util.function.Supplier;
  * series, and the server already has an HTTP endpoint to serve them from.
  */
 public final class ServiceMetrics {
+    /** The exposition format's media type, for {@code /metrics}. */
+    public static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
     /** Chat latency buckets, seconds. */
     public static final double[] LATENCY_BUCKETS = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
     /** Fine-tune duration buckets, seconds. */

@@ -192,7 +192,7 @@ public final class ServingLoop implements AutoCloseable {
      * took its transactional id) stops for good and says so: starting again would fence the other.
      */
     private void sessions(String name, Runnable session, java.util.function.Consumer<String> problem) {
-        long backoffMs = 1000;
+        dev.dualign.model.Backoff backoff = new dev.dualign.model.Backoff();
         while (running) {
             long started = System.currentTimeMillis();
             try {
@@ -211,18 +211,12 @@ public final class ServingLoop implements AutoCloseable {
                     return;
                 }
                 sessionFailures.incrementAndGet();
-                if (System.currentTimeMillis() - started > 60_000) {
-                    backoffMs = 1000;
-                }
+                long waitMs = backoff.after(System.currentTimeMillis() - started);
                 problem.accept("the " + name + " is reconnecting after: " + e);
-                LOG.error("the policy server's {} failed; starting it again in {} s", name, backoffMs / 1000, e);
-                try {
-                    Thread.sleep(backoffMs);
-                } catch (InterruptedException ie) {
-                    Thread.currentThread().interrupt();
+                LOG.error("the policy server's {} failed; starting it again in {} s", name, waitMs / 1000, e);
+                if (!dev.dualign.model.Backoff.sleep(waitMs)) {
                     return;
                 }
-                backoffMs = Math.min(30_000, backoffMs * 2);
             }
         }
     }
