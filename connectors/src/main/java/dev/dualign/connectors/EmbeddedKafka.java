@@ -87,6 +87,9 @@ public final class EmbeddedKafka implements AutoCloseable {
             p.put("group.initial.rebalance.delay.ms", "0");
             p.put("auto.create.topics.enable", "false");
             p.put("num.partitions", "1");
+            // a development broker accepts records up to 8 MiB, so an oversized record reaches the job's
+            // own bound (kafka.max-record-bytes) and is dead-lettered with a reason instead of refused here
+            p.put("message.max.bytes", String.valueOf(8 << 20));
             p.put("log.flush.interval.messages", String.valueOf(Long.MAX_VALUE));
             p.put("unclean.leader.election.enable", "false");
             KafkaConfig config = KafkaConfig.fromProps(p, false);

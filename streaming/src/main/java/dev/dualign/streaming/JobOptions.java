@@ -62,6 +62,9 @@ public final class JobOptions {
             .check(v -> v >= 1, "an integer ≥ 1").describe("Responses per scorer call.");
     public static final ConfigOption<Long> MAX_WAIT_MS = ConfigOption.longInteger("scoring.max-wait-ms", 100L)
             .check(v -> v >= 1, "an integer ≥ 1").describe("A partial batch is scored after this long.");
+    public static final ConfigOption<Integer> MAX_WORDS = ConfigOption.integer("scoring.max-words", 4096)
+            .check(v -> v >= 1, "an integer ≥ 1")
+            .describe("A response whose prompt and response have more words is dead-lettered, not scored on a prefix.");
     public static final ConfigOption<String> DEVICE = ConfigOption.choice("scoring.device", "auto", "auto", "cpu", "gpu")
             .describe("Where DJL runs the scorers.");
     public static final ConfigOption<String> REGISTRY = ConfigOption.string("scoring.registry", "")
@@ -83,7 +86,7 @@ public final class JobOptions {
     public static final List<ConfigOption<?>> ALL = List.of(CONSTRAINT_SET, MODE, BETA, ETA, ETA_SCHEDULE, LAMBDA_MAX,
             HEADROOM, LAMBDA_INIT, REFERENCE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, REQUEST_RETRIES,
             EPSILON, N_MIN, CONFIDENCE, INTERVAL, RANGE_LO, RANGE_HI, ONE_SHOT_PROMPTS, ONE_SHOT_SAMPLES, PRIMAL_DUAL_BATCH,
-            EMIT_EVERY, BATCH_SIZE, MAX_WAIT_MS, DEVICE, REGISTRY, CHECKPOINT_INTERVAL_MS, CHECKPOINT_DIR,
+            EMIT_EVERY, BATCH_SIZE, MAX_WAIT_MS, MAX_WORDS, DEVICE, REGISTRY, CHECKPOINT_INTERVAL_MS, CHECKPOINT_DIR,
             RESTORE_FROM, PARALLELISM, WEB_PORT, PROMETHEUS_PORT);
 
     private JobOptions() {}

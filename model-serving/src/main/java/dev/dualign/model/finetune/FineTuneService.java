@@ -44,6 +44,13 @@ public final class FineTuneService implements AutoCloseable {
     private final LoopKafka kafka;
     private final Thread thread;
     private final ArrayDeque<ScoredSample> buffer = new ArrayDeque<>();
+    /**
+     * A failure drill for the cluster check, never for production: with this system property set to
+     * {@code true} the process halts (no shutdown hooks, like kill -9) right after a run's version is in
+     * the registry, before its checkpoint event is sent and its request committed.
+     */
+    public static final String FAULT_HALT_AFTER_PUBLISH = "dualign.fault.finetuner-halt-after-publish";
+
     private final AtomicLong published = new AtomicLong();
     private final AtomicLong failed = new AtomicLong();
     private final AtomicLong skipped = new AtomicLong();
@@ -254,6 +261,12 @@ public final class FineTuneService implements AutoCloseable {
                             LOG.info("fine-tune {}: step {}", p.request.requestId(), step);
                         }
                     });
+                    if (Boolean.getBoolean(FAULT_HALT_AFTER_PUBLISH)) {
+                        // a failure drill: the process dies like kill -9, the version in the registry, nothing announced or committed
+                        LOG.error("{} is set: halting after publishing version {} for {}", FAULT_HALT_AFTER_PUBLISH,
+                                c.version(), p.request.requestId());
+                        Runtime.getRuntime().halt(137);
+                    }
                     send(producer, c);
                     newestPublished = Math.max(newestPublished, c.version());
                     published.incrementAndGet();

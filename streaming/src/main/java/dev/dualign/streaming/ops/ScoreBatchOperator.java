@@ -5,6 +5,7 @@ import dev.dualign.connectors.flink.JsonTypeInfo;
 import dev.dualign.core.event.DeadLetter;
 import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.core.event.ScoredSample;
+import dev.dualign.core.event.Words;
 import dev.dualign.model.Devices;
 import dev.dualign.model.registry.ModelRegistry;
 import dev.dualign.model.scorer.Scorer;
@@ -37,8 +38,9 @@ import org.apache.flink.util.OutputTag;
  * and goes into operator state at each checkpoint, so a restart loses none of it, and no keyed
  * state is touched per record. At the end of a bounded input the pending batch is scored (Flink
  * drops processing-time timers that have not fired when a job finishes). A scorer failure or a
- * non-finite score sends the batch's records to {@link #DEAD_LETTERS} with the reason; the job
- * goes on. The scorers are loaded per subtask in {@code open()} and closed in {@code close()}.
+ * non-finite score sends the batch's records to {@link #DEAD_LETTERS} with the reason, and so does a
+ * response longer than {@code scoring.max-words} ({@link Words}); the job goes on. The scorers are
+ * loaded per subtask in {@code open()} and closed in {@code close()}.
  */
 public final class ScoreBatchOperator extends AbstractStreamOperator<ScoredSample>
         implements OneInputStreamOperator<ResponseEvent, ScoredSample>, BoundedOneInput,
@@ -106,7 +108,13 @@ public final class ScoreBatchOperator extends AbstractStreamOperator<ScoredSampl
 
     @Override
     public void processElement(StreamRecord<ResponseEvent> record) {
-        buffer.add(record.getValue());
+        ResponseEvent e = record.getValue();
+        java.util.Optional<String> tooLong = Words.tooLong(e.prompt(), e.response(), settings.maxWords());
+        if (tooLong.isPresent()) {
+            deadLetter(e, tooLong.get());
+            return;
+        }
+        buffer.add(e);
         if (buffer.size() >= settings.batchSize()) {
             flush();
         } else if (timer == null) {

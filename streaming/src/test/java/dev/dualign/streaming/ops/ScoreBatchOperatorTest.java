@@ -133,4 +133,24 @@ class ScoreBatchOperatorTest {
         assertThat(dead.stream().map(d -> Events.parse(ResponseEvent.class, d.rawBytes())).toList()).isEqualTo(in);
         h.close();
     }
+
+    @Test
+    void aResponseTooLongToScoreIsDeadLetteredAndTheOthersAreScored() throws Exception {
+        var h = harness(Settings.of(Map.of("scoring.registry", registry.toString(), "scoring.batch-size", 2,
+                "scoring.max-wait-ms", 1000L, "scoring.device", "cpu", "scoring.max-words", 4096)));
+        h.open();
+        List<ResponseEvent> in = responses(2);
+        ResponseEvent huge = new ResponseEvent("huge", "p9", "tell me more", "word ".repeat(10_000), 1, -5, -5, "policy", 9);
+        h.processElement(new StreamRecord<>(in.get(0)));
+        h.processElement(new StreamRecord<>(huge));
+        h.processElement(new StreamRecord<>(in.get(1)));
+        assertThat(h.extractOutputValues()).extracting(ScoredSample::id).containsExactly("r0", "r1");
+        List<DeadLetter> dead = h.getSideOutput(ScoreBatchOperator.DEAD_LETTERS).stream().map(StreamRecord::getValue).toList();
+        assertThat(dead).singleElement().satisfies(d -> {
+            assertThat(d.error()).contains("too long to score").contains("response 10000 words").contains("scoring.max-words 4096");
+            assertThat(d.truncated()).isFalse(); // 50 KB: under the dead letter's 64 KiB bound, kept whole
+            assertThat(Events.parse(ResponseEvent.class, d.rawBytes()).id()).isEqualTo("huge");
+        });
+        h.close();
+    }
 }
