@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# A standalone Flink 2.2.1 session cluster (one job manager, one task manager, separate JVMs) built
-# from Flink's jars on Maven Central, and `flink` (Flink's CliFrontend) against it. Used to check
-# that the shaded job jar works under `flink run`: the job's classes in Flink's child-first user-code
-# class loader, Flink's own on the system class path, submission through the REST API.
+# A standalone Flink 2.2.1 session cluster (one job manager, two task managers with one slot each,
+# separate JVMs) built from Flink's jars on Maven Central, and `flink` (Flink's CliFrontend) against
+# it. Used to check that the shaded job jar works under `flink run` (the job's classes in Flink's
+# child-first user-code class loader, Flink's own on the system class path, submission through the
+# REST API) and survives the failures check.sh injects.
 #
 #   tools/flink-cluster/flink-cluster.sh up            build lib/ (Maven), start the cluster
 #   tools/flink-cluster/flink-cluster.sh flink ARGS    Flink's command line (run, list, stop, cancel, ...)
 #   tools/flink-cluster/flink-cluster.sh down          stop the cluster
-#   tools/flink-cluster/flink-cluster.sh check         end-to-end check of the job jar (see check())
+#   tools/flink-cluster/flink-cluster.sh check [N]     end-to-end and failure check of the job jar (check.sh)
 #
 # The official binary distribution (flink-dist) is not served by Maven Central here, so bin/ and the
 # flink-dist uber jar are replaced by this script and the modules flink-dist bundles (pom.xml);
@@ -52,10 +53,15 @@ jobmanager:
       size: 1024m
 taskmanager:
   host: localhost
-  numberOfTaskSlots: 2
+  # one slot each: a job at parallelism 2 spans both task managers, so losing one is felt
+  numberOfTaskSlots: 1
   memory:
     process:
-      size: 3072m
+      size: 2048m
+# a killed task manager is noticed within seconds (the defaults wait up to 50 s)
+heartbeat:
+  interval: 2000
+  timeout: 10000
 rest:
   address: localhost
   port: $REST_PORT
@@ -75,7 +81,7 @@ metrics:
     prom:
       factory:
         class: org.apache.flink.metrics.prometheus.PrometheusReporterFactory
-      port: 19249-19250
+      port: 19249-19253
 YAML
   cat > "$FLINK_HOME/conf/log4j.properties" <<'PROPS'
 rootLogger.level = INFO
@@ -116,17 +122,25 @@ up() {
   build_dist
   down quiet
   rm -f "$FLINK_HOME"/log/*
-  log "starting the job manager (REST on localhost:$REST_PORT) and one task manager with 2 slots"
+  log "starting the job manager (REST on localhost:$REST_PORT) and two task managers with one slot each"
   start_process jobmanager org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint "" GET_JM_RESOURCE_PARAMS
-  start_process taskmanager org.apache.flink.runtime.taskexecutor.TaskManagerRunner "$TM_JAVA_OPTS" GET_TM_RESOURCE_PARAMS
+  start_taskmanager taskmanager-1
+  start_taskmanager taskmanager-2
+  wait_taskmanagers 2
+}
+
+start_taskmanager() { start_process "$1" org.apache.flink.runtime.taskexecutor.TaskManagerRunner "$TM_JAVA_OPTS" GET_TM_RESOURCE_PARAMS; }
+
+# until the cluster has this many task managers registered (the overview counts live ones)
+wait_taskmanagers() {
   for _ in $(seq 1 120); do
-    if curl -sf "http://localhost:$REST_PORT/overview" 2>/dev/null | grep -q '"taskmanagers":1'; then
+    if curl -sf "http://localhost:$REST_PORT/overview" 2>/dev/null | grep -Eq "\"taskmanagers\":$1[,}]"; then
       log "cluster up: $(curl -sf "http://localhost:$REST_PORT/overview")"
       return 0
     fi
     sleep 1
   done
-  log "the cluster did not come up; logs in $FLINK_HOME/log"; tail -n 30 "$FLINK_HOME/log/"*.log >&2 || true
+  log "the cluster did not reach $1 task managers; logs in $FLINK_HOME/log"; tail -n 30 "$FLINK_HOME/log/"*.log >&2 || true
   return 1
 }
 
@@ -151,5 +165,5 @@ case "${1:-}" in
   down) down ;;
   flink) shift; flink "$@" ;;
   check) shift; source "$HERE/check.sh"; check "$@" ;;
-  *) sed -n '2,16p' "$0"; exit 2 ;;
+  *) sed -n '2,15p' "$0"; exit 2 ;;
 esac
