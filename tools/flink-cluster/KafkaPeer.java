@@ -65,6 +65,10 @@ public final class KafkaPeer {
     }
 
     static KafkaProducer<String, String> producer(String bootstrap) {
+        return new KafkaProducer<>(producerProps(bootstrap), new StringSerializer(), new StringSerializer());
+    }
+
+    static Properties producerProps(String bootstrap) {
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
@@ -72,7 +76,7 @@ public final class KafkaPeer {
         // a producer that outlives a broker outage of a minute or two (idempotent: no duplicates on retry)
         p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "300000");
         p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "300000");
-        return new KafkaProducer<>(p, new StringSerializer(), new StringSerializer());
+        return p;
     }
 
     /** Responses r{firstId}... of one version; with perSecond > 0 spread over time, so a failure can land mid-stream. */
@@ -132,11 +136,7 @@ public final class KafkaPeer {
         String json = String.format(Locale.ROOT, "{\"schema\":1,\"id\":\"long-1\",\"promptId\":\"long\",\"prompt\":\"tell me more\","
                 + "\"response\":\"%s\",\"policyVersion\":%d,\"logprob\":-5.0,\"refLogprob\":-5.0,\"source\":\"policy\","
                 + "\"timestamp\":%d}", words, version, System.currentTimeMillis());
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ProducerConfig.ACKS_CONFIG, "all");
-        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, String.valueOf(4 << 20));
-        try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(p, new StringSerializer(),
+        try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(producerProps(bootstrap), new StringSerializer(),
                 new org.apache.kafka.common.serialization.ByteArraySerializer())) {
             producer.send(new ProducerRecord<>(topic, "garbage", noise)).get();
             producer.send(new ProducerRecord<>(topic, "long", json.getBytes(java.nio.charset.StandardCharsets.UTF_8))).get();
