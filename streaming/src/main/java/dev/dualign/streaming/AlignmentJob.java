@@ -18,6 +18,7 @@ import dev.dualign.streaming.ops.CanaryJudge;
 import dev.dualign.streaming.ops.ControllerInput;
 import dev.dualign.streaming.ops.DualController;
 import dev.dualign.streaming.ops.EstimatorSample;
+import dev.dualign.streaming.ops.MicroBatcher;
 import dev.dualign.streaming.ops.ScoreBatchOperator;
 import dev.dualign.streaming.ops.VersionEstimator;
 import org.apache.flink.api.common.typeinfo.Types;
@@ -73,7 +74,11 @@ public final class AlignmentJob {
                 .filter(s -> !ResponseEvent.SOURCE_REFERENCE.equals(s.source())).name("policy-samples").uid("policy-samples")
                 .map(s -> EstimatorSample.of(s, names), EstimatorSample.TYPE).name("as-estimator-sample")
                 .uid("as-estimator-sample")
-                .keyBy(EstimatorSample::version, Types.LONG)
+                // two phases: each subtask groups its samples per version, the keyed estimator merges the groups
+                .transform("partial-estimates", Types.LIST(EstimatorSample.TYPE), new MicroBatcher<EstimatorSample>(
+                        EstimatorSample::version, settings.partialSize(), settings.partialWaitMs()))
+                .uid("partial-estimates")
+                .keyBy(VersionEstimator::versionOf, Types.LONG)
                 .process(new VersionEstimator(settings), JsonTypeInfo.forRecord(VersionEstimate.class))
                 .name("estimate").uid("estimate");
         out.write(estimates, Topic.ESTIMATES, VersionEstimate.class);
@@ -83,6 +88,9 @@ public final class AlignmentJob {
         DataStream<ControllerInput> samples = scored
                 .filter(s -> ResponseEvent.SOURCE_REFERENCE.equals(s.source()) ? wantsReference : wantsSamples)
                 .name("controller-samples").uid("controller-samples")
+                .transform("partial-controller-samples", Types.LIST(JsonTypeInfo.forEvent(ScoredSample.class)),
+                        new MicroBatcher<ScoredSample>(x -> 0, settings.partialSize(), settings.partialWaitMs()))
+                .uid("partial-controller-samples")
                 .map(ControllerInput::of, JsonTypeInfo.forRecord(ControllerInput.class)).name("as-controller-sample")
                 .uid("as-controller-sample");
         DataStream<ControllerInput> estimateInputs = estimates

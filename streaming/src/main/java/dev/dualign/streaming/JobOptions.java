@@ -57,6 +57,11 @@ public final class JobOptions {
             .check(v -> v >= 1, "an integer ≥ 1").describe("Live samples per primal-dual step.");
     public static final ConfigOption<Integer> EMIT_EVERY = ConfigOption.integer("dual.estimate-every", 25)
             .check(v -> v >= 1, "an integer ≥ 1").describe("A version's estimate is published every this many samples.");
+    public static final ConfigOption<Integer> PARTIAL_SIZE = ConfigOption.integer("dual.partial-size", 64)
+            .check(v -> v >= 1, "an integer ≥ 1")
+            .describe("Samples each subtask groups per version (and for the controller) before the keyed merge.");
+    public static final ConfigOption<Long> PARTIAL_WAIT_MS = ConfigOption.longInteger("dual.partial-wait-ms", 100L)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("A partial group goes to the merge after this long.");
 
     public static final ConfigOption<Integer> BATCH_SIZE = ConfigOption.integer("scoring.batch-size", 64)
             .check(v -> v >= 1, "an integer ≥ 1").describe("Responses per scorer call.");
@@ -86,8 +91,8 @@ public final class JobOptions {
     public static final List<ConfigOption<?>> ALL = List.of(CONSTRAINT_SET, MODE, BETA, ETA, ETA_SCHEDULE, LAMBDA_MAX,
             HEADROOM, LAMBDA_INIT, REFERENCE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, REQUEST_RETRIES,
             EPSILON, N_MIN, CONFIDENCE, INTERVAL, RANGE_LO, RANGE_HI, ONE_SHOT_PROMPTS, ONE_SHOT_SAMPLES, PRIMAL_DUAL_BATCH,
-            EMIT_EVERY, BATCH_SIZE, MAX_WAIT_MS, MAX_WORDS, DEVICE, REGISTRY, CHECKPOINT_INTERVAL_MS, CHECKPOINT_DIR,
-            RESTORE_FROM, PARALLELISM, WEB_PORT, PROMETHEUS_PORT);
+            EMIT_EVERY, PARTIAL_SIZE, PARTIAL_WAIT_MS, BATCH_SIZE, MAX_WAIT_MS, MAX_WORDS, DEVICE, REGISTRY,
+            CHECKPOINT_INTERVAL_MS, CHECKPOINT_DIR, RESTORE_FROM, PARALLELISM, WEB_PORT, PROMETHEUS_PORT);
 
     private JobOptions() {}
 }

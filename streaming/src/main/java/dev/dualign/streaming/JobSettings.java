@@ -17,6 +17,8 @@ import java.util.Map;
  *
  * @param constraints utility name → margin b, in configuration order (for a relative one: above the reference's mean)
  * @param relativeToReference constraints whose margin is relative to the reference's mean
+ * @param partialSize samples each subtask groups per key before the keyed estimator or controller
+ *     reads them as one record ({@code MicroBatcher})
  * @param maxWords most words of prompt and response together that are scored; a longer response is
  *     dead-lettered (a scorer would read only its first tokens)
  * @param headroom how far above each margin λ aims ({@code dual.headroom}, see {@code ControlSettings})
@@ -24,7 +26,7 @@ import java.util.Map;
 public record JobSettings(Map<String, Double> constraints, String constraintSet, DualMode mode, double beta, double eta,
         ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, double confidence,
         boolean anytimeValid, double rangeLo, double rangeHi, int oneShotPrompts, int oneShotSamplesPerPrompt,
-        int primalDualBatch, int estimateEvery, int batchSize, long maxWaitMs, int maxWords, Devices.Choice device, String registry,
+        int primalDualBatch, int estimateEvery, int partialSize, long partialWaitMs, int batchSize, long maxWaitMs, int maxWords, Devices.Choice device, String registry,
         long checkpointIntervalMs, String checkpointDir, String restoreFrom, int parallelism, int webPort, int prometheusPort,
         double lambdaInit, long referenceTimeoutMs, long requestTimeoutMs, int requestRetries, List<String> relativeToReference,
         double headroom) implements Serializable {
@@ -104,6 +106,7 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
                 c.get(JobOptions.LAMBDA_MAX), c.get(JobOptions.EPSILON), c.get(JobOptions.N_MIN), c.get(JobOptions.CONFIDENCE),
                 c.get(JobOptions.INTERVAL).equals("bernstein"), lo, hi, c.get(JobOptions.ONE_SHOT_PROMPTS),
                 c.get(JobOptions.ONE_SHOT_SAMPLES), c.get(JobOptions.PRIMAL_DUAL_BATCH), c.get(JobOptions.EMIT_EVERY),
+                c.get(JobOptions.PARTIAL_SIZE), c.get(JobOptions.PARTIAL_WAIT_MS),
                 c.get(JobOptions.BATCH_SIZE), c.get(JobOptions.MAX_WAIT_MS), c.get(JobOptions.MAX_WORDS), Devices.Choice.of(c.get(JobOptions.DEVICE)),
                 registry.isBlank() ? home.resolve(".dualign/registry").toString() : registry,
                 c.get(JobOptions.CHECKPOINT_INTERVAL_MS),
@@ -136,7 +139,7 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
     public JobSettings withRestoreFrom(String path) {
         return new JobSettings(constraints, constraintSet, mode, beta, eta, schedule, lambdaMax, epsilon, nMin, confidence,
                 anytimeValid, rangeLo, rangeHi, oneShotPrompts, oneShotSamplesPerPrompt, primalDualBatch, estimateEvery,
-                batchSize, maxWaitMs, maxWords, device, registry, checkpointIntervalMs, checkpointDir, path, parallelism, webPort,
+                partialSize, partialWaitMs, batchSize, maxWaitMs, maxWords, device, registry, checkpointIntervalMs, checkpointDir, path, parallelism, webPort,
                 prometheusPort, lambdaInit, referenceTimeoutMs, requestTimeoutMs, requestRetries, relativeToReference, headroom);
     }
 }

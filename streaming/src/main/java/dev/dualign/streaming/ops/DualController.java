@@ -81,20 +81,22 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
 
     @Override
     public void processElement(ControllerInput in, Context ctx, Collector<DualUpdate> out) throws Exception {
-        ControllerState s = current(ctx.getCurrentKey());
-        ScoredSample x = in.sample();
-        Decision d = Decision.stay(s);
-        if (x != null && ResponseEvent.SOURCE_REFERENCE.equals(x.source())) {
-            if (policy.wantsReference(s)) {
-                reference.add(x);
-                d = solveIfReady(s);
-            }
-        } else if (x != null) {
-            d = policy.onLiveSample(s, x);
-        } else if (in.estimate() != null) {
-            d = policy.onEstimate(s, in.estimate());
+        if (in.estimate() != null) {
+            carryOut(policy.onEstimate(current(ctx.getCurrentKey()), in.estimate()), ctx, out);
         }
-        carryOut(d, ctx, out);
+        for (ScoredSample x : in.samples()) { // one decision per sample, in the group's order
+            ControllerState s = current(ctx.getCurrentKey());
+            Decision d = Decision.stay(s);
+            if (ResponseEvent.SOURCE_REFERENCE.equals(x.source())) {
+                if (policy.wantsReference(s)) {
+                    reference.add(x);
+                    d = solveIfReady(s);
+                }
+            } else {
+                d = policy.onLiveSample(s, x);
+            }
+            carryOut(d, ctx, out);
+        }
     }
 
     /** A wait armed by the policy ended: its fallback (a stale timer, whose wait ended otherwise, does nothing). */

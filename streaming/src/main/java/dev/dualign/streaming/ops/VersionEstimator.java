@@ -26,11 +26,13 @@ import org.apache.flink.util.OutputTag;
 /**
  * Keyed by policy version: a mergeable running estimate (mean and confidence interval) of each
  * constraint utility, the reward and the KL, published every {@code dual.estimate-every}
- * samples. When a version's interval for a constraint lies wholly below its margin an
+ * samples. It reads the groups of samples each upstream subtask made ({@link MicroBatcher}), one
+ * state read and write per group, and adds their samples in order: on the same samples in the
+ * same order the estimates are those of one sample per record, exactly. When a version's interval for a constraint lies wholly below its margin an
  * {@link Alert} goes out, once, until the version recovers. State is one small record per
  * version, so it grows with the number of versions, not of samples.
  */
-public final class VersionEstimator extends KeyedProcessFunction<Long, EstimatorSample, VersionEstimate> {
+public final class VersionEstimator extends KeyedProcessFunction<Long, List<EstimatorSample>, VersionEstimate> {
     private static final long serialVersionUID = 1L;
 
     public static final OutputTag<Alert> ALERTS = new OutputTag<>("alerts", JsonTypeInfo.forEvent(Alert.class));
@@ -76,13 +78,16 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
                 new org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram(10_000));
     }
 
+    /** The group's key: the version of its samples (a {@link MicroBatcher} groups by version). */
+    public static long versionOf(List<EstimatorSample> group) {
+        return group.get(0).version();
+    }
+
     @Override
-    public void processElement(EstimatorSample s, Context ctx, Collector<VersionEstimate> out) throws Exception {
+    public void processElement(List<EstimatorSample> group, Context ctx, Collector<VersionEstimate> out) throws Exception {
         int k = tracked.size();
-        int sinceAt = 5 * k;
-        int alertAt = sinceAt + 1;
         int m = settings.names().size();
-        int csAt = alertAt + m;
+        int csAt = 5 * k + 1 + m;
         double[] st = state.value();
         if (st == null) {
             st = new double[csAt + ConfidenceSequence.SLOTS * m];
@@ -91,6 +96,23 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
                 st[5 * i + 4] = Double.NEGATIVE_INFINITY;
             }
         }
+        for (EstimatorSample s : group) {
+            if (s.version() != ctx.getCurrentKey()) {
+                throw new IllegalArgumentException("a group of version " + ctx.getCurrentKey() + " holds a sample of version "
+                        + s.version());
+            }
+            add(st, s, ctx, out);
+        }
+        state.update(st);
+    }
+
+    /** One sample into the version's state; an estimate (and its alerts) every {@code dual.estimate-every} samples. */
+    private void add(double[] st, EstimatorSample s, Context ctx, Collector<VersionEstimate> out) {
+        int k = tracked.size();
+        int sinceAt = 5 * k;
+        int alertAt = sinceAt + 1;
+        int m = settings.names().size();
+        int csAt = alertAt + m;
         add(st, 0, s.reward());
         if (!Double.isNaN(s.kl())) {
             add(st, 1, s.kl());
@@ -125,7 +147,6 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, Estimator
             alerts(ctx, e, st, alertAt);
             publishGauges(ctx.getCurrentKey(), e);
         }
-        state.update(st);
     }
 
     /**

@@ -20,11 +20,16 @@ import org.junit.jupiter.api.Test;
 class VersionEstimatorTest {
     static final JobSettings SETTINGS = Settings.of(Map.of("dual.estimate-every", 10));
 
-    static KeyedOneInputStreamOperatorTestHarness<Long, EstimatorSample, VersionEstimate> harness() throws Exception {
+    static KeyedOneInputStreamOperatorTestHarness<Long, List<EstimatorSample>, VersionEstimate> harness() throws Exception {
         var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new VersionEstimator(SETTINGS)),
-                EstimatorSample::version, Types.LONG);
+                VersionEstimator::versionOf, Types.LONG);
         h.setStateBackend(new EmbeddedRocksDBStateBackend());
         return h;
+    }
+
+    /** One sample as its own group: the single-key estimator, one record per sample. */
+    static StreamRecord<List<EstimatorSample>> one(EstimatorSample s) {
+        return new StreamRecord<>(List.of(s));
     }
 
     static EstimatorSample sample(long version, double reward, double harmless, double logprob, double ref) {
@@ -37,8 +42,8 @@ class VersionEstimatorTest {
         var h = harness();
         h.open();
         for (int i = 0; i < 10; i++) {
-            h.processElement(new StreamRecord<>(sample(1, i, i % 2 == 0 ? 0.2 : 0.8, -3.0, -3.5)));
-            h.processElement(new StreamRecord<>(sample(2, 0, 0.9, -2.0, -2.0)));
+            h.processElement(one(sample(1, i, i % 2 == 0 ? 0.2 : 0.8, -3.0, -3.5)));
+            h.processElement(one(sample(2, 0, 0.9, -2.0, -2.0)));
         }
         List<VersionEstimate> out = h.extractOutputValues();
         assertThat(out).hasSize(2);
@@ -63,7 +68,7 @@ class VersionEstimatorTest {
         var h = harness();
         h.open();
         for (int i = 0; i < 300; i++) {
-            h.processElement(new StreamRecord<>(sample(4, 0, i % 2 == 0 ? 0.1 : 0.2, -1, -1))); // clearly below 0.5
+            h.processElement(one(sample(4, 0, i % 2 == 0 ? 0.1 : 0.2, -1, -1))); // clearly below 0.5
         }
         List<Alert> alerts = h.getSideOutput(VersionEstimator.ALERTS).stream().map(StreamRecord::getValue).toList();
         List<VersionEstimate> estimates = h.extractOutputValues();
@@ -80,10 +85,10 @@ class VersionEstimatorTest {
             assertThat(estimates.get(0).bounds().get("harmless").hi()).isGreaterThanOrEqualTo(0.5);
         });
         for (int i = 0; i < 600; i++) {
-            h.processElement(new StreamRecord<>(sample(4, 0, 0.9, -1, -1))); // recovers: the bound's upper end passes 0.5
+            h.processElement(one(sample(4, 0, 0.9, -1, -1))); // recovers: the bound's upper end passes 0.5
         }
         for (int i = 0; i < 2000; i++) {
-            h.processElement(new StreamRecord<>(sample(4, 0, 0.0, -1, -1))); // violates again
+            h.processElement(one(sample(4, 0, 0.0, -1, -1))); // violates again
         }
         assertThat(h.getSideOutput(VersionEstimator.ALERTS)).hasSize(2);
         h.close();
@@ -95,11 +100,11 @@ class VersionEstimatorTest {
         // about E[clip(g)] = (1 − 0.5)/2 = 0.25; clamping only the mean (the old way) centred it on 1.0
         JobSettings s = Settings.of(Map.of("dual.estimate-every", 1000, "dual.interval", "bernstein"));
         var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new VersionEstimator(s)),
-                EstimatorSample::version, Types.LONG);
+                VersionEstimator::versionOf, Types.LONG);
         h.setStateBackend(new EmbeddedRocksDBStateBackend());
         h.open();
         for (int i = 0; i < 1000; i++) {
-            h.processElement(new StreamRecord<>(EstimatorSample.of(new ScoredSample("r", "p", "q", "a", 5L, -1.0, -1.0, "policy",
+            h.processElement(one(EstimatorSample.of(new ScoredSample("r", "p", "q", "a", 5L, -1.0, -1.0, "policy",
                     0L, 0.0, Map.of("harmless", i % 2 == 0 ? 3.0 : -0.5)), s.names())));
         }
         var e = h.extractOutputValues().get(0).estimates().get("harmless");
@@ -114,7 +119,7 @@ class VersionEstimatorTest {
         var h = harness();
         h.open();
         for (int i = 0; i < 15; i++) {
-            h.processElement(new StreamRecord<>(sample(7, 1, 0.4, -1, -1)));
+            h.processElement(one(sample(7, 1, 0.4, -1, -1)));
         }
         OperatorSubtaskState snap = h.snapshot(1, 10);
         h.close();
@@ -128,7 +133,7 @@ class VersionEstimatorTest {
         r.initializeState(snap);
         r.open();
         for (int i = 0; i < 5; i++) {
-            r.processElement(new StreamRecord<>(sample(7, 1, 0.6, -1, -1)));
+            r.processElement(one(sample(7, 1, 0.6, -1, -1)));
         }
         VersionEstimate e = r.extractOutputValues().get(0);
         assertThat(e.n()).isEqualTo(20);
@@ -143,12 +148,12 @@ class VersionEstimatorTest {
         JobSettings after = Settings.of(Map.of("dual.estimate-every", 10, "constraints.aaa-humour", 0.2, "constraints.harmless", 0.5));
         assertThat(after.names()).containsExactly("aaa-humour", "harmless");
         var r = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new VersionEstimator(after)),
-                EstimatorSample::version, Types.LONG);
+                VersionEstimator::versionOf, Types.LONG);
         r.setStateBackend(new EmbeddedRocksDBStateBackend());
         r.initializeState(snap);
         r.open();
         for (int i = 0; i < 10; i++) {
-            r.processElement(new StreamRecord<>(EstimatorSample.of(new ScoredSample("r", "p", "q", "a", 7L, -1.0, -1.0,
+            r.processElement(one(EstimatorSample.of(new ScoredSample("r", "p", "q", "a", 7L, -1.0, -1.0,
                     "policy", 0L, 1.0, Map.of("harmless", 0.9, "aaa-humour", 0.1)), after.names())));
         }
         VersionEstimate e = r.extractOutputValues().get(0);
