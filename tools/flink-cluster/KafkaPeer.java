@@ -22,7 +22,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * the way an outside consumer would (read_committed).
  *
  * <pre>
- * java -cp kafka-clients.jar KafkaPeer.java produce   BOOTSTRAP TOPIC COUNT FIRST_ID VERSION [PER_SECOND]
+ * java -cp kafka-clients.jar KafkaPeer.java produce   BOOTSTRAP TOPIC COUNT FIRST_ID VERSION [PER_SECOND [PROMPTS]]
  * java -cp kafka-clients.jar KafkaPeer.java prompts   BOOTSTRAP TOPIC COUNT FIRST_ID [PER_SECOND] (prompts q{FIRST_ID}...)
  * java -cp kafka-clients.jar KafkaPeer.java oversized BOOTSTRAP TOPIC VERSION                 (2 MiB of garbage, a 10,000-word response)
  * java -cp kafka-clients.jar KafkaPeer.java count     BOOTSTRAP TOPIC EXPECTED TIMEOUT_S      (distinct record values)
@@ -50,7 +50,8 @@ public final class KafkaPeer {
     public static void main(String[] args) throws Exception {
         switch (args[0]) {
             case "produce" -> produce(args[1], args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]),
-                    Long.parseLong(args[5]), args.length > 6 ? Integer.parseInt(args[6]) : 0);
+                    Long.parseLong(args[5]), args.length > 6 ? Integer.parseInt(args[6]) : 0,
+                    args.length > 7 ? Integer.parseInt(args[7]) : Integer.MAX_VALUE);
             case "prompts" -> prompts(args[1], args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]),
                     args.length > 5 ? Integer.parseInt(args[5]) : 0);
             case "oversized" -> oversized(args[1], args[2], Long.parseLong(args[3]));
@@ -79,15 +80,20 @@ public final class KafkaPeer {
         return p;
     }
 
-    /** Responses r{firstId}... of one version; with perSecond > 0 spread over time, so a failure can land mid-stream. */
-    static void produce(String bootstrap, String topic, int count, int firstId, long version, int perSecond) throws Exception {
+    /**
+     * Responses r{firstId}... of one version, two per prompt, over at most {@code prompts} prompts; with
+     * perSecond > 0 spread over time, so a failure can land mid-stream.
+     */
+    static void produce(String bootstrap, String topic, int count, int firstId, long version, int perSecond, int prompts)
+            throws Exception {
         try (KafkaProducer<String, String> producer = producer(bootstrap)) {
             Random r = new Random(firstId);
             long start = System.nanoTime();
             for (int i = firstId; i < firstId + count; i++) {
                 pace(start, i - firstId, perSecond);
-                String promptId = "p" + (i / 2);
-                String prompt = prompt(i / 2);
+                int k = (i / 2) % prompts;
+                String promptId = "p" + k;
+                String prompt = prompt(k);
                 String response = (r.nextBoolean() ? GOOD[r.nextInt(GOOD.length)] : BAD[r.nextInt(BAD.length)]);
                 double lp = -1 - 4 * r.nextDouble();
                 String json = String.format(Locale.ROOT, "{\"schema\":1,\"id\":\"r%d\",\"promptId\":\"%s\",\"prompt\":\"%s\","

@@ -14,7 +14,9 @@
 #  6. the fine-tuner killed between publishing a version and committing its request: after a
 #     restart exactly one version exists for that request, and it is announced;
 #  7. a plain `flink stop`, then `flink run -s` from the savepoint (the job's DJL/JNI code loaded
-#     again by a new user-code class loader): version 3 is scored and λ steps on from the savepoint.
+#     again by a new user-code class loader): version 3 is scored and λ steps on from the savepoint;
+#  8. 2,000 responses of one version over 40 prompts: the records each subtask of each vertex read
+#     (Flink's REST API), and no vertex that read ≥ 1,000 of them gave more than 75 % to one subtask.
 check() {
   local n="${1:-1000}" jar peer_cp job sp restarts
   trap 'check_cleanup' EXIT
@@ -162,6 +164,13 @@ check() {
   peer steps "$BS" dualign.dual
   log "dual updates (step, version, λ):"
   peer dump "$BS" dualign.dual | grep -o '"lambda":{[^}]*}\|"step":[0-9]*\|"policyVersion":[0-9]*' | paste - - - >&2
+
+  log "8. 2,000 responses of one version over 40 prompts: no subtask does most of a vertex's work"
+  python3 "$HERE/subtasks.py" snapshot "http://localhost:$REST_PORT" "$job" >"$WORK/subtasks-before.json"
+  peer produce "$BS" dualign.responses 2000 "$((3 * n))" 4 0 40
+  peer ids "$BS" dualign.scored "$((3 * n))" 2000 180
+  sleep 3 # the metrics are sampled every few seconds
+  python3 "$HERE/subtasks.py" report "http://localhost:$REST_PORT" "$job" "$WORK/subtasks-before.json" 1000 0.75
   if grep -iE 'UnsatisfiedLinkError|ClassNotFoundException|NoClassDefFoundError|LinkageError' "$FLINK_HOME"/log/taskmanager-*.log >&2; then
     log "class loading problems in the task manager log (above)"; return 1
   fi

@@ -171,6 +171,36 @@ class DualControllerTest {
     }
 
     @Test
+    void groupsOfSamplesGiveTheUpdatesOfOneSamplePerRecord() throws Exception {
+        // the controller reads groups a MicroBatcher made: the same samples in the same order, the same λ path
+        for (String mode : List.of("primal-dual", "one-shot")) {
+            JobSettings s = settings(mode, Map.of("dual.primal-dual.batch", 50, "dual.eta", 0.5));
+            Random rnd = new Random(3);
+            List<ScoredSample> in = new java.util.ArrayList<>();
+            for (int i = 0; i < 400; i++) {
+                boolean first = rnd.nextBoolean();
+                in.add(sample("p" + i / 2, mode.equals("one-shot") ? "reference" : "policy", 1, first ? R1 : R2, first ? G1 : G2));
+            }
+            var single = harness(s);
+            single.open();
+            for (ScoredSample x : in) {
+                single.processElement(new StreamRecord<>(ControllerInput.of(x)));
+            }
+            var grouped = harness(s);
+            grouped.open();
+            for (int i = 0; i < in.size(); i += 64) {
+                grouped.processElement(new StreamRecord<>(ControllerInput.of(in.subList(i, Math.min(in.size(), i + 64)))));
+            }
+            List<DualUpdate> expected = single.extractOutputValues();
+            assertThat(expected).as(mode).isNotEmpty();
+            assertThat(grouped.extractOutputValues()).as(mode).usingRecursiveFieldByFieldElementComparatorIgnoringFields("timestamp")
+                    .isEqualTo(expected);
+            single.close();
+            grouped.close();
+        }
+    }
+
+    @Test
     void anUnansweredFineTuneRequestIsResentByTheTimerThenAlerted() throws Exception {
         // the fine-tune of the init request is dead-lettered: no version ever comes
         JobSettings s = settings("iterative", Map.of("dual.request-timeout-ms", 5000, "dual.request-retries", 2));
