@@ -166,11 +166,11 @@ check() {
   peer dump "$BS" dualign.dual | grep -o '"lambda":{[^}]*}\|"step":[0-9]*\|"policyVersion":[0-9]*' | paste - - - >&2
 
   log "8. 2,000 responses of one version over 40 prompts: no subtask does most of a vertex's work"
+  sleep 12 # the REST API's metrics lag by up to 10 s: the snapshot must include phase 7's records
   python3 "$HERE/subtasks.py" snapshot "http://localhost:$REST_PORT" "$job" >"$WORK/subtasks-before.json"
   peer produce "$BS" dualign.responses 2000 "$((3 * n))" 4 0 40
   peer ids "$BS" dualign.scored "$((3 * n))" 2000 180
-  sleep 3 # the metrics are sampled every few seconds
-  python3 "$HERE/subtasks.py" report "http://localhost:$REST_PORT" "$job" "$WORK/subtasks-before.json" 1000 0.75
+  python3 "$HERE/subtasks.py" report "http://localhost:$REST_PORT" "$job" "$WORK/subtasks-before.json" 1000 0.75 2001
   if grep -iE 'UnsatisfiedLinkError|ClassNotFoundException|NoClassDefFoundError|LinkageError' "$FLINK_HOME"/log/taskmanager-*.log >&2; then
     log "class loading problems in the task manager log (above)"; return 1
   fi

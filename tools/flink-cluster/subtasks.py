@@ -3,14 +3,15 @@
 (one subtask doing a vertex's work) is visible.
 
     subtasks.py snapshot REST_URL JOB_ID > before.json
-    subtasks.py report   REST_URL JOB_ID before.json MIN_READ MAX_SHARE
+    subtasks.py report   REST_URL JOB_ID before.json MIN_READ MAX_SHARE [EXPECTED]
 
 `report` prints, for every vertex, what each subtask read and wrote since the snapshot, and exits
 1 when a vertex that read at least MIN_READ records in all gave more than MAX_SHARE of them to
-one subtask. (A source vertex reads from Kafka, not from the network: its read count is 0 and its
+one subtask. With EXPECTED, it first waits (up to 60 s) until some vertex has read that many since
+the snapshot: the REST API's metrics are refreshed every 10 s or so. (A source vertex reads from Kafka, not from the network: its read count is 0 and its
 spread follows the partitions.)
 """
-import json, sys, urllib.request
+import json, sys, time, urllib.request
 
 def get(url):
     with urllib.request.urlopen(url, timeout=10) as r:
@@ -27,12 +28,28 @@ def counts(rest, job):
 
 cmd, rest, job = sys.argv[1], sys.argv[2].rstrip("/"), sys.argv[3]
 if cmd == "snapshot":
+    counts(rest, job)  # the first request of a while only starts the REST API's metric refresh
+    time.sleep(3)
     json.dump(counts(rest, job), sys.stdout)
     sys.exit(0)
 before = json.load(open(sys.argv[4]))
 min_read, max_share = int(sys.argv[5]), float(sys.argv[6])
+expected = int(sys.argv[7]) if len(sys.argv) > 7 else 0
+
+def read_since(now):
+    return max((sum(r for r, _ in v["subtasks"].values()) - sum(r for r, _ in before.get(vid, {"subtasks": {}})["subtasks"].values())
+                for vid, v in now.items()), default=0)
+
+now = counts(rest, job)
+deadline = time.monotonic() + 60
+while read_since(now) < expected and time.monotonic() < deadline:
+    time.sleep(5)
+    now = counts(rest, job)
+if read_since(now) < expected:
+    print(f"subtasks: the REST API's counts show {read_since(now)} records read, {expected} expected")
+    sys.exit(1)
 bad = []
-for vid, v in counts(rest, job).items():
+for vid, v in now.items():
     old = before.get(vid, {"subtasks": {}})["subtasks"]
     reads, writes = [], []
     for i, (r, w) in sorted(v["subtasks"].items(), key=lambda kv: int(kv[0])):
