@@ -60,7 +60,7 @@ public final class JobOptions {
     public static final ConfigOption<Integer> PARTIAL_SIZE = ConfigOption.integer("dual.partial-size", 64)
             .check(v -> v >= 1, "an integer ≥ 1")
             .describe("Samples each subtask groups per version (and for the controller) before the keyed merge.");
-    public static final ConfigOption<Long> PARTIAL_WAIT_MS = ConfigOption.longInteger("dual.partial-wait-ms", 100L)
+    public static final ConfigOption<Long> PARTIAL_WAIT_MS = ConfigOption.longInteger("dual.partial-wait-ms", 25L)
             .check(v -> v >= 1, "an integer ≥ 1").describe("A partial group goes to the merge after this long.");
 
     public static final ConfigOption<Integer> BATCH_SIZE = ConfigOption.integer("scoring.batch-size", 64)
