@@ -11,8 +11,9 @@
 #  4. the policy server's Kafka loop (bin/dualign serve) answers prompts while the broker is stopped
 #     for 30 s and started again: every prompt answered once, every answer scored once;
 #  5. 16 clients that never finish their request: the server's /healthz and chat keep answering;
-#  6. the fine-tuner killed between publishing a version and committing its request: after a
-#     restart exactly one version exists for that request, and it is announced;
+#  6. two fine-tuners, one active and one standing by; the active one killed between publishing a
+#     version and committing its request: the standby takes over, exactly one version exists for
+#     that request, and it is announced;
 #  7. a plain `flink stop`, then `flink run -s` from the savepoint (the job's DJL/JNI code loaded
 #     again by a new user-code class loader): version 3 is scored and λ steps on from the savepoint;
 #  8. 2,000 responses of one version over 40 prompts: the records each subtask of each vertex read
@@ -41,6 +42,7 @@ check() {
   rm -rf "$WORK/kafka" "$WORK/checkpoints" "$WORK/savepoints" "$WORK"/*.out
   write_config "$WORK/dualign.yaml" "$SERVER_PORT"
   write_config "$WORK/finetuner.yaml" "$FINETUNER_PORT"
+  write_config "$WORK/finetuner-2.yaml" "$((FINETUNER_PORT + 1))"
   broker_start
 
   up
@@ -115,10 +117,16 @@ check() {
   python3 "$HERE/slow_clients.py" 127.0.0.1 "$SERVER_PORT" 16
   kill "$(cat "$WORK/server.pid")" && rm -f "$WORK/server.pid"
 
-  log "6. the fine-tuner killed between publishing a version and committing its request"
+  log "6. two fine-tuners; the active one killed between publishing a version and committing its request"
   DUALIGN_JAVA_OPTS="-Xmx1g -Ddualign.fault.finetuner-halt-after-publish=true" \
     "$ROOT/bin/dualign" serve --role finetuner --config "$WORK/finetuner.yaml" >"$WORK/finetuner-1.out" 2>&1 &
   local ft=$! rc=0
+  for _ in $(seq 1 60); do grep -q 'lease acquired' "$WORK/finetuner-1.out" && break; sleep 1; done
+  grep -q 'lease acquired' "$WORK/finetuner-1.out" || { log "the first fine-tuner never became active"; kill -9 "$ft"; return 1; }
+  # the standby: the same command on another machine in production
+  DUALIGN_JAVA_OPTS="-Xmx1g" "$ROOT/bin/dualign" serve --role finetuner --config "$WORK/finetuner-2.yaml" \
+    >"$WORK/finetuner-2.out" 2>&1 &
+  echo $! >"$WORK/finetuner.pid"
   for _ in $(seq 1 300); do
     kill -0 "$ft" 2>/dev/null || break
     if grep -q 'waits for traffic' "$WORK/finetuner-1.out"; then
@@ -132,16 +140,16 @@ check() {
   line="$(grep -o 'halting after publishing version [0-9]* for [^ ]*' "$WORK/finetuner-1.out" | tail -n 1)"
   [[ "$rc" == 137 && -n "$line" ]] || { log "the fine-tuner exited with $rc, not at the drill"; tail -n 20 "$WORK/finetuner-1.out" >&2; return 1; }
   version="$(awk '{print $5}' <<<"$line")"; req="$(awk '{print $7}' <<<"$line")"
-  log "the fine-tuner halted (exit $rc) with version $version of request $req in the registry, unannounced"
-  "$ROOT/bin/dualign" serve --role finetuner --config "$WORK/finetuner.yaml" >"$WORK/finetuner-2.out" 2>&1 &
-  echo $! >"$WORK/finetuner.pid"
+  log "the active fine-tuner halted (exit $rc) with version $version of request $req in the registry, unannounced"
   for _ in $(seq 1 120); do peer dump "$BS" dualign.checkpoints | grep -q "\"version\":$version," && break; sleep 2; done
   peer dump "$BS" dualign.checkpoints | grep -q "\"version\":$version," || { log "version $version was never announced"; return 1; }
   local versions; versions="$(grep -l "\"requestId\" : \"$req\"" "$WORK"/registry/policy/*/manifest.json | wc -l)"
   [[ "$versions" == 1 ]] || { log "$versions registry versions for request $req"; return 1; }
-  grep -q "was already published as version $version" "$WORK/finetuner-2.out" || { log "the restarted fine-tuner did not find version $version"; return 1; }
+  grep -q 'lease acquired' "$WORK/finetuner-2.out" || { log "the standby never became active"; return 1; }
+  grep -q "was already published as version $version" "$WORK/finetuner-2.out" || { log "the standby did not find version $version"; return 1; }
+  log "the standby: $(grep -o 'lease acquired.*' "$WORK/finetuner-2.out" | head -n 1)"
   kill "$(cat "$WORK/finetuner.pid")" && rm -f "$WORK/finetuner.pid"
-  log "after 6: exactly one version ($version) for request $req, announced after the restart"
+  log "after 6: the standby took over; exactly one version ($version) for request $req, announced by the standby"
 
   log "7. a plain flink stop, then flink run -s from the savepoint"
   # a plain stop: the cluster's configuration names the savepoint directory, as a platform's should

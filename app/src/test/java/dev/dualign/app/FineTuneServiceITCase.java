@@ -170,6 +170,47 @@ class FineTuneServiceITCase {
     }
 
     @Test
+    void oneFineTunerIsActiveAndAStandbyTakesOverWhenItLeaves() throws Exception {
+        Setup s = setup("lease.");
+        try (FineTuner ta = new FineTuner(s.registry(), Device.cpu(), settings(30));
+                FineTuner tb = new FineTuner(s.registry(), Device.cpu(), settings(30))) {
+            FineTuneService a = new FineTuneService(ta, s.loop()).start();
+            FineTuneService b = null;
+            try {
+                Await.until("the first fine-tuner holds the lease", Duration.ofSeconds(60), a::active);
+                b = new FineTuneService(tb, s.loop()).start();
+                for (int i = 0; i < 25; i++) { // the second stands by while the first lives
+                    Thread.sleep(200);
+                    assertThat(a.active()).isTrue();
+                    assertThat(b.active()).isFalse();
+                }
+                assertThat(b.status()).startsWith("standby");
+                request(s, new FineTuneRequest("req-a", Map.of("harmless", 2.0), 0, s.loop().scored(), 0L, null, null, 1));
+                KafkaTestClient.consume(KAFKA.bootstrapServers(), s.loop().checkpoints(), 1, Duration.ofSeconds(180));
+                assertThat(a.published()).isEqualTo(1);
+                assertThat(b.published()).isZero();
+
+                a.close(); // leaves the group: the standby takes over at once, not after a session timeout
+                FineTuneService standby = b;
+                Await.until("the standby takes over", Duration.ofSeconds(30), standby::active);
+                request(s, new FineTuneRequest("req-b", Map.of("harmless", 1.0), 1, s.loop().scored(), 0L, null, null, 2));
+                List<ConsumerRecord<byte[], byte[]>> out = KafkaTestClient.consume(KAFKA.bootstrapServers(),
+                        s.loop().checkpoints(), 2, Duration.ofSeconds(180));
+                assertThat(out).hasSize(2);
+                assertThat(Events.parse(CheckpointEvent.class, out.get(1).value()).version()).isEqualTo(2);
+                assertThat(b.published()).isEqualTo(1);
+                // each request trained once, by one of them
+                assertThat(s.registry().versions(ModelNames.POLICY)).containsExactly(0L, 1L, 2L);
+            } finally {
+                a.close();
+                if (b != null) {
+                    b.close();
+                }
+            }
+        }
+    }
+
+    @Test
     void aDivergedRunPublishesNothingAndSaysWhyOnTheDeadLetterTopic() throws Exception {
         Setup s = setup("diverge.");
         // a KL bound no DPO step can respect: the run counts as diverged

@@ -34,6 +34,11 @@ import org.slf4j.LoggerFactory;
  * serving is unaffected. Request offsets are committed once handled, so a restart resumes after them;
  * a request published but not committed before a crash is announced again, not trained twice. A
  * request waiting for traffic is tried again only when more traffic has come.
+ *
+ * <p>Several fine-tuners may run against one cluster; one is active, the others stand by. The
+ * active one holds a {@link KafkaLease} on {@code dualign.control}; a standby takes over when it
+ * closes (at once) or dies (after the lease's session timeout) and resumes from the committed
+ * request offsets, announcing instead of training a request already published.
  */
 public final class FineTuneService implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(FineTuneService.class);
@@ -58,6 +63,7 @@ public final class FineTuneService implements AutoCloseable {
     private final AtomicLong sessionFailures = new AtomicLong();
     private final AtomicLong deadLetters = new AtomicLong();
     private volatile dev.dualign.model.serving.ServiceMetrics metrics;
+    private volatile KafkaLease lease;
     private volatile boolean running = true;
     private volatile String status = "idle";
     private long newestPublished = -1;
@@ -70,13 +76,22 @@ public final class FineTuneService implements AutoCloseable {
     }
 
     public FineTuneService start() {
+        lease = new KafkaLease(kafka, "finetuner-lease", kafka.control()).start();
         thread.start();
         return this;
     }
 
+    /** Whether this fine-tuner is the active one (it holds the lease); a standby waits for it. */
+    public boolean active() {
+        KafkaLease l = lease;
+        return l != null && l.held();
+    }
+
     /** What it is doing now, for status lines. */
     public String status() {
-        return status;
+        KafkaLease l = lease;
+        String trouble = l == null || l.held() ? null : l.problem();
+        return trouble != null ? "reconnecting after: " + trouble : status;
     }
 
     public long published() {
@@ -102,23 +117,25 @@ public final class FineTuneService implements AutoCloseable {
                 attempts::get);
         Map<String, String> me = Map.of("component", "finetuner");
         m.counter("dualign_session_failures_total", "Kafka sessions that failed and were started again, by component", me,
-                sessionFailures::get);
+                this::sessionFailures);
         m.counter("dualign_dead_letters_total", "Records sent to dualign.dlq, by component", me, deadLetters::get);
         m.gauge("dualign_finetune_state", "1 for the fine-tuner's current state", Map.of("state", "training"),
-                () -> status.startsWith("training") ? 1 : 0);
+                () -> status().startsWith("training") ? 1 : 0);
         m.gauge("dualign_finetune_state", "1 for the fine-tuner's current state", Map.of("state", "waiting_for_traffic"),
-                () -> status.startsWith("waiting for traffic") ? 1 : 0);
+                () -> status().startsWith("waiting for traffic") ? 1 : 0);
         m.gauge("dualign_finetune_state", "1 for the fine-tuner's current state", Map.of("state", "reconnecting"),
-                () -> status.startsWith("reconnecting") ? 1 : 0);
+                () -> status().startsWith("reconnecting") ? 1 : 0);
+        m.gauge("dualign_finetune_state", "1 for the fine-tuner's current state", Map.of("state", "standby"),
+                () -> status().startsWith("standby") ? 1 : 0);
         m.gauge("dualign_healthy", "1 when the component works, 0 while /healthz reports a problem", me,
-                () -> status.startsWith("reconnecting") ? 0 : 1);
+                () -> status().startsWith("reconnecting") ? 0 : 1);
         metrics = m;
         return this;
     }
 
     /** Why the fine-tuner is not working (its Kafka session is being started again), or null. */
     public String problem() {
-        String s = status;
+        String s = status();
         return s.startsWith("reconnecting") ? "the fine-tuner is " + s : null;
     }
 
@@ -129,7 +146,8 @@ public final class FineTuneService implements AutoCloseable {
 
     /** Sessions that failed and were started again. */
     public long sessionFailures() {
-        return sessionFailures.get();
+        KafkaLease l = lease;
+        return sessionFailures.get() + (l == null ? 0 : l.failures());
     }
 
     /**
@@ -141,10 +159,23 @@ public final class FineTuneService implements AutoCloseable {
     private void run() {
         dev.dualign.model.Backoff backoff = new dev.dualign.model.Backoff();
         while (running) {
+            if (!lease.held()) {
+                if (!status.startsWith("standby")) {
+                    status = "standby: another fine-tuner is active";
+                }
+                if (!dev.dualign.model.Backoff.sleep(200)) {
+                    return;
+                }
+                continue;
+            }
             long started = System.currentTimeMillis();
+            long waitMs = 0;
+            lease.work().lock(); // a revocation of the lease waits until this session has stopped
             try {
-                session();
-                return;
+                if (lease.held()) {
+                    status = "active";
+                    session();
+                }
             } catch (org.apache.kafka.common.errors.InterruptException e) {
                 return; // closing
             } catch (RuntimeException e) {
@@ -152,12 +183,14 @@ public final class FineTuneService implements AutoCloseable {
                     return;
                 }
                 sessionFailures.incrementAndGet();
-                long waitMs = backoff.after(System.currentTimeMillis() - started);
+                waitMs = backoff.after(System.currentTimeMillis() - started);
                 LOG.error("fine-tuner session failed; reconnecting in {} s", waitMs / 1000, e);
                 status = "reconnecting after: " + e.getMessage();
-                if (!dev.dualign.model.Backoff.sleep(waitMs)) {
-                    return;
-                }
+            } finally {
+                lease.work().unlock();
+            }
+            if (waitMs > 0 && !dev.dualign.model.Backoff.sleep(waitMs)) {
+                return;
             }
         }
     }
@@ -191,7 +224,7 @@ public final class FineTuneService implements AutoCloseable {
             long received = 0;
             long receivedAtLastWait = -1; // the data a request last waited on: no new attempt until more came
             long lastAttempt = 0;
-            while (running) {
+            while (running && lease.held()) {
                 for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(200))) {
                     if (r.topic().equals(kafka.scored())) {
                         try {
@@ -252,8 +285,9 @@ public final class FineTuneService implements AutoCloseable {
                     lastAttempt = System.currentTimeMillis();
                     int[] lastLogged = {0};
                     CheckpointEvent c = tuner.train(p.request, List.copyOf(buffer), step -> {
-                        if (!running) {
-                            throw new java.util.concurrent.CancellationException("the fine-tuner is shutting down");
+                        if (!running || !lease.held()) {
+                            throw new java.util.concurrent.CancellationException("the fine-tuner is shutting down or "
+                                    + "standing by");
                         }
                         status = "training for λ=" + p.request.lambda() + ", step " + step;
                         if (step - lastLogged[0] >= 25) {
@@ -285,7 +319,8 @@ public final class FineTuneService implements AutoCloseable {
                     }
                     status = "waiting for traffic (" + e.getMessage() + ")";
                 } catch (java.util.concurrent.CancellationException e) {
-                    LOG.info("fine-tune {} abandoned at shutdown; the request stays uncommitted", p.request.requestId());
+                    LOG.info("fine-tune {} abandoned (shutting down or standing by); the request stays uncommitted",
+                            p.request.requestId());
                     return;
                 } catch (org.apache.kafka.common.KafkaException e) {
                     throw e; // the session's trouble, not the request's: a new session retries it
@@ -361,6 +396,9 @@ public final class FineTuneService implements AutoCloseable {
             thread.join(120_000); // a run in progress finishes its current step first
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        if (lease != null) {
+            lease.close(); // leaves the group: a standby takes over at once
         }
     }
 }
