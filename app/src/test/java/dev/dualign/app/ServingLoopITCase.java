@@ -133,4 +133,80 @@ class ServingLoopITCase {
             }
         }
     }
+
+    static void event(String topic, dev.dualign.core.event.Event e) throws Exception {
+        KafkaTestClient.produce(KAFKA.bootstrapServers(), topic, List.of(e.key().getBytes(StandardCharsets.UTF_8)),
+                List.of(EventJson.writeBytes(e)));
+    }
+
+    static void bothAt(PolicyServer a, PolicyServer b, long stable, long canary) throws InterruptedException {
+        Await.until("two replicas at stable " + stable + ", canary " + canary, Duration.ofSeconds(60), () ->
+                a.deployment().stable() == stable && a.deployment().canary() == canary
+                && b.deployment().stable() == stable && b.deployment().canary() == canary);
+    }
+
+    @Test
+    void twoReplicasShareThePromptsRouteAlikeAndFollowAPromoteAndARollback() throws Exception {
+        LoopKafka lk = topics("replicas.");
+        ModelRegistry reg = TestModels.registryWithVersions(tmp.resolve("replicas-registry"), 2);
+        ServerSettings settings = ServerSettings.local("t", 0.5);
+        try (PolicyServer a = PolicyServer.start(reg, settings, Device.cpu());
+                PolicyServer b = PolicyServer.start(reg, settings, Device.cpu());
+                ServingLoop la = new ServingLoop(a, lk, monitor(), 16, "replica-a").start();
+                ServingLoop lb = new ServingLoop(b, lk, monitor(), 16, "replica-b").start()) {
+            // version 1 is announced once, on the broadcast topic: both replicas make it their canary
+            event(lk.checkpoints(), new dev.dualign.core.event.CheckpointEvent(1, "policy/1",
+                    reg.manifestSha256(dev.dualign.model.registry.ModelNames.POLICY, 1), java.util.Map.of("harmless", 1.0), 0,
+                    java.util.Map.of(), System.currentTimeMillis()));
+            bothAt(a, b, 0, 1);
+
+            // canary routing is a function of the prompt's id: both replicas send each prompt to the same version
+            List<PolicyServer.Prompt> same = new ArrayList<>();
+            for (int i = 0; i < 40; i++) {
+                same.add(new PolicyServer.Prompt("route-" + i, "how do i sleep better"));
+            }
+            List<Long> byA = a.answer(same).stream().map(ResponseEvent::policyVersion).toList();
+            List<Long> byB = b.answer(same).stream().map(ResponseEvent::policyVersion).toList();
+            assertThat(byB).isEqualTo(byA);
+            assertThat(byA).contains(0L, 1L);
+
+            // Kafka mode: one consumer group, so the replicas share the prompts and answer each once
+            int sent = 0;
+            long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+            while ((la.answered() == 0 || lb.answered() == 0) && System.nanoTime() < deadline) {
+                prompts(lk, "shared" + sent, 10);
+                sent += 10;
+                Thread.sleep(2000);
+            }
+            assertThat(la.answered()).as("answered by replica a").isPositive();
+            assertThat(lb.answered()).as("answered by replica b").isPositive();
+            int total = sent;
+            List<String> answered = KafkaTestClient.consume(KAFKA.bootstrapServers(), lk.responses(), total,
+                    Duration.ofSeconds(60)).stream().map(x -> Events.parse(ResponseEvent.class, x.value()).promptId()).toList();
+            assertThat(answered).hasSize(total).doesNotHaveDuplicates();
+
+            // the job's decisions reach every replica
+            event(lk.decisions(), new dev.dualign.core.event.DeploymentDecision(1,
+                    dev.dualign.core.event.DeploymentDecision.Action.PROMOTE, "test", java.util.Map.of(), System.currentTimeMillis()));
+            bothAt(a, b, 1, -1);
+            event(lk.checkpoints(), new dev.dualign.core.event.CheckpointEvent(2, "policy/2",
+                    reg.manifestSha256(dev.dualign.model.registry.ModelNames.POLICY, 2), java.util.Map.of("harmless", 2.0), 1,
+                    java.util.Map.of(), System.currentTimeMillis()));
+            bothAt(a, b, 1, 2);
+            // a third replica started now (a scale-up, a restart) serves what the others serve, not its
+            // initial version: it reads the history of announcements and decisions first
+            try (PolicyServer c = PolicyServer.start(reg, settings, Device.cpu());
+                    ServingLoop lc = new ServingLoop(c, lk, monitor(), 16, "replica-c").start()) {
+                bothAt(c, a, 1, 2);
+                event(lk.decisions(), new dev.dualign.core.event.DeploymentDecision(2,
+                        dev.dualign.core.event.DeploymentDecision.Action.ROLLBACK, "test", java.util.Map.of(),
+                        System.currentTimeMillis()));
+                bothAt(a, b, 1, -1);
+                bothAt(c, a, 1, -1);
+                assertThat(lc.problem()).isNull();
+            }
+            assertThat(la.problem()).isNull();
+            assertThat(lb.problem()).isNull();
+        }
+    }
 }

@@ -1,5 +1,6 @@
 package dev.dualign.model.serving;
 
+import dev.dualign.core.control.DeploymentHistory;
 import dev.dualign.core.event.Alert;
 import dev.dualign.core.event.CheckpointEvent;
 import dev.dualign.core.event.DeadLetter;
@@ -347,6 +348,9 @@ public final class ServingLoop implements AutoCloseable {
         return m == null ? 0 : m.offset();
     }
 
+    /** Whether the deployment history was read (once per server, not per session). */
+    private boolean caughtUp;
+
     private void eventSession() {
         try (KafkaConsumer<String, byte[]> consumer = kafka.consumer("server-events")) {
             List<TopicPartition> tps = new ArrayList<>();
@@ -358,9 +362,14 @@ public final class ServingLoop implements AutoCloseable {
                 }
                 info.forEach(i -> tps.add(new TopicPartition(t, i.partition())));
             }
+            if (!caughtUp) {
+                catchUp(consumer, tps);
+                caughtUp = true;
+            }
             consumer.assign(tps);
-            // a started server serves its initial version and follows from now; a session started again
-            // after a failure goes on where the last one stopped, so no decision or version is missed
+            // a started server takes the deployment the history says (catchUp) and follows from there; a
+            // session started again after a failure goes on where the last one stopped, so no decision
+            // or version is missed
             for (TopicPartition tp : tps) {
                 Long at = eventPositions.get(tp);
                 if (at != null) {
@@ -390,6 +399,58 @@ public final class ServingLoop implements AutoCloseable {
                 monitor.onDeployment(server.deployment());
             }
         }
+    }
+
+    /**
+     * Before following the broadcast topics: reads {@code checkpoints} and {@code decisions} from
+     * their beginning to their ends now and deploys what they add up to ({@link DeploymentHistory}),
+     * so a replica started after others serves what they serve; records after those ends are then
+     * handled live as usual.
+     */
+    private void catchUp(KafkaConsumer<String, byte[]> consumer, List<TopicPartition> tps) {
+        List<TopicPartition> history = tps.stream()
+                .filter(tp -> tp.topic().equals(kafka.checkpoints()) || tp.topic().equals(kafka.decisions())).toList();
+        consumer.assign(history);
+        consumer.seekToBeginning(history);
+        Map<TopicPartition, Long> ends = consumer.endOffsets(history);
+        DeploymentHistory h = new DeploymentHistory(server.deployment().stable());
+        long deadline = System.currentTimeMillis() + 60_000;
+        int read = 0;
+        while (history.stream().anyMatch(tp -> consumer.position(tp) < ends.get(tp))) {
+            if (System.currentTimeMillis() > deadline) {
+                throw new IllegalStateException("could not read the deployment history (" + kafka.checkpoints() + ", "
+                        + kafka.decisions() + ") within 60 s");
+            }
+            for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                if (r.offset() >= ends.get(new TopicPartition(r.topic(), r.partition()))) {
+                    continue; // after the snapshot: the live loop handles it
+                }
+                read++;
+                try {
+                    if (r.topic().equals(kafka.decisions())) {
+                        DeploymentDecision d = Events.parse(DeploymentDecision.class, r.value());
+                        h.decided(d.policyVersion(), d.action());
+                    } else {
+                        CheckpointEvent c = Events.parse(CheckpointEvent.class, r.value());
+                        if (c.path().equals(ModelNames.POLICY + "/" + c.version())) {
+                            h.announced(c.version(), c.sha256());
+                        }
+                    }
+                } catch (RuntimeException e) {
+                    LOG.warn("deployment history: ignoring an unreadable record on {} at {}:{}", r.topic(), r.partition(), r.offset());
+                }
+            }
+        }
+        history.forEach(tp -> eventPositions.put(tp, ends.get(tp)));
+        PolicyServer.Deployment now = server.deployment();
+        if (h.stable() != now.stable()) {
+            LOG.info("deployment history ({} records): version {} was promoted; serving it", read, h.stable());
+            server.deploy(h.stable(), h.digest(h.stable()), true);
+        }
+        h.canary().ifPresent(c -> {
+            LOG.info("deployment history: version {} is the undecided canary; serving it as this server's canary", c.getKey());
+            server.offer(c.getKey(), c.getValue());
+        });
     }
 
     private void handle(ConsumerRecord<String, byte[]> r) {
