@@ -167,7 +167,7 @@ check() {
   local last; last="$(last_dual)"
   log "after 7: $last"
   # λ continued from the savepoint: the step counter went on from before the stop, on version 3
-  [[ "$last" == *"\"step\":$before"* && "$last" == *'"policyVersion":3'* ]] \
+  [[ "$last" == *"\"step\":$before "* && "$last" == *'"policyVersion":3 '* ]] \
     || { log "the resubmitted job did not continue from the savepoint (expected step $before on version 3)"; return 1; }
   peer steps "$BS" dualign.dual
   log "dual updates (step, version, λ):"

@@ -15,7 +15,9 @@ import java.util.TreeMap;
  * serve its initial version until the next decision, and disagree with the others. The fold reads
  * sets and maxima, not order, because the two topics' records are not ordered against each other.
  * A replica that joins while a version waits behind an undecided canary takes the newer one as its
- * canary at once (the others switch when the hold ends).
+ * canary at once (the others switch when the hold ends, or when the job decides the older one: a
+ * server serves a version the job promotes even when it is not its canary). With
+ * {@code server.canary-fraction} 0 every announcement is deployed as it comes: {@link #newest()}.
  */
 public final class DeploymentHistory {
     private long stable;
@@ -50,6 +52,11 @@ public final class DeploymentHistory {
     /** The stable version's digest, when it was announced. */
     public String digest(long version) {
         return announced.get(version);
+    }
+
+    /** The newest announced version, if any: a server without canaries deploys every announcement. */
+    public Optional<Map.Entry<Long, String>> newest() {
+        return announced.isEmpty() ? Optional.empty() : Optional.of(announced.lastEntry());
     }
 
     /**

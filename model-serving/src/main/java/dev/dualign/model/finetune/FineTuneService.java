@@ -251,6 +251,8 @@ public final class FineTuneService implements AutoCloseable {
                 if (pending.isEmpty() || receivedAtLastWait >= 0 && !worthAnotherTry(received - receivedAtLastWait, lastAttempt)) {
                     continue; // nothing to do, or still waiting for more traffic than the last attempt had
                 }
+                // the newest by the job's clock: requests are keyed over several partitions, so poll order is not request order
+                pending.sort(java.util.Comparator.comparingLong((Pending x) -> x.request.timestamp()));
                 Pending p = pending.get(pending.size() - 1);
                 for (Pending old : pending.subList(0, pending.size() - 1)) {
                     skipped.incrementAndGet();

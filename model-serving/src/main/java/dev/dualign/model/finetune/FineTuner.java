@@ -133,6 +133,15 @@ public final class FineTuner implements AutoCloseable {
             info.put("trainedFrom", Long.toString(init));
             info.put("after", Long.toString(base));
             info.put("pairs", settings.referencePairs() ? "reference" : "traffic");
+            // a last word before publishing: the caller may cancel (a fine-tuner that lost its lease), and
+            // a version another fine-tuner published for this request meanwhile is returned, not doubled
+            progress.accept(r.steps());
+            java.util.Optional<CheckpointEvent> meanwhile = published(req);
+            if (meanwhile.isPresent()) {
+                LOG.warn("fine-tune {}: version {} was published for this request meanwhile; not publishing a second",
+                        req.requestId(), meanwhile.get().version());
+                return meanwhile.get();
+            }
             Manifest m = registry.publish(ModelNames.POLICY, null, base, lambda, metrics, info, policy::save);
             LOG.info("fine-tune {}: published policy version {} in {} s (loss {}, mean log π/π_ref {})", req.requestId(),
                     m.version(), String.format("%.1f", metrics.get("seconds")), String.format("%.4f", r.finalLoss()),

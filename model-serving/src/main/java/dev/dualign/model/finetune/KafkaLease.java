@@ -25,10 +25,13 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A live holder gives the lease up only when its work has stopped: the revocation waits (up to
  * the rebalance's own limit) for {@link #work()}'s lock, which the holder keeps while it works, and
- * the group assigns partition 0 to another member only after the revocation returned. Only a holder
- * cut off from the group without noticing (no poll for longer than the poll timeout, e.g. a frozen
- * process) can overlap with its successor; the fine-tuner's publish-by-request check covers that
- * case for a request both would run.
+ * the group assigns partition 0 to another member only after the revocation returned. A holder can
+ * still overlap with its successor when the group gives up on it first: its heartbeats lost for the
+ * session timeout (a network split, a frozen process: it learns of the loss only afterwards), or a
+ * revocation that waited {@link #REVOKE_WAIT} for work that did not stop (a Kafka call or a model
+ * load the work cannot interrupt). The fine-tuner asks again just before publishing and returns a
+ * version another one published for the same request meanwhile, so the overlap costs a wasted run,
+ * and a second version only if both publish in the same instant.
  */
 final class KafkaLease implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(KafkaLease.class);

@@ -57,6 +57,8 @@ public final class PolicyServer implements AutoCloseable {
     private final AtomicReference<Live> live;
     private final Object swapLock = new Object();
     private final Deque<Long> previousStable = new ArrayDeque<>();
+    /** Versions the job rolled back here: never promoted later by a decision naming them. Guarded by swapLock. */
+    private final java.util.Set<Long> rolledBackByJob = new java.util.HashSet<>();
     private final List<VersionEvent> timeline = new CopyOnWriteArrayList<>();
     private final List<Consumer<VersionEvent>> listeners = new CopyOnWriteArrayList<>();
     private final Map<Long, AtomicLong> answered = new ConcurrentHashMap<>();
@@ -464,9 +466,18 @@ public final class PolicyServer implements AutoCloseable {
         synchronized (swapLock) {
             Live cur = live.get();
             if (cur.canary == null || cur.canary.version != d.policyVersion()) {
+                if (d.action() == DeploymentDecision.Action.PROMOTE && d.policyVersion() > cur.stable.version
+                        && !rolledBackByJob.contains(d.policyVersion())) {
+                    // promoted by the job while this server had another canary (it started late, or replaced
+                    // that canary before the decision): the job's word wins, so every replica serves one stable version
+                    return promoteOther(d.policyVersion(), "job decision: " + d.reason());
+                }
                 return false;
             }
             String why = "job decision: " + d.reason();
+            if (d.action() == DeploymentDecision.Action.ROLLBACK) {
+                rolledBackByJob.add(d.policyVersion());
+            }
             boolean changed = switch (d.action()) {
                 case PROMOTE -> promote(d.policyVersion(), why);
                 case ROLLBACK -> rollback(why) >= 0;
@@ -474,6 +485,30 @@ public final class PolicyServer implements AutoCloseable {
             tick(); // the slot is free: a version waiting behind this canary goes in now
             return changed;
         }
+    }
+
+    /** Loads a promoted version that is not the canary and makes it stable; a newer canary stays. */
+    private boolean promoteOther(long version, String reason) {
+        Live cur = live.get();
+        ServedPolicy next;
+        try {
+            next = load(version, null);
+        } catch (RuntimeException e) {
+            lastRefusal = "version " + version + " refused: " + e.getMessage();
+            LOG.error("{}; still serving version {}", lastRefusal, cur.stable.version);
+            record(version, "refuse", e.getMessage());
+            return false;
+        }
+        boolean keepCanary = cur.canary != null && cur.canary.version > version;
+        live.set(new Live(next, keepCanary ? cur.canary : null, keepCanary ? cur.fraction : 0));
+        previousStable.push(cur.stable.version);
+        cur.stable.release();
+        if (cur.canary != null && !keepCanary) {
+            record(cur.canary.version, "retire", "older than version " + version + ", which the job promoted");
+            cur.canary.release();
+        }
+        record(version, "promote", reason + " (not this server's canary)");
+        return true;
     }
 
     /** The admin view: deployment, versions in the registry with their λ, and the timeline. */

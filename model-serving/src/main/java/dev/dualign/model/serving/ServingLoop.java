@@ -443,6 +443,14 @@ public final class ServingLoop implements AutoCloseable {
         }
         history.forEach(tp -> eventPositions.put(tp, ends.get(tp)));
         PolicyServer.Deployment now = server.deployment();
+        if (server.settings().canaryFraction() == 0) {
+            // no canaries: every announcement was deployed as it came, and decisions change nothing
+            h.newest().filter(e -> e.getKey() > now.stable()).ifPresent(e -> {
+                LOG.info("deployment history: version {} is the newest announced; serving it", e.getKey());
+                server.offer(e.getKey(), e.getValue());
+            });
+            return;
+        }
         if (h.stable() != now.stable()) {
             LOG.info("deployment history ({} records): version {} was promoted; serving it", read, h.stable());
             server.deploy(h.stable(), h.digest(h.stable()), true);

@@ -237,6 +237,27 @@ class PolicyServerTest {
     }
 
     @Test
+    void aVersionTheJobPromotesIsServedEvenWhenItIsNotThisServersCanary() {
+        // a replica that started late took version 2 as its canary while its peers still had 1 (2 waiting there)
+        try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("t", 0.5), Device.cpu())) {
+            assertThat(server.offer(2, null)).isTrue();
+            // the job promotes 1: the peers serve it, so this replica does too, keeping its newer canary
+            assertThat(server.carryOut(decision(1, DeploymentDecision.Action.PROMOTE))).isTrue();
+            assertThat(server.deployment()).isEqualTo(new PolicyServer.Deployment(1, 2, 0.5));
+            // a rollback of a version that is not its canary changes nothing
+            assertThat(server.carryOut(decision(1, DeploymentDecision.Action.ROLLBACK))).isFalse();
+            // a promotion of a version it has as canary promotes it; one older than its stable changes nothing
+            assertThat(server.carryOut(decision(2, DeploymentDecision.Action.PROMOTE))).isTrue();
+            assertThat(server.deployment()).isEqualTo(new PolicyServer.Deployment(2, -1, 0.0));
+            assertThat(server.carryOut(decision(1, DeploymentDecision.Action.PROMOTE))).isFalse();
+            // a promoted version newer than a canary retires the canary
+            assertThat(server.offer(1, null)).isTrue(); // (an old version re-announced, for the test)
+            assertThat(server.carryOut(decision(3, DeploymentDecision.Action.PROMOTE))).isTrue();
+            assertThat(server.deployment()).isEqualTo(new PolicyServer.Deployment(3, -1, 0.0));
+        }
+    }
+
+    @Test
     void aTamperedOrHalfWrittenVersionIsRefusedAndServingContinues() throws Exception {
         Path root = tmp.resolve("tamper-registry");
         TestModels.copyTree(registry.root(), root);
