@@ -227,7 +227,20 @@ public final class ServingLoop implements AutoCloseable {
         try (KafkaConsumer<String, byte[]> consumer = kafka.consumer("server", extra);
                 KafkaProducer<String, byte[]> producer = kafka.producer(transactionalId)) {
             producer.initTransactions(); // aborts what a crashed instance with this id left open
-            consumer.subscribe(List.of(kafka.prompts()));
+            // ready once it has joined the group, with or without partitions: a replica beyond the
+            // partition count gets none, stands by in the group, and still serves HTTP and follows decisions
+            consumer.subscribe(List.of(kafka.prompts()), new org.apache.kafka.clients.consumer.ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsAssigned(java.util.Collection<TopicPartition> parts) {
+                    if (!readyPrompts) {
+                        readyPrompts = true;
+                        ready.countDown();
+                    }
+                }
+
+                @Override
+                public void onPartitionsRevoked(java.util.Collection<TopicPartition> parts) {}
+            });
             Map<TopicPartition, Long> failedAt = Map.of(); // where the batch that last failed to generate started
             int failures = 0;
             while (running) {
