@@ -348,13 +348,8 @@ public final class PolicyServer implements AutoCloseable {
                 LOG.info("version {} is already deployed", version);
                 return true;
             }
-            ServedPolicy next;
-            try {
-                next = load(version, manifestSha256);
-            } catch (RuntimeException e) {
-                lastRefusal = "version " + version + " refused: " + e.getMessage();
-                LOG.error("{}; still serving version {}", lastRefusal, cur.stable.version);
-                record(version, "refuse", e.getMessage());
+            ServedPolicy next = loadOrRefuse(version, manifestSha256, cur);
+            if (next == null) {
                 return false;
             }
             if (settings.canaryFraction() > 0 && !direct) {
@@ -376,6 +371,18 @@ public final class PolicyServer implements AutoCloseable {
                 record(version, "deploy", "serving all traffic");
             }
             return true;
+        }
+    }
+
+    /** {@link #load}, or null with the refusal recorded (serving goes on unchanged). */
+    private ServedPolicy loadOrRefuse(long version, String manifestSha256, Live cur) {
+        try {
+            return load(version, manifestSha256);
+        } catch (RuntimeException e) {
+            lastRefusal = "version " + version + " refused: " + e.getMessage();
+            LOG.error("{}; still serving version {}", lastRefusal, cur.stable.version);
+            record(version, "refuse", e.getMessage());
+            return null;
         }
     }
 
@@ -490,13 +497,8 @@ public final class PolicyServer implements AutoCloseable {
     /** Loads a promoted version that is not the canary and makes it stable; a newer canary stays. */
     private boolean promoteOther(long version, String reason) {
         Live cur = live.get();
-        ServedPolicy next;
-        try {
-            next = load(version, null);
-        } catch (RuntimeException e) {
-            lastRefusal = "version " + version + " refused: " + e.getMessage();
-            LOG.error("{}; still serving version {}", lastRefusal, cur.stable.version);
-            record(version, "refuse", e.getMessage());
+        ServedPolicy next = loadOrRefuse(version, null, cur);
+        if (next == null) {
             return false;
         }
         boolean keepCanary = cur.canary != null && cur.canary.version > version;
