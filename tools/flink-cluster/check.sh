@@ -115,6 +115,11 @@ check() {
 
   log "5. 16 slow HTTP clients"
   python3 "$HERE/slow_clients.py" 127.0.0.1 "$SERVER_PORT" 16
+  log "5b. the official openai npm client against bin/dualign serve"
+  if [[ ! -d "$ROOT/tools/openai-client/node_modules/openai" ]]; then
+    log "the openai npm package is not installed: run npm ci --prefix tools/openai-client"; return 1
+  fi
+  node "$ROOT/tools/openai-client/check.mjs" "http://127.0.0.1:$SERVER_PORT" || { log "the openai client check failed against serve"; return 1; }
   kill "$(cat "$WORK/server.pid")" && rm -f "$WORK/server.pid"
 
   log "6. two fine-tuners; the active one killed between publishing a version and committing its request"

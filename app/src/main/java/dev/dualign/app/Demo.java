@@ -143,7 +143,9 @@ public final class Demo implements AutoCloseable {
         out.printf("Dashboard:        %s%n", http.url());
         out.printf("Flink web UI:     %s  (job %s)%n", flinkUrl, job.getJobID());
         out.printf("Kafka bootstrap:  %s%n", bootstrapServers);
-        out.printf("Chat API:         curl -s -XPOST %sv1/chat -d '{\"prompt\":\"how do i reset my password\"}'%n", http.url());
+        out.printf("Chat API:         curl -s %sv1/chat/completions -d '{\"messages\":[{\"role\":\"user\",\"content\":\"how do i reset my password\"}]}'%n",
+                http.url());
+        out.printf("                  (OpenAI-compatible: base URL %sv1, model %s)%n", http.url(), ss.model());
         out.printf("Admin token:      %s  (Authorization: Bearer …; %sadmin/versions)%n", adminToken, http.url());
         out.printf("mode %s, margins %s%s, %.0f prompts/s, seed %d%s%n", js.mode(), js.constraints(),
                 js.relativeToReference().isEmpty() ? "" : " (" + js.relativeToReference() + " above the reference's mean)", o.rate(), o.seed(),
@@ -251,7 +253,7 @@ public final class Demo implements AutoCloseable {
         return new ServerSettings(c.get(ServingOptions.HOST), c.get(ServingOptions.PORT), token, c.get(ServingOptions.CANARY_FRACTION),
                 hold, c.get(ServingOptions.REFERENCE_FRACTION), c.get(ServingOptions.REFERENCE_SAMPLES), c.get(ServingOptions.MAX_TOKENS),
                 c.get(ServingOptions.TEMPERATURE), c.get(ServingOptions.REQUEST_TIMEOUT_MS), c.get(ServingOptions.INITIAL_VERSION),
-                seed);
+                seed, c.get(ServingOptions.BATCH), c.get(ServingOptions.MODEL));
     }
 
     public static FineTuneSettings fineTuneSettings(Config c, JobSettings js, long seed) {

@@ -15,7 +15,7 @@ import picocli.CommandLine.Spec;
 /** Benchmarks: speed targets are measured here and recorded in docs/benchmarks.md, never asserted in tests. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure the speed targets named in the issues (results go to docs/benchmarks.md).",
-        subcommands = {BenchCommand.Dual.class, BenchKafka.class, BenchModels.class, BenchJob.class})
+        subcommands = {BenchCommand.Dual.class, BenchKafka.class, BenchModels.class, BenchJob.class, BenchServe.class})
 final class BenchCommand implements Runnable {
     @Spec
     CommandSpec spec;

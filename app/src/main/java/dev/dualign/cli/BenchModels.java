@@ -90,7 +90,7 @@ final class BenchModels implements Callable<Integer> {
         return 0;
     }
 
-    private static double generate(PolicyLm lm, WordTokenizer tok, List<String> prompts, int batch, Sampling s, int total) {
+    static double generate(PolicyLm lm, WordTokenizer tok, List<String> prompts, int batch, Sampling s, int total) {
         warm(lm, tok, prompts, batch, s);
         long t0 = System.nanoTime();
         int done = 0;

@@ -32,7 +32,11 @@ public final class ServingOptions {
             .describe("This server's stable name, distinct per live instance (empty: the host name). Its Kafka "
                     + "transactional id: a restarted instance fences the crashed one and aborts its open transaction.");
     public static final ConfigOption<Integer> BATCH = ConfigOption.integer("server.batch", 64)
-            .check(v -> v >= 1, "an integer ≥ 1").describe("Most prompts answered in one batched generation.");
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Most responses in one batched generation: Kafka prompts, and "
+                    + "HTTP requests that arrive while a generation runs (dynamic batching).");
+    public static final ConfigOption<String> MODEL = ConfigOption.string("server.model", "dualign")
+            .check(v -> !v.isBlank(), "a non-empty model id")
+            .describe("Model id of the OpenAI-compatible API (/v1/models); requests naming another model get 404.");
     public static final ConfigOption<Integer> FT_EPOCHS = ConfigOption.integer("finetune.epochs", 3)
             .check(v -> v >= 1, "an integer ≥ 1").describe("DPO passes over the pairs.");
     public static final ConfigOption<Integer> FT_BATCH = ConfigOption.integer("finetune.batch-size", 32)
@@ -55,7 +59,7 @@ public final class ServingOptions {
             .check(v -> v >= 1, "an integer ≥ 1").describe("Recent scored samples kept as training data.");
 
     public static final List<ConfigOption<?>> ALL = List.of(HOST, PORT, ADMIN_TOKEN, CANARY_FRACTION, CANARY_HOLD_MS, REFERENCE_FRACTION,
-            REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, INSTANCE_ID, BATCH, FT_EPOCHS, FT_BATCH,
+            REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, INSTANCE_ID, BATCH, MODEL, FT_EPOCHS, FT_BATCH,
             FT_LEARNING_RATE, FT_MAX_KL, FT_INIT, FT_PAIRS, FT_MAX_PAIRS, FT_MIN_PAIRS, FT_BUFFER);
 
     private ServingOptions() {}

@@ -7,5 +7,10 @@ package dev.dualign.model.lm;
  * @param stopped whether it ended with EOS (false: cut at maxTokens)
  * @param logprob log π(y|x) under the sampling policy at temperature 1 (EOS included when stopped)
  * @param refLogprob log π_ref(y|x) under the reference policy, same tokens
+ * @param tokenLogprobs log π of each token of {@code tokens} (temperature 1; EOS not included)
  */
-public record Generation(int[] tokens, boolean stopped, double logprob, double refLogprob) {}
+public record Generation(int[] tokens, boolean stopped, double logprob, double refLogprob, double[] tokenLogprobs) {
+    public Generation(int[] tokens, boolean stopped, double logprob, double refLogprob) {
+        this(tokens, stopped, logprob, refLogprob, new double[0]);
+    }
+}

@@ -147,14 +147,41 @@ public final class PolicyLm implements AutoCloseable {
      * draw; {@code reference} scores the same tokens under π_ref (pass {@code this} for version 0).
      */
     public List<Generation> generate(List<int[]> prompts, Sampling s, PolicyLm reference) {
+        return generate(prompts, java.util.Collections.nCopies(prompts.size(), s), s.seed(), reference, null);
+    }
+
+    /** Told of each token as it is drawn (e.g. to stream it to a client); called on the generating thread. */
+    @FunctionalInterface
+    public interface TokenListener {
+        /** Row {@code row} drew {@code token} with log π {@code logprob} (temperature 1); never called for EOS. */
+        void token(int row, int token, double logprob);
+    }
+
+    /**
+     * As {@link #generate(List, Sampling, PolicyLm)} with each row's own temperature, top-p and
+     * length ({@code rows.get(i)}; their seeds are ignored): what dynamic batching of requests with
+     * different settings needs. One random stream of {@code seed} serves the whole batch, drawn row by
+     * row, so a row's draw depends on its company; with one {@link Sampling} for every row this is
+     * exactly the single-setting method.
+     *
+     * @param listener told of every token as it is drawn; may be null
+     */
+    public List<Generation> generate(List<int[]> prompts, List<Sampling> rows, long seed, PolicyLm reference,
+            TokenListener listener) {
         int b = prompts.size();
-        int[][] out = new int[b][s.maxTokens()];
+        if (rows.size() != b) {
+            throw new IllegalArgumentException(rows.size() + " sampling settings for " + b + " prompts");
+        }
+        int maxTokens = rows.stream().mapToInt(Sampling::maxTokens).max().orElse(1);
+        int[][] out = new int[b][maxTokens];
+        float[][] tokenLp = new float[b][maxTokens];
         int[] len = new int[b];
-        boolean[] done = new boolean[b];
+        boolean[] done = new boolean[b]; // ended with EOS
+        boolean[] over = new boolean[b]; // ended: EOS, or its own length reached
         double[] lp = new double[b];
-        SplittableRandom rnd = new SplittableRandom(s.seed());
+        SplittableRandom rnd = new SplittableRandom(seed);
         int maxPrompt = prompts.stream().mapToInt(p -> p.length).max().orElse(0);
-        int steps = Math.min(s.maxTokens(), config().maxLen() - maxPrompt - 2);
+        int steps = Math.min(maxTokens, config().maxLen() - maxPrompt - 2);
         if (steps < 1) {
             throw new IllegalArgumentException("prompt of " + maxPrompt + " tokens leaves no room in maxLen " + config().maxLen());
         }
@@ -172,21 +199,27 @@ public final class PolicyLm implements AutoCloseable {
                 boolean all = true;
                 long[] next = new long[b];
                 for (int i = 0; i < b; i++) {
-                    if (done[i]) {
-                        out[i][step] = WordTokenizer.EOS; // keeps rows aligned; never counted
-                        next[i] = WordTokenizer.EOS;
+                    if (over[i]) {
+                        next[i] = WordTokenizer.EOS; // keeps rows aligned; never counted
                         continue;
                     }
-                    int tok = draw(last, i * v, v, s, rnd);
-                    lp[i] += last[i * v + tok];
+                    int tok = draw(last, i * v, v, rows.get(i), rnd);
+                    float tlp = last[i * v + tok];
+                    lp[i] += tlp;
                     next[i] = tok;
                     if (tok == WordTokenizer.EOS) {
                         done[i] = true;
+                        over[i] = true;
                     } else {
-                        out[i][step] = tok;
+                        out[i][len[i]] = tok;
+                        tokenLp[i][len[i]] = tlp;
                         len[i]++;
+                        over[i] = len[i] >= rows.get(i).maxTokens();
+                        if (listener != null) {
+                            listener.token(i, tok, tlp);
+                        }
                     }
-                    all &= done[i];
+                    all &= over[i];
                 }
                 if (all || step == steps - 1) {
                     break;
@@ -211,7 +244,7 @@ public final class PolicyLm implements AutoCloseable {
         double[] ref = reference == this ? lp : reference.mixedLogProbs(prompts, responses, done);
         List<Generation> gens = new ArrayList<>(b);
         for (int i = 0; i < b; i++) {
-            gens.add(new Generation(responses.get(i), done[i], lp[i], ref[i]));
+            gens.add(new Generation(responses.get(i), done[i], lp[i], ref[i], toDoubles(Arrays.copyOf(tokenLp[i], len[i]))));
         }
         return gens;
     }

@@ -18,7 +18,6 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
@@ -27,9 +26,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The server's HTTP face: {@code POST /v1/chat}, the token-protected admin endpoints and the
- * dashboard (a page, the Chart.js bundle from its WebJar and {@code /api/state}). Built on the
- * JDK's HTTP server so serving needs nothing beyond the jar. Every request waits at most the
+ * The server's HTTP face: the OpenAI-compatible {@code /v1/chat/completions} and {@code /v1/models}
+ * ({@link OpenAiApi}), Dualign's own {@code POST /v1/chat}, the token-protected admin endpoints and
+ * the dashboard (a page, the Chart.js bundle from its WebJar and {@code /api/state}). Built on the
+ * JDK's HTTP server so serving needs nothing beyond the jar. Chat requests are batched dynamically
+ * ({@link ChatBatcher}) and routed by a key the server makes. Every request waits at most the
  * configured request timeout for its answer; a client that does not finish sending its request
  * within {@link #READ_TIMEOUT_PROPERTY} is disconnected; an admin call without the right bearer
  * token gets 401 and changes nothing.
@@ -37,7 +38,7 @@ import org.slf4j.LoggerFactory;
 public final class HttpApi implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HttpApi.class);
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final int MAX_BODY = 64 * 1024;
+    static final int MAX_BODY = 64 * 1024;
     /**
      * The JDK server's request-read limit, in seconds: a connection that has not delivered its whole
      * request (headers and body) within it is closed, which frees the thread blocked reading it.
@@ -55,9 +56,19 @@ public final class HttpApi implements AutoCloseable {
      */
     static final int HANDLER_THREADS = 64;
 
+    /**
+     * The JDK server leaves Nagle's algorithm on: a reply written as headers and then body waits for
+     * the client's delayed ACK, about 40 ms per request (measured: a lone client took 71 ms for a
+     * 26 ms generation). Read once, like the read timeout; set here when nothing set it before.
+     */
+    public static final String NO_DELAY_PROPERTY = "sun.net.httpserver.nodelay";
+
     static {
         if (System.getProperty(READ_TIMEOUT_PROPERTY) == null) {
             System.setProperty(READ_TIMEOUT_PROPERTY, DEFAULT_READ_TIMEOUT_S);
+        }
+        if (System.getProperty(NO_DELAY_PROPERTY) == null) {
+            System.setProperty(NO_DELAY_PROPERTY, "true");
         }
     }
     /** chart.js from its WebJar, whatever version the parent pom pins (read from the WebJar's pom.properties). */
@@ -82,8 +93,12 @@ public final class HttpApi implements AutoCloseable {
     private final Consumer<List<ResponseEvent>> sink;
     private final Supplier<Object> state;
     private final HttpServer http;
-    private final ExecutorService workers;
+    private final ChatBatcher batcher;
     private final ServiceMetrics metrics;
+    /** Requests that may wait for a batch, per response a batch holds; more are refused with 503 at once. */
+    static final int QUEUE_PER_BATCH_ROW = 4;
+    /** How long a batch waits for more requests under concurrent load (measured: bench serve, docs/benchmarks.md). */
+    static final double BATCH_WAIT_MS = 5;
 
     static final String REQUESTS = "dualign_chat_requests_total";
     static final String LATENCY = "dualign_chat_latency_seconds";
@@ -135,17 +150,38 @@ public final class HttpApi implements AutoCloseable {
         this.state = state;
         ServerSettings s = server.settings();
         this.http = HttpServer.create(new InetSocketAddress(s.host(), s.port()), 64);
-        this.workers = Executors.newFixedThreadPool(4, r -> {
-            Thread t = new Thread(r, "dualign-http-worker");
-            t.setDaemon(true);
-            return t;
-        });
+        this.batcher = new ChatBatcher(s.batch(), s.batch() * QUEUE_PER_BATCH_ROW, BATCH_WAIT_MS, server::answerAll, this::afterBatch,
+                (rows, seconds) -> {
+                    metrics.observe("dualign_chat_batch_responses", "Responses per batched generation of HTTP requests",
+                            BATCH_BUCKETS, rows);
+                    metrics.observe("dualign_chat_batch_seconds", "Time of each batched generation of HTTP requests",
+                            ServiceMetrics.LATENCY_BUCKETS, seconds);
+                });
+        OpenAiApi openAi = new OpenAiApi(server, batcher, metrics);
         http.setExecutor(Executors.newFixedThreadPool(HANDLER_THREADS, r -> {
             Thread t = new Thread(r, "dualign-http");
             t.setDaemon(true);
             return t;
         }));
         http.createContext("/v1/chat", ex -> handle(ex, this::chat));
+        http.createContext("/v1/chat/completions", ex -> {
+            try {
+                openAi.completions(ex);
+            } catch (IOException e) {
+                LOG.warn("{} {}: connection lost ({})", ex.getRequestMethod(), ex.getRequestURI(), e.toString());
+            } finally {
+                ex.close();
+            }
+        });
+        http.createContext("/v1/models", ex -> {
+            try {
+                openAi.models(ex);
+            } catch (IOException e) {
+                LOG.warn("{} {}: connection lost ({})", ex.getRequestMethod(), ex.getRequestURI(), e.toString());
+            } finally {
+                ex.close();
+            }
+        });
         http.createContext("/admin/versions", ex -> handle(ex, e -> admin(e, "GET", this::versions)));
         http.createContext("/admin/promote", ex -> handle(ex, e -> admin(e, "POST", this::promote)));
         http.createContext("/admin/rollback", ex -> handle(ex, e -> admin(e, "POST", this::rollback)));
@@ -251,25 +287,26 @@ public final class HttpApi implements AutoCloseable {
             throw new BadRequest(400, "field 'prompt': " + problem);
         }
         String id = body.hasNonNull("id") ? body.get("id").asText() : UUID.randomUUID().toString();
-        PolicyServer.Prompt p = new PolicyServer.Prompt(id, prompt.asText());
-        Future<List<ResponseEvent>> f = workers.submit(() -> {
-            List<ResponseEvent> out = new ArrayList<>(server.answer(List.of(p)));
-            if (sink != null) {
-                List<ResponseEvent> all = new ArrayList<>(out);
-                if (server.sampledForReference(id)) {
-                    all.addAll(server.referenceSamples(List.of(p), server.settings().referenceSamples()));
-                }
-                sink.accept(all);
-            }
-            return out;
-        });
+        // the client's id names the prompt in the events; routing hashes a key only the server knows
+        PolicyServer.Ask ask = new PolicyServer.Ask(new PolicyServer.Prompt(id, prompt.asText()), UUID.randomUUID().toString(),
+                server.settings().temperature(), 1.0, server.settings().maxTokens());
+        ChatBatcher.Pending p = new ChatBatcher.Pending(List.of(ask), null);
+        if (!batcher.submit(p)) {
+            ex.getResponseHeaders().add("Retry-After", "1");
+            throw new BadRequest(503, "the server has " + batcher.queued() + " requests waiting; try again");
+        }
         ResponseEvent r;
         try {
-            r = f.get(server.settings().requestTimeoutMs(), TimeUnit.MILLISECONDS).get(0);
+            r = p.result.get(server.settings().requestTimeoutMs(), TimeUnit.MILLISECONDS).get(0).event();
         } catch (TimeoutException e) {
-            f.cancel(true);
+            p.result.cancel(false);
             ex.getResponseHeaders().add("Retry-After", "1");
             throw new BadRequest(503, "no answer within " + server.settings().requestTimeoutMs() + " ms; try again");
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof IllegalArgumentException) {
+                throw new BadRequest(400, e.getCause().getMessage());
+            }
+            throw e;
         }
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("id", r.id());
@@ -280,6 +317,30 @@ public final class HttpApi implements AutoCloseable {
         out.put("refLogprob", r.refLogprob());
         reply(ex, 200, out);
         return r.policyVersion();
+    }
+
+    static final double[] BATCH_BUCKETS = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+
+    /**
+     * After a batch is answered, on the batch thread: its exchanges go to the sink, with reference
+     * samples for the prompts the reference fraction picks (by route key, once per request).
+     */
+    private void afterBatch(List<PolicyServer.Answer> answers) {
+        if (sink == null) {
+            return;
+        }
+        List<ResponseEvent> all = new ArrayList<>(ChatBatcher.events(answers));
+        Map<String, PolicyServer.Prompt> forReference = new LinkedHashMap<>();
+        for (PolicyServer.Answer a : answers) {
+            // every response of one request shares its prompt id, and its route key decided the sampling
+            if (a.routeKey() != null && server.sampledForReference(a.routeKey())) {
+                forReference.putIfAbsent(a.event().promptId(), new PolicyServer.Prompt(a.event().promptId(), a.event().prompt()));
+            }
+        }
+        if (!forReference.isEmpty()) {
+            all.addAll(server.referenceSamples(List.copyOf(forReference.values()), server.settings().referenceSamples()));
+        }
+        sink.accept(all);
     }
 
     private void admin(HttpExchange ex, String method, Handler h) throws Exception {
@@ -404,7 +465,7 @@ public final class HttpApi implements AutoCloseable {
     @Override
     public void close() {
         http.stop(0);
-        workers.shutdownNow();
+        batcher.close();
         ((ExecutorService) http.getExecutor()).shutdownNow();
     }
 }

@@ -41,6 +41,23 @@ public final class PolicyServer implements AutoCloseable {
     /** A prompt to answer; the id decides canary routing, so one prompt always meets one version. */
     public record Prompt(String id, String text) {}
 
+    /**
+     * One response to draw: its prompt, the key that routes it (canary share and reference
+     * sampling hash it), and how to sample. HTTP requests get a key the server makes, so no client
+     * picks its version; Kafka prompts use their id, so a redelivered prompt meets the same version.
+     */
+    public record Ask(Prompt prompt, String routeKey, double temperature, double topP, int maxTokens) {}
+
+    /**
+     * A drawn response: the event that goes to Kafka, and what an API shows of it.
+     *
+     * @param words the response's words, in order
+     * @param tokenLogprobs log π of each word (temperature 1)
+     * @param stopped whether the policy ended it (false: cut at its length)
+     * @param routeKey the key its ask was routed by
+     */
+    public record Answer(ResponseEvent event, List<String> words, double[] tokenLogprobs, boolean stopped, String routeKey) {}
+
     /** The stable version, the canary (or −1) and its share. */
     public record Deployment(long stable, long canary, double canaryFraction) {}
 
@@ -176,6 +193,29 @@ public final class PolicyServer implements AutoCloseable {
      * @throws IllegalArgumentException if a prompt cannot be answered (check {@link #problem} first)
      */
     public List<ResponseEvent> answer(List<Prompt> prompts) {
+        List<Ask> asks = new ArrayList<>(prompts.size());
+        for (Prompt p : prompts) {
+            asks.add(new Ask(p, p.id(), settings.temperature(), 1.0, settings.maxTokens()));
+        }
+        return answerAll(asks, null).stream().map(Answer::event).toList();
+    }
+
+    /**
+     * Answers every ask with the version its route key leads to, each with its own sampling
+     * settings, in one batched generation per version; {@code listener} hears each word as it is
+     * drawn, by the ask's index.
+     *
+     * @throws IllegalArgumentException if a prompt cannot be answered or an ask wants more than
+     *     {@code server.max-tokens} words
+     */
+    public List<Answer> answerAll(List<Ask> asks, PolicyLm.TokenListener listener) {
+        List<Prompt> prompts = new ArrayList<>(asks.size());
+        for (Ask a : asks) {
+            if (a.maxTokens() < 1 || a.maxTokens() > settings.maxTokens()) {
+                throw new IllegalArgumentException("max tokens must be in [1, " + settings.maxTokens() + "], got " + a.maxTokens());
+            }
+            prompts.add(a.prompt());
+        }
         int[][] ids = encode(prompts);
         Live l;
         ServedPolicy stable;
@@ -195,13 +235,13 @@ public final class PolicyServer implements AutoCloseable {
         try {
             List<Integer> toCanary = new ArrayList<>();
             List<Integer> toStable = new ArrayList<>();
-            for (int i = 0; i < prompts.size(); i++) {
-                (canary != null && routesToCanary(prompts.get(i).id(), l.fraction) ? toCanary : toStable).add(i);
+            for (int i = 0; i < asks.size(); i++) {
+                (canary != null && routesToCanary(asks.get(i).routeKey(), l.fraction) ? toCanary : toStable).add(i);
             }
-            ResponseEvent[] out = new ResponseEvent[prompts.size()];
-            generate(stable, prompts, ids, toStable, out, ResponseEvent.SOURCE_POLICY);
+            Answer[] out = new Answer[asks.size()];
+            generate(stable, asks, ids, toStable, out, ResponseEvent.SOURCE_POLICY, listener);
             if (canary != null) {
-                generate(canary, prompts, ids, toCanary, out, ResponseEvent.SOURCE_POLICY);
+                generate(canary, asks, ids, toCanary, out, ResponseEvent.SOURCE_POLICY, listener);
             }
             return List.of(out);
         } finally {
@@ -215,19 +255,19 @@ public final class PolicyServer implements AutoCloseable {
     /** {@code samples} responses of the reference policy to each prompt, tagged {@code source=reference}. */
     public List<ResponseEvent> referenceSamples(List<Prompt> prompts, int samples) {
         int[][] once = encode(prompts);
-        List<Prompt> repeated = new ArrayList<>();
+        List<Ask> repeated = new ArrayList<>();
         int[][] ids = new int[prompts.size() * samples][];
         List<Integer> idx = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) {
             for (int k = 0; k < samples; k++) {
                 ids[repeated.size()] = once[i];
                 idx.add(repeated.size());
-                repeated.add(prompts.get(i));
+                repeated.add(new Ask(prompts.get(i), prompts.get(i).id(), settings.temperature(), 1.0, settings.maxTokens()));
             }
         }
-        ResponseEvent[] out = new ResponseEvent[repeated.size()];
-        generate(reference, repeated, ids, idx, out, ResponseEvent.SOURCE_REFERENCE);
-        return List.of(out);
+        Answer[] out = new Answer[repeated.size()];
+        generate(reference, repeated, ids, idx, out, ResponseEvent.SOURCE_REFERENCE, null);
+        return java.util.Arrays.stream(out).map(Answer::event).toList();
     }
 
     /**
@@ -258,25 +298,48 @@ public final class PolicyServer implements AutoCloseable {
         return (h >>> 11) * 0x1.0p-53;
     }
 
-    private void generate(ServedPolicy p, List<Prompt> prompts, int[][] promptIds, List<Integer> idx, ResponseEvent[] out,
-            String source) {
+    private void generate(ServedPolicy p, List<Ask> asks, int[][] promptIds, List<Integer> idx, Answer[] out,
+            String source, PolicyLm.TokenListener listener) {
         if (idx.isEmpty()) {
             return;
         }
         List<int[]> ids = new ArrayList<>(idx.size());
+        List<Sampling> rows = new ArrayList<>(idx.size());
         for (int i : idx) {
             ids.add(promptIds[i]);
+            Ask a = asks.get(i);
+            rows.add(new Sampling(a.temperature(), a.topP(), a.maxTokens(), 0));
         }
-        Sampling s = new Sampling(settings.temperature(), 1.0, settings.maxTokens(), settings.seed() * 1_000_003L + sequence.incrementAndGet());
-        List<Generation> gens = generateOwned(p.lm, ids, s);
+        long seed = settings.seed() * 1_000_003L + sequence.incrementAndGet();
+        PolicyLm.TokenListener mapped = listener == null ? null : (row, tok, lp) -> {
+            if (tok != WordTokenizer.PAD) { // as decode(): a pad is no word
+                listener.token(idx.get(row), tok, lp);
+            }
+        };
+        List<Generation> gens = generateOwned(p.lm, ids, rows, seed, mapped);
         long now = System.currentTimeMillis();
         for (int k = 0; k < idx.size(); k++) {
-            Prompt pr = prompts.get(idx.get(k));
+            Prompt pr = asks.get(idx.get(k)).prompt();
             Generation g = gens.get(k);
-            out[idx.get(k)] = new ResponseEvent(UUID.randomUUID().toString(), pr.id(), pr.text(), tokenizer.decode(g.tokens()),
+            List<String> words = new ArrayList<>(g.tokens().length);
+            double[] lps = new double[g.tokens().length];
+            for (int t = 0; t < g.tokens().length; t++) {
+                if (g.tokens()[t] != WordTokenizer.PAD) { // as decode(): a pad is no word
+                    lps[words.size()] = g.tokenLogprobs()[t];
+                    words.add(tokenizer.word(g.tokens()[t]));
+                }
+            }
+            ResponseEvent e = new ResponseEvent(UUID.randomUUID().toString(), pr.id(), pr.text(), tokenizer.decode(g.tokens()),
                     p.version, Math.min(0, g.logprob()), Math.min(0, g.refLogprob()), source, now);
+            out[idx.get(k)] = new Answer(e, List.copyOf(words), java.util.Arrays.copyOf(lps, words.size()), g.stopped(),
+                    asks.get(idx.get(k)).routeKey());
         }
         answered.computeIfAbsent(p.version, v -> new AtomicLong()).addAndGet(idx.size());
+    }
+
+    /** A word of the vocabulary, as streamed to clients. */
+    public String word(int token) {
+        return tokenizer.word(token);
     }
 
     /**
@@ -456,9 +519,14 @@ public final class PolicyServer implements AutoCloseable {
      * always taken policy first, reference second, so two generations cannot deadlock.
      */
     private List<Generation> generateOwned(PolicyLm lm, List<int[]> ids, Sampling s) {
+        return generateOwned(lm, ids, java.util.Collections.nCopies(ids.size(), s), s.seed(), null);
+    }
+
+    private List<Generation> generateOwned(PolicyLm lm, List<int[]> ids, List<Sampling> rows, long seed,
+            PolicyLm.TokenListener listener) {
         synchronized (lm) {
             synchronized (reference.lm) {
-                return lm.generate(ids, s, reference.lm);
+                return lm.generate(ids, rows, seed, reference.lm, listener);
             }
         }
     }

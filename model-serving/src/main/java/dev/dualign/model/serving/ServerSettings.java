@@ -18,11 +18,13 @@ package dev.dualign.model.serving;
  * @param requestTimeoutMs most an HTTP request waits for its answer before a 503
  * @param initialVersion policy version served at start (0: the reference)
  * @param seed sampling seed
+ * @param batch most responses in one batched generation (HTTP requests are batched dynamically up to it)
+ * @param model the model id the OpenAI-compatible API lists and accepts
  */
 public record ServerSettings(String host, int port, String adminToken, double canaryFraction, long canaryHoldMs,
         double referenceFraction,
         int referenceSamples, int maxTokens, double temperature, long requestTimeoutMs, long initialVersion,
-        long seed) {
+        long seed, int batch, String model) {
 
     public ServerSettings {
         if (!(canaryFraction >= 0 && canaryFraction < 1)) {
@@ -34,16 +36,25 @@ public record ServerSettings(String host, int port, String adminToken, double ca
         if (!(referenceFraction >= 0 && referenceFraction <= 1)) {
             throw new IllegalArgumentException("reference fraction must be in [0, 1], got " + referenceFraction);
         }
+        if (batch < 1) {
+            throw new IllegalArgumentException("batch must be ≥ 1, got " + batch);
+        }
+        if (model == null || model.isBlank()) {
+            throw new IllegalArgumentException("model id must not be blank");
+        }
     }
+
+    /** The model id of the built-in policy, whatever version serves. */
+    public static final String DEFAULT_MODEL = "dualign";
 
     /** Settings for tests and embedding: loopback, any port, the given token and canary fraction, no hold. */
     public static ServerSettings local(String token, double canaryFraction) {
-        return new ServerSettings("127.0.0.1", 0, token, canaryFraction, 0, 0.0, 4, 40, 1.0, 30_000, 0, 1);
+        return new ServerSettings("127.0.0.1", 0, token, canaryFraction, 0, 0.0, 4, 40, 1.0, 30_000, 0, 1, 64, DEFAULT_MODEL);
     }
 
     /** The same settings with another canary hold. */
     public ServerSettings withCanaryHoldMs(long ms) {
         return new ServerSettings(host, port, adminToken, canaryFraction, ms, referenceFraction, referenceSamples, maxTokens,
-                temperature, requestTimeoutMs, initialVersion, seed);
+                temperature, requestTimeoutMs, initialVersion, seed, batch, model);
     }
 }

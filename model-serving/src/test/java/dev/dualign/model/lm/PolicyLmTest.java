@@ -111,6 +111,50 @@ class PolicyLmTest {
     }
 
     @Test
+    void eachRowKeepsItsOwnLengthAndItsWordsAreHeardAsTheyAreDrawn() {
+        List<int[]> prompts = List.of(new int[] {5}, new int[] {6, 7}, new int[] {7, 7, 7});
+        List<Sampling> rows = List.of(new Sampling(1.0, 1.0, 1, 0), new Sampling(0.5, 0.9, 3, 0), new Sampling(2.0, 1.0, 8, 0));
+        List<List<Integer>> heard = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
+        List<List<Double>> heardLp = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
+        for (int round = 0; round < 20; round++) {
+            heard.forEach(List::clear);
+            heardLp.forEach(List::clear);
+            List<Generation> g = lm.generate(prompts, rows, round, lm, (row, tok, lp) -> {
+                heard.get(row).add(tok);
+                heardLp.get(row).add(lp);
+            });
+            for (int i = 0; i < 3; i++) {
+                Generation x = g.get(i);
+                int max = rows.get(i).maxTokens();
+                assertThat(x.tokens().length).isLessThanOrEqualTo(max);
+                if (!x.stopped()) {
+                    assertThat(x.tokens()).hasSize(max); // cut at its own length, not the batch's longest
+                }
+                assertThat(heard.get(i)).containsExactly(java.util.Arrays.stream(x.tokens()).boxed().toArray(Integer[]::new));
+                assertThat(x.tokenLogprobs()).hasSize(x.tokens().length);
+                double sum = 0;
+                for (int k = 0; k < x.tokens().length; k++) {
+                    assertThat(x.tokenLogprobs()[k]).isEqualTo(heardLp.get(i).get(k));
+                    sum += x.tokenLogprobs()[k];
+                }
+                // log π of the response is its words' log-probabilities, plus EOS when it stopped
+                double recomputed = lm.logProbs(List.of(prompts.get(i)), List.of(x.tokens()), x.stopped())[0];
+                assertThat(x.logprob()).isCloseTo(recomputed, within(1e-4));
+                if (!x.stopped()) {
+                    assertThat(x.logprob()).isCloseTo(sum, within(1e-4));
+                }
+            }
+        }
+        // one setting for every row is exactly the single-setting method, draw for draw
+        Sampling one = new Sampling(1.0, 1.0, 6, 99);
+        List<Generation> a = lm.generate(prompts, one, lm);
+        List<Generation> b = lm.generate(prompts, java.util.Collections.nCopies(3, one), 99, lm, null);
+        for (int i = 0; i < 3; i++) {
+            assertThat(a.get(i).tokens()).isEqualTo(b.get(i).tokens());
+        }
+    }
+
+    @Test
     void savedAndLoadedModelGivesTheSameLogProbs(@TempDir Path dir) {
         lm.save(dir);
         try (PolicyLm again = PolicyLm.load(dir, Device.cpu())) {

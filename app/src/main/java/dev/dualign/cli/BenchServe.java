@@ -1,0 +1,182 @@
+package dev.dualign.cli;
+
+import dev.dualign.model.Devices;
+import dev.dualign.model.lm.PolicyLm;
+import dev.dualign.model.lm.Sampling;
+import dev.dualign.model.registry.ModelNames;
+import dev.dualign.model.registry.ModelRegistry;
+import dev.dualign.model.serving.HttpApi;
+import dev.dualign.model.serving.PolicyServer;
+import dev.dualign.model.serving.ServerSettings;
+import dev.dualign.model.serving.ServiceMetrics;
+import dev.dualign.model.text.WordTokenizer;
+import dev.dualign.world.World;
+import dev.dualign.world.bootstrap.Bootstrap;
+import java.io.PrintWriter;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.LocalDate;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * HTTP chat-completion throughput and latency of the policy server at 1, 8 and 32 concurrent
+ * clients, against the batched generation throughput of the same model measured in the same run
+ * (as {@code bench models} measures it): how much of the batched figure dynamic batching delivers.
+ */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Chat-completion throughput and p50/p99 latency at 1, 8 and 32 concurrent clients against the batched "
+                + "generation throughput of the same model, same run (≤ 24 new tokens, top-p 0.95).")
+final class BenchServe implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--registry", paramLabel = "DIR", description = "Registry with a bootstrap (default: .dualign/registry).")
+    Path registry;
+
+    @Option(names = "--batch", defaultValue = "64", description = "server.batch, and the batch of the generation figure (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--clients", defaultValue = "1,8,32", split = ",", description = "Concurrent clients per round (default: ${DEFAULT-VALUE}).")
+    int[] clients;
+
+    @Option(names = "--seconds", defaultValue = "20", description = "Measured seconds per round, after 3 s of warm-up (default: ${DEFAULT-VALUE}).")
+    int seconds;
+
+    @Option(names = "--device", defaultValue = "auto")
+    String device;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        ModelRegistry reg = new ModelRegistry(registry != null ? registry : BootstrapCommand.defaultRegistry());
+        if (!Bootstrap.isBootstrapped(reg)) {
+            spec.commandLine().getErr().println("dualign bench serve: no bootstrap in " + reg.root() + "; run dualign bootstrap first");
+            return Dualign.EXIT_BAD_INPUT;
+        }
+        var dev = Devices.resolve(device);
+        SplittableRandom rnd = new SplittableRandom(1);
+        List<String> prompts = new ArrayList<>();
+        for (int i = 0; i < 4096; i++) {
+            prompts.add(World.prompt(rnd).text());
+        }
+        Sampling s = new Sampling(1.0, 0.95, 24, 7);
+        int maxClients = Arrays.stream(clients).max().orElse(1);
+        double batched;
+        double batchedAtClients;
+        try (WordTokenizer tok = WordTokenizer.load(reg.open(ModelNames.TOKENIZER, 0).resolve("tokenizer.json"));
+                PolicyLm lm = PolicyLm.load(reg.open(ModelNames.POLICY, 0), dev)) {
+            batched = BenchModels.generate(lm, tok, prompts, batch, s, 512);
+            batchedAtClients = maxClients < batch ? BenchModels.generate(lm, tok, prompts, maxClients, s, 512) : batched;
+        }
+        out.printf("models from %s (size %s) on %s, %d cores%n", reg.root(), reg.manifest(ModelNames.POLICY, 0).info().get("size"),
+                dev, Runtime.getRuntime().availableProcessors());
+        out.printf("batched generation (bench models): batch %d %,.0f responses/s; batch %d %,.0f responses/s%n", batch, batched,
+                Math.min(maxClients, batch), batchedAtClients);
+        // the reference serves everything: no canary, no reference samples, no Kafka sink (not part of this figure)
+        ServerSettings settings = new ServerSettings("127.0.0.1", 0, "", 0.0, 0, 0.0, 1, 24, 1.0, 60_000, 0, 1, batch,
+                ServerSettings.DEFAULT_MODEL);
+        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+        List<String> rows = new ArrayList<>();
+        ServiceMetrics metrics = new ServiceMetrics();
+        try (PolicyServer server = PolicyServer.start(reg, settings, dev);
+                HttpApi api = new HttpApi(server, null, null, () -> null, metrics)) {
+            URI uri = URI.create(api.url() + "v1/chat/completions");
+            for (int c : clients) {
+                double[] before = batches(metrics);
+                Round r = round(http, uri, prompts, c, seconds);
+                double[] after = batches(metrics);
+                double n = after[1] - before[1];
+                out.printf("%2d clients: %,.0f batches, %.1f responses and %.0f ms each on average (warm-up included)%n", c, n,
+                        (after[0] - before[0]) / n, 1000 * (after[2] - before[2]) / n);
+                double share = r.perSecond / batched;
+                out.printf("%2d clients: %,.1f completions/s (%.0f%% of batched(%d), %.0f%% of batched(%d)), p50 %.0f ms, p99 %.0f ms, "
+                        + "%d errors%n", c, r.perSecond, 100 * share, batch, 100 * r.perSecond / batchedAtClients, Math.min(maxClients, batch),
+                        r.p50Ms, r.p99Ms, r.errors);
+                rows.add(String.format("  | %s | %d cores | %d | %,.1f/s | %.0f%% | %.0f%% | %.0f ms | %.0f ms |", LocalDate.now(),
+                        Runtime.getRuntime().availableProcessors(), c, r.perSecond, 100 * share,
+                        100 * r.perSecond / batchedAtClients, r.p50Ms, r.p99Ms));
+            }
+        }
+        out.printf("  | date | cores | clients | completions/s | of batched(%d) %,.0f/s | of batched(%d) %,.0f/s | p50 | p99 |%n",
+                batch, batched, Math.min(maxClients, batch), batchedAtClients);
+        rows.forEach(out::println);
+        out.flush();
+        return 0;
+    }
+
+    /** Sum of batch sizes, number of batches and sum of batch seconds so far, from the server's metrics. */
+    private static double[] batches(ServiceMetrics m) {
+        double[] v = new double[3];
+        for (String line : m.scrape().split("\n")) {
+            String[] kv = line.split(" ");
+            switch (kv[0]) {
+                case "dualign_chat_batch_responses_sum" -> v[0] = Double.parseDouble(kv[1]);
+                case "dualign_chat_batch_responses_count" -> v[1] = Double.parseDouble(kv[1]);
+                case "dualign_chat_batch_seconds_sum" -> v[2] = Double.parseDouble(kv[1]);
+                default -> { }
+            }
+        }
+        return v;
+    }
+
+    private record Round(double perSecond, double p50Ms, double p99Ms, int errors) {}
+
+    /** {@code c} clients, each sending its next request when the last is answered, for 3 s of warm-up and then {@code seconds}. */
+    private static Round round(HttpClient http, URI uri, List<String> prompts, int c, int seconds) throws InterruptedException {
+        long start = System.nanoTime();
+        long measureFrom = start + 3_000_000_000L;
+        long end = measureFrom + seconds * 1_000_000_000L;
+        ConcurrentLinkedQueue<Long> latencies = new ConcurrentLinkedQueue<>();
+        AtomicInteger errors = new AtomicInteger();
+        List<Thread> threads = new ArrayList<>();
+        for (int k = 0; k < c; k++) {
+            int client = k;
+            Thread t = new Thread(() -> {
+                int i = client;
+                while (System.nanoTime() < end) {
+                    String prompt = prompts.get(i++ % prompts.size()).replace("\"", "");
+                    String body = "{\"model\":\"dualign\",\"messages\":[{\"role\":\"user\",\"content\":\"" + prompt
+                            + "\"}],\"max_tokens\":24,\"top_p\":0.95}";
+                    long t0 = System.nanoTime();
+                    try {
+                        HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri).POST(HttpRequest.BodyPublishers.ofString(body))
+                                .header("Content-Type", "application/json").build(), HttpResponse.BodyHandlers.ofString());
+                        long t1 = System.nanoTime();
+                        if (r.statusCode() != 200) {
+                            errors.incrementAndGet();
+                        } else if (t1 >= measureFrom && t1 <= end) {
+                            latencies.add(t1 - t0);
+                        }
+                    } catch (Exception e) {
+                        errors.incrementAndGet();
+                    }
+                }
+            }, "bench-client-" + k);
+            t.start();
+            threads.add(t);
+        }
+        for (Thread t : threads) {
+            t.join();
+        }
+        long[] ns = latencies.stream().mapToLong(Long::longValue).sorted().toArray();
+        if (ns.length == 0) {
+            return new Round(0, Double.NaN, Double.NaN, errors.get());
+        }
+        return new Round(ns.length / (double) seconds, ns[ns.length / 2] / 1e6, ns[(int) Math.min(ns.length - 1, Math.ceil(ns.length * 0.99) - 1)] / 1e6,
+                errors.get());
+    }
+}
