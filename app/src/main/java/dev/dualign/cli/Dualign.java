@@ -11,7 +11,7 @@ import picocli.CommandLine;
         mixinStandardHelpOptions = true,
         versionProvider = Dualign.Version.class,
         description = "Keeps a live chatbot's policy as helpful as possible while safety utilities stay above their margins.",
-        subcommands = {DualCommand.class, BootstrapCommand.class, JobCommand.class, KafkaCommand.class, BenchCommand.class,
+        subcommands = {DualCommand.class, BootstrapCommand.class, JobCommand.class, KafkaCommand.class, BenchCommand.class, RegistryCommand.class,
             DemoCommand.class, ServeCommand.class, ExperimentCommand.class,
             CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",

@@ -11,7 +11,8 @@ import java.util.Map;
 
 /**
  * The reward scorer and one scorer per constraint utility, loaded (checksums verified) from the
- * latest version of each in the registry, with their tokenizer. One per Flink subtask.
+ * latest version of each in the registry: built-in ones with the bootstrap's tokenizer, imported
+ * ones ({@link ImportedScorer}) with their own. One per Flink subtask.
  */
 public final class ScorerSet implements AutoCloseable {
     private final WordTokenizer tokenizer;
@@ -24,30 +25,56 @@ public final class ScorerSet implements AutoCloseable {
 
     /** Fails naming the first utility without a scorer: for start-up checks. */
     public static void check(ModelRegistry registry, List<String> utilities) {
-        List<String> needed = new ArrayList<>(List.of(ModelNames.TOKENIZER, ModelNames.REWARD));
-        needed.addAll(utilities);
-        for (String n : needed) {
+        List<String> names = new ArrayList<>(List.of(ModelNames.REWARD));
+        names.addAll(utilities);
+        boolean builtIn = false;
+        for (String n : names) {
             if (registry.latest(n).isEmpty()) {
                 throw new IllegalArgumentException("no model '" + n + "' in the registry " + registry.root()
-                        + (utilities.contains(n) ? ": constraint '" + n + "' has no scorer" : ": run dualign bootstrap"));
+                        + (utilities.contains(n) ? ": constraint '" + n + "' has no scorer (bootstrap, or dualign registry import scorer)"
+                                : ": run dualign bootstrap, or dualign registry import scorer --name reward"));
             }
+            builtIn |= !imported(registry, n, registry.latest(n).get());
+        }
+        if (builtIn && registry.latest(ModelNames.TOKENIZER).isEmpty()) {
+            throw new IllegalArgumentException("no model '" + ModelNames.TOKENIZER + "' in the registry " + registry.root()
+                    + ": the built-in scorers need the bootstrap's tokenizer; run dualign bootstrap");
         }
     }
 
+    /** Whether a published scorer version was imported ({@code dualign registry import scorer}). */
+    public static boolean imported(ModelRegistry registry, String name, long version) {
+        return ImportedScorer.KIND.equals(registry.manifest(name, version).info().get("kind"));
+    }
+
+    /**
+     * The latest version of the reward scorer and of each utility's: built-in ones share the
+     * bootstrap's word tokenizer (loaded only when one is built-in), imported ones bring their own.
+     */
     public static ScorerSet open(ModelRegistry registry, List<String> utilities, Device device) {
         check(registry, utilities);
-        WordTokenizer tok = WordTokenizer.load(registry.open(ModelNames.TOKENIZER, registry.latest(ModelNames.TOKENIZER).get())
-                .resolve("tokenizer.json"));
+        WordTokenizer tok = null;
         Map<String, Scorer> scorers = new LinkedHashMap<>();
         try {
             List<String> names = new ArrayList<>(List.of(ModelNames.REWARD));
             names.addAll(utilities);
             for (String n : names) {
-                scorers.put(n, TrainedScorer.load(registry.open(n, registry.latest(n).get()), tok, device));
+                java.nio.file.Path dir = registry.open(n, registry.latest(n).get());
+                if (ImportedScorer.isImported(dir)) {
+                    scorers.put(n, ImportedScorer.load(dir, n, device));
+                } else {
+                    if (tok == null) {
+                        tok = WordTokenizer.load(registry.open(ModelNames.TOKENIZER, registry.latest(ModelNames.TOKENIZER).get())
+                                .resolve("tokenizer.json"));
+                    }
+                    scorers.put(n, TrainedScorer.load(dir, tok, device));
+                }
             }
         } catch (RuntimeException e) {
             scorers.values().forEach(Scorer::close);
-            tok.close();
+            if (tok != null) {
+                tok.close();
+            }
             throw e;
         }
         return new ScorerSet(tok, scorers);
@@ -92,7 +119,7 @@ public final class ScorerSet implements AutoCloseable {
         Map<String, double[]> out = new LinkedHashMap<>();
         TrainedScorer.Tokenized ids = null; // the scorers share one tokenizer: tokenize the batch once
         for (Map.Entry<String, Scorer> e : scorers.entrySet()) {
-            if (e.getValue() instanceof TrainedScorer t && t.tokenizer() == tokenizer) {
+            if (tokenizer != null && e.getValue() instanceof TrainedScorer t && t.tokenizer() == tokenizer) {
                 if (ids == null) {
                     ids = TrainedScorer.tokenize(tokenizer, batch);
                 }
@@ -107,6 +134,8 @@ public final class ScorerSet implements AutoCloseable {
     @Override
     public void close() {
         scorers.values().forEach(Scorer::close);
-        tokenizer.close();
+        if (tokenizer != null) {
+            tokenizer.close();
+        }
     }
 }

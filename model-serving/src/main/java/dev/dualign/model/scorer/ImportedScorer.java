@@ -1,0 +1,234 @@
+package dev.dualign.model.scorer;
+
+import ai.djl.Device;
+import ai.djl.MalformedModelException;
+import ai.djl.huggingface.tokenizers.Encoding;
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.djl.inference.Predictor;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.repository.zoo.Criteria;
+import ai.djl.repository.zoo.ModelNotFoundException;
+import ai.djl.repository.zoo.ZooModel;
+import ai.djl.translate.TranslateException;
+import ai.djl.util.PairList;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A scorer a team brings: a TorchScript model run by DJL's PyTorch engine, with any Hugging Face
+ * {@code tokenizer.json}, published by {@code dualign registry import scorer}. The prompt and the
+ * response are encoded as a pair (the tokenizer's own template: [CLS] prompt [SEP] response [SEP]
+ * for BERT), truncated longest-first and padded to {@link Spec#maxLength()}, so every batch has one
+ * shape and a response scores the same in any company (see {@link ScorerSet#score(List, int)}).
+ * The score is one output column of the model, raw or through a sigmoid or a softmax.
+ */
+public final class ImportedScorer implements Scorer {
+    /** The file beside the model that says how to run it; its presence marks an imported scorer. */
+    public static final String SPEC_FILE = "imported-scorer.json";
+    public static final String TOKENIZER_FILE = "tokenizer.json";
+    /** The manifest's {@code info.kind} of an imported scorer version. */
+    public static final String KIND = "imported-scorer";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** The model inputs the tokenizer can fill, by the names Hugging Face models use. */
+    public static final List<String> KNOWN_INPUTS = List.of("input_ids", "attention_mask", "token_type_ids");
+
+    /**
+     * How to run an imported model.
+     *
+     * @param format {@code torchscript}
+     * @param modelFile the model's file name in the version's directory
+     * @param inputs the model's inputs in order, each one of {@link #KNOWN_INPUTS}, int64 [batch, maxLength]
+     * @param output the column of a [batch, classes] output that is the score (ignored for a [batch] or [batch, 1] output)
+     * @param transform {@code none} (the raw value, e.g. a reward model's logit), {@code sigmoid} or
+     *     {@code softmax} (the probability of the output column)
+     * @param maxLength tokens per pair, special tokens included; longer pairs are truncated
+     * @param label the output column's label when it was chosen by label (or null)
+     */
+    public record Spec(String format, String modelFile, List<String> inputs, int output, String transform, int maxLength,
+            String label) {
+        public Spec {
+            if (!format.equals("torchscript")) {
+                throw new IllegalArgumentException("model format must be torchscript, got " + format);
+            }
+            if (inputs.isEmpty() || !KNOWN_INPUTS.containsAll(inputs) || inputs.stream().distinct().count() != inputs.size()) {
+                throw new IllegalArgumentException("inputs must be distinct names among " + KNOWN_INPUTS + ", got " + inputs);
+            }
+            if (!inputs.get(0).equals("input_ids")) {
+                throw new IllegalArgumentException("the first input must be input_ids, got " + inputs);
+            }
+            if (output < 0) {
+                throw new IllegalArgumentException("output index must be ≥ 0, got " + output);
+            }
+            if (!List.of("none", "sigmoid", "softmax").contains(transform)) {
+                throw new IllegalArgumentException("transform must be none, sigmoid or softmax, got " + transform);
+            }
+            if (maxLength < 4) {
+                throw new IllegalArgumentException("max length must be ≥ 4 tokens, got " + maxLength);
+            }
+        }
+    }
+
+    private final String name;
+    private final Spec spec;
+    private final HuggingFaceTokenizer tokenizer;
+    private final ZooModel<NDList, NDList> model;
+    private final Predictor<NDList, NDList> predictor;
+
+    private ImportedScorer(String name, Spec spec, HuggingFaceTokenizer tokenizer, ZooModel<NDList, NDList> model) {
+        this.name = name;
+        this.spec = spec;
+        this.tokenizer = tokenizer;
+        this.model = model;
+        this.predictor = model.newPredictor();
+    }
+
+    /** Whether {@code dir} holds an imported scorer (rather than a built-in one). */
+    public static boolean isImported(Path dir) {
+        return Files.isRegularFile(dir.resolve(SPEC_FILE));
+    }
+
+    public static Spec readSpec(Path dir) {
+        try {
+            return JSON.readValue(dir.resolve(SPEC_FILE).toFile(), Spec.class);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + dir.resolve(SPEC_FILE) + ": " + e.getMessage(), e);
+        }
+    }
+
+    public static void writeSpec(Path dir, Spec spec) throws IOException {
+        JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve(SPEC_FILE).toFile(), spec);
+    }
+
+    /** Loads a published scorer version: {@code scorer.json}, the model file and {@code tokenizer.json}. */
+    public static ImportedScorer load(Path dir, String name, Device device) {
+        return load(name, readSpec(dir), dir.resolve(readSpec(dir).modelFile()), dir.resolve(TOKENIZER_FILE), device);
+    }
+
+    /** Loads a scorer from its files wherever they are (the importer checks them before publishing). */
+    public static ImportedScorer load(String name, Spec spec, Path modelFile, Path tokenizerFile, Device device) {
+        HuggingFaceTokenizer tok;
+        try {
+            tok = HuggingFaceTokenizer.builder().optTokenizerPath(tokenizerFile).optAddSpecialTokens(true).optTruncation(true)
+                    .optPadToMaxLength().optMaxLength(spec.maxLength()).build();
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalArgumentException("cannot load the tokenizer " + tokenizerFile + ": " + e.getMessage(), e);
+        }
+        try {
+            Criteria<NDList, NDList> criteria = Criteria.builder().setTypes(NDList.class, NDList.class)
+                    .optModelPath(modelFile.toAbsolutePath()).optModelName(stem(modelFile)).optEngine("PyTorch")
+                    .optDevice(device).optOption("mapLocation", "true").build();
+            return new ImportedScorer(name, spec, tok, criteria.loadModel());
+        } catch (IOException | ModelNotFoundException | MalformedModelException | RuntimeException e) {
+            tok.close();
+            throw new IllegalArgumentException("cannot load the TorchScript model " + modelFile + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static String stem(Path file) {
+        String f = file.getFileName().toString();
+        int dot = f.lastIndexOf('.');
+        return dot > 0 ? f.substring(0, dot) : f;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    public Spec spec() {
+        return spec;
+    }
+
+    /** The tokenizer's encoding of each pair (for tests and the importer's report). */
+    public Encoding[] encode(List<PromptResponse> batch) {
+        PairList<String, String> pairs = new PairList<>(batch.size());
+        for (PromptResponse p : batch) {
+            pairs.add(p.prompt(), p.response());
+        }
+        return tokenizer.batchEncode(pairs);
+    }
+
+    @Override
+    public double[] score(List<PromptResponse> batch) {
+        if (batch.isEmpty()) {
+            return new double[0];
+        }
+        Encoding[] enc = encode(batch);
+        int b = batch.size();
+        int len = spec.maxLength();
+        try (NDManager m = model.getNDManager().newSubManager()) {
+            NDList inputs = new NDList();
+            for (String input : spec.inputs()) {
+                long[] flat = new long[b * len];
+                for (int i = 0; i < b; i++) {
+                    long[] row = switch (input) {
+                        case "input_ids" -> enc[i].getIds();
+                        case "attention_mask" -> enc[i].getAttentionMask();
+                        default -> enc[i].getTypeIds();
+                    };
+                    if (row.length != len) {
+                        throw new IllegalStateException("the tokenizer gave " + row.length + " tokens, not the padded " + len);
+                    }
+                    System.arraycopy(row, 0, flat, i * len, len);
+                }
+                inputs.add(m.create(flat, new Shape(b, len)));
+            }
+            NDList out = predictor.predict(inputs);
+            NDArray o = out.get(0).toType(DataType.FLOAT32, false);
+            return column(o.toFloatArray(), o.getShape(), b);
+        } catch (TranslateException e) {
+            throw new IllegalStateException("scorer " + name + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** The score column of a [b] or [b, c] output, transformed. */
+    private double[] column(float[] values, Shape shape, int b) {
+        long classes = shape.dimension() == 1 ? 1 : shape.get(1);
+        if (shape.get(0) != b || shape.dimension() > 2) {
+            throw new IllegalStateException("scorer " + name + " returned shape " + shape + " for a batch of " + b
+                    + "; expected [" + b + "] or [" + b + ", classes]");
+        }
+        if (classes > 1 && spec.output() >= classes) {
+            throw new IllegalStateException("scorer " + name + " has " + classes + " outputs; output " + spec.output() + " does not exist");
+        }
+        int col = classes > 1 ? spec.output() : 0;
+        double[] s = new double[b];
+        for (int i = 0; i < b; i++) {
+            double x = values[(int) (i * classes) + col];
+            s[i] = switch (spec.transform()) {
+                case "sigmoid" -> 1 / (1 + Math.exp(-x));
+                case "softmax" -> softmax(values, (int) (i * classes), (int) classes, col);
+                default -> x;
+            };
+        }
+        return s;
+    }
+
+    private static double softmax(float[] v, int off, int n, int col) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int k = 0; k < n; k++) {
+            max = Math.max(max, v[off + k]);
+        }
+        double z = 0;
+        for (int k = 0; k < n; k++) {
+            z += Math.exp(v[off + k] - max);
+        }
+        return Math.exp(v[off + col] - max) / z;
+    }
+
+    @Override
+    public void close() {
+        predictor.close();
+        model.close();
+        tokenizer.close();
+    }
+}
