@@ -239,7 +239,8 @@ public final class Demo implements AutoCloseable {
 
     public static ServerSettings serverSettings(Config c, JobSettings js, String token, long seed) {
         long hold = c.get(ServingOptions.CANARY_HOLD_MS);
-        if (js.mode().usesReferenceSamples() && c.get(ServingOptions.REFERENCE_SAMPLES) < js.oneShotSamplesPerPrompt()) {
+        if (js.mode().usesReferenceSamples() && js.mode() != dev.dualign.core.dual.DualMode.ENFORCE
+                && c.get(ServingOptions.REFERENCE_SAMPLES) < js.oneShotSamplesPerPrompt()) {
             // the one-shot solve would wait for samples that never come, and λ(0) would fall back to init
             throw new dev.dualign.core.config.ConfigException(ServingOptions.REFERENCE_SAMPLES.key(), "must be at least "
                     + "dual.one-shot.samples-per-prompt (" + js.oneShotSamplesPerPrompt() + "), got "
@@ -253,7 +254,25 @@ public final class Demo implements AutoCloseable {
         return new ServerSettings(c.get(ServingOptions.HOST), c.get(ServingOptions.PORT), token, c.get(ServingOptions.CANARY_FRACTION),
                 hold, c.get(ServingOptions.REFERENCE_FRACTION), c.get(ServingOptions.REFERENCE_SAMPLES), c.get(ServingOptions.MAX_TOKENS),
                 c.get(ServingOptions.TEMPERATURE), c.get(ServingOptions.REQUEST_TIMEOUT_MS), c.get(ServingOptions.INITIAL_VERSION),
-                seed, c.get(ServingOptions.BATCH), c.get(ServingOptions.MODEL));
+                seed, c.get(ServingOptions.BATCH), c.get(ServingOptions.MODEL), null).withEnforce(enforce(c, js));
+    }
+
+    /**
+     * Enforcement at inference in {@code enforce} mode, else null. Each candidate set is one
+     * prompt's reference samples for the job's solve, so it must be at least
+     * {@code dual.one-shot.samples-per-prompt} large, or no set would ever be complete.
+     */
+    static ServerSettings.Enforce enforce(Config c, JobSettings js) {
+        if (js.mode() != dev.dualign.core.dual.DualMode.ENFORCE) {
+            return null;
+        }
+        int k = c.get(ServingOptions.ENFORCE_CANDIDATES);
+        if (k < js.oneShotSamplesPerPrompt()) {
+            throw new dev.dualign.core.config.ConfigException(ServingOptions.ENFORCE_CANDIDATES.key(), "must be at least "
+                    + "dual.one-shot.samples-per-prompt (" + js.oneShotSamplesPerPrompt() + "), got " + k
+                    + ": each prompt's candidates are its reference samples; set both to the same K");
+        }
+        return new ServerSettings.Enforce(k, js.beta(), js.names());
     }
 
     public static FineTuneSettings fineTuneSettings(Config c, JobSettings js, long seed) {

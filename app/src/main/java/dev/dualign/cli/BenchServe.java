@@ -88,7 +88,7 @@ final class BenchServe implements Callable<Integer> {
                 Math.min(maxClients, batch), batchedAtClients);
         // the reference serves everything: no canary, no reference samples, no Kafka sink (not part of this figure)
         ServerSettings settings = new ServerSettings("127.0.0.1", 0, "", 0.0, 0, 0.0, 1, 24, 1.0, 60_000, 0, 1, batch,
-                ServerSettings.DEFAULT_MODEL);
+                ServerSettings.DEFAULT_MODEL, null);
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
         List<String> rows = new ArrayList<>();
         ServiceMetrics metrics = new ServiceMetrics();

@@ -44,7 +44,8 @@ final class DemoCommand implements Callable<Integer> {
             description = "How long to run: 90s, 10m, 1h, or 0 for until Ctrl-C (default: ${DEFAULT-VALUE}).")
     String duration;
 
-    @Option(names = "--mode", paramLabel = "MODE", description = "one-shot | iterative | primal-dual (default: dual.mode).")
+    @Option(names = "--mode", paramLabel = "MODE", description = "one-shot | iterative | primal-dual | enforce (default: dual.mode). enforce sets "
+            + "dual.one-shot.samples-per-prompt to server.enforce.candidates.")
     String mode;
 
     @Option(names = "--rate", paramLabel = "N", defaultValue = "25", description = "Simulated prompts per second (default: ${DEFAULT-VALUE}).")
@@ -76,6 +77,11 @@ final class DemoCommand implements Callable<Integer> {
             c = c.withoutPrefix("constraints.");
         }
         c = c.with(overrides(), DualignOptions.ALL, DualignOptions.PASS_THROUGH);
+        if ("enforce".equals(c.get(dev.dualign.streaming.JobOptions.MODE))) {
+            // each prompt's K candidates are its reference samples: a set is complete at K
+            c = c.with(Map.of(dev.dualign.streaming.JobOptions.ONE_SHOT_SAMPLES.key(), c.get(dev.dualign.model.ServingOptions.ENFORCE_CANDIDATES)),
+                    DualignOptions.ALL, DualignOptions.PASS_THROUGH);
+        }
         if (!(rate > 0)) {
             throw new ConfigException("--rate", "must be > 0 prompts per second, got " + rate);
         }
@@ -139,7 +145,7 @@ final class DemoCommand implements Callable<Integer> {
                 throw new ConfigException("--mode", e.getMessage());
             }
             if (parsed == DualMode.MONITOR) {
-                throw new ConfigException("--mode", "the demo closes the loop: one-shot, iterative or primal-dual, got 'monitor'");
+                throw new ConfigException("--mode", "the demo closes the loop: one-shot, iterative, primal-dual or enforce, got 'monitor'");
             }
             m.put("dual.mode", parsed.key());
         }

@@ -34,6 +34,9 @@ public final class ServingOptions {
     public static final ConfigOption<Integer> BATCH = ConfigOption.integer("server.batch", 64)
             .check(v -> v >= 1, "an integer ≥ 1").describe("Most responses in one batched generation: Kafka prompts, and "
                     + "HTTP requests that arrive while a generation runs (dynamic batching).");
+    public static final ConfigOption<Integer> ENFORCE_CANDIDATES = ConfigOption.integer("server.enforce.candidates", 4)
+            .check(v -> v >= 2, "an integer ≥ 2").describe("dual.mode enforce: candidate responses drawn per answer, one "
+                    + "served with probability ∝ exp((r + λ·g)/β); generation costs K times as much.");
     public static final ConfigOption<String> MODEL = ConfigOption.string("server.model", "dualign")
             .check(v -> !v.isBlank(), "a non-empty model id")
             .describe("Model id of the OpenAI-compatible API (/v1/models); requests naming another model get 404.");
@@ -59,7 +62,7 @@ public final class ServingOptions {
             .check(v -> v >= 1, "an integer ≥ 1").describe("Recent scored samples kept as training data.");
 
     public static final List<ConfigOption<?>> ALL = List.of(HOST, PORT, ADMIN_TOKEN, CANARY_FRACTION, CANARY_HOLD_MS, REFERENCE_FRACTION,
-            REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, INSTANCE_ID, BATCH, MODEL, FT_EPOCHS, FT_BATCH,
+            REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, INSTANCE_ID, BATCH, MODEL, ENFORCE_CANDIDATES, FT_EPOCHS, FT_BATCH,
             FT_LEARNING_RATE, FT_MAX_KL, FT_INIT, FT_PAIRS, FT_MAX_PAIRS, FT_MIN_PAIRS, FT_BUFFER);
 
     private ServingOptions() {}

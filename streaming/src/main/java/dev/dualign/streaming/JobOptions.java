@@ -55,6 +55,9 @@ public final class JobOptions {
             .check(v -> v >= 1, "an integer ≥ 1").describe("Reference samples per prompt needed.");
     public static final ConfigOption<Integer> PRIMAL_DUAL_BATCH = ConfigOption.integer("dual.primal-dual.batch", 100)
             .check(v -> v >= 1, "an integer ≥ 1").describe("Live samples per primal-dual step.");
+    public static final ConfigOption<Integer> ENFORCE_EVERY = ConfigOption.integer("dual.enforce.every", 50)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("enforce mode: new candidate sets (prompts) between two solves of "
+                    + "λ on the newest dual.one-shot.prompts of them.");
     public static final ConfigOption<Integer> EMIT_EVERY = ConfigOption.integer("dual.estimate-every", 25)
             .check(v -> v >= 1, "an integer ≥ 1").describe("A version's estimate is published every this many samples.");
     public static final ConfigOption<Integer> PARTIAL_SIZE = ConfigOption.integer("dual.partial-size", 64)
@@ -90,7 +93,7 @@ public final class JobOptions {
 
     public static final List<ConfigOption<?>> ALL = List.of(CONSTRAINT_SET, MODE, BETA, ETA, ETA_SCHEDULE, LAMBDA_MAX,
             HEADROOM, LAMBDA_INIT, REFERENCE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, REQUEST_RETRIES,
-            EPSILON, N_MIN, CONFIDENCE, INTERVAL, RANGE_LO, RANGE_HI, ONE_SHOT_PROMPTS, ONE_SHOT_SAMPLES, PRIMAL_DUAL_BATCH,
+            EPSILON, N_MIN, CONFIDENCE, INTERVAL, RANGE_LO, RANGE_HI, ONE_SHOT_PROMPTS, ONE_SHOT_SAMPLES, PRIMAL_DUAL_BATCH, ENFORCE_EVERY,
             EMIT_EVERY, PARTIAL_SIZE, PARTIAL_WAIT_MS, BATCH_SIZE, MAX_WAIT_MS, MAX_WORDS, DEVICE, REGISTRY,
             CHECKPOINT_INTERVAL_MS, CHECKPOINT_DIR, RESTORE_FROM, PARALLELISM, WEB_PORT, PROMETHEUS_PORT);
 

@@ -29,7 +29,7 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
         int primalDualBatch, int estimateEvery, int partialSize, long partialWaitMs, int batchSize, long maxWaitMs, int maxWords, Devices.Choice device, String registry,
         long checkpointIntervalMs, String checkpointDir, String restoreFrom, int parallelism, int webPort, int prometheusPort,
         double lambdaInit, long referenceTimeoutMs, long requestTimeoutMs, int requestRetries, List<String> relativeToReference,
-        double headroom) implements Serializable {
+        double headroom, int enforceEvery) implements Serializable {
 
     public JobSettings {
         constraints = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(constraints));
@@ -113,7 +113,8 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
                 ckpt.isBlank() ? home.resolve(".dualign/checkpoints").toUri().toString() : toUri(ckpt),
                 c.get(JobOptions.RESTORE_FROM), c.get(JobOptions.PARALLELISM), c.get(JobOptions.WEB_PORT),
                 c.get(JobOptions.PROMETHEUS_PORT), c.get(JobOptions.LAMBDA_INIT), c.get(JobOptions.REFERENCE_TIMEOUT_MS),
-                c.get(JobOptions.REQUEST_TIMEOUT_MS), c.get(JobOptions.REQUEST_RETRIES), relative, c.get(JobOptions.HEADROOM));
+                c.get(JobOptions.REQUEST_TIMEOUT_MS), c.get(JobOptions.REQUEST_RETRIES), relative, c.get(JobOptions.HEADROOM),
+                c.get(JobOptions.ENFORCE_EVERY));
     }
 
     private static String toUri(String s) {
@@ -132,7 +133,7 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
     public ControlSettings control() {
         return new ControlSettings(mode, constraints, beta, eta, schedule, lambdaMax, epsilon, nMin, estimateEvery,
                 primalDualBatch, oneShotPrompts, oneShotSamplesPerPrompt, lambdaInit, referenceTimeoutMs, requestTimeoutMs,
-                requestRetries, relativeToReference, headroom);
+                requestRetries, relativeToReference, headroom, enforceEvery);
     }
 
     /** A copy that starts from a checkpoint or savepoint. */
@@ -140,6 +141,7 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
         return new JobSettings(constraints, constraintSet, mode, beta, eta, schedule, lambdaMax, epsilon, nMin, confidence,
                 anytimeValid, rangeLo, rangeHi, oneShotPrompts, oneShotSamplesPerPrompt, primalDualBatch, estimateEvery,
                 partialSize, partialWaitMs, batchSize, maxWaitMs, maxWords, device, registry, checkpointIntervalMs, checkpointDir, path, parallelism, webPort,
-                prometheusPort, lambdaInit, referenceTimeoutMs, requestTimeoutMs, requestRetries, relativeToReference, headroom);
+                prometheusPort, lambdaInit, referenceTimeoutMs, requestTimeoutMs, requestRetries, relativeToReference, headroom,
+                enforceEvery);
     }
 }

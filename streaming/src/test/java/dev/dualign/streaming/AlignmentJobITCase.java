@@ -439,4 +439,36 @@ class AlignmentJobITCase {
         assertThat(dlq).hasSize(1);
         assertThat(Files.exists(tmp)).isTrue();
     }
+
+    @Test
+    void enforceModeSolvesAgainOnASlidingWindowOfCandidateSetsAndNeverAsksForAFineTune() throws Exception {
+        KafkaSettings k = kafka("enforce");
+        // 20 prompts per window, 4 candidates each; a new solve after every 5 new prompts
+        JobSettings s = settings(tmp.resolve("enforce-ckpt").toUri().toString(), Map.of("dual.mode", "enforce",
+                "dual.one-shot.samples-per-prompt", 4, "dual.enforce.every", 5));
+        JobClient job = start(s, k, env(s, "none"));
+        List<DualUpdate> updates;
+        try {
+            List<ResponseEvent> sets = new ArrayList<>();
+            SplittableRandom rnd = new SplittableRandom(8);
+            for (int i = 0; i < REFERENCE_PROMPTS + 10; i++) {
+                World.Prompt p = World.prompt(rnd);
+                for (int c = 0; c < 4; c++) {
+                    sets.add(new ResponseEvent("cand-" + i + "-" + c, "enf-p" + i, p.text(), World.response(p.intent(), rnd, c < 2 ? 0 : 1),
+                            0, -10, -10, "reference", 1_765_000_000_000L + i));
+                }
+            }
+            produce(k, sets);
+            updates = readDual(k, 3); // the first window, then two slides of 5 prompts each
+        } finally {
+            job.cancel().get(60, TimeUnit.SECONDS);
+        }
+        assertThat(updates).hasSize(3);
+        for (int i = 0; i < 3; i++) {
+            assertThat(updates.get(i).kind()).isEqualTo(StepKind.ENFORCE);
+            assertThat(updates.get(i).step()).isEqualTo(i);
+        }
+        // enforcement moves λ without fine-tuning: nothing on the control topic
+        assertThat(KafkaTestClient.consume(KAFKA.bootstrapServers(), k.topic(Topic.CONTROL), 1, Duration.ofSeconds(3))).isEmpty();
+    }
 }

@@ -40,6 +40,14 @@ public interface ControlPolicy {
     }
 
     /**
+     * The reference samples to hold on to after {@link #solveIfReady} decided: none (the collection
+     * is over), except for a policy that solves again on a sliding window.
+     */
+    default List<ScoredSample> keep(ControllerState s, List<ScoredSample> reference) {
+        return List.of();
+    }
+
+    /**
      * Liveness: the state with a deadline for whatever the policy now waits on (reference samples,
      * the version answering a request), so that no wait lasts for ever. Already armed, or waiting
      * on nothing: unchanged.
@@ -62,6 +70,7 @@ public interface ControlPolicy {
             case ONE_SHOT -> new OneShotPolicy(cfg);
             case PRIMAL_DUAL -> new PrimalDualPolicy(cfg);
             case MONITOR -> new ControlPolicy() {};
+            case ENFORCE -> new EnforcePolicy(cfg);
         };
     }
 }

@@ -33,11 +33,14 @@ import java.util.Map;
  * @param headroom how far above each margin λ aims (the one-shot solve and every dual step): a
  *     version exactly at the margin can never be confirmed by the canary's anytime-valid bound, one
  *     this far above it can; the margins the canary and the alerts check stay the configured ones
+ * @param enforceEvery in {@code enforce} mode, new candidate sets (prompts) between two solves on the
+ *     newest {@code oneShotPrompts} of them
  */
 public record ControlSettings(DualMode mode, Map<String, Double> constraints, double beta, double eta,
         ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, int estimateEvery,
         int primalDualBatch, int oneShotPrompts, int oneShotSamplesPerPrompt, double lambdaInit, long referenceTimeoutMs,
-        long requestTimeoutMs, int requestRetries, List<String> relativeToReference, double headroom) implements Serializable {
+        long requestTimeoutMs, int requestRetries, List<String> relativeToReference, double headroom, int enforceEvery)
+        implements Serializable {
     private static final long serialVersionUID = 1L;
 
     public ControlSettings {
@@ -45,6 +48,9 @@ public record ControlSettings(DualMode mode, Map<String, Double> constraints, do
         relativeToReference = List.copyOf(relativeToReference);
         if (!constraints.keySet().containsAll(relativeToReference)) {
             throw new IllegalArgumentException("relative margins " + relativeToReference + " name unknown constraints");
+        }
+        if (enforceEvery < 1) {
+            throw new IllegalArgumentException("enforce every must be ≥ 1 prompt, got " + enforceEvery);
         }
         if (!(headroom >= 0) || !Double.isFinite(headroom)) {
             throw new IllegalArgumentException("headroom must be a finite number ≥ 0, got " + headroom);
@@ -57,13 +63,14 @@ public record ControlSettings(DualMode mode, Map<String, Double> constraints, do
             int primalDualBatch, int oneShotPrompts, int oneShotSamplesPerPrompt, double lambdaInit, long referenceTimeoutMs,
             long requestTimeoutMs, int requestRetries, List<String> relativeToReference) {
         this(mode, constraints, beta, eta, schedule, lambdaMax, epsilon, nMin, estimateEvery, primalDualBatch, oneShotPrompts,
-                oneShotSamplesPerPrompt, lambdaInit, referenceTimeoutMs, requestTimeoutMs, requestRetries, relativeToReference, 0);
+                oneShotSamplesPerPrompt, lambdaInit, referenceTimeoutMs, requestTimeoutMs, requestRetries, relativeToReference, 0,
+                Math.max(1, oneShotPrompts / 4));
     }
 
     public ControlSettings withHeadroom(double h) {
         return new ControlSettings(mode, constraints, beta, eta, schedule, lambdaMax, epsilon, nMin, estimateEvery,
                 primalDualBatch, oneShotPrompts, oneShotSamplesPerPrompt, lambdaInit, referenceTimeoutMs, requestTimeoutMs,
-                requestRetries, relativeToReference, h);
+                requestRetries, relativeToReference, h, enforceEvery);
     }
 
     /** What λ aims at: each margin plus the headroom. */

@@ -12,7 +12,13 @@ public enum DualMode {
     /** Safe-RLHF-style baseline: a step every mini-batch of live samples. */
     PRIMAL_DUAL,
     /** Estimates and alerts only; λ never moves. */
-    MONITOR;
+    MONITOR,
+    /**
+     * No fine-tuning: the server draws K candidates per prompt from the reference and serves one
+     * with probability ∝ exp((r + λ·g)/β); λ is the exact dual solution on a sliding window of
+     * those candidate sets, re-solved as they come.
+     */
+    ENFORCE;
 
     /** The lower-case, hyphenated name used in configuration and events, e.g. {@code one-shot}. */
     @JsonValue
@@ -27,7 +33,7 @@ public enum DualMode {
 
     /** Whether the mode starts from the one-shot solve on reference samples. */
     public boolean usesReferenceSamples() {
-        return this == ONE_SHOT || this == ITERATIVE;
+        return this == ONE_SHOT || this == ITERATIVE || this == ENFORCE;
     }
 
     @Override

@@ -12,7 +12,9 @@ public enum StepKind {
     /** A projected subgradient step on one fine-tuned version's own samples (CAID). */
     ITERATIVE,
     /** A projected subgradient step on a mini-batch of live samples (Safe-RLHF-style baseline). */
-    PRIMAL_DUAL;
+    PRIMAL_DUAL,
+    /** The exact solve again, on the newest window of the server's candidate sets (enforcement at inference). */
+    ENFORCE;
 
     @JsonValue
     public String key() {

@@ -1,6 +1,5 @@
 package dev.dualign.model.serving;
 
-import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.model.lm.PolicyLm;
 import java.util.ArrayList;
 import java.util.List;
@@ -229,10 +228,5 @@ final class ChatBatcher implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         failQueued();
-    }
-
-    /** The exchanges of a batch as Kafka events, in order. */
-    static List<ResponseEvent> events(List<PolicyServer.Answer> answers) {
-        return answers.stream().map(PolicyServer.Answer::event).toList();
     }
 }

@@ -329,7 +329,8 @@ public final class HttpApi implements AutoCloseable {
         if (sink == null) {
             return;
         }
-        List<ResponseEvent> all = new ArrayList<>(ChatBatcher.events(answers));
+        List<ResponseEvent> all = new ArrayList<>();
+        answers.forEach(a -> all.addAll(a.events())); // under enforcement, with their candidates
         Map<String, PolicyServer.Prompt> forReference = new LinkedHashMap<>();
         for (PolicyServer.Answer a : answers) {
             // every response of one request shares its prompt id, and its route key decided the sampling

@@ -37,6 +37,8 @@ public final class LoopMonitor {
     private final long started = System.currentTimeMillis();
     private final Map<Long, VersionEstimate> estimated = new TreeMap<>();
     private final Map<Long, Map<String, RunningStats>> truth = new TreeMap<>();
+    /** True values of the reference's samples (reference sampling, or enforcement's candidates), where known. */
+    private final Map<String, RunningStats> referenceTruth = new LinkedHashMap<>();
     private final List<Map<String, Object>> lambdaPath = new ArrayList<>();
     private final List<Map<String, Object>> alerts = new ArrayList<>();
     private final List<Map<String, Object>> decisions = new ArrayList<>();
@@ -88,13 +90,13 @@ public final class LoopMonitor {
     /** A scored response: counted, and its true values kept for its version when they are known. */
     public synchronized void onScored(ScoredSample s) {
         scored++;
-        if (ResponseEvent.SOURCE_REFERENCE.equals(s.source())) {
+        boolean ref = ResponseEvent.SOURCE_REFERENCE.equals(s.source());
+        if (ref) {
             referenceSamples++;
-            return;
         }
         long v = s.policyVersion() == null ? 0 : s.policyVersion();
         groundTruth.of(s.prompt(), s.response()).ifPresent(t -> {
-            Map<String, RunningStats> st = truth.computeIfAbsent(v, k -> new LinkedHashMap<>());
+            Map<String, RunningStats> st = ref ? referenceTruth : truth.computeIfAbsent(v, k -> new LinkedHashMap<>());
             t.forEach((name, x) -> {
                 if (name.equals(VersionEstimate.REWARD) || margins.containsKey(name)) {
                     st.computeIfAbsent(name, k -> new RunningStats()).add(x);
@@ -276,6 +278,12 @@ public final class LoopMonitor {
         serving.put("canary", deployment.canary());
         m.put("deployment", serving); // where the run ended
         m.put("versions", versionList());
+        Map<String, Object> reference = new LinkedHashMap<>();
+        reference.put("samples", referenceSamples);
+        Map<String, Object> refTrue = new LinkedHashMap<>();
+        referenceTruth.forEach((name, r) -> refTrue.put(name, r.mean()));
+        reference.put("true", refTrue); // what the reference itself achieves, from its own samples
+        m.put("reference", reference);
         m.put("timeline", new ArrayList<>(timeline));
         return m;
     }
@@ -304,6 +312,11 @@ public final class LoopMonitor {
             truth.getOrDefault(v, Map.of()).forEach((name, r) -> t.put(name, r.mean()));
             e.put("estimated", est);
             e.put("true", t);
+            if (!margins.isEmpty() && margins.keySet().stream().allMatch(t::containsKey)
+                    && margins.values().stream().allMatch(Double::isFinite)) {
+                // judged by the oracle, not by an estimate: a simulation's check that the margins really hold
+                e.put("meetsTrueMargins", margins.entrySet().stream().allMatch(b -> (Double) t.get(b.getKey()) >= b.getValue()));
+            }
             out.add(e);
         }
         return out;
@@ -319,7 +332,7 @@ public final class LoopMonitor {
         b.append(String.format("[%4ds] ", (System.currentTimeMillis() - started) / 1000));
         List<Double> l = latestLambda();
         b.append("λ=").append(l.isEmpty() ? "–" : l.stream().map(x -> String.format("%.3f", x)).toList());
-        b.append(String.format("  serving v%d", deployment.stable()));
+        b.append(String.format("  serving v%d%s", deployment.stable(), mode == DualMode.ENFORCE ? " enforced" : ""));
         if (deployment.canary() >= 0) {
             b.append(String.format(" + canary v%d (%.0f%%)", deployment.canary(), 100 * deployment.canaryFraction()));
         }

@@ -238,6 +238,22 @@ final class OpenAiApi {
             out.close();
             throw e;
         }
+        // words not heard while drawing (under enforcement the choice comes after all candidates): sent now
+        for (int i = 0; i < answers.size(); i++) {
+            PolicyServer.Answer a = answers.get(i);
+            for (int w = words[i]; w < a.words().size(); w++) {
+                ObjectNode c = chunk(id, -1);
+                ObjectNode choice = c.withArray("choices").addObject().put("index", i);
+                choice.putObject("delta").put("content", (w > 0 ? " " : "") + a.words().get(w));
+                if (req.logprobs()) {
+                    choice.set("logprobs", logprobs(a.words(), a.tokenLogprobs(), w, w + 1));
+                } else {
+                    choice.putNull("logprobs");
+                }
+                choice.putNull("finish_reason");
+                event(out, c);
+            }
+        }
         long version = answers.get(0).event().policyVersion();
         int completion = 0;
         for (int i = 0; i < answers.size(); i++) {

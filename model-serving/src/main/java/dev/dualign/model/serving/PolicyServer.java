@@ -7,7 +7,10 @@ import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.model.lm.Generation;
 import dev.dualign.model.lm.PolicyLm;
 import dev.dualign.model.lm.Sampling;
+import dev.dualign.core.control.TiltedChoice;
 import dev.dualign.model.registry.ModelNames;
+import dev.dualign.model.scorer.Scorer;
+import dev.dualign.model.scorer.ScorerSet;
 import dev.dualign.model.registry.ModelRegistry;
 import dev.dualign.model.text.WordTokenizer;
 import java.util.ArrayDeque;
@@ -55,8 +58,26 @@ public final class PolicyServer implements AutoCloseable {
      * @param tokenLogprobs log π of each word (temperature 1)
      * @param stopped whether the policy ended it (false: cut at its length)
      * @param routeKey the key its ask was routed by
+     * @param candidates under enforcement, every candidate it was chosen from, as reference samples
+     *     for the job's solve (they go to Kafka with it); else empty
      */
-    public record Answer(ResponseEvent event, List<String> words, double[] tokenLogprobs, boolean stopped, String routeKey) {}
+    public record Answer(ResponseEvent event, List<String> words, double[] tokenLogprobs, boolean stopped, String routeKey,
+            List<ResponseEvent> candidates) {
+        public Answer(ResponseEvent event, List<String> words, double[] tokenLogprobs, boolean stopped, String routeKey) {
+            this(event, words, tokenLogprobs, stopped, routeKey, List.of());
+        }
+
+        /** What goes to Kafka: the answer, then its candidates. */
+        public List<ResponseEvent> events() {
+            if (candidates.isEmpty()) {
+                return List.of(event);
+            }
+            List<ResponseEvent> all = new ArrayList<>(candidates.size() + 1);
+            all.add(event);
+            all.addAll(candidates);
+            return all;
+        }
+    }
 
     /** The stable version, the canary (or −1) and its share. */
     public record Deployment(long stable, long canary, double canaryFraction) {}
@@ -89,14 +110,21 @@ public final class PolicyServer implements AutoCloseable {
 
     private record Waiting(long version, String manifestSha256) {}
 
+    /** Under enforcement: the job's scorers (one caller at a time), the live λ (null until the first) and the picks' randomness. */
+    private final ScorerSet enforceScorers;
+    private volatile double[] enforceLambda;
+    private final java.util.SplittableRandom picks;
+
     private PolicyServer(ModelRegistry registry, WordTokenizer tokenizer, Device device, ServerSettings settings,
-            ServedPolicy reference, Live initial) {
+            ServedPolicy reference, Live initial, ScorerSet enforceScorers) {
         this.registry = registry;
         this.tokenizer = tokenizer;
         this.device = device;
         this.settings = settings;
         this.reference = reference;
         this.live = new AtomicReference<>(initial);
+        this.enforceScorers = enforceScorers;
+        this.picks = new java.util.SplittableRandom(settings.seed() * 31 + 7);
     }
 
     /** Loads the tokenizer, the reference policy (version 0) and the initial version from the registry. */
@@ -106,7 +134,18 @@ public final class PolicyServer implements AutoCloseable {
         WordTokenizer tok = WordTokenizer.load(registry.open(ModelNames.TOKENIZER, tokVersion).resolve("tokenizer.json"));
         PolicyLm ref = PolicyLm.load(registry.open(ModelNames.POLICY, 0), device);
         ServedPolicy reference = new ServedPolicy(0, ref, registry.manifestSha256(ModelNames.POLICY, 0), true);
-        PolicyServer server = new PolicyServer(registry, tok, device, settings, reference, new Live(reference, null, 0));
+        ScorerSet scorers = null;
+        if (settings.enforce() != null) {
+            try {
+                // the job's scorers, newest versions, exactly as it loads them
+                scorers = ScorerSet.open(registry, settings.enforce().constraints(), device);
+            } catch (RuntimeException e) {
+                ref.close();
+                tok.close();
+                throw e;
+            }
+        }
+        PolicyServer server = new PolicyServer(registry, tok, device, settings, reference, new Live(reference, null, 0), scorers);
         server.record(0, "deploy", "reference policy");
         if (settings.initialVersion() != 0) {
             if (!server.deploy(settings.initialVersion(), null, false)) {
@@ -209,6 +248,102 @@ public final class PolicyServer implements AutoCloseable {
      *     {@code server.max-tokens} words
      */
     public List<Answer> answerAll(List<Ask> asks, PolicyLm.TokenListener listener) {
+        return enforceScorers == null ? answerPlain(asks, listener) : answerEnforced(asks);
+    }
+
+    /**
+     * λ from the job's {@code dualign.dual}: enforcement chooses with it from now on. Constraints
+     * it does not name keep their multiplier (0 before the first).
+     */
+    public void onLambda(Map<String, Double> lambda) {
+        if (settings.enforce() == null) {
+            return;
+        }
+        List<String> names = settings.enforce().constraints();
+        double[] prev = enforceLambda;
+        double[] next = new double[names.size()];
+        for (int c = 0; c < next.length; c++) {
+            Double v = lambda.get(names.get(c));
+            next[c] = v != null ? v : prev != null ? prev[c] : 0;
+        }
+        enforceLambda = next;
+    }
+
+    /** The λ enforcement chooses with, by constraint; empty before the job's first. */
+    public Map<String, Double> enforcedLambda() {
+        double[] l = enforceLambda;
+        Map<String, Double> m = new LinkedHashMap<>();
+        if (l != null) {
+            for (int c = 0; c < l.length; c++) {
+                m.put(settings.enforce().constraints().get(c), l[c]);
+            }
+        }
+        return m;
+    }
+
+    /**
+     * Enforcement at inference: K candidates per ask from the version it routes to, scored by the
+     * job's scorers, one served by {@link TiltedChoice} with the live λ. Before the job's first λ
+     * the pick is uniform: the reference served as it is, never a reward-greedy choice no margin
+     * has checked. The served response's log π is log π_ref + log(K·p): its KL estimate errs high.
+     * Words are not streamed as drawn (the choice comes after all K): streaming sends them at the end.
+     */
+    private List<Answer> answerEnforced(List<Ask> asks) {
+        int k = settings.enforce().candidates();
+        List<Ask> expanded = new ArrayList<>(asks.size() * k);
+        for (Ask a : asks) {
+            for (int i = 0; i < k; i++) {
+                expanded.add(a);
+            }
+        }
+        List<Answer> cands = answerPlain(expanded, null);
+        List<Scorer.PromptResponse> pairs = new ArrayList<>(cands.size());
+        for (Answer c : cands) {
+            pairs.add(new Scorer.PromptResponse(c.event().prompt(), c.event().response()));
+        }
+        Map<String, double[]> scores;
+        synchronized (enforceScorers) {
+            scores = enforceScorers.score(pairs);
+        }
+        List<String> names = settings.enforce().constraints();
+        double[] lambda = enforceLambda;
+        long now = System.currentTimeMillis();
+        List<Answer> out = new ArrayList<>(asks.size());
+        for (int j = 0; j < asks.size(); j++) {
+            int from = j * k;
+            double[] r = java.util.Arrays.copyOfRange(scores.get(dev.dualign.core.event.VersionEstimate.REWARD), from, from + k);
+            double[][] g = new double[names.size()][];
+            for (int c = 0; c < g.length; c++) {
+                g[c] = java.util.Arrays.copyOfRange(scores.get(names.get(c)), from, from + k);
+            }
+            double[] p;
+            if (lambda == null) {
+                p = new double[k];
+                java.util.Arrays.fill(p, 1.0 / k);
+            } else {
+                p = TiltedChoice.probabilities(r, g, lambda, settings.enforce().beta());
+            }
+            int chosen;
+            synchronized (picks) {
+                chosen = TiltedChoice.pick(p, picks.nextDouble());
+            }
+            Answer c = cands.get(from + chosen);
+            ResponseEvent e = c.event();
+            ResponseEvent served = new ResponseEvent(UUID.randomUUID().toString(), e.promptId(), e.prompt(), e.response(),
+                    e.policyVersion(), Math.min(0, e.refLogprob() + TiltedChoice.logRatio(p, chosen)), e.refLogprob(),
+                    ResponseEvent.SOURCE_POLICY, now);
+            List<ResponseEvent> set = new ArrayList<>(k);
+            for (int i = 0; i < k; i++) {
+                ResponseEvent x = cands.get(from + i).event();
+                set.add(new ResponseEvent(x.id(), x.promptId(), x.prompt(), x.response(), x.policyVersion(), x.logprob(),
+                        x.refLogprob(), ResponseEvent.SOURCE_REFERENCE, x.timestamp()));
+            }
+            out.add(new Answer(served, c.words(), c.tokenLogprobs(), c.stopped(), c.routeKey(), set));
+        }
+        return out;
+    }
+
+    private List<Answer> answerPlain(List<Ask> asks, PolicyLm.TokenListener listener) {
         List<Prompt> prompts = new ArrayList<>(asks.size());
         for (Ask a : asks) {
             if (a.maxTokens() < 1 || a.maxTokens() > settings.maxTokens()) {
@@ -633,6 +768,9 @@ public final class PolicyServer implements AutoCloseable {
             cur.stable.release();
             reference.lm.close();
             tokenizer.close();
+            if (enforceScorers != null) {
+                enforceScorers.close();
+            }
         }
     }
 }

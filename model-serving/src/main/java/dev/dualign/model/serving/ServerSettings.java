@@ -20,11 +20,33 @@ package dev.dualign.model.serving;
  * @param seed sampling seed
  * @param batch most responses in one batched generation (HTTP requests are batched dynamically up to it)
  * @param model the model id the OpenAI-compatible API lists and accepts
+ * @param enforce enforcement at inference ({@code dual.mode: enforce}), or null
  */
 public record ServerSettings(String host, int port, String adminToken, double canaryFraction, long canaryHoldMs,
         double referenceFraction,
         int referenceSamples, int maxTokens, double temperature, long requestTimeoutMs, long initialVersion,
-        long seed, int batch, String model) {
+        long seed, int batch, String model, Enforce enforce) {
+
+    /**
+     * Enforcement at inference: each response is chosen among {@code candidates} drawn from the
+     * serving version, scored by the job's scorers, by {@link dev.dualign.core.control.TiltedChoice}.
+     *
+     * @param candidates K ≥ 2 responses drawn per answer
+     * @param beta the KL weight β ({@code dual.beta}, as the job's solver uses it)
+     * @param constraints the constraints' utilities, in λ's order
+     */
+    public record Enforce(int candidates, double beta, java.util.List<String> constraints) {
+        public Enforce {
+            if (candidates < 2) {
+                throw new IllegalArgumentException("enforcement needs at least 2 candidates, got " + candidates);
+            }
+            if (!(beta > 0)) {
+                throw new IllegalArgumentException("β must be > 0, got " + beta);
+            }
+            constraints = java.util.List.copyOf(constraints);
+        }
+    }
+
 
     public ServerSettings {
         if (!(canaryFraction >= 0 && canaryFraction < 1)) {
@@ -49,12 +71,18 @@ public record ServerSettings(String host, int port, String adminToken, double ca
 
     /** Settings for tests and embedding: loopback, any port, the given token and canary fraction, no hold. */
     public static ServerSettings local(String token, double canaryFraction) {
-        return new ServerSettings("127.0.0.1", 0, token, canaryFraction, 0, 0.0, 4, 40, 1.0, 30_000, 0, 1, 64, DEFAULT_MODEL);
+        return new ServerSettings("127.0.0.1", 0, token, canaryFraction, 0, 0.0, 4, 40, 1.0, 30_000, 0, 1, 64, DEFAULT_MODEL, null);
     }
 
     /** The same settings with another canary hold. */
     public ServerSettings withCanaryHoldMs(long ms) {
         return new ServerSettings(host, port, adminToken, canaryFraction, ms, referenceFraction, referenceSamples, maxTokens,
-                temperature, requestTimeoutMs, initialVersion, seed, batch, model);
+                temperature, requestTimeoutMs, initialVersion, seed, batch, model, enforce);
+    }
+
+    /** The same settings with enforcement at inference (no reference sampling: the candidates are the reference samples). */
+    public ServerSettings withEnforce(Enforce e) {
+        return new ServerSettings(host, port, adminToken, canaryFraction, canaryHoldMs, e == null ? referenceFraction : 0,
+                referenceSamples, maxTokens, temperature, requestTimeoutMs, initialVersion, seed, batch, model, e);
     }
 }

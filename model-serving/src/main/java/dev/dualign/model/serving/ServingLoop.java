@@ -333,7 +333,12 @@ public final class ServingLoop implements AutoCloseable {
 
     /** The answers to a batch, and the reference's samples for the prompts drawn for the one-shot solve. */
     private List<ResponseEvent> answer(List<PolicyServer.Prompt> batch) {
-        List<ResponseEvent> responses = new ArrayList<>(batch.isEmpty() ? List.of() : server.answer(batch));
+        List<ResponseEvent> responses = new ArrayList<>();
+        if (!batch.isEmpty()) {
+            List<PolicyServer.Ask> asks = batch.stream().map(p -> new PolicyServer.Ask(p, p.id(), server.settings().temperature(), 1.0,
+                    server.settings().maxTokens())).toList();
+            server.answerAll(asks, null).forEach(a -> responses.addAll(a.events())); // under enforcement, with their candidates
+        }
         List<PolicyServer.Prompt> forReference = batch.stream().filter(p -> server.sampledForReference(p.id())).toList();
         if (!forReference.isEmpty()) {
             responses.addAll(server.referenceSamples(forReference, server.settings().referenceSamples()));
@@ -497,6 +502,7 @@ public final class ServingLoop implements AutoCloseable {
             DualUpdate u = Events.parse(DualUpdate.class, r.value());
             monitor.onDual(u);
             server.referenceNoLongerNeeded(); // any λ update means λ(0) is set
+            server.onLambda(u.lambda()); // enforcement chooses with the newest λ
         } else if (t.equals(kafka.alerts())) {
             monitor.onAlert(Events.parse(Alert.class, r.value()));
         } else if (t.equals(kafka.dlq())) {

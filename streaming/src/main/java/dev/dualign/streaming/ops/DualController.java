@@ -51,7 +51,10 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
     private transient DecisionEvents events;
     private transient List<String> names;
     private transient ValueState<ControllerState> state;
-    /** Reference samples wait here only until the one-shot solve, then are cleared: the list cannot grow for ever. */
+    /**
+     * Reference samples wait here only until the one-shot solve, then are cleared (in enforce mode:
+     * cut to the sliding window's newest sets): the list cannot grow for ever.
+     */
     private transient ListState<ScoredSample> reference;
     private transient ValueState<Long> referenceCount;
     /** The constraint names λ's positions refer to, so a changed configuration is noticed (once per key). */
@@ -152,8 +155,9 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
         reference.get().forEach(all::add);
         var decision = policy.solveIfReady(s, all);
         if (decision.isPresent()) {
-            reference.clear();
-            referenceCount.clear();
+            List<ScoredSample> kept = policy.keep(s, all); // none, or a sliding window's newest sets
+            reference.update(kept);
+            referenceCount.update((long) kept.size());
         }
         return decision.orElse(Decision.stay(s));
     }
