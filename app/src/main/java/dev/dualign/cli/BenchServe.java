@@ -59,6 +59,10 @@ final class BenchServe implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "auto")
     String device;
 
+    @Option(names = "--enforce", paramLabel = "K", defaultValue = "0",
+            description = "Also serve with enforcement at inference: K candidates per answer, scored (default: off).")
+    int enforce;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -79,18 +83,37 @@ final class BenchServe implements Callable<Integer> {
         double batchedAtClients;
         try (WordTokenizer tok = WordTokenizer.load(reg.open(ModelNames.TOKENIZER, 0).resolve("tokenizer.json"));
                 PolicyLm lm = PolicyLm.load(reg.open(ModelNames.POLICY, 0), dev)) {
-            batched = BenchModels.generate(lm, tok, prompts, batch, s, 512);
-            batchedAtClients = maxClients < batch ? BenchModels.generate(lm, tok, prompts, maxClients, s, 512) : batched;
+            // 2,048 responses each, after a warm-up batch: 512 gave figures that moved by a third between runs
+            batched = BenchModels.generate(lm, tok, prompts, batch, s, 2048);
+            batchedAtClients = maxClients < batch ? BenchModels.generate(lm, tok, prompts, maxClients, s, 2048) : batched;
         }
         out.printf("models from %s (size %s) on %s, %d cores%n", reg.root(), reg.manifest(ModelNames.POLICY, 0).info().get("size"),
                 dev, Runtime.getRuntime().availableProcessors());
         out.printf("batched generation (bench models): batch %d %,.0f responses/s; batch %d %,.0f responses/s%n", batch, batched,
                 Math.min(maxClients, batch), batchedAtClients);
         // the reference serves everything: no canary, no reference samples, no Kafka sink (not part of this figure)
-        ServerSettings settings = new ServerSettings("127.0.0.1", 0, "", 0.0, 0, 0.0, 1, 24, 1.0, 60_000, 0, 1, batch,
+        ServerSettings plain = new ServerSettings("127.0.0.1", 0, "", 0.0, 0, 0.0, 1, 24, 1.0, 60_000, 0, 1, batch,
                 ServerSettings.DEFAULT_MODEL, null);
-        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
         List<String> rows = new ArrayList<>();
+        serve(out, reg, dev, plain, "plain", prompts, batched, batchedAtClients, maxClients, rows);
+        if (enforce > 0) {
+            // the cost of enforcement: K candidates per answer (the batch holds batch/K answers) and their scoring;
+            // λ is never set here, so the pick is uniform, which costs the same as any other
+            ServerSettings enforced = new ServerSettings("127.0.0.1", 0, "", 0.0, 0, 0.0, 1, 24, 1.0, 60_000, 0, 1,
+                    Math.max(1, batch / enforce), ServerSettings.DEFAULT_MODEL, null)
+                    .withEnforce(new ServerSettings.Enforce(enforce, 0.1, List.of("harmless")));
+            serve(out, reg, dev, enforced, "enforce K=" + enforce, prompts, batched, batchedAtClients, maxClients, rows);
+        }
+        out.printf("  | date | cores | server | clients | completions/s | of batched(%d) %,.0f/s | of batched(%d) %,.0f/s | p50 | p99 |%n",
+                batch, batched, Math.min(maxClients, batch), batchedAtClients);
+        rows.forEach(out::println);
+        out.flush();
+        return 0;
+    }
+
+    private void serve(PrintWriter out, ModelRegistry reg, ai.djl.Device dev, ServerSettings settings, String label, List<String> prompts,
+            double batched, double batchedAtClients, int maxClients, List<String> rows) throws Exception {
+        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
         ServiceMetrics metrics = new ServiceMetrics();
         try (PolicyServer server = PolicyServer.start(reg, settings, dev);
                 HttpApi api = new HttpApi(server, null, null, () -> null, metrics)) {
@@ -100,22 +123,17 @@ final class BenchServe implements Callable<Integer> {
                 Round r = round(http, uri, prompts, c, seconds);
                 double[] after = batches(metrics);
                 double n = after[1] - before[1];
-                out.printf("%2d clients: %,.0f batches, %.1f responses and %.0f ms each on average (warm-up included)%n", c, n,
+                out.printf("%s, %2d clients: %,.0f batches, %.1f responses and %.0f ms each on average (warm-up included)%n", label, c, n,
                         (after[0] - before[0]) / n, 1000 * (after[2] - before[2]) / n);
                 double share = r.perSecond / batched;
-                out.printf("%2d clients: %,.1f completions/s (%.0f%% of batched(%d), %.0f%% of batched(%d)), p50 %.0f ms, p99 %.0f ms, "
-                        + "%d errors%n", c, r.perSecond, 100 * share, batch, 100 * r.perSecond / batchedAtClients, Math.min(maxClients, batch),
+                out.printf("%s, %2d clients: %,.1f completions/s (%.0f%% of batched(%d), %.0f%% of batched(%d)), p50 %.0f ms, p99 %.0f ms, "
+                        + "%d errors%n", label, c, r.perSecond, 100 * share, batch, 100 * r.perSecond / batchedAtClients, Math.min(maxClients, batch),
                         r.p50Ms, r.p99Ms, r.errors);
-                rows.add(String.format("  | %s | %d cores | %d | %,.1f/s | %.0f%% | %.0f%% | %.0f ms | %.0f ms |", LocalDate.now(),
-                        Runtime.getRuntime().availableProcessors(), c, r.perSecond, 100 * share,
+                rows.add(String.format("  | %s | %d cores | %s | %d | %,.1f/s | %.0f%% | %.0f%% | %.0f ms | %.0f ms |", LocalDate.now(),
+                        Runtime.getRuntime().availableProcessors(), label, c, r.perSecond, 100 * share,
                         100 * r.perSecond / batchedAtClients, r.p50Ms, r.p99Ms));
             }
         }
-        out.printf("  | date | cores | clients | completions/s | of batched(%d) %,.0f/s | of batched(%d) %,.0f/s | p50 | p99 |%n",
-                batch, batched, Math.min(maxClients, batch), batchedAtClients);
-        rows.forEach(out::println);
-        out.flush();
-        return 0;
     }
 
     /** Sum of batch sizes, number of batches and sum of batch seconds so far, from the server's metrics. */
