@@ -159,7 +159,7 @@ final class BenchJob implements Callable<Integer> {
         List<ResponseEvent> out = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
             World.Prompt p = World.prompt(rnd);
-            out.add(new ResponseEvent("r" + i, "p" + i, p.text(), World.referenceResponse(p.intent(), rnd), 0, -20, -20,
+            out.add(new ResponseEvent("r" + i, "p" + i, p.text(), World.referenceResponse(p.intent(), rnd), 0, -20.0, -20.0,
                     ResponseEvent.SOURCE_POLICY, System.currentTimeMillis()));
         }
         return out;
@@ -245,7 +245,7 @@ final class BenchJob implements Callable<Integer> {
                 }
                 World.Prompt pr = World.prompt(rnd);
                 ResponseEvent e = new ResponseEvent("l" + sent, "p" + sent, pr.text(), World.referenceResponse(pr.intent(), rnd), 0,
-                        -20, -20, ResponseEvent.SOURCE_POLICY, System.currentTimeMillis());
+                        -20.0, -20.0, ResponseEvent.SOURCE_POLICY, System.currentTimeMillis());
                 p.send(new ProducerRecord<>(k.topic(Topic.RESPONSES), e.key().getBytes(StandardCharsets.UTF_8), e.toJsonBytes()));
                 sent++;
             }

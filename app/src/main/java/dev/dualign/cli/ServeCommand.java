@@ -11,6 +11,8 @@ import dev.dualign.model.ServingOptions;
 import dev.dualign.model.finetune.FineTuneService;
 import dev.dualign.model.finetune.FineTuner;
 import dev.dualign.model.registry.ModelRegistry;
+import dev.dualign.model.serving.Gateway;
+import dev.dualign.model.serving.ResponseSink;
 import dev.dualign.model.serving.GroundTruth;
 import dev.dualign.model.serving.HttpApi;
 import dev.dualign.model.serving.LoopKafka;
@@ -20,6 +22,7 @@ import dev.dualign.model.serving.ServingLoop;
 import dev.dualign.streaming.JobSettings;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -61,7 +64,11 @@ final class ServeCommand implements Callable<Integer> {
                     + "runs everything embedded)");
         }
         ModelRegistry registry = new ModelRegistry(Path.of(js.registry()));
-        Demo.checkScorers(registry, js.names(), "scoring.registry");
+        boolean gateway = c.get(ServingOptions.BACKEND).equals("upstream");
+        Gateway.Settings gs = gateway && role != Role.FINETUNER ? gatewaySettings(c, System.getenv()) : null;
+        if (!(gateway && role == Role.SERVER)) { // a gateway alone scores nothing
+            Demo.checkScorers(registry, js.names(), "scoring.registry");
+        }
         TopicAdmin.ensure(kafka).requireOk();
         LoopKafka lk = Demo.loopKafka(kafka);
         Device device = Devices.resolve(js.device());
@@ -75,7 +82,15 @@ final class ServeCommand implements Callable<Integer> {
         dev.dualign.model.serving.ServiceMetrics metrics = new dev.dualign.model.serving.ServiceMetrics();
         FineTuner tuner = null;
         FineTuneService service = null;
-        if (role != Role.FINETUNER) {
+        Gateway gw = null;
+        ResponseSink gwSink = null;
+        if (gs != null) {
+            gwSink = new ResponseSink(lk);
+            ResponseSink sink = gwSink;
+            gw = new Gateway(gs, sink, metrics, sink::problem);
+            out.printf("Gateway:          %sv1/chat/completions → %s  (answers logged to %s as version %d)%n", gw.url(),
+                    gs.upstream(), lk.responses(), gs.version());
+        } else if (role != Role.FINETUNER) {
             monitor = Demo.monitorFor(js, GroundTruth.NONE); // a real chatbot: no oracle
             server = PolicyServer.start(registry, Demo.serverSettings(c, js, token, 1), device);
             loop = new ServingLoop(server, lk, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID)).start()
@@ -93,7 +108,7 @@ final class ServeCommand implements Callable<Integer> {
             if (monitor != null) {
                 monitor.showFineTuner(service::status);
             }
-            if (http == null) { // alone: its own /metrics and /healthz on the server's address
+            if (http == null && gw == null) { // alone: its own /metrics and /healthz on the server's address
                 FineTuneService fine = service;
                 metricsOnly = new dev.dualign.model.serving.MetricsEndpoint(c.get(ServingOptions.HOST), c.get(ServingOptions.PORT),
                         metrics, fine::problem);
@@ -110,7 +125,13 @@ final class ServeCommand implements Callable<Integer> {
         FineTuneService fs = service;
         FineTuner t = tuner;
         dev.dualign.model.serving.MetricsEndpoint me = metricsOnly;
+        Gateway g = gw;
+        ResponseSink gsink = gwSink;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (g != null) {
+                g.close();
+                gsink.close();
+            }
             if (l != null) {
                 l.close();
             }
@@ -133,5 +154,34 @@ final class ServeCommand implements Callable<Integer> {
         }, "dualign-serve-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    /** Gateway mode's settings; a missing URL or an API-key variable that is not set fails here, naming the key. */
+    static Gateway.Settings gatewaySettings(Config c, Map<String, String> env) {
+        String url = c.get(ServingOptions.UPSTREAM_URL).trim();
+        if (url.isEmpty()) {
+            throw new ConfigException(ServingOptions.UPSTREAM_URL.key(), "server.backend is upstream: set the chatbot's base URL, "
+                    + "e.g. http://chatbot:8000/v1");
+        }
+        java.net.URI uri;
+        try {
+            uri = java.net.URI.create(url);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException(ServingOptions.UPSTREAM_URL.key(), "not a URL: " + url);
+        }
+        if (!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme())) {
+            throw new ConfigException(ServingOptions.UPSTREAM_URL.key(), "must be an http or https URL, got " + url);
+        }
+        String var = c.get(ServingOptions.UPSTREAM_API_KEY_ENV).trim();
+        String key = null;
+        if (!var.isEmpty()) {
+            key = env.get(var);
+            if (key == null || key.isBlank()) {
+                throw new ConfigException(ServingOptions.UPSTREAM_API_KEY_ENV.key(), "names the environment variable " + var
+                        + ", which is not set");
+            }
+        }
+        return new Gateway.Settings(c.get(ServingOptions.HOST), c.get(ServingOptions.PORT), uri, key,
+                c.get(ServingOptions.UPSTREAM_VERSION), c.get(ServingOptions.REQUEST_TIMEOUT_MS));
     }
 }

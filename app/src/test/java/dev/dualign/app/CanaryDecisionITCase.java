@@ -65,7 +65,7 @@ class CanaryDecisionITCase {
         for (int i = 0; i < n; i++) {
             World.Prompt p = World.prompt(rnd);
             out.add(new ResponseEvent("v" + version + "-" + i, "p" + i, p.text(), World.response(p.intent(), rnd, hazard),
-                    version, -10, -10, "policy", System.currentTimeMillis()));
+                    version, -10.0, -10.0, "policy", System.currentTimeMillis()));
         }
         return out;
     }

@@ -121,30 +121,9 @@ class DemoITCase {
                 .anyMatch(e -> e.version() > 0 && List.of("canary", "deploy").contains(e.kind()));
     }
 
-    /** The client check and its installed {@code openai} package, relative to this module. */
-    static final Path OPENAI_CLIENT = Path.of("../tools/openai-client");
-
-    /**
-     * Runs the official {@code openai} npm client ({@code tools/openai-client/check.mjs}) against a
-     * server: models, completions plain and streamed, errors. A machine without Node or the package
-     * reports the caller SKIPPED with the way to enable it; .ci/run installs both and fails if skipped.
-     */
-    static String runOpenAiClient(String baseUrl) throws Exception {
-        assumeTrue(Files.isExecutable(Path.of("/usr/bin/node")) || Files.isExecutable(Path.of("/usr/local/bin/node")),
-                "no Node.js: the official openai client needs `node` (apt-get install -y nodejs npm)");
-        assumeTrue(Files.isDirectory(OPENAI_CLIENT.resolve("node_modules/openai")),
-                "the openai npm package is not installed: run `npm ci --prefix tools/openai-client`");
-        Process p = new ProcessBuilder("node", OPENAI_CLIENT.resolve("check.mjs").toString(), baseUrl.replaceAll("/$", ""))
-                .redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-        assertThat(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
-        assertThat(p.exitValue()).as("the openai client check failed:%n%s", out).isZero();
-        return out;
-    }
-
     @Test
     void theOfficialOpenAiClientListsModelsAndGetsCompletionsPlainAndStreamed() throws Exception {
-        String out = runOpenAiClient(demo.dashboardUrl());
+        String out = OpenAiClient.check(demo.dashboardUrl());
         assertThat(out).contains("\"ok\":true", "\"models\":[\"dualign\"]");
     }
 

@@ -87,7 +87,7 @@ class ServingLoopITCase {
             KafkaProducer<String, byte[]> crashed = lk.producer(loop.transactionalId());
             crashed.initTransactions();
             crashed.beginTransaction();
-            ResponseEvent half = new ResponseEvent("half", "q", "how do i sleep", "never committed", 0, -1, -1, "policy", 1L);
+            ResponseEvent half = new ResponseEvent("half", "q", "how do i sleep", "never committed", 0, -1.0, -1.0, "policy", 1L);
             crashed.send(new ProducerRecord<>(lk.responses(), half.key(), EventJson.writeBytes(half))).get();
             try (ServingLoop restarted = loop.start()) {
                 prompts(lk, "restart", 1);

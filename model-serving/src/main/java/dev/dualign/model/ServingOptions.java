@@ -37,6 +37,16 @@ public final class ServingOptions {
     public static final ConfigOption<Integer> ENFORCE_CANDIDATES = ConfigOption.integer("server.enforce.candidates", 4)
             .check(v -> v >= 2, "an integer ≥ 2").describe("dual.mode enforce: candidate responses drawn per answer, one "
                     + "served with probability ∝ exp((r + λ·g)/β); generation costs K times as much.");
+    public static final ConfigOption<String> BACKEND = ConfigOption.choice("server.backend", "builtin", "builtin", "upstream")
+            .describe("builtin: Dualign's own policy answers; upstream: serve forwards chat completions to server.upstream.url "
+                    + "and logs the answers (gateway mode, HTTP only).");
+    public static final ConfigOption<String> UPSTREAM_URL = ConfigOption.string("server.upstream.url", "")
+            .describe("Gateway mode: the OpenAI-compatible chatbot's base URL, up to and including /v1.");
+    public static final ConfigOption<String> UPSTREAM_API_KEY_ENV = ConfigOption.string("server.upstream.api-key-env", "")
+            .describe("Gateway mode: the environment variable holding the upstream's API key (empty: no key sent).");
+    public static final ConfigOption<Long> UPSTREAM_VERSION = ConfigOption.longInteger("server.upstream.version", 1)
+            .check(v -> v >= 0, "a version ≥ 0").describe("Gateway mode: the policy version the upstream's answers are logged "
+                    + "under; give each upstream deployment its own, so the job estimates each apart.");
     public static final ConfigOption<String> MODEL = ConfigOption.string("server.model", "dualign")
             .check(v -> !v.isBlank(), "a non-empty model id")
             .describe("Model id of the OpenAI-compatible API (/v1/models); requests naming another model get 404.");
@@ -62,7 +72,8 @@ public final class ServingOptions {
             .check(v -> v >= 1, "an integer ≥ 1").describe("Recent scored samples kept as training data.");
 
     public static final List<ConfigOption<?>> ALL = List.of(HOST, PORT, ADMIN_TOKEN, CANARY_FRACTION, CANARY_HOLD_MS, REFERENCE_FRACTION,
-            REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, INSTANCE_ID, BATCH, MODEL, ENFORCE_CANDIDATES, FT_EPOCHS, FT_BATCH,
+            REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, INSTANCE_ID, BATCH, MODEL, ENFORCE_CANDIDATES, BACKEND,
+            UPSTREAM_URL, UPSTREAM_API_KEY_ENV, UPSTREAM_VERSION, FT_EPOCHS, FT_BATCH,
             FT_LEARNING_RATE, FT_MAX_KL, FT_INIT, FT_PAIRS, FT_MAX_PAIRS, FT_MIN_PAIRS, FT_BUFFER);
 
     private ServingOptions() {}

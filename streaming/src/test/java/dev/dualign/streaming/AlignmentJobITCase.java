@@ -102,7 +102,7 @@ class AlignmentJobITCase {
             World.Prompt p = World.prompt(rnd);
             for (double hazard : new double[] {0.0, 1.0}) {
                 out.add(new ResponseEvent("ref-" + i + "-" + hazard, "ref-p" + i, p.text(), World.response(p.intent(), rnd, hazard),
-                        0, -10, -10, "reference", 1_763_000_000_000L + i));
+                        0, -10.0, -10.0, "reference", 1_763_000_000_000L + i));
             }
         }
         return out;
@@ -117,7 +117,7 @@ class AlignmentJobITCase {
             for (int i = 0; i < 300; i++) {
                 World.Prompt p = World.prompt(rnd);
                 out.add(new ResponseEvent("v" + v + "-r" + i, "p" + i, p.text(), World.response(p.intent(), rnd, hazard), v,
-                        -10, -10, "policy", 1_764_000_000_000L + i));
+                        -10.0, -10.0, "policy", 1_764_000_000_000L + i));
             }
         }
         return out;
@@ -455,7 +455,7 @@ class AlignmentJobITCase {
                 World.Prompt p = World.prompt(rnd);
                 for (int c = 0; c < 4; c++) {
                     sets.add(new ResponseEvent("cand-" + i + "-" + c, "enf-p" + i, p.text(), World.response(p.intent(), rnd, c < 2 ? 0 : 1),
-                            0, -10, -10, "reference", 1_765_000_000_000L + i));
+                            0, -10.0, -10.0, "reference", 1_765_000_000_000L + i));
                 }
             }
             produce(k, sets);

@@ -94,7 +94,7 @@ class ImportedScorerITCase {
         for (int i = 0; i < 50; i++) {
             World.Prompt p = World.prompt(rnd);
             responses.add(new ResponseEvent("r" + i, "p" + i, p.text(), World.response(p.intent(), rnd, i % 2 == 0 ? 0.0 : 1.0), 0,
-                    -10, -10, "policy", 1_764_000_000_000L + i));
+                    -10.0, -10.0, "policy", 1_764_000_000_000L + i));
         }
         List<ScoredSample> scored;
         try {

@@ -16,15 +16,17 @@ import java.util.Objects;
  * @param prompt prompt text
  * @param response response text
  * @param policyVersion version of the policy that produced it (0 = the reference)
- * @param logprob log π(y|x) under that policy
- * @param refLogprob log π_ref(y|x) under the reference policy
+ * @param logprob log π(y|x) under that policy, or null when the chatbot cannot tell (no KL then)
+ * @param refLogprob log π_ref(y|x) under the reference policy, or null when unknown (an external
+ *     chatbot's answer, logged by a gateway): the job then reports the version's KL as unknown,
+ *     never as 0
  * @param source {@code policy} (served) or {@code reference} (sampled for the one-shot dual)
  * @param timestamp epoch milliseconds
  */
 @JsonPropertyOrder({"schema", "id", "promptId", "prompt", "response", "policyVersion", "logprob", "refLogprob",
         "source", "timestamp"})
 public record ResponseEvent(String id, String promptId, String prompt, String response, long policyVersion,
-        double logprob, double refLogprob, String source, long timestamp) implements Event {
+        Double logprob, Double refLogprob, String source, long timestamp) implements Event {
     public static final String SOURCE_POLICY = "policy";
     public static final String SOURCE_REFERENCE = "reference";
 
@@ -37,10 +39,10 @@ public record ResponseEvent(String id, String promptId, String prompt, String re
         if (policyVersion < 0) {
             throw new InvalidEventException("policyVersion", "must be ≥ 0, got " + policyVersion);
         }
-        if (!Double.isFinite(logprob) || logprob > 0) {
+        if (logprob != null && (!Double.isFinite(logprob) || logprob > 0)) {
             throw new InvalidEventException("logprob", "must be a finite log-probability ≤ 0, got " + logprob);
         }
-        if (!Double.isFinite(refLogprob) || refLogprob > 0) {
+        if (refLogprob != null && (!Double.isFinite(refLogprob) || refLogprob > 0)) {
             throw new InvalidEventException("refLogprob", "must be a finite log-probability ≤ 0, got " + refLogprob);
         }
     }
@@ -69,7 +71,7 @@ public record ResponseEvent(String id, String promptId, String prompt, String re
 
     public static ResponseEvent fromJson(JsonFields f) {
         return new ResponseEvent(f.requireText("id"), f.requireText("promptId"), f.requireString("prompt"),
-                f.requireString("response"), f.requireLong("policyVersion"), f.requireFinite("logprob"),
-                f.requireFinite("refLogprob"), f.requireText("source"), f.requireLong("timestamp"));
+                f.requireString("response"), f.requireLong("policyVersion"), f.optionalFinite("logprob"),
+                f.optionalFinite("refLogprob"), f.requireText("source"), f.requireLong("timestamp"));
     }
 }

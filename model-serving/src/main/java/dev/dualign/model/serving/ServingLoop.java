@@ -54,13 +54,11 @@ public final class ServingLoop implements AutoCloseable {
     private final String transactionalId;
     private final AtomicLong answered = new AtomicLong();
     private final AtomicLong deadLetters = new AtomicLong();
-    private final AtomicLong lostHttpAnswers = new AtomicLong();
     private final AtomicLong sessionFailures = new AtomicLong();
     private volatile boolean running = true;
     /** Why this server is not doing its job right now (null: it is); {@code /healthz} reports it. */
     private volatile String promptProblem;
     private volatile String eventProblem;
-    private volatile String httpProblem;
     private final java.util.concurrent.CountDownLatch ready = new java.util.concurrent.CountDownLatch(2);
     private volatile boolean readyEvents;
     private volatile boolean readyPrompts;
@@ -114,7 +112,7 @@ public final class ServingLoop implements AutoCloseable {
 
     /** HTTP answers the broker did not take (after the producer's own retries). */
     public long lostHttpAnswers() {
-        return lostHttpAnswers.get();
+        return httpSinks.stream().mapToLong(ResponseSink::lost).sum();
     }
 
     /** Kafka sessions of either thread that failed and were started again. */
@@ -129,7 +127,7 @@ public final class ServingLoop implements AutoCloseable {
                 answered::get);
         metrics.counter("dualign_dead_letters_total", "Records sent to dualign.dlq, by component", server, deadLetters::get);
         metrics.counter("dualign_http_answers_lost_total", "HTTP answers the broker did not take", Map.of(),
-                lostHttpAnswers::get);
+                this::lostHttpAnswers);
         metrics.counter("dualign_session_failures_total", "Kafka sessions that failed and were started again, by component",
                 server, sessionFailures::get);
         metrics.gauge("dualign_healthy", "1 when the component works, 0 while /healthz reports a problem", server,
@@ -145,7 +143,10 @@ public final class ServingLoop implements AutoCloseable {
     /** Why the server is not fully working (for {@code /healthz}), or null when it is. */
     public String problem() {
         String p = promptProblem != null ? promptProblem : eventProblem;
-        return p != null ? p : httpProblem;
+        if (p != null) {
+            return p;
+        }
+        return httpSinks.stream().map(ResponseSink::problem).filter(java.util.Objects::nonNull).findFirst().orElse(null);
     }
 
     static String hostName() {
@@ -158,24 +159,13 @@ public final class ServingLoop implements AutoCloseable {
 
     /** A producer for the HTTP API's answers: they enter the loop like Kafka-mode ones. */
     public java.util.function.Consumer<List<ResponseEvent>> httpSink() {
-        KafkaProducer<String, byte[]> p = kafka.producer(null);
-        httpProducers.add(p);
-        return rs -> {
-            for (ResponseEvent r : rs) {
-                p.send(new ProducerRecord<>(kafka.responses(), r.key(), EventJson.writeBytes(r)), (meta, e) -> {
-                    if (e == null) {
-                        return;
-                    }
-                    // answered to the client, but the loop will never see it: say so, loudly and countably
-                    long n = lostHttpAnswers.incrementAndGet();
-                    httpProblem = n + " HTTP answers could not be written to " + kafka.responses() + " (last: " + e + ")";
-                    LOG.error("response {} could not be written to {}: {}", r.id(), kafka.responses(), e.toString());
-                });
-            }
-        };
+        ResponseSink sink = new ResponseSink(kafka);
+        httpSinks.add(sink);
+        return sink;
     }
 
-    private final List<KafkaProducer<String, byte[]>> httpProducers = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final List<ResponseSink> httpSinks = new java.util.concurrent.CopyOnWriteArrayList<>();
+
 
     /** Sessions of the prompt loop until closed; a failed one is reported and started again after a backoff. */
     private void answerPrompts() {
@@ -519,6 +509,6 @@ public final class ServingLoop implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        httpProducers.forEach(KafkaProducer::close);
+        httpSinks.forEach(ResponseSink::close);
     }
 }

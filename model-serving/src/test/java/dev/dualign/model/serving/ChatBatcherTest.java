@@ -38,7 +38,7 @@ class ChatBatcherTest {
         List<PolicyServer.Answer> out = new ArrayList<>();
         for (PolicyServer.Ask a : asks) {
             ResponseEvent e = new ResponseEvent("r-" + a.prompt().text(), a.prompt().id(), a.prompt().text(), "echo " + a.prompt().text(),
-                    0, -1, -1, ResponseEvent.SOURCE_POLICY, 1L);
+                    0, -1.0, -1.0, ResponseEvent.SOURCE_POLICY, 1L);
             out.add(new PolicyServer.Answer(e, List.of("echo", a.prompt().text()), new double[] {-0.5, -0.5}, true, a.routeKey()));
         }
         return out;

@@ -203,6 +203,9 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, List<Esti
         double alpha = 1 - settings.confidence();
         for (Map.Entry<String, StatsState> e : stats.entrySet()) {
             RunningStats r = e.getValue().toStats();
+            if (r.n() == 0) {
+                continue; // unknown (the KL of a chatbot that gives no log-probabilities): absent, never 0
+            }
             Interval i;
             if (settings.anytimeValid() && settings.constraints().containsKey(e.getKey())) {
                 // observations were clipped into the range when added: the bound's assumption holds

@@ -48,7 +48,7 @@ class ScoreBatchOperatorTest {
         SplittableRandom rnd = new SplittableRandom(3);
         return java.util.stream.IntStream.range(0, n).mapToObj(i -> {
             World.Prompt p = World.prompt(rnd);
-            return new ResponseEvent("r" + i, "p" + i, p.text(), World.referenceResponse(p.intent(), rnd), 1, -5, -5, "policy", i);
+            return new ResponseEvent("r" + i, "p" + i, p.text(), World.referenceResponse(p.intent(), rnd), 1, -5.0, -5.0, "policy", i);
         }).toList();
     }
 
@@ -140,7 +140,7 @@ class ScoreBatchOperatorTest {
                 "scoring.max-wait-ms", 1000L, "scoring.device", "cpu", "scoring.max-words", 4096)));
         h.open();
         List<ResponseEvent> in = responses(2);
-        ResponseEvent huge = new ResponseEvent("huge", "p9", "tell me more", "word ".repeat(10_000), 1, -5, -5, "policy", 9);
+        ResponseEvent huge = new ResponseEvent("huge", "p9", "tell me more", "word ".repeat(10_000), 1, -5.0, -5.0, "policy", 9);
         h.processElement(new StreamRecord<>(in.get(0)));
         h.processElement(new StreamRecord<>(huge));
         h.processElement(new StreamRecord<>(in.get(1)));

@@ -64,6 +64,21 @@ class VersionEstimatorTest {
     }
 
     @Test
+    void aVersionWithoutLogProbabilitiesHasNoKlEstimateRatherThanZero() throws Exception {
+        var h = harness();
+        h.open();
+        for (int i = 0; i < 10; i++) {
+            // an external chatbot's answers, logged by a gateway: no log π_ref
+            h.processElement(one(EstimatorSample.of(new ScoredSample("r" + i, "p", "q", "a", 7L, -2.0, null, "policy", 0L, 0.3,
+                    Map.of("harmless", 0.6)), SETTINGS.names())));
+        }
+        VersionEstimate v7 = h.extractOutputValues().get(0);
+        assertThat(v7.n()).isEqualTo(10);
+        assertThat(v7.estimates()).containsKeys("reward", "harmless").doesNotContainKey("kl");
+        h.close();
+    }
+
+    @Test
     void alertsOncePerViolationAndAgainOnlyAfterRecovery() throws Exception {
         var h = harness();
         h.open();

@@ -89,7 +89,7 @@ class EnforcementTest {
     private static int indexOf(PolicyServer.Answer a) {
         for (int i = 0; i < a.candidates().size(); i++) {
             ResponseEvent c = a.candidates().get(i);
-            if (c.response().equals(a.event().response()) && c.refLogprob() == a.event().refLogprob()) {
+            if (c.response().equals(a.event().response()) && c.refLogprob().equals(a.event().refLogprob())) {
                 return i;
             }
         }

@@ -1,0 +1,201 @@
+package dev.dualign.app;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import ai.djl.Device;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.net.httpserver.HttpServer;
+import dev.dualign.core.event.ResponseEvent;
+import dev.dualign.model.registry.ModelRegistry;
+import dev.dualign.model.serving.Gateway;
+import dev.dualign.model.serving.HttpApi;
+import dev.dualign.model.serving.PolicyServer;
+import dev.dualign.model.serving.ServerSettings;
+import dev.dualign.model.serving.ServiceMetrics;
+import dev.dualign.world.testing.TestModels;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Gateway mode against a real OpenAI-compatible server that is not the gateway: Dualign's built-in
+ * backend on another port. Answers come back unchanged, plain and streamed; each answered choice is
+ * logged under the configured version with log π from the upstream's token log-probabilities and
+ * no log π_ref; the upstream's own errors pass through and are not logged; an unreachable upstream
+ * is a 502; the API key goes to the upstream; and the official npm client works through it.
+ */
+class GatewayTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final String PROMPT = "how do i reset my password";
+    static final long VERSION = 42;
+
+    static PolicyServer upstreamServer;
+    static HttpApi upstream;
+    static final List<ResponseEvent> upstreamLogged = new CopyOnWriteArrayList<>();
+    static Gateway gateway;
+    static final List<ResponseEvent> logged = new CopyOnWriteArrayList<>();
+    static final HttpClient client = HttpClient.newHttpClient();
+
+    @BeforeAll
+    static void start() throws Exception {
+        upstreamServer = PolicyServer.start(new ModelRegistry(TestModels.registry()), ServerSettings.local("t", 0.0), Device.cpu());
+        upstream = new HttpApi(upstreamServer, upstreamLogged::addAll, null);
+        gateway = new Gateway(new Gateway.Settings("127.0.0.1", 0, URI.create(upstream.url() + "v1"), null, VERSION, 10_000),
+                logged::addAll, new ServiceMetrics(), () -> null);
+    }
+
+    @AfterAll
+    static void stop() {
+        gateway.close();
+        upstream.close();
+        upstreamServer.close();
+    }
+
+    static HttpResponse<String> post(String base, String body) throws Exception {
+        return client.send(HttpRequest.newBuilder(URI.create(base + "v1/chat/completions"))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    static List<ResponseEvent> loggedFor(List<ResponseEvent> log, String promptId, int n) throws InterruptedException {
+        long until = System.currentTimeMillis() + 10_000;
+        while (System.currentTimeMillis() < until && log.stream().filter(e -> e.promptId().equals(promptId)).count() < n) {
+            Thread.sleep(10);
+        }
+        return log.stream().filter(e -> e.promptId().equals(promptId)).toList();
+    }
+
+    @Test
+    void aPlainAnswerComesBackUnchangedAndIsLoggedUnderTheUpstreamsVersion() throws Exception {
+        HttpResponse<String> r = post(gateway.url(), """
+                {"model":"dualign","messages":[{"role":"system","content":"be kind"},{"role":"user","content":"%s"}],
+                 "n":2,"max_tokens":8,"logprobs":true}""".formatted(PROMPT));
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        JsonNode body = JSON.readTree(r.body());
+        String id = body.get("id").asText();
+        // unchanged: the upstream's own fields are all there, its version among them
+        assertThat(body.get("system_fingerprint").asText()).startsWith("dualign-v");
+        assertThat(body.get("dualign").get("responseIds")).hasSize(2);
+        List<ResponseEvent> theirs = loggedFor(upstreamLogged, id, 2);
+        List<ResponseEvent> ours = loggedFor(logged, id, 2);
+        assertThat(ours).hasSize(2);
+        for (int i = 0; i < 2; i++) {
+            JsonNode c = body.get("choices").get(i);
+            String content = c.get("message").get("content").asText();
+            assertThat(theirs).extracting(ResponseEvent::response).contains(content);
+            ResponseEvent e = ours.stream().filter(x -> x.id().equals(id + "-" + c.get("index").asInt())).findFirst().orElseThrow();
+            assertThat(e.response()).isEqualTo(content);
+            assertThat(e.prompt()).isEqualTo(PROMPT);
+            assertThat(e.policyVersion()).isEqualTo(VERSION);
+            assertThat(e.source()).isEqualTo(ResponseEvent.SOURCE_POLICY);
+            assertThat(e.refLogprob()).as("log π_ref is unknown to a gateway").isNull();
+            double sum = 0;
+            for (JsonNode t : c.get("logprobs").get("content")) {
+                sum += t.get("logprob").asDouble();
+            }
+            assertThat(e.logprob()).isCloseTo(sum, within(1e-9));
+        }
+    }
+
+    @Test
+    void aStreamIsRelayedAsItComesAndLoggedWhenComplete() throws Exception {
+        HttpResponse<String> r = post(gateway.url(), """
+                {"messages":[{"role":"user","content":"%s"}],"max_tokens":6,"stream":true}""".formatted(PROMPT));
+        assertThat(r.statusCode()).isEqualTo(200);
+        assertThat(r.headers().firstValue("Content-Type").orElse("")).startsWith("text/event-stream");
+        List<String> data = r.body().lines().filter(l -> l.startsWith("data: ")).map(l -> l.substring(6)).toList();
+        assertThat(data.get(data.size() - 1)).isEqualTo("[DONE]");
+        StringBuilder text = new StringBuilder();
+        String id = null;
+        for (String d : data.subList(0, data.size() - 1)) {
+            JsonNode c = JSON.readTree(d);
+            id = c.get("id").asText();
+            for (JsonNode ch : c.get("choices")) {
+                text.append(ch.get("delta").path("content").asText(""));
+            }
+        }
+        List<ResponseEvent> ours = loggedFor(logged, id, 1);
+        assertThat(ours).singleElement().satisfies(e -> {
+            assertThat(e.response()).isEqualTo(text.toString());
+            assertThat(e.logprob()).as("no logprobs asked for: unknown").isNull();
+            assertThat(e.refLogprob()).isNull();
+            assertThat(e.policyVersion()).isEqualTo(VERSION);
+        });
+        assertThat(loggedFor(upstreamLogged, id, 1)).extracting(ResponseEvent::response).containsExactly(text.toString());
+    }
+
+    @Test
+    void theUpstreamsErrorsPassThroughAndAreNotLogged() throws Exception {
+        int before = logged.size();
+        HttpResponse<String> r = post(gateway.url(), """
+                {"messages":[{"role":"user","content":"%s"}],"temperature":9}""".formatted(PROMPT));
+        assertThat(r.statusCode()).isEqualTo(400);
+        assertThat(JSON.readTree(r.body()).get("error").get("param").asText()).isEqualTo("temperature");
+        HttpResponse<String> models = client.send(HttpRequest.newBuilder(URI.create(gateway.url() + "v1/models/nope")).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(models.statusCode()).isEqualTo(404);
+        assertThat(JSON.readTree(models.body()).get("error").get("code").asText()).isEqualTo("model_not_found");
+        Thread.sleep(200);
+        assertThat(logged).hasSize(before);
+    }
+
+    @Test
+    void anUnreachableUpstreamIsA502AndTheKeyGoesToTheUpstream() throws Exception {
+        int closedPort;
+        try (ServerSocket s = new ServerSocket(0)) {
+            closedPort = s.getLocalPort();
+        }
+        try (Gateway down = new Gateway(new Gateway.Settings("127.0.0.1", 0, URI.create("http://127.0.0.1:" + closedPort + "/v1"), null,
+                1, 2_000), e -> { }, new ServiceMetrics(), () -> null)) {
+            HttpResponse<String> r = post(down.url(), "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+            assertThat(r.statusCode()).isEqualTo(502);
+            assertThat(JSON.readTree(r.body()).get("error").get("message").asText()).contains("unreachable");
+        }
+        // a minimal upstream that records what it is sent
+        AtomicReference<String> auth = new AtomicReference<>();
+        HttpServer fake = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        fake.createContext("/v1/chat/completions", ex -> {
+            auth.set(ex.getRequestHeaders().getFirst("Authorization"));
+            byte[] b = "{\"id\":\"c1\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"ok\"},\"finish_reason\":\"stop\"}]}"
+                    .getBytes(StandardCharsets.UTF_8);
+            ex.getResponseHeaders().set("Content-Type", "application/json");
+            ex.sendResponseHeaders(200, b.length);
+            ex.getResponseBody().write(b);
+            ex.close();
+        });
+        fake.start();
+        List<ResponseEvent> seen = new CopyOnWriteArrayList<>();
+        try (Gateway keyed = new Gateway(new Gateway.Settings("127.0.0.1", 0,
+                URI.create("http://127.0.0.1:" + fake.getAddress().getPort() + "/v1/"), "sk-test", 3, 5_000), seen::addAll,
+                new ServiceMetrics(), () -> null)) {
+            HttpResponse<String> r = post(keyed.url(), "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+            assertThat(r.statusCode()).isEqualTo(200);
+            assertThat(JSON.readTree(r.body()).get("choices").get(0).get("message").get("content").asText()).isEqualTo("ok");
+            assertThat(auth.get()).isEqualTo("Bearer sk-test");
+            assertThat(loggedFor(seen, "c1", 1)).singleElement().satisfies(e -> {
+                assertThat(e.id()).isEqualTo("c1");
+                assertThat(e.logprob()).isNull();
+                assertThat(e.policyVersion()).isEqualTo(3);
+            });
+        } finally {
+            fake.stop(0);
+        }
+    }
+
+    @Test
+    void theOfficialOpenAiClientWorksThroughTheGateway() throws Exception {
+        assertThat(OpenAiClient.check(gateway.url())).contains("\"ok\":true");
+    }
+}

@@ -1,0 +1,61 @@
+package dev.dualign.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.dualign.core.config.Config;
+import dev.dualign.core.config.ConfigException;
+import dev.dualign.model.serving.Gateway;
+import dev.dualign.streaming.DualignOptions;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The command line of issue #14: `registry import scorer` publishes the fixture and refuses what
+ * would not run with exit code 2 and the reason; gateway mode's configuration fails at start-up
+ * naming the key.
+ */
+class RegistryAndGatewayCommandTest {
+    static final String FIXTURE = "../fixtures/tiny-bert-scorer/";
+
+    @Test
+    void importScorerPublishesTheFixtureAndListsIt(@TempDir Path reg) {
+        CliRun r = CliRun.of("registry", "import", "scorer", "--registry", reg.toString(), "--name", "harmless", "--model",
+                FIXTURE + "model.pt", "--tokenizer", FIXTURE + "tokenizer.json", "--label", "harmless", "--transform", "softmax");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("published harmless version 0", "output 1 (harmless)", "transform softmax", "max length 64");
+        CliRun list = CliRun.of("registry", "list", "--registry", reg.toString());
+        assertThat(list.code()).isZero();
+        assertThat(list.out()).contains("harmless", "imported-scorer");
+        CliRun bad = CliRun.of("registry", "import", "scorer", "--registry", reg.toString(), "--name", "harmless", "--model",
+                FIXTURE + "model.pt", "--tokenizer", FIXTURE + "tokenizer.json", "--max-length", "100");
+        assertThat(bad.code()).isEqualTo(Dualign.EXIT_BAD_INPUT);
+        assertThat(bad.err()).contains("--model", "nothing was published");
+        CliRun both = CliRun.of("registry", "import", "scorer", "--registry", reg.toString(), "--name", "harmless", "--model",
+                FIXTURE + "model.pt", "--tokenizer", FIXTURE + "tokenizer.json", "--output", "1", "--label", "harmless");
+        assertThat(both.code()).isNotZero(); // mutually exclusive
+    }
+
+    static Config config(Map<String, Object> m) {
+        return Config.of(m, DualignOptions.ALL, DualignOptions.PASS_THROUGH);
+    }
+
+    @Test
+    void gatewayConfigurationFailsAtStartUpNamingTheKey() {
+        assertThatThrownBy(() -> ServeCommand.gatewaySettings(config(Map.of("server.backend", "upstream")), Map.of()))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("server.upstream.url");
+        assertThatThrownBy(() -> ServeCommand.gatewaySettings(config(Map.of("server.backend", "upstream",
+                "server.upstream.url", "ftp://x/v1")), Map.of())).hasMessageContaining("server.upstream.url");
+        assertThatThrownBy(() -> ServeCommand.gatewaySettings(config(Map.of("server.backend", "upstream",
+                "server.upstream.url", "http://chatbot:8000/v1", "server.upstream.api-key-env", "CHATBOT_KEY")), Map.of()))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("server.upstream.api-key-env").hasMessageContaining("CHATBOT_KEY");
+        Gateway.Settings ok = ServeCommand.gatewaySettings(config(Map.of("server.backend", "upstream",
+                "server.upstream.url", "http://chatbot:8000/v1", "server.upstream.api-key-env", "CHATBOT_KEY",
+                "server.upstream.version", 7)), Map.of("CHATBOT_KEY", "sk-1"));
+        assertThat(ok.apiKey()).isEqualTo("sk-1");
+        assertThat(ok.version()).isEqualTo(7);
+        assertThat(ok.upstream().toString()).isEqualTo("http://chatbot:8000/v1");
+    }
+}
