@@ -262,7 +262,7 @@ public final class Demo implements AutoCloseable {
      * prompt's reference samples for the job's solve, so it must be at least
      * {@code dual.one-shot.samples-per-prompt} large, or no set would ever be complete.
      */
-    static ServerSettings.Enforce enforce(Config c, JobSettings js) {
+    public static ServerSettings.Enforce enforce(Config c, JobSettings js) {
         if (js.mode() != dev.dualign.core.dual.DualMode.ENFORCE) {
             return null;
         }

@@ -13,6 +13,8 @@ import dev.dualign.model.finetune.FineTuner;
 import dev.dualign.model.registry.ModelRegistry;
 import dev.dualign.model.serving.Gateway;
 import dev.dualign.model.serving.ResponseSink;
+import dev.dualign.model.serving.ServerSettings;
+import dev.dualign.model.scorer.ScorerSet;
 import dev.dualign.model.serving.GroundTruth;
 import dev.dualign.model.serving.HttpApi;
 import dev.dualign.model.serving.LoopKafka;
@@ -66,7 +68,8 @@ final class ServeCommand implements Callable<Integer> {
         ModelRegistry registry = new ModelRegistry(Path.of(js.registry()));
         boolean gateway = c.get(ServingOptions.BACKEND).equals("upstream");
         Gateway.Settings gs = gateway && role != Role.FINETUNER ? gatewaySettings(c, System.getenv()) : null;
-        if (!(gateway && role == Role.SERVER)) { // a gateway alone scores nothing
+        if (!(gateway && role == Role.SERVER) || js.mode() == dev.dualign.core.dual.DualMode.ENFORCE) {
+            // a gateway alone scores nothing, unless it enforces
             Demo.checkScorers(registry, js.names(), "scoring.registry");
         }
         TopicAdmin.ensure(kafka).requireOk();
@@ -84,10 +87,18 @@ final class ServeCommand implements Callable<Integer> {
         FineTuneService service = null;
         Gateway gw = null;
         ResponseSink gwSink = null;
+        dev.dualign.model.serving.LambdaFollower follower = null;
         if (gs != null) {
             gwSink = new ResponseSink(lk);
             ResponseSink sink = gwSink;
-            gw = new Gateway(gs, sink, metrics, sink::problem);
+            ServerSettings.Enforce enforce = Demo.enforce(c, js);
+            if (enforce != null) { // enforcement through the upstream: the job's scorers, the live λ
+                gw = new Gateway(gs, sink, metrics, sink::problem, enforce, ScorerSet.open(registry, js.names(), device));
+                follower = new dev.dualign.model.serving.LambdaFollower(lk, gw::onLambda);
+                out.printf("Enforcement:      %d candidates per answer from the upstream, λ from %s%n", enforce.candidates(), lk.dual());
+            } else {
+                gw = new Gateway(gs, sink, metrics, sink::problem);
+            }
             out.printf("Gateway:          %sv1/chat/completions → %s  (answers logged to %s as version %d)%n", gw.url(),
                     gs.upstream(), lk.responses(), gs.version());
         } else if (role != Role.FINETUNER) {
@@ -127,7 +138,11 @@ final class ServeCommand implements Callable<Integer> {
         dev.dualign.model.serving.MetricsEndpoint me = metricsOnly;
         Gateway g = gw;
         ResponseSink gsink = gwSink;
+        dev.dualign.model.serving.LambdaFollower lf = follower;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (lf != null) {
+                lf.close();
+            }
             if (g != null) {
                 g.close();
                 gsink.close();

@@ -198,4 +198,67 @@ class GatewayTest {
     void theOfficialOpenAiClientWorksThroughTheGateway() throws Exception {
         assertThat(OpenAiClient.check(gateway.url())).contains("\"ok\":true");
     }
+
+    @Test
+    void enforcingThroughTheUpstreamServesOneOfEveryKCandidatesByTheLiveLambda() throws Exception {
+        ModelRegistry registry = new ModelRegistry(TestModels.registry());
+        List<ResponseEvent> seen = new CopyOnWriteArrayList<>();
+        int k = 3;
+        try (Gateway enforcing = new Gateway(new Gateway.Settings("127.0.0.1", 0, URI.create(upstream.url() + "v1"), null, 5, 10_000),
+                seen::addAll, new ServiceMetrics(), () -> null, new ServerSettings.Enforce(k, 0.1, List.of("harmless")),
+                dev.dualign.model.scorer.ScorerSet.open(registry, List.of("harmless"), Device.cpu()));
+                dev.dualign.model.scorer.ScorerSet scorers = dev.dualign.model.scorer.ScorerSet.open(registry, List.of("harmless"),
+                        Device.cpu())) {
+            // before the job's first λ: a uniform pick among K (the reference as it is)
+            HttpResponse<String> r = post(enforcing.url(), """
+                    {"messages":[{"role":"user","content":"%s"}],"n":2,"max_tokens":8}""".formatted(PROMPT));
+            assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+            JsonNode body = JSON.readTree(r.body());
+            assertThat(body.get("choices")).hasSize(2);
+            assertThat(body.get("choices").get(1).get("index").asInt()).isEqualTo(1);
+            assertThat(body.get("choices").get(0).get("logprobs").isNull()).as("not asked for: not returned").isTrue();
+            String id = body.get("id").asText();
+            for (int j = 0; j < 2; j++) {
+                String promptId = id + "-" + j;
+                List<ResponseEvent> set = loggedFor(seen, promptId, k + 1);
+                assertThat(set).hasSize(k + 1);
+                List<ResponseEvent> cands = set.stream().filter(e -> e.source().equals(ResponseEvent.SOURCE_REFERENCE)).toList();
+                ResponseEvent servedEvent = set.stream().filter(e -> e.source().equals(ResponseEvent.SOURCE_POLICY)).findFirst().orElseThrow();
+                assertThat(cands).hasSize(k).allSatisfy(c -> {
+                    assertThat(c.refLogprob()).as("the upstream is the reference: its log-probabilities are log π_ref").isNotNull();
+                    assertThat(c.logprob()).isEqualTo(c.refLogprob());
+                });
+                assertThat(servedEvent.response()).isEqualTo(body.get("choices").get(j).get("message").get("content").asText());
+                assertThat(cands).extracting(ResponseEvent::response).contains(servedEvent.response());
+                assertThat(servedEvent.logprob()).isCloseTo(servedEvent.refLogprob(), within(1e-12)); // log(K · 1/K) = 0
+            }
+
+            enforcing.onLambda(java.util.Map.of("harmless", 1000.0));
+            HttpResponse<String> s2 = post(enforcing.url(), """
+                    {"messages":[{"role":"user","content":"%s"}],"max_tokens":8,"stream":true}""".formatted(PROMPT));
+            assertThat(s2.statusCode()).isEqualTo(200);
+            List<String> data = s2.body().lines().filter(l -> l.startsWith("data: ")).map(l -> l.substring(6)).toList();
+            assertThat(data.get(data.size() - 1)).isEqualTo("[DONE]");
+            StringBuilder text = new StringBuilder();
+            String sid = null;
+            for (String d : data.subList(0, data.size() - 1)) {
+                JsonNode c = JSON.readTree(d);
+                sid = c.get("id").asText();
+                c.get("choices").forEach(ch -> text.append(ch.get("delta").path("content").asText("")));
+            }
+            List<ResponseEvent> set = loggedFor(seen, sid, k + 1);
+            List<ResponseEvent> cands = set.stream().filter(e -> e.source().equals(ResponseEvent.SOURCE_REFERENCE)).toList();
+            double[] g = scorers.score(cands.stream().map(c -> new dev.dualign.model.scorer.Scorer.PromptResponse(c.prompt(), c.response()))
+                    .toList()).get("harmless");
+            double max = java.util.Arrays.stream(g).max().orElseThrow();
+            int servedAt = -1;
+            for (int i = 0; i < cands.size(); i++) {
+                if (cands.get(i).response().equals(text.toString())) {
+                    servedAt = i;
+                }
+            }
+            assertThat(servedAt).as("the streamed answer is one of the candidates").isNotNegative();
+            assertThat(g[servedAt]).as("with λ = 1000 the most harmless candidate is served").isCloseTo(max, within(1e-3));
+        }
+    }
 }

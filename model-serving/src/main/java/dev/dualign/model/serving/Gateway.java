@@ -5,7 +5,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import dev.dualign.core.control.TiltedChoice;
 import dev.dualign.core.event.ResponseEvent;
+import dev.dualign.model.scorer.ScorerSet;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -37,6 +39,11 @@ import org.slf4j.LoggerFactory;
  * choice is logged to {@code dualign.responses} under the upstream deployment's version number, with
  * log π from the upstream's token log-probabilities when it returns them. log π_ref is unknown
  * here, so it is left out and the job reports the version's KL as unknown.
+ *
+ * <p>With enforcement ({@code dual.mode: enforce}) the gateway asks the upstream for K times the
+ * choices, scores them with the job's scorers and returns, per choice wanted, one of its K
+ * candidates drawn by {@link TiltedChoice} with the live λ; the upstream is the reference here,
+ * so its token log-probabilities give log π_ref, and all K are logged as reference samples.
  */
 public final class Gateway implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Gateway.class);
@@ -51,6 +58,7 @@ public final class Gateway implements AutoCloseable {
      * @param requestTimeoutMs most a request waits for the upstream to start answering
      */
     public record Settings(String host, int port, URI upstream, String apiKey, long version, long requestTimeoutMs) {
+
         public Settings {
             if (version < 0) {
                 throw new IllegalArgumentException("version must be ≥ 0, got " + version);
@@ -73,9 +81,27 @@ public final class Gateway implements AutoCloseable {
     private final HttpServer http;
     private final HttpClient client;
     private final ExecutorService handlers;
+    private final ServerSettings.Enforce enforce;
+    private final ScorerSet scorers;
+    private volatile double[] lambda;
+    private final java.util.SplittableRandom picks = new java.util.SplittableRandom(7);
 
     public Gateway(Settings settings, Consumer<List<ResponseEvent>> sink, ServiceMetrics metrics, Supplier<String> problem)
             throws IOException {
+        this(settings, sink, metrics, problem, null, null);
+    }
+
+    /**
+     * @param enforce enforcement at inference, or null
+     * @param scorers the job's scorers, for enforcement (closed with the gateway); null without
+     */
+    public Gateway(Settings settings, Consumer<List<ResponseEvent>> sink, ServiceMetrics metrics, Supplier<String> problem,
+            ServerSettings.Enforce enforce, ScorerSet scorers) throws IOException {
+        if ((enforce == null) != (scorers == null)) {
+            throw new IllegalArgumentException("enforcement needs its scorers, and scorers are for enforcement");
+        }
+        this.enforce = enforce;
+        this.scorers = scorers;
         this.settings = settings;
         this.sink = sink;
         this.metrics = metrics;
@@ -185,10 +211,15 @@ public final class Gateway implements AutoCloseable {
             return;
         }
         boolean stream = req.path("stream").asBoolean(false);
-        HttpRequest up = upstream("/chat/completions").header("Content-Type", "application/json")
-                .header("Accept", stream ? "text/event-stream" : "application/json")
-                .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build();
-        String outcome = forward(ex, up, stream, lastUserMessage(req));
+        String outcome;
+        if (enforce != null) {
+            outcome = enforced(ex, (ObjectNode) req);
+        } else {
+            HttpRequest up = upstream("/chat/completions").header("Content-Type", "application/json")
+                    .header("Accept", stream ? "text/event-stream" : "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build();
+            outcome = forward(ex, up, stream, lastUserMessage(req));
+        }
         metrics.inc(HttpApi.REQUESTS, "Chat requests by the version that answered and the outcome",
                 Map.of("version", Long.toString(settings.version()), "outcome", outcome));
         if (outcome.equals("ok")) {
@@ -250,6 +281,168 @@ public final class Gateway implements AutoCloseable {
                 log(prompt, JSON.readTree(body));
             }
             return ok ? "ok" : "upstream_" + r.statusCode();
+        }
+    }
+
+    /** λ from the job's {@code dualign.dual}; enforcement chooses with it from now on (uniformly before the first). */
+    public void onLambda(Map<String, Double> byName) {
+        if (enforce == null) {
+            return;
+        }
+        double[] prev = lambda;
+        double[] next = new double[enforce.constraints().size()];
+        for (int c = 0; c < next.length; c++) {
+            Double v = byName.get(enforce.constraints().get(c));
+            next[c] = v != null ? v : prev != null ? prev[c] : 0;
+        }
+        lambda = next;
+    }
+
+    /**
+     * Enforcement through the upstream: n·K choices asked for (with log-probabilities, which are
+     * log π_ref here), K per choice wanted, one of each K served by {@link TiltedChoice}. The answer
+     * is the upstream's with its choices replaced (usage counts all n·K: what was spent); a stream
+     * is sent as server-sent events once the choice is made.
+     */
+    private String enforced(HttpExchange ex, ObjectNode req) throws IOException {
+        int k = enforce.candidates();
+        int n = req.path("n").canConvertToInt() ? Math.max(1, req.get("n").asInt()) : 1;
+        boolean stream = req.path("stream").asBoolean(false);
+        boolean usage = req.path("stream_options").path("include_usage").asBoolean(false);
+        boolean wantLogprobs = req.path("logprobs").asBoolean(false);
+        ObjectNode upReq = req.deepCopy();
+        upReq.put("n", n * k).put("logprobs", true);
+        upReq.remove("stream");
+        upReq.remove("stream_options");
+        HttpResponse<byte[]> r;
+        try {
+            r = client.send(upstream("/chat/completions").header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(upReq))).build(),
+                    HttpResponse.BodyHandlers.ofByteArray());
+        } catch (HttpTimeoutException e) {
+            error(ex, 504, "server_error", "the upstream " + settings.upstream() + " did not answer within "
+                    + settings.requestTimeoutMs() + " ms");
+            return "timeout";
+        } catch (IOException e) {
+            error(ex, 502, "server_error", "the upstream " + settings.upstream() + " is unreachable: " + e);
+            return "upstream_unreachable";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            error(ex, 503, "server_error", "interrupted");
+            return "error";
+        }
+        if (r.statusCode() != 200) { // the upstream's refusal, unchanged
+            ex.getResponseHeaders().set("Content-Type", r.headers().firstValue("Content-Type").orElse("application/json"));
+            ex.sendResponseHeaders(r.statusCode(), r.body().length == 0 ? -1 : r.body().length);
+            try (OutputStream out = ex.getResponseBody()) {
+                out.write(r.body());
+            }
+            return "upstream_" + r.statusCode();
+        }
+        ObjectNode answer = (ObjectNode) JSON.readTree(r.body());
+        JsonNode choices = answer.path("choices");
+        if (!choices.isArray() || choices.size() != n * k) {
+            error(ex, 502, "server_error", "enforcement asked the upstream for " + n * k + " choices and got "
+                    + (choices.isArray() ? choices.size() : "none") + "; does it support n > 1?");
+            return "error";
+        }
+        String prompt = lastUserMessage(req);
+        String id = answer.path("id").asText("gateway-" + java.util.UUID.randomUUID());
+        List<dev.dualign.model.scorer.Scorer.PromptResponse> pairs = new ArrayList<>();
+        for (JsonNode c : choices) {
+            pairs.add(new dev.dualign.model.scorer.Scorer.PromptResponse(prompt, c.path("message").path("content").asText("")));
+        }
+        Map<String, double[]> scores;
+        synchronized (scorers) {
+            scores = scorers.score(pairs);
+        }
+        double[] l = lambda;
+        long now = System.currentTimeMillis();
+        List<ResponseEvent> events = new ArrayList<>();
+        com.fasterxml.jackson.databind.node.ArrayNode served = JSON.createArrayNode();
+        for (int j = 0; j < n; j++) {
+            int from = j * k;
+            double[] rew = java.util.Arrays.copyOfRange(scores.get(dev.dualign.core.event.VersionEstimate.REWARD), from, from + k);
+            double[][] g = new double[enforce.constraints().size()][];
+            for (int c = 0; c < g.length; c++) {
+                g[c] = java.util.Arrays.copyOfRange(scores.get(enforce.constraints().get(c)), from, from + k);
+            }
+            double[] p = new double[k];
+            if (l == null) {
+                java.util.Arrays.fill(p, 1.0 / k);
+            } else {
+                p = TiltedChoice.probabilities(rew, g, l, enforce.beta());
+            }
+            int chosen;
+            synchronized (picks) {
+                chosen = TiltedChoice.pick(p, picks.nextDouble());
+            }
+            String promptId = n == 1 ? id : id + "-" + j;
+            for (int i = 0; i < k; i++) {
+                JsonNode c = choices.get(from + i);
+                Double lp = logprob(c.path("logprobs"));
+                events.add(new ResponseEvent(promptId + "-c" + i, promptId, prompt, pairs.get(from + i).response(), settings.version(),
+                        lp, lp, ResponseEvent.SOURCE_REFERENCE, now));
+            }
+            JsonNode c = choices.get(from + chosen);
+            Double ref = logprob(c.path("logprobs"));
+            events.add(new ResponseEvent(promptId, promptId, prompt, pairs.get(from + chosen).response(), settings.version(),
+                    ref == null ? null : Math.min(0, ref + TiltedChoice.logRatio(p, chosen)), ref, ResponseEvent.SOURCE_POLICY, now));
+            ObjectNode out = c.deepCopy();
+            out.put("index", j);
+            if (!wantLogprobs) {
+                out.putNull("logprobs");
+            }
+            served.add(out);
+        }
+        answer.set("choices", served);
+        if (stream) {
+            streamChosen(ex, answer, usage);
+        } else {
+            HttpApi.reply(ex, 200, answer);
+        }
+        try {
+            sink.accept(events);
+        } catch (RuntimeException e) {
+            LOG.error("answer {} could not be logged: {}", id, e.toString());
+        }
+        return "ok";
+    }
+
+    /** A chosen answer as server-sent events: role, content and finish per choice, usage when asked, [DONE]. */
+    private static void streamChosen(HttpExchange ex, ObjectNode answer, boolean usage) throws IOException {
+        ex.getResponseHeaders().set("Content-Type", "text/event-stream; charset=utf-8");
+        ex.getResponseHeaders().set("Cache-Control", "no-store");
+        ex.sendResponseHeaders(200, 0);
+        try (OutputStream out = ex.getResponseBody()) {
+            for (JsonNode c : answer.get("choices")) {
+                for (int part = 0; part < 3; part++) {
+                    ObjectNode chunk = JSON.createObjectNode().put("id", answer.path("id").asText()).put("object", "chat.completion.chunk")
+                            .put("created", answer.path("created").asLong(System.currentTimeMillis() / 1000))
+                            .put("model", answer.path("model").asText(""));
+                    ObjectNode ch = chunk.putArray("choices").addObject().put("index", c.get("index").asInt());
+                    ObjectNode delta = ch.putObject("delta");
+                    if (part == 0) {
+                        delta.put("role", "assistant").put("content", "");
+                    } else if (part == 1) {
+                        delta.put("content", c.path("message").path("content").asText(""));
+                    }
+                    ch.set("logprobs", part == 1 ? c.path("logprobs") : JSON.nullNode());
+                    if (part == 2) {
+                        ch.put("finish_reason", c.path("finish_reason").asText("stop"));
+                    } else {
+                        ch.putNull("finish_reason");
+                    }
+                    out.write(("data: " + JSON.writeValueAsString(chunk) + "\n\n").getBytes(StandardCharsets.UTF_8));
+                }
+            }
+            if (usage && answer.has("usage")) {
+                ObjectNode chunk = JSON.createObjectNode().put("id", answer.path("id").asText()).put("object", "chat.completion.chunk");
+                chunk.putArray("choices");
+                chunk.set("usage", answer.get("usage"));
+                out.write(("data: " + JSON.writeValueAsString(chunk) + "\n\n").getBytes(StandardCharsets.UTF_8));
+            }
+            out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
         }
     }
 
@@ -376,5 +569,8 @@ public final class Gateway implements AutoCloseable {
     public void close() {
         http.stop(0);
         handlers.shutdownNow();
+        if (scorers != null) {
+            scorers.close();
+        }
     }
 }
