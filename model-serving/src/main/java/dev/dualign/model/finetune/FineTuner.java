@@ -129,6 +129,7 @@ public final class FineTuner implements AutoCloseable {
             metrics.put("seconds", (System.nanoTime() - t0) / 1e9);
             Map<String, String> info = new TreeMap<>();
             info.put("requestId", req.requestId());
+            info.put("requestTimestamp", Long.toString(req.timestamp()));
             info.put("dataVersion", String.valueOf(req.dataVersion()));
             info.put("trainedFrom", Long.toString(init));
             info.put("after", Long.toString(base));
@@ -153,21 +154,33 @@ public final class FineTuner implements AutoCloseable {
 
     /**
      * The version this request already produced, if one was published for it (its manifest carries
-     * the request id): a service that crashed after publishing and before committing the request
-     * meets it again, and must announce that version instead of training a second one.
+     * the request id and the request's timestamp): a service that crashed after publishing and
+     * before committing the request meets it again, and must announce that version instead of
+     * training a second one. Request ids repeat across runs on one registry (a controller's steps
+     * count from 0 again), so the id alone would hand a new run a version trained for another λ:
+     * the timestamp must match too (for a version published before it was recorded, the λ).
      */
     public java.util.Optional<CheckpointEvent> published(FineTuneRequest req) {
         List<Long> versions = registry.versions(ModelNames.POLICY);
         for (int i = versions.size() - 1; i >= 0; i--) {
             long v = versions.get(i);
             Manifest m = registry.manifest(ModelNames.POLICY, v);
-            if (m.info() != null && req.requestId().equals(m.info().get("requestId"))) {
+            if (m.info() != null && req.requestId().equals(m.info().get("requestId")) && sameRequest(req, m)) {
                 return java.util.Optional.of(new CheckpointEvent(v, ModelNames.POLICY + "/" + v,
                         registry.manifestSha256(ModelNames.POLICY, v), m.lambda(), m.parentVersion() == null ? 0 : m.parentVersion(),
                         m.metrics(), System.currentTimeMillis()));
             }
         }
         return java.util.Optional.empty();
+    }
+
+    private static boolean sameRequest(FineTuneRequest req, Manifest m) {
+        String ts = m.info().get("requestTimestamp");
+        if (ts != null) {
+            return ts.equals(Long.toString(req.timestamp()));
+        }
+        return m.lambda() != null && m.lambda().entrySet().stream()
+                .allMatch(e -> Double.valueOf(e.getValue()).equals(req.lambda().get(e.getKey())));
     }
 
     /**

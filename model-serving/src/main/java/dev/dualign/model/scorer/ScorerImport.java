@@ -60,8 +60,9 @@ public final class ScorerImport {
         require(Files.isRegularFile(r.tokenizer()), "--tokenizer", "no such file: " + r.tokenizer());
         require(r.output() == null || r.label() == null, "--output", "give --output or --label, not both");
         String lower = r.model().getFileName().toString().toLowerCase(java.util.Locale.ROOT);
-        require(!lower.endsWith(".onnx"), "--model", "ONNX models are not supported yet: export to TorchScript (torch.jit.trace "
-                + "or torch.jit.script, then save); see docs/plug-in.md");
+        require(!lower.endsWith(".onnx"), "--model", "ONNX models are not imported (decision 23: the engine would add 137 MB "
+                + "of natives to every deployment): export it to TorchScript (torch.jit.trace or torch.jit.script, then save); "
+                + "docs/plug-in.md shows how"); see docs/plug-in.md");
         Path configFile = r.config() != null ? r.config() : r.model().resolveSibling("config.json");
         JsonNode config = null;
         if (Files.isRegularFile(configFile)) {

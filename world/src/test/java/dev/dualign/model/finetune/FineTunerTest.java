@@ -146,6 +146,10 @@ class FineTunerTest {
                 assertThat(again.sha256()).isEqualTo(c.sha256());
                 assertThat(again.lambda()).isEqualTo(c.lambda());
             });
+            // the same id in a later run (a controller counts its steps from 0 again on a kept
+            // registry) is another request: its version is not handed out for it
+            FineTuneRequest nextRun = new FineTuneRequest("after-7", Map.of("harmless", 0.9), 7, "dualign.scored", 1L, null, null, 99L);
+            assertThat(tuner.published(nextRun)).isEmpty();
         }
     }
 }
