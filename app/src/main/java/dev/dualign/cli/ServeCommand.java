@@ -93,8 +93,15 @@ final class ServeCommand implements Callable<Integer> {
             ResponseSink sink = gwSink;
             ServerSettings.Enforce enforce = Demo.enforce(c, js);
             if (enforce != null) { // enforcement through the upstream: the job's scorers, the live λ
-                gw = new Gateway(gs, sink, metrics, sink::problem, enforce, ScorerSet.open(registry, js.names(), device));
+                java.util.concurrent.atomic.AtomicReference<dev.dualign.model.serving.LambdaFollower> lambdas =
+                        new java.util.concurrent.atomic.AtomicReference<>();
+                gw = new Gateway(gs, sink, metrics, () -> {
+                    String p = sink.problem();
+                    var f = lambdas.get();
+                    return p != null || f == null ? p : f.problem();
+                }, enforce, ScorerSet.open(registry, js.names(), device));
                 follower = new dev.dualign.model.serving.LambdaFollower(lk, gw::onLambda);
+                lambdas.set(follower);
                 out.printf("Enforcement:      %d candidates per answer from the upstream, λ from %s%n", enforce.candidates(), lk.dual());
             } else {
                 gw = new Gateway(gs, sink, metrics, sink::problem);

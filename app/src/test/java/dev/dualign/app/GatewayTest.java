@@ -261,4 +261,56 @@ class GatewayTest {
             assertThat(g[servedAt]).as("with λ = 1000 the most harmless candidate is served").isCloseTo(max, within(1e-3));
         }
     }
+
+    @Test
+    void aStalledOrBrokenUpstreamEndsTheRequestWithAReasonAndPathsStayWithinTheApi() throws Exception {
+        HttpServer fake = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        fake.setExecutor(java.util.concurrent.Executors.newCachedThreadPool());
+        fake.createContext("/v1/chat/completions", ex -> {
+            String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+            if (body.contains("\"stream\":true")) { // one event, then silence
+                ex.getResponseHeaders().set("Content-Type", "text/event-stream");
+                ex.sendResponseHeaders(200, 0);
+                ex.getResponseBody().write("data: {\"id\":\"s1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n"
+                        .getBytes(StandardCharsets.UTF_8));
+                ex.getResponseBody().flush();
+                try {
+                    Thread.sleep(20_000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            } else { // 200, but not JSON
+                byte[] b = "<html>oops</html>".getBytes(StandardCharsets.UTF_8);
+                ex.sendResponseHeaders(200, b.length);
+                ex.getResponseBody().write(b);
+            }
+            ex.close();
+        });
+        fake.start();
+        URI up = URI.create("http://127.0.0.1:" + fake.getAddress().getPort() + "/v1");
+        List<ResponseEvent> seen = new CopyOnWriteArrayList<>();
+        ModelRegistry registry = new ModelRegistry(TestModels.registry());
+        try (Gateway plain = new Gateway(new Gateway.Settings("127.0.0.1", 0, up, null, 1, 2_000), seen::addAll, new ServiceMetrics(),
+                () -> null);
+                Gateway enforcing = new Gateway(new Gateway.Settings("127.0.0.1", 0, up, null, 1, 2_000), seen::addAll,
+                        new ServiceMetrics(), () -> null, new ServerSettings.Enforce(2, 0.1, List.of("harmless")),
+                        dev.dualign.model.scorer.ScorerSet.open(registry, List.of("harmless"), Device.cpu()))) {
+            long t0 = System.nanoTime();
+            HttpResponse<String> stalled = post(plain.url(), "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}");
+            assertThat((System.nanoTime() - t0) / 1e9).as("cut off after the timeout of silence").isLessThan(15);
+            assertThat(stalled.body()).contains("\"content\":\"hi\"", "the upstream stopped answering").doesNotContain("[DONE]");
+            HttpResponse<String> broken = post(enforcing.url(), "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+            assertThat(broken.statusCode()).isEqualTo(502);
+            assertThat(JSON.readTree(broken.body()).get("error").get("message").asText()).contains("not a JSON object");
+            HttpResponse<String> tooMany = post(enforcing.url(), "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"n\":1000000}");
+            assertThat(tooMany.statusCode()).isEqualTo(400);
+            assertThat(JSON.readTree(tooMany.body()).get("error").get("param").asText()).isEqualTo("n");
+            HttpResponse<String> escape = client.send(HttpRequest.newBuilder(URI.create(plain.url() + "v1/models/%2e%2e/%2e%2e/admin"))
+                    .GET().build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(escape.statusCode()).isEqualTo(404);
+            assertThat(seen).isEmpty(); // nothing half-made or refused is logged
+        } finally {
+            fake.stop(0);
+        }
+    }
 }

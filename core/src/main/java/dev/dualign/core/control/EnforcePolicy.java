@@ -88,17 +88,44 @@ public final class EnforcePolicy extends OneShotPolicy {
         return Optional.of(warning == null ? d : d.withWarning(warning));
     }
 
-    /** The window slides: the newest sets but {@code enforceEvery}, so the next solve comes after that many new ones. */
+    /**
+     * The window slides: the newest sets but {@code enforceEvery}, so the next solve comes after that
+     * many new ones, and the sets still filling up that began after the oldest kept one. An
+     * incomplete set older than that (a candidate lost, or a set split by a solve) is dropped: it
+     * would never complete, and the list must not grow.
+     */
     @Override
     public List<ScoredSample> keep(ControllerState s, List<ScoredSample> reference) {
         Map<String, List<ScoredSample>> sets = completeSets(reference);
         int keep = Math.max(0, cfg.oneShotPrompts() - cfg.enforceEvery());
         List<String> complete = new ArrayList<>(sets.keySet());
         java.util.Set<String> kept = new java.util.HashSet<>(complete.subList(Math.max(0, complete.size() - keep), complete.size()));
+        // where the window now starts: the first sample of its oldest kept set (the end when none is kept)
+        int start = reference.size();
+        for (int i = 0; i < reference.size(); i++) {
+            if (kept.contains(reference.get(i).promptId())) {
+                start = i;
+                break;
+            }
+        }
+        java.util.Set<String> fresh = new java.util.HashSet<>();
+        for (int i = start; i < reference.size(); i++) {
+            fresh.add(reference.get(i).promptId());
+        }
+        if (keep == 0) { // no complete set is kept: only the sets that began after the newest complete one
+            int last = -1;
+            for (int i = 0; i < reference.size(); i++) {
+                if (sets.containsKey(reference.get(i).promptId())) {
+                    last = i;
+                }
+            }
+            for (int i = last + 1; i < reference.size(); i++) {
+                fresh.add(reference.get(i).promptId());
+            }
+        }
         List<ScoredSample> out = new ArrayList<>();
         for (ScoredSample x : reference) {
-            // the newest complete sets, and every set still filling up
-            if (kept.contains(x.promptId()) || !sets.containsKey(x.promptId())) {
+            if (kept.contains(x.promptId()) || (!sets.containsKey(x.promptId()) && fresh.contains(x.promptId()))) {
                 out.add(x);
             }
         }

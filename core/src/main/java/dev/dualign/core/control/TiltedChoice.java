@@ -11,7 +11,9 @@ public final class TiltedChoice {
     private TiltedChoice() {}
 
     /**
-     * The selection probabilities.
+     * The selection probabilities. A candidate whose score is not finite (a scorer's overflow) is
+     * never served while another is scored, and when none is the pick is uniform: a bad score
+     * neither fails the answer nor wins it.
      *
      * @param reward r of each candidate
      * @param utilities g[c][i]: utility c of candidate i
@@ -37,14 +39,17 @@ public final class TiltedChoice {
                 v += lambda[c] * utilities[c][i];
             }
             z[i] = v / beta;
-            if (!Double.isFinite(z[i])) {
-                throw new IllegalArgumentException("candidate " + i + " has a non-finite score " + z[i]);
+            if (Double.isFinite(z[i])) {
+                max = Math.max(max, z[i]);
             }
-            max = Math.max(max, z[i]);
+        }
+        if (max == Double.NEGATIVE_INFINITY) { // nothing finite to tilt by
+            java.util.Arrays.fill(z, 1.0 / k);
+            return z;
         }
         double sum = 0;
         for (int i = 0; i < k; i++) {
-            z[i] = Math.exp(z[i] - max); // stable: the largest weight is 1
+            z[i] = Double.isFinite(z[i]) ? Math.exp(z[i] - max) : 0; // stable: the largest weight is 1
             sum += z[i];
         }
         for (int i = 0; i < k; i++) {

@@ -69,6 +69,12 @@ class EnforcePolicyTest {
         assertThat(TiltedChoice.pick(new double[] {0.2, 0.3, 0.5}, 0.999999)).isEqualTo(2);
         assertThat(TiltedChoice.logRatio(new double[] {0.25, 0.25, 0.25, 0.25}, 2)).isCloseTo(0.0, within(1e-12));
         assertThat(TiltedChoice.logRatio(new double[] {0.7, 0.1, 0.1, 0.1}, 0)).isCloseTo(Math.log(2.8), within(1e-12));
+        // a scorer's overflow neither fails the answer nor wins it
+        double[] bad = TiltedChoice.probabilities(new double[] {Double.NaN, 0.0, Double.POSITIVE_INFINITY}, new double[][] {{0, 1, 0}},
+                new double[] {1.0}, 1.0);
+        assertThat(bad).containsExactly(0.0, 1.0, 0.0);
+        assertThat(TiltedChoice.probabilities(new double[] {Double.NaN, Double.NaN}, new double[][] {{0, 0}}, new double[] {1.0}, 1.0))
+                .containsExactly(0.5, 0.5);
     }
 
     @Test
@@ -154,5 +160,24 @@ class EnforcePolicyTest {
         }
         assertThat(reference).isLessThan(MARGIN - 0.1); // the reference misses the margin …
         assertThat(served).isCloseTo(MARGIN, within(0.03)); // … the served selection meets it
+    }
+
+    @Test
+    void anIncompleteSetOlderThanTheWindowIsDroppedSoTheListCannotGrow() {
+        ControlPolicy p = ControlPolicy.of(settings(MARGIN));
+        SplittableRandom rnd = new SplittableRandom(3);
+        List<ScoredSample> held = new ArrayList<>();
+        // a set that lost a candidate comes first and never completes
+        held.addAll(candidates("lost", rnd).subList(0, K - 1));
+        for (int prompt = 0; prompt < WINDOW; prompt++) {
+            held.addAll(candidates("p" + prompt, rnd));
+        }
+        held.addAll(candidates("filling", rnd).subList(0, 2)); // a set still arriving
+        ControllerState s = ControllerState.initial(1);
+        assertThat(p.solveIfReady(s, held)).isPresent();
+        List<ScoredSample> kept = p.keep(s, held);
+        assertThat(kept).extracting(ScoredSample::promptId).doesNotContain("lost").contains("filling", "p" + (WINDOW - 1))
+                .doesNotContain("p0");
+        assertThat(kept.stream().map(ScoredSample::promptId).distinct().count()).isEqualTo(WINDOW - EVERY + 1);
     }
 }

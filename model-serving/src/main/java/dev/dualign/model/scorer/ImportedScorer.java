@@ -197,6 +197,9 @@ public final class ImportedScorer implements Scorer {
             throw new IllegalStateException("scorer " + name + " returned shape " + shape + " for a batch of " + b
                     + "; expected [" + b + "] or [" + b + ", classes]");
         }
+        if (classes == 1 && spec.transform().equals("softmax")) {
+            throw new IllegalStateException("scorer " + name + " has one output: its softmax is always 1; use --transform sigmoid");
+        }
         if (classes > 1 && spec.output() >= classes) {
             throw new IllegalStateException("scorer " + name + " has " + classes + " outputs; output " + spec.output() + " does not exist");
         }

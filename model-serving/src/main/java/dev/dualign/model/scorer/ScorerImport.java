@@ -62,7 +62,7 @@ public final class ScorerImport {
         String lower = r.model().getFileName().toString().toLowerCase(java.util.Locale.ROOT);
         require(!lower.endsWith(".onnx"), "--model", "ONNX models are not imported (decision 23: the engine would add 137 MB "
                 + "of natives to every deployment): export it to TorchScript (torch.jit.trace or torch.jit.script, then save); "
-                + "docs/plug-in.md shows how"); see docs/plug-in.md");
+                + "docs/plug-in.md shows how");
         Path configFile = r.config() != null ? r.config() : r.model().resolveSibling("config.json");
         JsonNode config = null;
         if (Files.isRegularFile(configFile)) {

@@ -30,6 +30,8 @@ final class ChatBatcher implements AutoCloseable {
         final List<PolicyServer.Ask> asks;
         final PolicyLm.TokenListener listener;
         final CompletableFuture<List<PolicyServer.Answer>> result = new CompletableFuture<>();
+        /** Whether a word was already handed to its listener: such a request cannot be generated again. */
+        volatile boolean heard;
 
         Pending(List<PolicyServer.Ask> asks, PolicyLm.TokenListener listener) {
             this.asks = List.copyOf(asks);
@@ -96,7 +98,13 @@ final class ChatBatcher implements AutoCloseable {
         if (p.asks.isEmpty() || p.asks.size() > maxRows) {
             throw new IllegalArgumentException("a request may ask for 1 to " + maxRows + " responses, got " + p.asks.size());
         }
-        return !closed && queue.offerLast(p);
+        if (closed || !queue.offerLast(p)) {
+            return false;
+        }
+        if (closed && queue.remove(p)) { // closed meanwhile: the batch thread will not see it
+            return false;
+        }
+        return true;
     }
 
     int queued() {
@@ -127,6 +135,7 @@ final class ChatBatcher implements AutoCloseable {
             PolicyLm.TokenListener dispatch = (row, tok, lp) -> {
                 Pending p = owner.get(row);
                 if (p.listener != null && !p.result.isDone()) {
+                    p.heard = true;
                     p.listener.token(local.get(row), tok, lp);
                 }
             };
@@ -137,12 +146,23 @@ final class ChatBatcher implements AutoCloseable {
                 observer.batch(asks.size(), (System.nanoTime() - t0) / 1e9);
             } catch (RuntimeException e) {
                 if (batch.size() > 1) {
-                    // one bad request must not fail the others: answer each alone
+                    // one bad request must not fail the others: answer each alone (a request that
+                    // already streamed words fails instead: its client has half an answer)
                     LOG.warn("a batch of {} requests failed ({}); answering them one by one", batch.size(), e.toString());
-                    batch.forEach(p -> answerAlone(p));
+                    batch.forEach(p -> {
+                        if (p.heard) {
+                            p.result.completeExceptionally(e);
+                        } else {
+                            answerAlone(p);
+                        }
+                    });
                 } else {
                     batch.get(0).result.completeExceptionally(e);
                 }
+                continue;
+            } catch (Throwable t) { // an Error: fail the batch, keep the thread serving
+                LOG.error("a batch of {} responses failed", asks.size(), t);
+                batch.forEach(p -> p.result.completeExceptionally(t));
                 continue;
             }
             int at = 0;
@@ -160,16 +180,23 @@ final class ChatBatcher implements AutoCloseable {
     }
 
     private void answerAlone(Pending p) {
+        List<PolicyServer.Answer> answers;
         try {
-            List<PolicyServer.Answer> answers = answerer.answer(p.asks, p.listener == null ? null : (row, tok, lp) -> {
+            answers = answerer.answer(p.asks, p.listener == null ? null : (row, tok, lp) -> {
                 if (!p.result.isDone()) {
+                    p.heard = true;
                     p.listener.token(row, tok, lp);
                 }
             });
-            p.result.complete(answers);
-            afterBatch.accept(answers);
         } catch (RuntimeException e) {
             p.result.completeExceptionally(e);
+            return;
+        }
+        p.result.complete(answers);
+        try {
+            afterBatch.accept(answers);
+        } catch (RuntimeException e) {
+            LOG.error("after answering one request: {}", e.toString(), e);
         }
     }
 

@@ -82,6 +82,8 @@ public final class Gateway implements AutoCloseable {
     private final HttpClient client;
     private final ExecutorService handlers;
     private final ServerSettings.Enforce enforce;
+    /** Most choices one request may ask an enforcing gateway for (each costs K from the upstream). */
+    static final int MAX_N = 16;
     private final ScorerSet scorers;
     private volatile double[] lambda;
     private final java.util.SplittableRandom picks = new java.util.SplittableRandom(7);
@@ -184,8 +186,21 @@ public final class Gateway implements AutoCloseable {
         return b;
     }
 
+    /** A model id as a path segment: nothing that could walk the upstream's other paths with its key. */
+    private static final java.util.regex.Pattern MODELS_PATH = java.util.regex.Pattern.compile("/v1/models(/[A-Za-z0-9._:\\-]+)?/?");
+
     private void models(HttpExchange ex) throws IOException {
-        forward(ex, upstream(ex.getRequestURI().getPath().replaceFirst("^/v1", "")).GET().build(), false, null);
+        String path = ex.getRequestURI().getPath();
+        if (!MODELS_PATH.matcher(path).matches()) {
+            error(ex, 404, "invalid_request_error", "not found: " + path);
+            return;
+        }
+        if (!ex.getRequestMethod().equals("GET")) {
+            ex.getResponseHeaders().add("Allow", "GET");
+            error(ex, 405, "invalid_request_error", ex.getRequestMethod() + " not allowed; use GET");
+            return;
+        }
+        forward(ex, upstream(path.replaceFirst("^/v1", "").replaceAll("/$", "")).GET().build(), false, null);
     }
 
     private void completions(HttpExchange ex) throws IOException {
@@ -236,9 +251,12 @@ public final class Gateway implements AutoCloseable {
      * @return the outcome for the metrics
      */
     private String forward(HttpExchange ex, HttpRequest up, boolean stream, String prompt) throws IOException {
+        if (!stream) {
+            return forwardWhole(ex, up, prompt);
+        }
         HttpResponse<InputStream> r;
         try {
-            r = client.send(up, HttpResponse.BodyHandlers.ofInputStream());
+            r = client.send(up, HttpResponse.BodyHandlers.ofInputStream()); // the timeout covers the headers
         } catch (HttpTimeoutException e) {
             error(ex, 504, "server_error", "the upstream " + settings.upstream() + " did not answer within "
                     + settings.requestTimeoutMs() + " ms");
@@ -254,19 +272,41 @@ public final class Gateway implements AutoCloseable {
         String type = r.headers().firstValue("Content-Type").orElse("application/json");
         ex.getResponseHeaders().set("Content-Type", type);
         boolean ok = r.statusCode() == 200;
-        try (InputStream in = r.body()) {
-            if (stream && ok && type.startsWith("text/event-stream")) {
+        // an upstream that stops sending mid-stream is cut off after the request timeout of silence
+        java.util.concurrent.atomic.AtomicLong heard = new java.util.concurrent.atomic.AtomicLong(System.nanoTime());
+        InputStream in = r.body();
+        java.util.concurrent.ScheduledFuture<?> watch = WATCHDOG.scheduleAtFixedRate(() -> {
+            if (System.nanoTime() - heard.get() > settings.requestTimeoutMs() * 1_000_000L) {
+                try {
+                    in.close();
+                } catch (IOException ignored) {
+                    // closing is all we want
+                }
+            }
+        }, 1, 1, java.util.concurrent.TimeUnit.SECONDS);
+        try (in) {
+            if (ok && type.startsWith("text/event-stream")) {
                 ex.getResponseHeaders().set("Cache-Control", "no-store");
                 ex.sendResponseHeaders(200, 0);
                 Stream s = new Stream();
                 OutputStream out = ex.getResponseBody();
                 BufferedReader lines = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
-                for (String line; (line = lines.readLine()) != null;) {
-                    out.write((line + "\n").getBytes(StandardCharsets.UTF_8));
-                    if (line.isEmpty()) {
-                        out.flush(); // an event ends at a blank line: the client gets it now
+                try {
+                    for (String line; (line = lines.readLine()) != null;) {
+                        heard.set(System.nanoTime());
+                        out.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+                        if (line.isEmpty()) {
+                            out.flush(); // an event ends at a blank line: the client gets it now
+                        }
+                        s.read(line);
                     }
-                    s.read(line);
+                } catch (IOException e) {
+                    if (!s.done()) { // the upstream went silent or away: say so in the stream, log nothing half-made
+                        out.write(("data: {\"error\":{\"message\":\"the upstream stopped answering\",\"type\":\"server_error\","
+                                + "\"param\":null,\"code\":null}}\n\n").getBytes(StandardCharsets.UTF_8));
+                        out.close();
+                        return "timeout";
+                    }
                 }
                 out.close();
                 log(prompt, s.completion());
@@ -277,11 +317,57 @@ public final class Gateway implements AutoCloseable {
             try (OutputStream out = ex.getResponseBody()) {
                 out.write(body);
             }
-            if (ok && prompt != null) {
-                log(prompt, JSON.readTree(body));
-            }
             return ok ? "ok" : "upstream_" + r.statusCode();
+        } finally {
+            watch.cancel(false);
         }
+    }
+
+    private static final java.util.concurrent.ScheduledExecutorService WATCHDOG = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "dualign-gateway-watchdog");
+        t.setDaemon(true);
+        return t;
+    });
+
+    /** The upstream's whole answer within the request timeout, body included, or the reason why not. */
+    private HttpResponse<byte[]> fetch(HttpExchange ex, HttpRequest up) throws IOException {
+        java.util.concurrent.CompletableFuture<HttpResponse<byte[]>> f = client.sendAsync(up, HttpResponse.BodyHandlers.ofByteArray());
+        try {
+            return f.get(settings.requestTimeoutMs(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            f.cancel(true);
+            error(ex, 504, "server_error", "the upstream " + settings.upstream() + " did not answer within "
+                    + settings.requestTimeoutMs() + " ms");
+        } catch (java.util.concurrent.ExecutionException e) {
+            error(ex, 502, "server_error", "the upstream " + settings.upstream() + " is unreachable: " + e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            error(ex, 503, "server_error", "interrupted");
+        }
+        return null;
+    }
+
+    /** A plain (non-streamed) exchange: the upstream's answer relayed whole, a chat completion logged. */
+    private String forwardWhole(HttpExchange ex, HttpRequest up, String prompt) throws IOException {
+        HttpResponse<byte[]> r = fetch(ex, up);
+        if (r == null) {
+            return ex.getResponseCode() == 504 ? "timeout" : "upstream_unreachable";
+        }
+        byte[] body = r.body();
+        ex.getResponseHeaders().set("Content-Type", r.headers().firstValue("Content-Type").orElse("application/json"));
+        ex.sendResponseHeaders(r.statusCode(), body.length == 0 ? -1 : body.length);
+        try (OutputStream out = ex.getResponseBody()) {
+            out.write(body);
+        }
+        boolean ok = r.statusCode() == 200;
+        if (ok && prompt != null) {
+            try {
+                log(prompt, JSON.readTree(body));
+            } catch (IOException e) {
+                LOG.warn("the upstream's answer is not JSON: relayed as it was, not logged ({})", e.toString());
+            }
+        }
+        return ok ? "ok" : "upstream_" + r.statusCode();
     }
 
     /** λ from the job's {@code dualign.dual}; enforcement chooses with it from now on (uniformly before the first). */
@@ -306,7 +392,16 @@ public final class Gateway implements AutoCloseable {
      */
     private String enforced(HttpExchange ex, ObjectNode req) throws IOException {
         int k = enforce.candidates();
-        int n = req.path("n").canConvertToInt() ? Math.max(1, req.get("n").asInt()) : 1;
+        JsonNode nNode = req.get("n");
+        if (nNode != null && !nNode.isNull() && (!nNode.isIntegralNumber() || nNode.asLong() < 1 || nNode.asLong() > MAX_N)) {
+            ex.getResponseHeaders().add("Content-Type", "application/json");
+            ObjectNode body = JSON.createObjectNode();
+            body.putObject("error").put("message", "'n' must be an integer in [1, " + MAX_N + "] under enforcement (each choice costs "
+                    + k + " from the upstream), got " + nNode).put("type", "invalid_request_error").put("param", "n").putNull("code");
+            HttpApi.reply(ex, 400, body);
+            return "bad_request";
+        }
+        int n = nNode == null || nNode.isNull() ? 1 : nNode.asInt();
         boolean stream = req.path("stream").asBoolean(false);
         boolean usage = req.path("stream_options").path("include_usage").asBoolean(false);
         boolean wantLogprobs = req.path("logprobs").asBoolean(false);
@@ -314,22 +409,10 @@ public final class Gateway implements AutoCloseable {
         upReq.put("n", n * k).put("logprobs", true);
         upReq.remove("stream");
         upReq.remove("stream_options");
-        HttpResponse<byte[]> r;
-        try {
-            r = client.send(upstream("/chat/completions").header("Content-Type", "application/json")
-                    .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(upReq))).build(),
-                    HttpResponse.BodyHandlers.ofByteArray());
-        } catch (HttpTimeoutException e) {
-            error(ex, 504, "server_error", "the upstream " + settings.upstream() + " did not answer within "
-                    + settings.requestTimeoutMs() + " ms");
-            return "timeout";
-        } catch (IOException e) {
-            error(ex, 502, "server_error", "the upstream " + settings.upstream() + " is unreachable: " + e);
-            return "upstream_unreachable";
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            error(ex, 503, "server_error", "interrupted");
-            return "error";
+        HttpResponse<byte[]> r = fetch(ex, upstream("/chat/completions").header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(upReq))).build());
+        if (r == null) {
+            return ex.getResponseCode() == 504 ? "timeout" : "upstream_unreachable";
         }
         if (r.statusCode() != 200) { // the upstream's refusal, unchanged
             ex.getResponseHeaders().set("Content-Type", r.headers().firstValue("Content-Type").orElse("application/json"));
@@ -339,7 +422,16 @@ public final class Gateway implements AutoCloseable {
             }
             return "upstream_" + r.statusCode();
         }
-        ObjectNode answer = (ObjectNode) JSON.readTree(r.body());
+        JsonNode parsed;
+        try {
+            parsed = JSON.readTree(r.body());
+        } catch (IOException e) {
+            parsed = null;
+        }
+        if (!(parsed instanceof ObjectNode answer)) {
+            error(ex, 502, "server_error", "the upstream's answer is not a JSON object");
+            return "error";
+        }
         JsonNode choices = answer.path("choices");
         if (!choices.isArray() || choices.size() != n * k) {
             error(ex, 502, "server_error", "enforcement asked the upstream for " + n * k + " choices and got "
@@ -515,13 +607,23 @@ public final class Gateway implements AutoCloseable {
         private final Map<Integer, StringBuilder> text = new TreeMap<>();
         private final Map<Integer, List<Double>> logprobs = new TreeMap<>();
         private final Map<Integer, Boolean> logprobsComplete = new TreeMap<>();
+        private boolean done;
+
+        /** Whether the stream ended with {@code [DONE]}. */
+        boolean done() {
+            return done;
+        }
 
         void read(String line) {
             if (!line.startsWith("data:")) {
                 return;
             }
             String data = line.substring(5).trim();
-            if (data.isEmpty() || data.equals("[DONE]")) {
+            if (data.equals("[DONE]")) {
+                done = true;
+                return;
+            }
+            if (data.isEmpty()) {
                 return;
             }
             JsonNode chunk;
@@ -569,8 +671,15 @@ public final class Gateway implements AutoCloseable {
     public void close() {
         http.stop(0);
         handlers.shutdownNow();
+        try {
+            handlers.awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS); // requests in flight end first
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         if (scorers != null) {
-            scorers.close();
+            synchronized (scorers) {
+                scorers.close();
+            }
         }
     }
 }

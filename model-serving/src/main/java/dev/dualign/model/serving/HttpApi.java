@@ -329,6 +329,27 @@ public final class HttpApi implements AutoCloseable {
         if (sink == null) {
             return;
         }
+        // off the batch thread: a slow broker (a producer blocks up to max.block.ms) must not stall chat
+        try {
+            sinkThread.execute(() -> log(answers));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            metrics.add("dualign_http_answers_dropped_total", "HTTP answers not sent to Kafka because the sink was too far behind",
+                    Map.of(), answers.size());
+            LOG.error("{} answers not logged: the Kafka sink is {} batches behind", answers.size(), SINK_BACKLOG);
+        }
+    }
+
+    /** Bounded: beyond it answers are counted as dropped rather than held in memory without limit. */
+    static final int SINK_BACKLOG = 1024;
+
+    private final java.util.concurrent.ThreadPoolExecutor sinkThread = new java.util.concurrent.ThreadPoolExecutor(1, 1, 0,
+            TimeUnit.MILLISECONDS, new java.util.concurrent.ArrayBlockingQueue<>(SINK_BACKLOG), r -> {
+                Thread t = new Thread(r, "dualign-http-sink");
+                t.setDaemon(true);
+                return t;
+            });
+
+    private void log(List<PolicyServer.Answer> answers) {
         List<ResponseEvent> all = new ArrayList<>();
         answers.forEach(a -> all.addAll(a.events())); // under enforcement, with their candidates
         Map<String, PolicyServer.Prompt> forReference = new LinkedHashMap<>();
@@ -467,6 +488,12 @@ public final class HttpApi implements AutoCloseable {
     public void close() {
         http.stop(0);
         batcher.close();
+        sinkThread.shutdown();
+        try {
+            sinkThread.awaitTermination(10, TimeUnit.SECONDS); // what was answered reaches the sink
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         ((ExecutorService) http.getExecutor()).shutdownNow();
     }
 }

@@ -24,6 +24,8 @@ public final class LambdaFollower implements AutoCloseable {
 
     private final Thread thread;
     private volatile boolean running = true;
+    private volatile String problem;
+    private volatile KafkaConsumer<String, byte[]> current;
 
     public LambdaFollower(LoopKafka kafka, Consumer<Map<String, Double>> onLambda) {
         this.thread = new Thread(() -> follow(kafka, onLambda), "dualign-lambda-follower");
@@ -31,32 +33,64 @@ public final class LambdaFollower implements AutoCloseable {
         thread.start();
     }
 
+    /** Sessions until closed: one that fails (no broker at start, the topic missing) is reported and started again. */
     private void follow(LoopKafka kafka, Consumer<Map<String, Double>> onLambda) {
-        try (KafkaConsumer<String, byte[]> consumer = kafka.consumer("lambda-" + java.util.UUID.randomUUID())) {
-            List<TopicPartition> parts = consumer.partitionsFor(kafka.dual(), Duration.ofSeconds(30)).stream()
-                    .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
-            consumer.assign(parts);
-            consumer.seekToBeginning(parts);
-            while (running) {
-                for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(500))) {
-                    try {
-                        DualUpdate u = Events.parse(DualUpdate.class, r.value());
-                        onLambda.accept(u.lambda());
-                    } catch (RuntimeException e) {
-                        LOG.warn("skipping an unreadable λ update at {}-{}@{}: {}", r.topic(), r.partition(), r.offset(), e.toString());
+        long backoff = 1_000;
+        while (running) {
+            try (KafkaConsumer<String, byte[]> consumer = kafka.consumer("lambda-" + java.util.UUID.randomUUID())) {
+                current = consumer;
+                List<TopicPartition> parts = consumer.partitionsFor(kafka.dual(), Duration.ofSeconds(30)).stream()
+                        .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+                if (parts.isEmpty()) {
+                    throw new IllegalStateException("topic " + kafka.dual() + " does not exist");
+                }
+                consumer.assign(parts);
+                consumer.seekToBeginning(parts);
+                backoff = 1_000;
+                problem = null;
+                while (running) {
+                    for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(500))) {
+                        try {
+                            DualUpdate u = Events.parse(DualUpdate.class, r.value());
+                            onLambda.accept(u.lambda());
+                        } catch (RuntimeException e) {
+                            LOG.warn("skipping an unreadable λ update at {}-{}@{}: {}", r.topic(), r.partition(), r.offset(), e.toString());
+                        }
                     }
                 }
+            } catch (org.apache.kafka.common.errors.InterruptException | org.apache.kafka.common.errors.WakeupException e) {
+                return; // closing
+            } catch (RuntimeException e) {
+                problem = "cannot read λ from " + kafka.dual() + ": " + e;
+                LOG.warn("λ follower: {}; trying again in {} s", e.toString(), backoff / 1000);
+                try {
+                    Thread.sleep(backoff);
+                } catch (InterruptedException ie) {
+                    return;
+                }
+                backoff = Math.min(30_000, backoff * 2);
+            } finally {
+                current = null;
             }
-        } catch (org.apache.kafka.common.errors.InterruptException | org.apache.kafka.common.errors.WakeupException e) {
-            // closing
-        } catch (RuntimeException e) {
-            LOG.error("λ follower stopped: {}", e.toString(), e);
         }
+    }
+
+    /**
+     * Why enforcement cannot follow λ (for {@code /healthz}), or null while it follows the topic;
+     * before the job's first λ it picks uniformly, which is the reference served as it is.
+     */
+    public String problem() {
+        return problem;
     }
 
     @Override
     public void close() {
         running = false;
+        KafkaConsumer<String, byte[]> c = current;
+        if (c != null) {
+            c.wakeup();
+        }
+        thread.interrupt();
         try {
             thread.join(5_000);
         } catch (InterruptedException e) {

@@ -96,7 +96,7 @@ final class OpenAiApi {
             long v = req.stream() ? stream(ex, id, req, asks) : plain(ex, id, req, asks);
             version = Long.toString(v);
         } catch (ApiError e) {
-            outcome = e.status == 503 ? "timeout" : e.status >= 500 ? "error" : "bad_request";
+            outcome = e.status == 503 ? (e.code == null ? "error" : e.code) : e.status >= 500 ? "error" : "bad_request";
             error(ex, e);
         } catch (IOException e) {
             outcome = "connection_lost";
@@ -132,7 +132,8 @@ final class OpenAiApi {
             return p.result.get(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
             p.result.cancel(false);
-            throw overloaded("no answer within " + server.settings().requestTimeoutMs() + " ms; try again");
+            throw new ApiError(503, "server_error", null, "timeout", "no answer within " + server.settings().requestTimeoutMs()
+                    + " ms; try again");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw overloaded("interrupted");

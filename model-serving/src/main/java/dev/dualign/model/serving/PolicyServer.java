@@ -290,14 +290,49 @@ public final class PolicyServer implements AutoCloseable {
      */
     private List<Answer> answerEnforced(List<Ask> asks) {
         int k = settings.enforce().candidates();
-        List<Ask> expanded = new ArrayList<>(asks.size() * k);
+        // each answer's candidates are one prompt's reference samples for the job's solve: asks that
+        // share a prompt (OpenAI's n) get one set each
+        Map<String, Integer> shared = new java.util.HashMap<>();
+        asks.forEach(a -> shared.merge(a.prompt().id(), 1, Integer::sum));
+        Map<String, Integer> seen = new java.util.HashMap<>();
+        List<String> setIds = new ArrayList<>(asks.size());
         for (Ask a : asks) {
+            String id = a.prompt().id();
+            setIds.add(shared.get(id) == 1 ? id : id + "-" + seen.merge(id, 1, Integer::sum));
+        }
+        // a generation holds at most server.batch rows: K per answer
+        int per = Math.max(1, settings.batch() / k);
+        List<Answer> out = new ArrayList<>(asks.size());
+        for (int from = 0; from < asks.size(); from += per) {
+            int to = Math.min(asks.size(), from + per);
+            out.addAll(enforce(asks.subList(from, to), setIds.subList(from, to), k));
+        }
+        return out;
+    }
+
+    /** One generation's worth of enforced answers: K reference candidates each, scored, one chosen. */
+    private List<Answer> enforce(List<Ask> asks, List<String> setIds, int k) {
+        List<Ask> expanded = new ArrayList<>(asks.size() * k);
+        List<Prompt> prompts = new ArrayList<>(asks.size() * k);
+        List<Integer> all = new ArrayList<>(asks.size() * k);
+        for (int j = 0; j < asks.size(); j++) {
+            Ask a = asks.get(j);
+            Prompt set = new Prompt(setIds.get(j), a.prompt().text());
             for (int i = 0; i < k; i++) {
-                expanded.add(a);
+                all.add(expanded.size());
+                expanded.add(new Ask(set, a.routeKey(), a.temperature(), a.topP(), a.maxTokens()));
+                prompts.add(set);
             }
         }
-        List<Answer> cands = answerPlain(expanded, null);
-        List<Scorer.PromptResponse> pairs = new ArrayList<>(cands.size());
+        for (Ask a : asks) {
+            if (a.maxTokens() < 1 || a.maxTokens() > settings.maxTokens()) {
+                throw new IllegalArgumentException("max tokens must be in [1, " + settings.maxTokens() + "], got " + a.maxTokens());
+            }
+        }
+        // the candidates come from the reference, whatever is deployed: the tilt is of π_ref
+        Answer[] cands = new Answer[expanded.size()];
+        generate(reference, expanded, encode(prompts), all, cands, ResponseEvent.SOURCE_REFERENCE, null);
+        List<Scorer.PromptResponse> pairs = new ArrayList<>(cands.length);
         for (Answer c : cands) {
             pairs.add(new Scorer.PromptResponse(c.event().prompt(), c.event().response()));
         }
@@ -327,18 +362,18 @@ public final class PolicyServer implements AutoCloseable {
             synchronized (picks) {
                 chosen = TiltedChoice.pick(p, picks.nextDouble());
             }
-            Answer c = cands.get(from + chosen);
+            Answer c = cands[from + chosen];
             ResponseEvent e = c.event();
+            // log π_λ(y) = log π_ref(y) + log(K·p), clamped at 0 (a log-probability): the clamp lowers
+            // the KL estimate for the rare answer the reference itself finds near certain
             ResponseEvent served = new ResponseEvent(UUID.randomUUID().toString(), e.promptId(), e.prompt(), e.response(),
-                    e.policyVersion(), Math.min(0, e.refLogprob() + TiltedChoice.logRatio(p, chosen)), e.refLogprob(),
-                    ResponseEvent.SOURCE_POLICY, now);
+                    0, Math.min(0, e.refLogprob() + TiltedChoice.logRatio(p, chosen)), e.refLogprob(), ResponseEvent.SOURCE_POLICY,
+                    now);
             List<ResponseEvent> set = new ArrayList<>(k);
             for (int i = 0; i < k; i++) {
-                ResponseEvent x = cands.get(from + i).event();
-                set.add(new ResponseEvent(x.id(), x.promptId(), x.prompt(), x.response(), x.policyVersion(), x.logprob(),
-                        x.refLogprob(), ResponseEvent.SOURCE_REFERENCE, x.timestamp()));
+                set.add(cands[from + i].event());
             }
-            out.add(new Answer(served, c.words(), c.tokenLogprobs(), c.stopped(), c.routeKey(), set));
+            out.add(new Answer(served, c.words(), c.tokenLogprobs(), c.stopped(), asks.get(j).routeKey(), set));
         }
         return out;
     }
@@ -766,10 +801,14 @@ public final class PolicyServer implements AutoCloseable {
                 cur.canary.release();
             }
             cur.stable.release();
-            reference.lm.close();
+            synchronized (reference.lm) { // after a generation still running on it
+                reference.lm.close();
+            }
             tokenizer.close();
             if (enforceScorers != null) {
-                enforceScorers.close();
+                synchronized (enforceScorers) {
+                    enforceScorers.close();
+                }
             }
         }
     }
