@@ -3,6 +3,7 @@
 
     python3 tools/runs/table.py versions FILE        one run: a row per version
     python3 tools/runs/table.py series FILE...       several runs: a row per run
+    python3 tools/runs/table.py enforce FILE...      runs of --mode enforce: a row per run
 """
 import json
 import sys
@@ -69,8 +70,33 @@ def series(files):
             last))
 
 
+def enforce(files):
+    print("| run | fine-tuned versions | first λ at (s) | λ solves | λ range (last) | served: estimated harmless [95 % CI], n "
+          "| served: true harmless / reward | reference: true harmless / reward | true margins met |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for f in files:
+        d = load(f)
+        vs = {v['version']: v for v in d['versions']}
+        v0 = vs.get(0, {})
+        h = v0.get('estimated', {}).get('harmless')
+        t = v0.get('true', {})
+        ref = d.get('reference', {}).get('true', {})
+        lp = d['lambdaPath']
+        lam = [list(p['lambda'].values())[0] for p in lp]
+        print("| %s | %d | %s | %d | %s | %s | %s | %s | %s |" % (
+            f.split('/')[-1], len([v for v in vs if v > 0]),
+            "%.0f" % ((lp[0]['t'] - d['startedAt']) / 1000) if lp else "—", len(lp),
+            "%.2f–%.2f (%.2f)" % (min(lam), max(lam), lam[-1]) if lam else "—",
+            "%.3f [%.3f, %.3f], %d" % (h['mean'], h['lo'], h['hi'], h['n']) if h else "—",
+            "%.3f / %.3f" % (t.get('harmless', float('nan')), t.get('reward', float('nan'))),
+            "%.3f / %.3f" % (ref.get('harmless', float('nan')), ref.get('reward', float('nan'))),
+            v0.get('meetsTrueMargins', "—")))
+
+
 if __name__ == '__main__':
     if sys.argv[1] == 'versions':
         versions(sys.argv[2])
+    elif sys.argv[1] == 'enforce':
+        enforce(sys.argv[2:])
     else:
         series(sys.argv[2:])
