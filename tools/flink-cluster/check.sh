@@ -11,6 +11,8 @@
 #  4. the policy server's Kafka loop (bin/dualign serve) answers prompts while the broker is stopped
 #     for 30 s and started again: every prompt answered once, every answer scored once;
 #  5. 16 clients that never finish their request: the server's /healthz and chat keep answering;
+#     the official openai npm client against bin/dualign serve, and through bin/dualign serve as a
+#     gateway in front of it (its answers logged as version 77, without log π_ref);
 #  6. two fine-tuners, one active and one standing by; the active one killed between publishing a
 #     version and committing its request: the standby takes over, exactly one version exists for
 #     that request, and it is announced;
@@ -120,6 +122,24 @@ check() {
     log "the openai npm package is not installed: run npm ci --prefix tools/openai-client"; return 1
   fi
   node "$ROOT/tools/openai-client/check.mjs" "http://127.0.0.1:$SERVER_PORT" || { log "the openai client check failed against serve"; return 1; }
+  log "5c. bin/dualign serve as a gateway in front of that server (server.backend: upstream)"
+  write_config "$WORK/gateway.yaml" "$GATEWAY_PORT" "  backend: upstream
+  upstream:
+    url: http://127.0.0.1:$SERVER_PORT/v1
+    version: 77"
+  DUALIGN_JAVA_OPTS="-Xmx512m" "$ROOT/bin/dualign" serve --role server --config "$WORK/gateway.yaml" >"$WORK/gateway.out" 2>&1 &
+  echo $! >"$WORK/gateway.pid"
+  wait_http "$GATEWAY_PORT" /healthz 200 120
+  node "$ROOT/tools/openai-client/check.mjs" "http://127.0.0.1:$GATEWAY_PORT" || { log "the openai client check failed through the gateway"; return 1; }
+  local logged
+  logged="$(peer dump "$BS" dualign.responses | grep -c '"policyVersion":77' || true)"
+  # the client's two plain choices and its stream; refused requests are not logged
+  [[ "$logged" -ge 3 ]] || { log "the gateway logged $logged answers as version 77 to dualign.responses, expected ≥ 3"; return 1; }
+  if peer dump "$BS" dualign.responses | grep '"policyVersion":77' | grep -q refLogprob; then
+    log "a gateway answer carries a refLogprob it cannot know"; return 1
+  fi
+  log "after 5c: the gateway relayed the client's requests and logged $logged answers as version 77, without log π_ref"
+  kill "$(cat "$WORK/gateway.pid")" && rm -f "$WORK/gateway.pid"
   kill "$(cat "$WORK/server.pid")" && rm -f "$WORK/server.pid"
 
   log "6. two fine-tuners; the active one killed between publishing a version and committing its request"
@@ -193,10 +213,11 @@ check() {
 
 SERVER_PORT="${SERVER_PORT:-18090}"
 FINETUNER_PORT="${FINETUNER_PORT:-18091}"
+GATEWAY_PORT="${GATEWAY_PORT:-18092}"
 
 peer() { "$JAVA" -Dslf4j.internal.verbosity=ERROR -cp "$PEER_CP" KafkaPeer "$@"; }
 
-write_config() { # file server-port
+write_config() { # file server-port [more server: lines]
   cat >"$1" <<YAML
 kafka:
   bootstrap.servers: $BS
@@ -215,6 +236,7 @@ checkpoint:
   dir: file://$WORK/checkpoints
 server:
   port: $2
+${3:-}
 finetune:
   min-pairs: 64
   max-pairs: 256
@@ -293,7 +315,7 @@ metrics_check() {
 
 check_cleanup() {
   local f
-  for f in server finetuner; do
+  for f in server finetuner gateway; do
     [[ -f "$WORK/$f.pid" ]] && { kill "$(cat "$WORK/$f.pid")" 2>/dev/null || true; rm -f "$WORK/$f.pid"; }
   done
   down quiet
