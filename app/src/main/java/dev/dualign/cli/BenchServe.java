@@ -118,6 +118,19 @@ final class BenchServe implements Callable<Integer> {
         try (PolicyServer server = PolicyServer.start(reg, settings, dev);
                 HttpApi api = new HttpApi(server, null, null, () -> null, metrics)) {
             URI uri = URI.create(api.url() + "v1/chat/completions");
+            // the server's own answering path without HTTP: batches of 32 asks, as 32 clients would fill them
+            int full = Math.min(32, settings.batch());
+            List<PolicyServer.Ask> asks = new ArrayList<>();
+            for (int i = 0; i < full; i++) {
+                asks.add(new PolicyServer.Ask(new PolicyServer.Prompt("b" + i, prompts.get(i)), "b" + i, 1.0, 0.95, 24));
+            }
+            server.answerAll(asks, null);
+            long t0 = System.nanoTime();
+            int answered = 0;
+            while (System.nanoTime() - t0 < 5_000_000_000L) {
+                answered += server.answerAll(asks, null).size();
+            }
+            out.printf("%s, answerAll(%d asks) without HTTP: %,.0f answers/s%n", label, full, answered / ((System.nanoTime() - t0) / 1e9));
             for (int c : clients) {
                 double[] before = batches(metrics);
                 Round r = round(http, uri, prompts, c, seconds);
@@ -171,10 +184,23 @@ final class BenchServe implements Callable<Integer> {
                             + "\"}],\"max_tokens\":24,\"top_p\":0.95}";
                     long t0 = System.nanoTime();
                     try {
-                        HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri).POST(HttpRequest.BodyPublishers.ofString(body))
-                                .header("Content-Type", "application/json").build(), HttpResponse.BodyHandlers.ofString());
+                        // a plain blocking connection (kept alive by the JDK): the load generator shares the
+                        // server's two cores, and java.net.http's client costs several times its CPU
+                        java.net.HttpURLConnection con = (java.net.HttpURLConnection) uri.toURL().openConnection();
+                        con.setRequestMethod("POST");
+                        con.setDoOutput(true);
+                        con.setRequestProperty("Content-Type", "application/json");
+                        try (var o = con.getOutputStream()) {
+                            o.write(body.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                        }
+                        int status = con.getResponseCode();
+                        try (var in = status == 200 ? con.getInputStream() : con.getErrorStream()) {
+                            if (in != null) {
+                                in.readAllBytes();
+                            }
+                        }
                         long t1 = System.nanoTime();
-                        if (r.statusCode() != 200) {
+                        if (status != 200) {
                             errors.incrementAndGet();
                         } else if (t1 >= measureFrom && t1 <= end) {
                             latencies.add(t1 - t0);
