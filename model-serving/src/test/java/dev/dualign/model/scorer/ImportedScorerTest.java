@@ -140,4 +140,57 @@ class ImportedScorerTest {
                 .hasMessageContaining("--tokenizer");
         assertThat(reg.latest("harmless")).isEmpty();
     }
+
+    /** A tokenizer.json of another kind, with the fixture's special tokens at its ids 0–3. */
+    static String tokenizerJson(String normalizer, String preTokenizer, String model) {
+        String special = "{\"id\":%d,\"content\":\"%s\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
+                + "\"normalized\":false,\"special\":true}";
+        return "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":["
+                + String.format(special, 0, "[PAD]") + "," + String.format(special, 1, "[UNK]") + ","
+                + String.format(special, 2, "[CLS]") + "," + String.format(special, 3, "[SEP]") + "],"
+                + "\"normalizer\":" + normalizer + ",\"pre_tokenizer\":" + preTokenizer + ","
+                + "\"post_processor\":{\"type\":\"TemplateProcessing\","
+                + "\"single\":[{\"SpecialToken\":{\"id\":\"[CLS]\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},"
+                + "{\"SpecialToken\":{\"id\":\"[SEP]\",\"type_id\":0}}],"
+                + "\"pair\":[{\"SpecialToken\":{\"id\":\"[CLS]\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},"
+                + "{\"SpecialToken\":{\"id\":\"[SEP]\",\"type_id\":0}},{\"Sequence\":{\"id\":\"B\",\"type_id\":1}},"
+                + "{\"SpecialToken\":{\"id\":\"[SEP]\",\"type_id\":1}}],"
+                + "\"special_tokens\":{\"[CLS]\":{\"id\":\"[CLS]\",\"ids\":[2],\"tokens\":[\"[CLS]\"]},"
+                + "\"[SEP]\":{\"id\":\"[SEP]\",\"ids\":[3],\"tokens\":[\"[SEP]\"]}}},"
+                + "\"decoder\":null,\"model\":" + model + "}";
+    }
+
+    @Test
+    void bpeAndUnigramTokenizersEncodeTruncateAndPadThePairToo(@TempDir Path dir) throws Exception {
+        StringBuilder letters = new StringBuilder();
+        StringBuilder pieces = new StringBuilder();
+        for (char c = 'a'; c <= 'z'; c++) {
+            letters.append(",\"").append(c).append("\":").append(4 + c - 'a');
+            pieces.append(",[\"").append(c).append("\",-5.0]");
+        }
+        String bpe = tokenizerJson("{\"type\":\"Lowercase\"}", "{\"type\":\"Whitespace\"}",
+                "{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":\"[UNK]\",\"continuing_subword_prefix\":null,"
+                        + "\"end_of_word_suffix\":null,\"fuse_unk\":false,\"byte_fallback\":false,"
+                        + "\"vocab\":{\"[PAD]\":0,\"[UNK]\":1,\"[CLS]\":2,\"[SEP]\":3" + letters + ",\"he\":30,\"ll\":31,\"hell\":32,\"hello\":33},"
+                        + "\"merges\":[\"h e\",\"l l\",\"he ll\",\"hell o\"]}");
+        String unigram = tokenizerJson("null", "{\"type\":\"Metaspace\",\"replacement\":\"\u2581\",\"prepend_scheme\":\"always\",\"split\":true}",
+                "{\"type\":\"Unigram\",\"unk_id\":1,\"byte_fallback\":false,\"vocab\":[[\"[PAD]\",0.0],[\"[UNK]\",0.0],"
+                        + "[\"[CLS]\",0.0],[\"[SEP]\",0.0]" + pieces + ",[\"\u2581\",-2.0],[\"\u2581hello\",-1.0]]}");
+        Scorer.PromptResponse hello = new Scorer.PromptResponse("hello", "Hello " + "world ".repeat(100));
+        for (String[] t : new String[][] {{"bpe", bpe, "33"}, {"unigram", unigram, "31"}}) {
+            Path file = Files.writeString(dir.resolve(t[0] + ".json"), t[1]);
+            try (ImportedScorer s = ImportedScorer.load("harmless", spec(1, "sigmoid"), FIXTURE.resolve("model.pt"), file, Device.cpu())) {
+                Encoding e = s.encode(List.of(hello))[0];
+                assertThat(e.getIds()).as(t[0]).hasSize(64); // truncated to the fixed length, special tokens kept
+                assertThat(e.getIds()[0]).isEqualTo(2L);
+                assertThat(e.getIds()[1]).as("%s: 'hello' is one token", t[0]).isEqualTo(Long.parseLong(t[2]));
+                assertThat(e.getIds()[2]).isEqualTo(3L);
+                assertThat(e.getIds()[63]).isEqualTo(3L);
+                double[] short1 = s.score(List.of(new Scorer.PromptResponse("hi", "ok"), hello));
+                assertThat(java.util.Arrays.stream(short1).allMatch(x -> x >= 0 && x <= 1)).isTrue();
+                assertThat(s.encode(List.of(new Scorer.PromptResponse("hi", "ok")))[0].getAttentionMask()).hasSize(64)
+                        .contains(0L); // padded
+            }
+        }
+    }
 }
