@@ -97,10 +97,10 @@ final class BenchServe implements Callable<Integer> {
         List<String> rows = new ArrayList<>();
         serve(out, reg, dev, plain, "plain", prompts, batched, batchedAtClients, maxClients, rows);
         if (enforce > 0) {
-            // the cost of enforcement: K candidates per answer (the batch holds batch/K answers) and their scoring;
-            // λ is never set here, so the pick is uniform, which costs the same as any other
+            // the cost of enforcement: K candidates per answer (a generation holds batch/K answers) and their
+            // scoring; λ is never set here, so the pick is uniform, which costs the same as any other
             ServerSettings enforced = new ServerSettings("127.0.0.1", 0, "", 0.0, 0, 0.0, 1, 24, 1.0, 60_000, 0, 1,
-                    Math.max(1, batch / enforce), ServerSettings.DEFAULT_MODEL, null)
+                    batch, ServerSettings.DEFAULT_MODEL, null)
                     .withEnforce(new ServerSettings.Enforce(enforce, 0.1, List.of("harmless")));
             serve(out, reg, dev, enforced, "enforce K=" + enforce, prompts, batched, batchedAtClients, maxClients, rows);
         }
