@@ -277,18 +277,8 @@ public final class PolicyLm implements AutoCloseable {
         }
         if (s.topP() < 1) {
             // nucleus: the smallest set of most likely tokens reaching topP = all tokens at or
-            // above a threshold probability; find it by sorting a primitive copy
-            double[] sorted = p.clone();
-            Arrays.sort(sorted);
-            double cum = 0;
-            double threshold = 0;
-            for (int k = v - 1; k >= 0; k--) {
-                cum += sorted[k] / z;
-                if (cum >= s.topP()) {
-                    threshold = sorted[k];
-                    break;
-                }
-            }
+            // above a threshold probability
+            double threshold = nucleusThreshold(p, z, s.topP());
             double keep = 0;
             for (int k = 0; k < v; k++) {
                 if (p[k] < threshold) {
@@ -312,6 +302,51 @@ public final class PolicyLm implements AutoCloseable {
             }
         }
         return lastPositive;
+    }
+
+    /**
+     * The probability of the last token the nucleus takes: tokens in descending order of p until
+     * their share of z reaches topP (0 when rounding keeps it just short: every token stays). A
+     * heap pops only the nucleus, a few dozen tokens, where sorting the whole vocabulary at every
+     * step of every row was most of the Java time of a generation (profiled); the order of the
+     * additions, and so the threshold, is that of a descending sort.
+     */
+    static double nucleusThreshold(double[] p, double z, double topP) {
+        double[] h = p.clone();
+        int n = h.length;
+        for (int i = n / 2 - 1; i >= 0; i--) {
+            siftDown(h, i, n);
+        }
+        double cum = 0;
+        while (n > 0) {
+            double top = h[0];
+            cum += top / z;
+            if (cum >= topP) {
+                return top;
+            }
+            h[0] = h[--n];
+            siftDown(h, 0, n);
+        }
+        return 0;
+    }
+
+    private static void siftDown(double[] h, int i, int n) {
+        while (true) {
+            int c = 2 * i + 1;
+            if (c >= n) {
+                return;
+            }
+            if (c + 1 < n && Double.compare(h[c + 1], h[c]) > 0) {
+                c++;
+            }
+            if (Double.compare(h[c], h[i]) <= 0) {
+                return;
+            }
+            double t = h[c];
+            h[c] = h[i];
+            h[i] = t;
+            i = c;
+        }
     }
 
     private static double[] toDoubles(NDArray a) {

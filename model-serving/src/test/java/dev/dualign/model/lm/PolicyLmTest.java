@@ -163,4 +163,35 @@ class PolicyLmTest {
             assertThat(y[0]).isEqualTo(x[0]);
         }
     }
+
+    @Test
+    void theNucleusThresholdIsExactlyThatOfADescendingSort() {
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(5);
+        for (int trial = 0; trial < 2000; trial++) {
+            int v = 1 + rnd.nextInt(300);
+            double[] p = new double[v];
+            double z = 0;
+            for (int k = 0; k < v; k++) {
+                // peaked, flat, with ties and zeros, as softmax outputs come
+                p[k] = rnd.nextInt(4) == 0 ? Math.floor(rnd.nextDouble() * 4) / 4 : Math.exp(-8 * rnd.nextDouble());
+                z += p[k];
+            }
+            if (z == 0) {
+                continue;
+            }
+            double topP = trial % 10 == 0 ? 1.0 - 1e-12 : rnd.nextDouble();
+            double[] sorted = p.clone();
+            java.util.Arrays.sort(sorted);
+            double cum = 0;
+            double expected = 0;
+            for (int k = v - 1; k >= 0; k--) {
+                cum += sorted[k] / z;
+                if (cum >= topP) {
+                    expected = sorted[k];
+                    break;
+                }
+            }
+            assertThat(PolicyLm.nucleusThreshold(p, z, topP)).as("trial %d", trial).isEqualTo(expected);
+        }
+    }
 }
