@@ -81,12 +81,9 @@ public final class Gateway implements AutoCloseable {
     private final HttpServer http;
     private final HttpClient client;
     private final ExecutorService handlers;
-    private final ServerSettings.Enforce enforce;
+    private final Enforcer enforcer;
     /** Most choices one request may ask an enforcing gateway for (each costs K from the upstream). */
     static final int MAX_N = 16;
-    private final ScorerSet scorers;
-    private volatile double[] lambda;
-    private final java.util.SplittableRandom picks = new java.util.SplittableRandom(7);
 
     public Gateway(Settings settings, Consumer<List<ResponseEvent>> sink, ServiceMetrics metrics, Supplier<String> problem)
             throws IOException {
@@ -102,8 +99,7 @@ public final class Gateway implements AutoCloseable {
         if ((enforce == null) != (scorers == null)) {
             throw new IllegalArgumentException("enforcement needs its scorers, and scorers are for enforcement");
         }
-        this.enforce = enforce;
-        this.scorers = scorers;
+        this.enforcer = enforce == null ? null : new Enforcer(enforce, scorers, 7);
         this.settings = settings;
         this.sink = sink;
         this.metrics = metrics;
@@ -227,7 +223,7 @@ public final class Gateway implements AutoCloseable {
         }
         boolean stream = req.path("stream").asBoolean(false);
         String outcome;
-        if (enforce != null) {
+        if (enforcer != null) {
             outcome = enforced(ex, (ObjectNode) req);
         } else {
             HttpRequest up = upstream("/chat/completions").header("Content-Type", "application/json")
@@ -372,16 +368,9 @@ public final class Gateway implements AutoCloseable {
 
     /** λ from the job's {@code dualign.dual}; enforcement chooses with it from now on (uniformly before the first). */
     public void onLambda(Map<String, Double> byName) {
-        if (enforce == null) {
-            return;
+        if (enforcer != null) {
+            enforcer.onLambda(byName);
         }
-        double[] prev = lambda;
-        double[] next = new double[enforce.constraints().size()];
-        for (int c = 0; c < next.length; c++) {
-            Double v = byName.get(enforce.constraints().get(c));
-            next[c] = v != null ? v : prev != null ? prev[c] : 0;
-        }
-        lambda = next;
     }
 
     /**
@@ -391,7 +380,7 @@ public final class Gateway implements AutoCloseable {
      * is sent as server-sent events once the choice is made.
      */
     private String enforced(HttpExchange ex, ObjectNode req) throws IOException {
-        int k = enforce.candidates();
+        int k = enforcer.candidates();
         JsonNode nNode = req.get("n");
         if (nNode != null && !nNode.isNull() && (!nNode.isIntegralNumber() || nNode.asLong() < 1 || nNode.asLong() > MAX_N)) {
             ex.getResponseHeaders().add("Content-Type", "application/json");
@@ -444,31 +433,14 @@ public final class Gateway implements AutoCloseable {
         for (JsonNode c : choices) {
             pairs.add(new dev.dualign.model.scorer.Scorer.PromptResponse(prompt, c.path("message").path("content").asText("")));
         }
-        Map<String, double[]> scores;
-        synchronized (scorers) {
-            scores = scorers.score(pairs);
-        }
-        double[] l = lambda;
+        Map<String, double[]> scores = enforcer.score(pairs);
         long now = System.currentTimeMillis();
         List<ResponseEvent> events = new ArrayList<>();
         com.fasterxml.jackson.databind.node.ArrayNode served = JSON.createArrayNode();
         for (int j = 0; j < n; j++) {
             int from = j * k;
-            double[] rew = java.util.Arrays.copyOfRange(scores.get(dev.dualign.core.event.VersionEstimate.REWARD), from, from + k);
-            double[][] g = new double[enforce.constraints().size()][];
-            for (int c = 0; c < g.length; c++) {
-                g[c] = java.util.Arrays.copyOfRange(scores.get(enforce.constraints().get(c)), from, from + k);
-            }
-            double[] p = new double[k];
-            if (l == null) {
-                java.util.Arrays.fill(p, 1.0 / k);
-            } else {
-                p = TiltedChoice.probabilities(rew, g, l, enforce.beta());
-            }
-            int chosen;
-            synchronized (picks) {
-                chosen = TiltedChoice.pick(p, picks.nextDouble());
-            }
+            Enforcer.Choice choice = enforcer.choose(scores, from);
+            int chosen = choice.index();
             String promptId = n == 1 ? id : id + "-" + j;
             for (int i = 0; i < k; i++) {
                 JsonNode c = choices.get(from + i);
@@ -479,7 +451,7 @@ public final class Gateway implements AutoCloseable {
             JsonNode c = choices.get(from + chosen);
             Double ref = logprob(c.path("logprobs"));
             events.add(new ResponseEvent(promptId, promptId, prompt, pairs.get(from + chosen).response(), settings.version(),
-                    ref == null ? null : Math.min(0, ref + TiltedChoice.logRatio(p, chosen)), ref, ResponseEvent.SOURCE_POLICY, now));
+                    ref == null ? null : Math.min(0, ref + choice.logRatio()), ref, ResponseEvent.SOURCE_POLICY, now));
             ObjectNode out = c.deepCopy();
             out.put("index", j);
             if (!wantLogprobs) {
@@ -676,10 +648,8 @@ public final class Gateway implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        if (scorers != null) {
-            synchronized (scorers) {
-                scorers.close();
-            }
+        if (enforcer != null) {
+            enforcer.close();
         }
     }
 }

@@ -164,24 +164,9 @@ public final class HttpApi implements AutoCloseable {
             return t;
         }));
         http.createContext("/v1/chat", ex -> handle(ex, this::chat));
-        http.createContext("/v1/chat/completions", ex -> {
-            try {
-                openAi.completions(ex);
-            } catch (IOException e) {
-                LOG.warn("{} {}: connection lost ({})", ex.getRequestMethod(), ex.getRequestURI(), e.toString());
-            } finally {
-                ex.close();
-            }
-        });
-        http.createContext("/v1/models", ex -> {
-            try {
-                openAi.models(ex);
-            } catch (IOException e) {
-                LOG.warn("{} {}: connection lost ({})", ex.getRequestMethod(), ex.getRequestURI(), e.toString());
-            } finally {
-                ex.close();
-            }
-        });
+        // OpenAI's endpoints write their own error objects: handle() only closes the exchange and logs a lost client
+        http.createContext("/v1/chat/completions", ex -> handle(ex, openAi::completions));
+        http.createContext("/v1/models", ex -> handle(ex, openAi::models));
         http.createContext("/admin/versions", ex -> handle(ex, e -> admin(e, "GET", this::versions)));
         http.createContext("/admin/promote", ex -> handle(ex, e -> admin(e, "POST", this::promote)));
         http.createContext("/admin/rollback", ex -> handle(ex, e -> admin(e, "POST", this::rollback)));

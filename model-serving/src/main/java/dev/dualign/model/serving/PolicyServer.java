@@ -7,7 +7,6 @@ import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.model.lm.Generation;
 import dev.dualign.model.lm.PolicyLm;
 import dev.dualign.model.lm.Sampling;
-import dev.dualign.core.control.TiltedChoice;
 import dev.dualign.model.registry.ModelNames;
 import dev.dualign.model.scorer.Scorer;
 import dev.dualign.model.scorer.ScorerSet;
@@ -110,21 +109,18 @@ public final class PolicyServer implements AutoCloseable {
 
     private record Waiting(long version, String manifestSha256) {}
 
-    /** Under enforcement: the job's scorers (one caller at a time), the live λ (null until the first) and the picks' randomness. */
-    private final ScorerSet enforceScorers;
-    private volatile double[] enforceLambda;
-    private final java.util.SplittableRandom picks;
+    /** Under enforcement, its scorers, λ and draws; else null. */
+    private final Enforcer enforcer;
 
     private PolicyServer(ModelRegistry registry, WordTokenizer tokenizer, Device device, ServerSettings settings,
-            ServedPolicy reference, Live initial, ScorerSet enforceScorers) {
+            ServedPolicy reference, Live initial, Enforcer enforcer) {
         this.registry = registry;
         this.tokenizer = tokenizer;
         this.device = device;
         this.settings = settings;
         this.reference = reference;
         this.live = new AtomicReference<>(initial);
-        this.enforceScorers = enforceScorers;
-        this.picks = new java.util.SplittableRandom(settings.seed() * 31 + 7);
+        this.enforcer = enforcer;
     }
 
     /** Loads the tokenizer, the reference policy (version 0) and the initial version from the registry. */
@@ -145,7 +141,8 @@ public final class PolicyServer implements AutoCloseable {
                 throw e;
             }
         }
-        PolicyServer server = new PolicyServer(registry, tok, device, settings, reference, new Live(reference, null, 0), scorers);
+        PolicyServer server = new PolicyServer(registry, tok, device, settings, reference, new Live(reference, null, 0),
+                scorers == null ? null : new Enforcer(settings.enforce(), scorers, settings.seed() * 31 + 7));
         server.record(0, "deploy", "reference policy");
         if (settings.initialVersion() != 0) {
             if (!server.deploy(settings.initialVersion(), null, false)) {
@@ -248,7 +245,7 @@ public final class PolicyServer implements AutoCloseable {
      *     {@code server.max-tokens} words
      */
     public List<Answer> answerAll(List<Ask> asks, PolicyLm.TokenListener listener) {
-        return enforceScorers == null ? answerPlain(asks, listener) : answerEnforced(asks);
+        return enforcer == null ? answerPlain(asks, listener) : answerEnforced(asks);
     }
 
     /**
@@ -256,29 +253,14 @@ public final class PolicyServer implements AutoCloseable {
      * it does not name keep their multiplier (0 before the first).
      */
     public void onLambda(Map<String, Double> lambda) {
-        if (settings.enforce() == null) {
-            return;
+        if (enforcer != null) {
+            enforcer.onLambda(lambda);
         }
-        List<String> names = settings.enforce().constraints();
-        double[] prev = enforceLambda;
-        double[] next = new double[names.size()];
-        for (int c = 0; c < next.length; c++) {
-            Double v = lambda.get(names.get(c));
-            next[c] = v != null ? v : prev != null ? prev[c] : 0;
-        }
-        enforceLambda = next;
     }
 
-    /** The λ enforcement chooses with, by constraint; empty before the job's first. */
+    /** The λ enforcement chooses with, by constraint; empty before the job's first (or without enforcement). */
     public Map<String, Double> enforcedLambda() {
-        double[] l = enforceLambda;
-        Map<String, Double> m = new LinkedHashMap<>();
-        if (l != null) {
-            for (int c = 0; c < l.length; c++) {
-                m.put(settings.enforce().constraints().get(c), l[c]);
-            }
-        }
-        return m;
+        return enforcer == null ? Map.of() : enforcer.lambda();
     }
 
     /**
@@ -336,38 +318,18 @@ public final class PolicyServer implements AutoCloseable {
         for (Answer c : cands) {
             pairs.add(new Scorer.PromptResponse(c.event().prompt(), c.event().response()));
         }
-        Map<String, double[]> scores;
-        synchronized (enforceScorers) {
-            scores = enforceScorers.score(pairs);
-        }
-        List<String> names = settings.enforce().constraints();
-        double[] lambda = enforceLambda;
+        Map<String, double[]> scores = enforcer.score(pairs);
         long now = System.currentTimeMillis();
         List<Answer> out = new ArrayList<>(asks.size());
         for (int j = 0; j < asks.size(); j++) {
             int from = j * k;
-            double[] r = java.util.Arrays.copyOfRange(scores.get(dev.dualign.core.event.VersionEstimate.REWARD), from, from + k);
-            double[][] g = new double[names.size()][];
-            for (int c = 0; c < g.length; c++) {
-                g[c] = java.util.Arrays.copyOfRange(scores.get(names.get(c)), from, from + k);
-            }
-            double[] p;
-            if (lambda == null) {
-                p = new double[k];
-                java.util.Arrays.fill(p, 1.0 / k);
-            } else {
-                p = TiltedChoice.probabilities(r, g, lambda, settings.enforce().beta());
-            }
-            int chosen;
-            synchronized (picks) {
-                chosen = TiltedChoice.pick(p, picks.nextDouble());
-            }
-            Answer c = cands[from + chosen];
+            Enforcer.Choice chosen = enforcer.choose(scores, from);
+            Answer c = cands[from + chosen.index()];
             ResponseEvent e = c.event();
             // log π_λ(y) = log π_ref(y) + log(K·p), clamped at 0 (a log-probability): the clamp lowers
             // the KL estimate for the rare answer the reference itself finds near certain
             ResponseEvent served = new ResponseEvent(UUID.randomUUID().toString(), e.promptId(), e.prompt(), e.response(),
-                    0, Math.min(0, e.refLogprob() + TiltedChoice.logRatio(p, chosen)), e.refLogprob(), ResponseEvent.SOURCE_POLICY,
+                    0, Math.min(0, e.refLogprob() + chosen.logRatio()), e.refLogprob(), ResponseEvent.SOURCE_POLICY,
                     now);
             List<ResponseEvent> set = new ArrayList<>(k);
             for (int i = 0; i < k; i++) {
@@ -805,10 +767,8 @@ public final class PolicyServer implements AutoCloseable {
                 reference.lm.close();
             }
             tokenizer.close();
-            if (enforceScorers != null) {
-                synchronized (enforceScorers) {
-                    enforceScorers.close();
-                }
+            if (enforcer != null) {
+                enforcer.close();
             }
         }
     }
