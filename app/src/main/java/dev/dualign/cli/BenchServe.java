@@ -53,8 +53,11 @@ final class BenchServe implements Callable<Integer> {
     @Option(names = "--clients", defaultValue = "1,8,32", split = ",", description = "Concurrent clients per round (default: ${DEFAULT-VALUE}).")
     int[] clients;
 
-    @Option(names = "--seconds", defaultValue = "20", description = "Measured seconds per round, after 3 s of warm-up (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seconds", defaultValue = "20", description = "Measured seconds per round, after the warm-up (default: ${DEFAULT-VALUE}).")
     int seconds;
+
+    @Option(names = "--warmup", defaultValue = "3", description = "Seconds of each round before the measured ones (default: ${DEFAULT-VALUE}).")
+    int warmup;
 
     @Option(names = "--device", defaultValue = "auto")
     String device;
@@ -133,8 +136,13 @@ final class BenchServe implements Callable<Integer> {
             out.printf("%s, answerAll(%d asks) without HTTP: %,.0f answers/s%n", label, full, answered / ((System.nanoTime() - t0) / 1e9));
             for (int c : clients) {
                 double[] before = batches(metrics);
-                Round r = round(http, uri, prompts, c, seconds);
+                Round r = round(http, uri, prompts, c, warmup, seconds);
                 double[] after = batches(metrics);
+                if (!r.cpu().isEmpty()) {
+                    StringBuilder cpu = new StringBuilder();
+                    r.cpu().forEach((k, v) -> cpu.append(String.format(" %s %.0f%%", k, 100 * v)));
+                    out.printf("%s, %2d clients: CPU in the measured seconds, in %% of one core:%s%n", label, c, cpu);
+                }
                 double n = after[1] - before[1];
                 out.printf("%s, %2d clients: %,.0f batches, %.1f responses and %.0f ms each on average (warm-up included)%n", label, c, n,
                         (after[0] - before[0]) / n, 1000 * (after[2] - before[2]) / n);
@@ -147,6 +155,45 @@ final class BenchServe implements Callable<Integer> {
                         100 * r.perSecond / batchedAtClients, r.p50Ms, r.p99Ms));
             }
         }
+    }
+
+    /**
+     * CPU seconds so far by thread group (the batch thread, HTTP, the clients, JIT, GC, the rest) and
+     * the machine's idle and stolen time, from Linux's /proc; empty elsewhere. A diagnostic: where the
+     * cores go while the clients run.
+     */
+    static java.util.Map<String, Double> cpuByThreadGroup() {
+        java.util.Map<String, Double> by = new java.util.TreeMap<>();
+        Path tasks = Path.of("/proc/self/task");
+        if (!java.nio.file.Files.isDirectory(tasks)) {
+            return by;
+        }
+        try (var dirs = java.nio.file.Files.list(tasks)) {
+            for (Path t : (Iterable<Path>) dirs::iterator) {
+                String stat;
+                try {
+                    stat = java.nio.file.Files.readString(t.resolve("stat"));
+                } catch (java.io.IOException e) {
+                    continue; // the thread ended
+                }
+                int open = stat.indexOf('(');
+                int close = stat.lastIndexOf(')');
+                String name = stat.substring(open + 1, close);
+                String[] f = stat.substring(close + 2).split(" ");
+                double sec = (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0; // utime, stime in USER_HZ
+                String group = name.startsWith("bench-client") ? "clients" : name.startsWith("dualign-chat") ? "batch"
+                        : name.startsWith("dualign-http") || name.startsWith("HTTP-Dispatcher") ? "http"
+                        : name.startsWith("C1 Compiler") || name.startsWith("C2 Compiler") ? "JIT"
+                        : name.startsWith("GC ") || name.startsWith("G1 ") ? "GC" : "other";
+                by.merge(group, sec, Double::sum);
+            }
+            String[] cpu = java.nio.file.Files.readAllLines(Path.of("/proc/stat")).get(0).trim().split("\\s+");
+            by.put("machine idle", Long.parseLong(cpu[4]) / 100.0);
+            by.put("machine stolen", Long.parseLong(cpu[8]) / 100.0);
+        } catch (java.io.IOException | RuntimeException e) {
+            by.clear();
+        }
+        return by;
     }
 
     /** Sum of batch sizes, number of batches and sum of batch seconds so far, from the server's metrics. */
@@ -164,15 +211,31 @@ final class BenchServe implements Callable<Integer> {
         return v;
     }
 
-    private record Round(double perSecond, double p50Ms, double p99Ms, int errors) {}
+    private record Round(double perSecond, double p50Ms, double p99Ms, int errors, java.util.Map<String, Double> cpu) {}
 
-    /** {@code c} clients, each sending its next request when the last is answered, for 3 s of warm-up and then {@code seconds}. */
-    private static Round round(HttpClient http, URI uri, List<String> prompts, int c, int seconds) throws InterruptedException {
+    /** {@code c} clients, each sending its next request when the last is answered, for {@code warmup} and then {@code seconds} seconds. */
+    private static Round round(HttpClient http, URI uri, List<String> prompts, int c, int warmup, int seconds) throws InterruptedException {
         long start = System.nanoTime();
-        long measureFrom = start + 3_000_000_000L;
+        long measureFrom = start + warmup * 1_000_000_000L;
         long end = measureFrom + seconds * 1_000_000_000L;
         ConcurrentLinkedQueue<Long> latencies = new ConcurrentLinkedQueue<>();
         AtomicInteger errors = new AtomicInteger();
+        // CPU by thread group over the measured seconds (to ½ s before their end, while every client
+        // still runs), in share of one core, read by a thread that sleeps through the rest
+        java.util.Map<String, Double> cpu = new java.util.TreeMap<>();
+        Thread sampler = new Thread(() -> {
+            try {
+                Thread.sleep(Math.max(0, (measureFrom - System.nanoTime()) / 1_000_000));
+                long t0 = System.nanoTime();
+                java.util.Map<String, Double> from = cpuByThreadGroup();
+                Thread.sleep(Math.max(0, (end - 500_000_000L - System.nanoTime()) / 1_000_000));
+                double span = (System.nanoTime() - t0) / 1e9;
+                cpuByThreadGroup().forEach((k, v) -> cpu.put(k, (v - from.getOrDefault(k, 0.0)) / span));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "bench-cpu");
+        sampler.start();
         List<Thread> threads = new ArrayList<>();
         for (int k = 0; k < c; k++) {
             int client = k;
@@ -216,11 +279,12 @@ final class BenchServe implements Callable<Integer> {
         for (Thread t : threads) {
             t.join();
         }
+        sampler.join();
         long[] ns = latencies.stream().mapToLong(Long::longValue).sorted().toArray();
         if (ns.length == 0) {
-            return new Round(0, Double.NaN, Double.NaN, errors.get());
+            return new Round(0, Double.NaN, Double.NaN, errors.get(), cpu);
         }
         return new Round(ns.length / (double) seconds, ns[ns.length / 2] / 1e6, ns[(int) Math.min(ns.length - 1, Math.ceil(ns.length * 0.99) - 1)] / 1e6,
-                errors.get());
+                errors.get(), cpu);
     }
 }
