@@ -82,25 +82,64 @@ public final class CausalTransformer extends AbstractBlock {
             x = x.get(":, -1:, :");
         }
         NDArray logits = head.forward(ps, new NDList(lnFinal.forward(ps, new NDList(x), training).head()), training).head();
+        NDArray vocabMask = m.create(maskValues(), new Shape(1, 1, config.vocab()));
+        return new NDList(logits.add(vocabMask).logSoftmax(2));
+    }
+
+    /**
+     * Decoding state: per-layer key/value caches, the pad count of each row and the length so far.
+     * Keys are kept transposed, [B, h, dh, T], so a step multiplies by them without a transpose; the
+     * pads and the vocabulary mask are kept as Java values so a step makes its position ids and
+     * attention bias with one array each instead of a chain of small ops (a step of the small
+     * models is a few dozen ops of microseconds, so the count of ops is its cost).
+     */
+    final class Cache {
+        final NDArray[] keys = new NDArray[layers.length];
+        final NDArray[] values = new NDArray[layers.length];
+        final NDArray pads;
+        private final long[] padCounts;
+        private NDArray vocabMask;
+        long length;
+
+        Cache(NDArray pads) {
+            this.pads = pads;
+            this.padCounts = pads.toLongArray();
+        }
+
+        /** Position ids of the next token [B, 1]: the length so far less the row's padding, at least 0. */
+        NDArray nextPositions(NDManager m) {
+            long[] pos = new long[padCounts.length];
+            for (int i = 0; i < pos.length; i++) {
+                pos[i] = Math.max(0, length - padCounts[i]);
+            }
+            return m.create(pos, new Shape(pos.length, 1));
+        }
+
+        /** Attention bias of the next token over keys 0..tk−1 [B, 1, 1, tk]: −1e9 on a row's padding, else 0. */
+        NDArray nextBias(NDManager m, long tk) {
+            int b = padCounts.length;
+            float[] bias = new float[(int) (b * tk)];
+            for (int i = 0; i < b; i++) {
+                java.util.Arrays.fill(bias, (int) (i * tk), (int) (i * tk + Math.min(tk, padCounts[i])), NEG);
+            }
+            return m.create(bias, new Shape(b, 1, 1, tk));
+        }
+
+        NDArray vocabMask() {
+            if (vocabMask == null) {
+                vocabMask = pads.getManager().create(maskValues(), new Shape(1, config.vocab()));
+            }
+            return vocabMask;
+        }
+    }
+
+    private float[] maskValues() {
         float[] maskVals = new float[config.vocab()];
         maskVals[WordTokenizer.PAD] = NEG;
         maskVals[WordTokenizer.UNK] = NEG;
         maskVals[WordTokenizer.BOS] = NEG;
         maskVals[WordTokenizer.SEP] = NEG;
-        NDArray vocabMask = m.create(maskVals).reshape(1, 1, config.vocab());
-        return new NDList(logits.add(vocabMask).logSoftmax(2));
-    }
-
-    /** Decoding state: per-layer key/value caches, the pad count of each row and the length so far. */
-    final class Cache {
-        final NDArray[] keys = new NDArray[layers.length];
-        final NDArray[] values = new NDArray[layers.length];
-        final NDArray pads;
-        long length;
-
-        Cache(NDArray pads) {
-            this.pads = pads;
-        }
+        return maskVals;
     }
 
     /**
@@ -126,23 +165,19 @@ public final class CausalTransformer extends AbstractBlock {
             x = layers[i].forward(ps, new NDList(x, bias), false).head();
         }
         cache.length = t;
-        return logProbsOfLast(ps, x);
+        return logProbs(ps, x.get(":, -1:, :"), cache);
     }
 
-    /** Appends one token per row [B] and returns the next-token log-probabilities [B, V]. */
+    /** Appends one token per row [B, 1] and returns the next-token log-probabilities [B, V]. */
     NDArray step(ParameterStore ps, NDArray next, Cache cache) {
         NDManager m = next.getManager();
-        long b = next.getShape().get(0);
         if (cache.length + 1 > config.maxLen()) {
             throw new IllegalArgumentException("sequence exceeds the model's maxLen " + config.maxLen());
         }
-        NDArray ids = next.reshape(b, 1);
-        NDArray posIds = m.create(cache.length).sub(cache.pads).maximum(0).reshape(b, 1);
-        NDArray x = Embedding.embedding(ids, ps.getValue(tokens, ids.getDevice(), false), SparseFormat.DENSE).head()
-                .add(Embedding.embedding(posIds, ps.getValue(positions, ids.getDevice(), false), SparseFormat.DENSE).head());
+        NDArray x = Embedding.embedding(next, ps.getValue(tokens, next.getDevice(), false), SparseFormat.DENSE).head()
+                .add(Embedding.embedding(cache.nextPositions(m), ps.getValue(positions, next.getDevice(), false), SparseFormat.DENSE).head());
         long tk = cache.length + 1;
-        NDArray kIdx = m.arange(0, (int) tk, 1, DataType.INT64).reshape(1, 1, 1, tk);
-        NDArray bias = kIdx.gte(cache.pads.reshape(b, 1, 1, 1)).toType(DataType.FLOAT32, false).sub(1f).mul(-NEG);
+        NDArray bias = cache.nextBias(m, tk);
         for (int i = 0; i < layers.length; i++) {
             NDArray[] out = layers[i].step(ps, x, bias, cache.keys[i], cache.values[i]);
             x = out[0];
@@ -150,19 +185,13 @@ public final class CausalTransformer extends AbstractBlock {
             cache.values[i] = out[2];
         }
         cache.length = tk;
-        return logProbsOfLast(ps, x);
+        return logProbs(ps, x, cache);
     }
 
-    private NDArray logProbsOfLast(ParameterStore ps, NDArray x) {
-        NDArray last = x.get(":, -1, :");
-        NDArray logits = head.forward(ps, new NDList(lnFinal.forward(ps, new NDList(last.expandDims(1)), false).head()), false)
-                .head().squeeze(1);
-        float[] maskVals = new float[config.vocab()];
-        maskVals[WordTokenizer.PAD] = NEG;
-        maskVals[WordTokenizer.UNK] = NEG;
-        maskVals[WordTokenizer.BOS] = NEG;
-        maskVals[WordTokenizer.SEP] = NEG;
-        return logits.add(x.getManager().create(maskVals).reshape(1, config.vocab())).logSoftmax(1);
+    /** Next-token log-probabilities [B, V] of one position per row [B, 1, d]. */
+    private NDArray logProbs(ParameterStore ps, NDArray last, Cache cache) {
+        NDArray logits = head.forward(ps, new NDList(lnFinal.forward(ps, new NDList(last), false).head()), false).head().squeeze(1);
+        return logits.add(cache.vocabMask()).logSoftmax(1);
     }
 
     @Override

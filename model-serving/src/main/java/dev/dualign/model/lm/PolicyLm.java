@@ -225,7 +225,7 @@ public final class PolicyLm implements AutoCloseable {
                     break;
                 }
                 try (NDManager stepManager = m.newSubManager()) {
-                    NDArray nextIds = stepManager.create(next);
+                    NDArray nextIds = stepManager.create(next, new Shape(b, 1));
                     NDArray stepLogp = block.step(new ParameterStore(stepManager, false), nextIds, cache);
                     // keep what outlives the step in the decode's manager
                     stepLogp.attach(m);

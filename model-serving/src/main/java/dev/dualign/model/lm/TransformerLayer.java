@@ -60,39 +60,42 @@ final class TransformerLayer extends AbstractBlock {
 
     /**
      * One decoding step with a key/value cache: {@code x} is [B, 1, d] for the newest token,
-     * {@code bias} [B, 1, 1, Tk+1] masks padded keys. Returns the layer output and the caches with
-     * this token's key and value appended (the old caches are closed).
+     * {@code bias} [B, 1, 1, Tk+1] masks padded keys, {@code kCache} is [B, h, dh, Tk] (transposed)
+     * and {@code vCache} [B, h, Tk, dh]. Returns the layer output and the caches with this token's
+     * key and value appended (the old caches are closed).
      */
     NDArray[] step(ParameterStore ps, NDArray x, NDArray bias, NDArray kCache, NDArray vCache) {
         long b = x.getShape().get(0);
         int dh = dim / heads;
         NDArray h = ln1.forward(ps, new NDList(x), false).head();
         NDList parts = qkv.forward(ps, new NDList(h), false).head().split(3, 2);
-        NDArray q = parts.get(0).reshape(b, 1, heads, dh).transpose(0, 2, 1, 3);
-        NDArray k = parts.get(1).reshape(b, 1, heads, dh).transpose(0, 2, 1, 3);
-        NDArray v = parts.get(2).reshape(b, 1, heads, dh).transpose(0, 2, 1, 3);
-        NDArray keys = kCache == null ? k : kCache.concat(k, 2);
+        // one position: [B, 1, h·dh] holds its elements in the order of [B, h, 1, dh], and of the
+        // transposed key [B, h, dh, 1], so reshapes alone give the head layout
+        NDArray q = parts.get(0).reshape(b, heads, 1, dh);
+        NDArray k = parts.get(1).reshape(b, heads, dh, 1);
+        NDArray v = parts.get(2).reshape(b, heads, 1, dh);
+        NDArray keys = kCache == null ? k : kCache.concat(k, 3);
         NDArray values = vCache == null ? v : vCache.concat(v, 2);
         if (kCache != null) {
             kCache.close();
             vCache.close();
         }
-        NDArray scores = q.matMul(keys.transpose(0, 1, 3, 2)).div(Math.sqrt(dh)).add(bias);
-        NDArray att = scores.softmax(-1).matMul(values).transpose(0, 2, 1, 3).reshape(b, 1, dim);
+        NDArray scores = q.matMul(keys).div(Math.sqrt(dh)).add(bias);
+        NDArray att = scores.softmax(-1).matMul(values).reshape(b, 1, dim);
         x = x.add(proj.forward(ps, new NDList(att), false).head());
         NDArray h2 = ln2.forward(ps, new NDList(x), false).head();
         NDArray ff = down.forward(ps, new NDList(Activation.gelu(up.forward(ps, new NDList(h2), false).head())), false).head();
         return new NDArray[] {x.add(ff), keys, values};
     }
 
-    /** The keys and values of a whole prefix [B, T, d] → [B, h, T, dh] each, to start a cache. */
+    /** The keys [B, h, dh, T] (transposed, as {@link #step} multiplies by them) and values [B, h, T, dh] of a whole prefix [B, T, d]. */
     NDArray[] keysValues(ParameterStore ps, NDArray x) {
         long b = x.getShape().get(0);
         long t = x.getShape().get(1);
         int dh = dim / heads;
         NDArray h = ln1.forward(ps, new NDList(x), false).head();
         NDList parts = qkv.forward(ps, new NDList(h), false).head().split(3, 2);
-        return new NDArray[] {parts.get(1).reshape(b, t, heads, dh).transpose(0, 2, 1, 3),
+        return new NDArray[] {parts.get(1).reshape(b, t, heads, dh).transpose(0, 2, 3, 1),
             parts.get(2).reshape(b, t, heads, dh).transpose(0, 2, 1, 3)};
     }
 

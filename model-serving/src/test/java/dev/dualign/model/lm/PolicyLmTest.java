@@ -111,6 +111,25 @@ class PolicyLmTest {
     }
 
     @Test
+    void everyCachedStepGivesTheDistributionOfTheFullForwardPass() {
+        // rows of different lengths (left padding), every token's log-prob from the key/value-cached
+        // decode against the uncached forward pass over the whole prefix
+        List<int[]> prompts = List.of(new int[] {5}, new int[] {6, 7, 5, 6}, new int[] {7, 7});
+        for (int round = 0; round < 5; round++) {
+            List<List<double[]>> heard = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
+            List<Generation> g = lm.generate(prompts, java.util.Collections.nCopies(3, new Sampling(1.0, 1.0, 8, round)), round, lm,
+                    (row, tok, lp) -> heard.get(row).add(new double[] {tok, lp}));
+            for (int i = 0; i < prompts.size(); i++) {
+                int[] tokens = g.get(i).tokens();
+                for (int j = 0; j < tokens.length; j++) {
+                    double[] full = lm.nextTokenLogProbs(prompts.get(i), java.util.Arrays.copyOf(tokens, j));
+                    assertThat(heard.get(i).get(j)[1]).as("round %d row %d token %d", round, i, j).isCloseTo(full[tokens[j]], within(1e-5));
+                }
+            }
+        }
+    }
+
+    @Test
     void eachRowKeepsItsOwnLengthAndItsWordsAreHeardAsTheyAreDrawn() {
         List<int[]> prompts = List.of(new int[] {5}, new int[] {6, 7}, new int[] {7, 7, 7});
         List<Sampling> rows = List.of(new Sampling(1.0, 1.0, 1, 0), new Sampling(0.5, 0.9, 3, 0), new Sampling(2.0, 1.0, 8, 0));
