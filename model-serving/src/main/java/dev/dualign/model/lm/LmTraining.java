@@ -78,7 +78,7 @@ public final class LmTraining {
         long tokens = 0;
         for (int from = 0; from < pairs.size(); from += 128) {
             List<int[][]> chunk = pairs.subList(from, Math.min(pairs.size(), from + 128));
-            try (NDManager m = lm.model().getNDManager().newSubManager()) {
+            try (dev.dualign.model.NoGrad g = dev.dualign.model.NoGrad.enter(); NDManager m = lm.model().getNDManager().newSubManager()) {
                 LmBatch batch = LmBatch.of(m, chunk.stream().map(x -> x[0]).toList(), chunk.stream().map(x -> x[1]).toList(),
                         true, lm.config().maxLen());
                 NDArray logp = lm.forward(new ParameterStore(m, false), batch.inputs(), false).head();

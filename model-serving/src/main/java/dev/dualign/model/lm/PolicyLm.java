@@ -11,6 +11,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dualign.model.NoGrad;
 import dev.dualign.model.text.WordTokenizer;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
@@ -113,7 +114,7 @@ public final class PolicyLm implements AutoCloseable {
 
     /** As {@link #logProbs(List, List)}, with or without the final EOS. */
     public double[] logProbs(List<int[]> prompts, List<int[]> responses, boolean withEos) {
-        try (NDManager m = model.getNDManager().newSubManager()) {
+        try (NoGrad g = NoGrad.enter(); NDManager m = model.getNDManager().newSubManager()) {
             LmBatch batch = LmBatch.of(m, prompts, responses, withEos, config().maxLen());
             NDArray logp = block.forward(new ParameterStore(m, false), batch.inputs(), false).head();
             return toDoubles(batch.sequenceLogProbs(logp));
@@ -122,7 +123,7 @@ public final class PolicyLm implements AutoCloseable {
 
     /** Log-probability of each response token and of EOS. */
     public double[] tokenLogProbs(int[] prompt, int[] response) {
-        try (NDManager m = model.getNDManager().newSubManager()) {
+        try (NoGrad g = NoGrad.enter(); NDManager m = model.getNDManager().newSubManager()) {
             LmBatch batch = LmBatch.of(m, List.of(prompt), List.of(response), true, config().maxLen());
             NDArray logp = block.forward(new ParameterStore(m, false), batch.inputs(), false).head();
             float[] all = batch.tokenLogProbs(logp).toFloatArray();
@@ -133,7 +134,7 @@ public final class PolicyLm implements AutoCloseable {
 
     /** Log-probabilities of the next token after {@code BOS prompt SEP prefix}: length vocab. */
     public double[] nextTokenLogProbs(int[] prompt, int[] prefix) {
-        try (NDManager m = model.getNDManager().newSubManager()) {
+        try (NoGrad g = NoGrad.enter(); NDManager m = model.getNDManager().newSubManager()) {
             LmBatch batch = LmBatch.of(m, List.of(prompt), List.of(prefix), false, config().maxLen());
             NDArray logp = block.forward(new ParameterStore(m, false), batch.inputs(), false).head();
             float[] last = logp.get(0, batch.length - 1).toFloatArray();
@@ -188,7 +189,7 @@ public final class PolicyLm implements AutoCloseable {
         int v = config().vocab();
         // one sub-manager for the whole decode: the key/value caches live across steps and are
         // released together when it closes
-        try (NDManager m = model.getNDManager().newSubManager()) {
+        try (NoGrad g = NoGrad.enter(); NDManager m = model.getNDManager().newSubManager()) {
             ParameterStore ps = new ParameterStore(m, false);
             LmBatch prefix = LmBatch.of(m, prompts, java.util.Collections.nCopies(b, new int[0]), false, config().maxLen());
             CausalTransformer.Cache cache = block.new Cache(prefix.pads);

@@ -16,6 +16,7 @@ import ai.djl.repository.zoo.ZooModel;
 import ai.djl.translate.TranslateException;
 import ai.djl.util.PairList;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dualign.model.NoGrad;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -165,7 +166,7 @@ public final class ImportedScorer implements Scorer {
         Encoding[] enc = encode(batch);
         int b = batch.size();
         int len = spec.maxLength();
-        try (NDManager m = model.getNDManager().newSubManager()) {
+        try (NoGrad g = NoGrad.enter(); NDManager m = model.getNDManager().newSubManager()) {
             NDList inputs = new NDList();
             for (String input : spec.inputs()) {
                 long[] flat = new long[b * len];

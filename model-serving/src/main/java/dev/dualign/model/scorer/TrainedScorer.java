@@ -16,6 +16,7 @@ import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dualign.model.NoGrad;
 import dev.dualign.model.text.WordTokenizer;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
@@ -132,7 +133,7 @@ public final class TrainedScorer implements Scorer {
         if (batch.size() == 0) {
             return new double[0];
         }
-        try (NDManager m = model.getNDManager().newSubManager()) {
+        try (NoGrad g = NoGrad.enter(); NDManager m = model.getNDManager().newSubManager()) {
             NDList in = features(m, batch);
             float[] out = net.forward(new ParameterStore(m, false), in, false).head().toFloatArray();
             double[] d = new double[out.length];

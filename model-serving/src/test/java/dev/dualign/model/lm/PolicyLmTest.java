@@ -111,6 +111,26 @@ class PolicyLmTest {
     }
 
     @Test
+    void generationOnAnyThreadRecordsNoGradientsAndLeavesTheThreadAsItWas() throws Exception {
+        // PyTorch's grad mode is per thread and on by default: a fresh thread (as the chat batcher's,
+        // or a Flink task's) would record an autograd graph for every op of the forward pass
+        List<Boolean> duringGeneration = new java.util.concurrent.CopyOnWriteArrayList<>();
+        boolean[] before = new boolean[1];
+        boolean[] after = new boolean[1];
+        Thread t = new Thread(() -> {
+            before[0] = ai.djl.pytorch.jni.JniUtils.isGradMode();
+            lm.generate(List.of(new int[] {5}, new int[] {6, 7}), java.util.Collections.nCopies(2, new Sampling(1.0, 1.0, 4, 3)), 3, lm,
+                    (row, tok, lp) -> duringGeneration.add(ai.djl.pytorch.jni.JniUtils.isGradMode()));
+            after[0] = ai.djl.pytorch.jni.JniUtils.isGradMode();
+        });
+        t.start();
+        t.join();
+        assertThat(before[0]).as("PyTorch's default on a new thread").isTrue();
+        assertThat(duringGeneration).isNotEmpty().containsOnly(false);
+        assertThat(after[0]).as("restored").isTrue();
+    }
+
+    @Test
     void everyCachedStepGivesTheDistributionOfTheFullForwardPass() {
         // rows of different lengths (left padding), every token's log-prob from the key/value-cached
         // decode against the uncached forward pass over the whole prefix
