@@ -14,11 +14,7 @@ import dev.dualign.world.World;
 import dev.dualign.world.bootstrap.Bootstrap;
 import java.io.PrintWriter;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -56,7 +52,7 @@ final class BenchServe implements Callable<Integer> {
     @Option(names = "--seconds", defaultValue = "20", description = "Measured seconds per round, after the warm-up (default: ${DEFAULT-VALUE}).")
     int seconds;
 
-    @Option(names = "--warmup", defaultValue = "3", description = "Seconds of each round before the measured ones (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", defaultValue = "10", description = "Seconds of each round before the measured ones, JIT warm-up included (default: ${DEFAULT-VALUE}).")
     int warmup;
 
     @Option(names = "--device", defaultValue = "auto")
@@ -116,7 +112,6 @@ final class BenchServe implements Callable<Integer> {
 
     private void serve(PrintWriter out, ModelRegistry reg, ai.djl.Device dev, ServerSettings settings, String label, List<String> prompts,
             double batched, double batchedAtClients, int maxClients, List<String> rows) throws Exception {
-        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
         ServiceMetrics metrics = new ServiceMetrics();
         try (PolicyServer server = PolicyServer.start(reg, settings, dev);
                 HttpApi api = new HttpApi(server, null, null, () -> null, metrics)) {
@@ -136,7 +131,7 @@ final class BenchServe implements Callable<Integer> {
             out.printf("%s, answerAll(%d asks) without HTTP: %,.0f answers/s%n", label, full, answered / ((System.nanoTime() - t0) / 1e9));
             for (int c : clients) {
                 double[] before = batches(metrics);
-                Round r = round(http, uri, prompts, c, warmup, seconds);
+                Round r = round(uri, prompts, c, warmup, seconds);
                 double[] after = batches(metrics);
                 if (!r.cpu().isEmpty()) {
                     StringBuilder cpu = new StringBuilder();
@@ -158,12 +153,13 @@ final class BenchServe implements Callable<Integer> {
     }
 
     /**
-     * CPU seconds so far by thread group (the batch thread, HTTP, the clients, JIT, GC, the rest) and
-     * the machine's idle and stolen time, from Linux's /proc; empty elsewhere. A diagnostic: where the
-     * cores go while the clients run.
+     * CPU seconds so far of each thread ("group/tid": the batch thread, HTTP, the clients, JIT, GC,
+     * the rest) and the machine's idle and stolen seconds ("machine idle", "machine stolen"), from
+     * Linux's /proc; empty elsewhere or when /proc cannot be read. A diagnostic: where the cores go
+     * while the clients run.
      */
-    static java.util.Map<String, Double> cpuByThreadGroup() {
-        java.util.Map<String, Double> by = new java.util.TreeMap<>();
+    static java.util.Map<String, Double> cpuByThread() {
+        java.util.Map<String, Double> by = new java.util.HashMap<>();
         Path tasks = Path.of("/proc/self/task");
         if (!java.nio.file.Files.isDirectory(tasks)) {
             return by;
@@ -185,7 +181,7 @@ final class BenchServe implements Callable<Integer> {
                         : name.startsWith("dualign-http") || name.startsWith("HTTP-Dispatcher") ? "http"
                         : name.startsWith("C1 Compiler") || name.startsWith("C2 Compiler") ? "JIT"
                         : name.startsWith("GC ") || name.startsWith("G1 ") ? "GC" : "other";
-                by.merge(group, sec, Double::sum);
+                by.put(group + "/" + t.getFileName(), sec);
             }
             String[] cpu = java.nio.file.Files.readAllLines(Path.of("/proc/stat")).get(0).trim().split("\\s+");
             by.put("machine idle", Long.parseLong(cpu[4]) / 100.0);
@@ -193,6 +189,23 @@ final class BenchServe implements Callable<Integer> {
         } catch (java.io.IOException | RuntimeException e) {
             by.clear();
         }
+        return by;
+    }
+
+    /**
+     * CPU per group between two {@link #cpuByThread} readings, in shares of one core over
+     * {@code seconds}: per thread, so a thread that ended in between takes nothing from its group
+     * (its CPU inside the window is lost, not subtracted); empty when either reading is.
+     */
+    static java.util.Map<String, Double> cpuShares(java.util.Map<String, Double> from, java.util.Map<String, Double> to, double seconds) {
+        java.util.Map<String, Double> by = new java.util.TreeMap<>();
+        if (from.isEmpty() || to.isEmpty()) {
+            return by;
+        }
+        to.forEach((k, v) -> {
+            String group = k.contains("/") ? k.substring(0, k.indexOf('/')) : k;
+            by.merge(group, (v - from.getOrDefault(k, 0.0)) / seconds, Double::sum);
+        });
         return by;
     }
 
@@ -214,7 +227,7 @@ final class BenchServe implements Callable<Integer> {
     private record Round(double perSecond, double p50Ms, double p99Ms, int errors, java.util.Map<String, Double> cpu) {}
 
     /** {@code c} clients, each sending its next request when the last is answered, for {@code warmup} and then {@code seconds} seconds. */
-    private static Round round(HttpClient http, URI uri, List<String> prompts, int c, int warmup, int seconds) throws InterruptedException {
+    private static Round round(URI uri, List<String> prompts, int c, int warmup, int seconds) throws InterruptedException {
         long start = System.nanoTime();
         long measureFrom = start + warmup * 1_000_000_000L;
         long end = measureFrom + seconds * 1_000_000_000L;
@@ -227,10 +240,10 @@ final class BenchServe implements Callable<Integer> {
             try {
                 Thread.sleep(Math.max(0, (measureFrom - System.nanoTime()) / 1_000_000));
                 long t0 = System.nanoTime();
-                java.util.Map<String, Double> from = cpuByThreadGroup();
+                java.util.Map<String, Double> from = cpuByThread();
                 Thread.sleep(Math.max(0, (end - 500_000_000L - System.nanoTime()) / 1_000_000));
-                double span = (System.nanoTime() - t0) / 1e9;
-                cpuByThreadGroup().forEach((k, v) -> cpu.put(k, (v - from.getOrDefault(k, 0.0)) / span));
+                java.util.Map<String, Double> to = cpuByThread();
+                cpu.putAll(cpuShares(from, to, (System.nanoTime() - t0) / 1e9));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

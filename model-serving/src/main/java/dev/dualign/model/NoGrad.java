@@ -8,7 +8,9 @@ import ai.djl.pytorch.jni.JniUtils;
  * thread that loads the engine, so on every other thread (the chat batcher, HTTP workers, Flink's
  * task threads) each op of a forward pass recorded an autograd graph against the parameters, and
  * generation ran about a third slower there than on the main thread (docs/benchmarks.md). Inside a
- * training step (grad on, by DJL's gradient collector) it is a no-op that restores nothing wrongly.
+ * gradient collector it turns recording off too: a wrapped call gives no gradients, by design
+ * (training goes through the trainer's forward, never through these), and the collector's mode
+ * is back when it closes.
  */
 public final class NoGrad implements AutoCloseable {
     private final boolean was;
@@ -27,8 +29,6 @@ public final class NoGrad implements AutoCloseable {
 
     @Override
     public void close() {
-        if (was) {
-            JniUtils.setGradMode(true);
-        }
+        JniUtils.setGradMode(was); // exactly what it found, whatever ran inside
     }
 }

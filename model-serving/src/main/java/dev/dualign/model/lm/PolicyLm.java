@@ -74,7 +74,7 @@ public final class PolicyLm implements AutoCloseable {
                 throw new IllegalArgumentException("policy parameters in " + dir + " do not fit the model: " + e.getMessage(), e);
             }
             // loaded arrays do not require gradients as initialised ones do: a fine-tuner needs them
-            // (gradients are recorded only inside a GradientCollector, so inference is unaffected)
+            // (PyTorch would then record every op on a thread whose grad mode is on: inference enters NoGrad)
             block.getParameters().values().forEach(p -> p.getArray().setRequiresGradient(true));
             return new PolicyLm(model, block);
         } catch (IOException e) {

@@ -117,14 +117,20 @@ class PolicyLmTest {
         List<Boolean> duringGeneration = new java.util.concurrent.CopyOnWriteArrayList<>();
         boolean[] before = new boolean[1];
         boolean[] after = new boolean[1];
+        Throwable[] failed = new Throwable[1];
         Thread t = new Thread(() -> {
-            before[0] = ai.djl.pytorch.jni.JniUtils.isGradMode();
-            lm.generate(List.of(new int[] {5}, new int[] {6, 7}), java.util.Collections.nCopies(2, new Sampling(1.0, 1.0, 4, 3)), 3, lm,
-                    (row, tok, lp) -> duringGeneration.add(ai.djl.pytorch.jni.JniUtils.isGradMode()));
-            after[0] = ai.djl.pytorch.jni.JniUtils.isGradMode();
+            try {
+                before[0] = ai.djl.pytorch.jni.JniUtils.isGradMode();
+                lm.generate(List.of(new int[] {5}, new int[] {6, 7}), java.util.Collections.nCopies(2, new Sampling(1.0, 1.0, 4, 3)), 3,
+                        lm, (row, tok, lp) -> duringGeneration.add(ai.djl.pytorch.jni.JniUtils.isGradMode()));
+                after[0] = ai.djl.pytorch.jni.JniUtils.isGradMode();
+            } catch (Throwable e) {
+                failed[0] = e;
+            }
         });
         t.start();
         t.join();
+        assertThat(failed[0]).as("generation on the fresh thread").isNull();
         assertThat(before[0]).as("PyTorch's default on a new thread").isTrue();
         assertThat(duringGeneration).isNotEmpty().containsOnly(false);
         assertThat(after[0]).as("restored").isTrue();
@@ -135,6 +141,7 @@ class PolicyLmTest {
         // rows of different lengths (left padding), every token's log-prob from the key/value-cached
         // decode against the uncached forward pass over the whole prefix
         List<int[]> prompts = List.of(new int[] {5}, new int[] {6, 7, 5, 6}, new int[] {7, 7});
+        int fromCachedSteps = 0;
         for (int round = 0; round < 5; round++) {
             List<List<double[]>> heard = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
             List<Generation> g = lm.generate(prompts, java.util.Collections.nCopies(3, new Sampling(1.0, 1.0, 8, round)), round, lm,
@@ -144,9 +151,11 @@ class PolicyLmTest {
                 for (int j = 0; j < tokens.length; j++) {
                     double[] full = lm.nextTokenLogProbs(prompts.get(i), java.util.Arrays.copyOf(tokens, j));
                     assertThat(heard.get(i).get(j)[1]).as("round %d row %d token %d", round, i, j).isCloseTo(full[tokens[j]], within(1e-5));
+                    fromCachedSteps += j > 0 ? 1 : 0; // token 0 comes from the prefill, the others from steps
                 }
             }
         }
+        assertThat(fromCachedSteps).as("tokens drawn after a cached step").isGreaterThan(10);
     }
 
     @Test
