@@ -32,6 +32,8 @@ final class ChatBatcher implements AutoCloseable {
         final CompletableFuture<List<PolicyServer.Answer>> result = new CompletableFuture<>();
         /** Whether a word was already handed to its listener: such a request cannot be generated again. */
         volatile boolean heard;
+        /** When it was queued (System.nanoTime). */
+        final long queuedAt = System.nanoTime();
 
         Pending(List<PolicyServer.Ask> asks, PolicyLm.TokenListener listener) {
             this.asks = List.copyOf(asks);
@@ -60,6 +62,8 @@ final class ChatBatcher implements AutoCloseable {
     private final long waitNanos;
     /** Requests in the last batch: one means no concurrency to wait for. */
     private int lastRequests;
+    /** When the last batch's requests got their answers (System.nanoTime). */
+    private long lastAnswered;
     /** A request taken from the queue that did not fit the last batch: the next one starts with it. */
     private Pending carry;
 
@@ -159,10 +163,12 @@ final class ChatBatcher implements AutoCloseable {
                 } else {
                     batch.get(0).result.completeExceptionally(e);
                 }
+                lastAnswered = System.nanoTime();
                 continue;
             } catch (Throwable t) { // an Error: fail the batch, keep the thread serving
                 LOG.error("a batch of {} responses failed", asks.size(), t);
                 batch.forEach(p -> p.result.completeExceptionally(t));
+                lastAnswered = System.nanoTime();
                 continue;
             }
             int at = 0;
@@ -170,6 +176,7 @@ final class ChatBatcher implements AutoCloseable {
                 p.result.complete(answers.subList(at, at + p.asks.size()));
                 at += p.asks.size();
             }
+            lastAnswered = System.nanoTime();
             try {
                 afterBatch.accept(answers);
             } catch (RuntimeException e) {
@@ -215,8 +222,11 @@ final class ChatBatcher implements AutoCloseable {
         }
         int rows = 0;
         // under concurrent load the clients answered by the last batch are still sending their next
-        // requests when this one starts: wait a moment for them, or batches alternate big and small
+        // requests when this one starts: wait a moment for them, or batches alternate big and small.
+        // Once as many are here as were waiting when it ended plus as many as it answered (every
+        // client of a closed loop is back), waiting longer only idles the model.
         long until = System.nanoTime() + (lastRequests > 1 ? waitNanos : 0);
+        int expected = lastRequests + waitingSince(first, lastAnswered);
         for (Pending p = first; p != null; p = pollUntil(until)) {
             if (p.result.isDone()) {
                 continue; // cancelled: its caller timed out
@@ -230,12 +240,26 @@ final class ChatBatcher implements AutoCloseable {
             if (rows == maxRows) {
                 break;
             }
+            if (batch.size() >= expected) {
+                until = System.nanoTime(); // take what is queued already, wait for nothing more
+            }
         }
         lastRequests = batch.size();
         return batch;
     }
 
-    private void failQueued() {
+    /** Requests queued before {@code time}: {@code first} (taken already) and those still in the queue. */
+    private int waitingSince(Pending first, long time) {
+        int n = first.queuedAt - time < 0 ? 1 : 0;
+        for (Pending p : queue) {
+            if (p.queuedAt - time < 0) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+        private void failQueued() {
         if (carry != null) {
             carry.result.completeExceptionally(new CancellationException("the server is shutting down"));
         }

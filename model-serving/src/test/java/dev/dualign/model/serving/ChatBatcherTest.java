@@ -85,6 +85,35 @@ class ChatBatcherTest {
     }
 
     @Test
+    void aBatchStopsWaitingOnceEveryClientOfTheLastOneIsBack() throws Exception {
+        // a wait of a minute for more requests: the batch of the two returning clients must start
+        // as soon as both are back, not a minute later
+        try (ChatBatcher b = new ChatBatcher(8, 64, 60_000, (asks, listener) -> answer(asks), after::add, (n, sec) -> { })) {
+            ChatBatcher.Pending first = request("first", 1);
+            assertThat(b.submit(first)).isTrue();
+            assertThat(entered.await(10, TimeUnit.SECONDS)).isTrue(); // "first" runs alone and holds the model
+            ChatBatcher.Pending x = request("x", 1);
+            ChatBatcher.Pending y = request("y", 1);
+            assertThat(b.submit(x)).isTrue();
+            assertThat(b.submit(y)).isTrue();
+            release.countDown(); // from now on every generation returns at once
+            first.result.get(10, TimeUnit.SECONDS);
+            x.result.get(10, TimeUnit.SECONDS); // x and y shared a batch (the last had one request: no wait)
+            y.result.get(10, TimeUnit.SECONDS);
+            assertThat(batches).containsExactly(List.of("first"), List.of("x", "y"));
+            // closed-loop clients: each sends its next request once answered
+            ChatBatcher.Pending x2 = request("x2", 1);
+            ChatBatcher.Pending y2 = request("y2", 1);
+            assertThat(b.submit(x2)).isTrue();
+            assertThat(b.submit(y2)).isTrue();
+            // within the test's own timeout, far below the minute the batch would otherwise wait
+            assertThat(x2.result.get(20, TimeUnit.SECONDS)).hasSize(1);
+            assertThat(y2.result.get(20, TimeUnit.SECONDS)).hasSize(1);
+            assertThat(batches).containsExactly(List.of("first"), List.of("x", "y"), List.of("x2", "y2"));
+        }
+    }
+
+    @Test
     void aRequestWhoseCallerGaveUpIsSkippedAndAFullQueueRefuses() throws Exception {
         try (ChatBatcher b = batcher(8, 2)) {
             assertThat(b.submit(request("first", 1))).isTrue();
