@@ -78,6 +78,7 @@ final class BenchServe implements Callable<Integer> {
         }
         Sampling s = new Sampling(1.0, 0.95, 24, 7);
         int maxClients = Arrays.stream(clients).max().orElse(1);
+        List<String> rows = new ArrayList<>();
         double batched;
         double batchedAtClients;
         try (WordTokenizer tok = WordTokenizer.load(reg.open(ModelNames.TOKENIZER, 0).resolve("tokenizer.json"));
@@ -85,33 +86,35 @@ final class BenchServe implements Callable<Integer> {
             // 2,048 responses each, after a warm-up batch: 512 gave figures that moved by a third between runs
             batched = BenchModels.generate(lm, tok, prompts, batch, s, 2048);
             batchedAtClients = maxClients < batch ? BenchModels.generate(lm, tok, prompts, maxClients, s, 2048) : batched;
+            out.printf("models from %s (size %s) on %s, %d cores%n", reg.root(), reg.manifest(ModelNames.POLICY, 0).info().get("size"),
+                    dev, Runtime.getRuntime().availableProcessors());
+            out.printf("batched generation (bench models): batch %d %,.0f responses/s; batch %d %,.0f responses/s%n", batch, batched,
+                    Math.min(maxClients, batch), batchedAtClients);
+            // this machine's speed drifts by a fifth over minutes: the round with the most clients is
+            // also compared with the batched figure measured just before and just after it
+            Bracket bracket = () -> BenchModels.generate(lm, tok, prompts, batch, s, 1024);
+            // the reference serves everything: no canary, no reference samples, no Kafka sink (not part of this figure)
+            ServerSettings plain = new ServerSettings("127.0.0.1", 0, "", 0.0, 0, 0.0, 1, 24, 1.0, 60_000, 0, 1, batch,
+                    ServerSettings.DEFAULT_MODEL, null);
+            serve(out, reg, dev, plain, "plain", prompts, batched, batchedAtClients, maxClients, rows, bracket);
+            if (enforce > 0) {
+                // the cost of enforcement: K candidates per answer (a generation holds batch/K answers) and their
+                // scoring; λ is never set here, so the pick is uniform, which costs the same as any other
+                ServerSettings enforced = new ServerSettings("127.0.0.1", 0, "", 0.0, 0, 0.0, 1, 24, 1.0, 60_000, 0, 1,
+                        batch, ServerSettings.DEFAULT_MODEL, null)
+                        .withEnforce(new ServerSettings.Enforce(enforce, 0.1, List.of("harmless")));
+                serve(out, reg, dev, enforced, "enforce K=" + enforce, prompts, batched, batchedAtClients, maxClients, rows, bracket);
+            }
         }
-        out.printf("models from %s (size %s) on %s, %d cores%n", reg.root(), reg.manifest(ModelNames.POLICY, 0).info().get("size"),
-                dev, Runtime.getRuntime().availableProcessors());
-        out.printf("batched generation (bench models): batch %d %,.0f responses/s; batch %d %,.0f responses/s%n", batch, batched,
-                Math.min(maxClients, batch), batchedAtClients);
-        // the reference serves everything: no canary, no reference samples, no Kafka sink (not part of this figure)
-        ServerSettings plain = new ServerSettings("127.0.0.1", 0, "", 0.0, 0, 0.0, 1, 24, 1.0, 60_000, 0, 1, batch,
-                ServerSettings.DEFAULT_MODEL, null);
-        List<String> rows = new ArrayList<>();
-        serve(out, reg, dev, plain, "plain", prompts, batched, batchedAtClients, maxClients, rows);
-        if (enforce > 0) {
-            // the cost of enforcement: K candidates per answer (a generation holds batch/K answers) and their
-            // scoring; λ is never set here, so the pick is uniform, which costs the same as any other
-            ServerSettings enforced = new ServerSettings("127.0.0.1", 0, "", 0.0, 0, 0.0, 1, 24, 1.0, 60_000, 0, 1,
-                    batch, ServerSettings.DEFAULT_MODEL, null)
-                    .withEnforce(new ServerSettings.Enforce(enforce, 0.1, List.of("harmless")));
-            serve(out, reg, dev, enforced, "enforce K=" + enforce, prompts, batched, batchedAtClients, maxClients, rows);
-        }
-        out.printf("  | date | cores | server | clients | completions/s | of batched(%d) %,.0f/s | of batched(%d) %,.0f/s | p50 | p99 |%n",
-                batch, batched, Math.min(maxClients, batch), batchedAtClients);
+        out.printf("  | date | cores | server | clients | completions/s | of batched(%d) %,.0f/s | of batched(%d) %,.0f/s "
+                + "| of batched(%d) around the round | p50 | p99 |%n", batch, batched, Math.min(maxClients, batch), batchedAtClients, batch);
         rows.forEach(out::println);
         out.flush();
         return 0;
     }
 
     private void serve(PrintWriter out, ModelRegistry reg, ai.djl.Device dev, ServerSettings settings, String label, List<String> prompts,
-            double batched, double batchedAtClients, int maxClients, List<String> rows) throws Exception {
+            double batched, double batchedAtClients, int maxClients, List<String> rows, Bracket bracket) throws Exception {
         ServiceMetrics metrics = new ServiceMetrics();
         try (PolicyServer server = PolicyServer.start(reg, settings, dev);
                 HttpApi api = new HttpApi(server, null, null, () -> null, metrics)) {
@@ -130,9 +133,17 @@ final class BenchServe implements Callable<Integer> {
             }
             out.printf("%s, answerAll(%d asks) without HTTP: %,.0f answers/s%n", label, full, answered / ((System.nanoTime() - t0) / 1e9));
             for (int c : clients) {
+                double around = Double.NaN;
+                double justBefore = c == maxClients ? bracket.batched() : Double.NaN;
                 double[] before = batches(metrics);
                 Round r = round(uri, prompts, c, warmup, seconds);
                 double[] after = batches(metrics);
+                if (c == maxClients) {
+                    double justAfter = bracket.batched();
+                    around = (justBefore + justAfter) / 2;
+                    out.printf("%s, %2d clients: batched(%d) just before the round %,.0f/s, just after %,.0f/s: %.0f%% of their mean%n", label, c,
+                            batch, justBefore, justAfter, 100 * r.perSecond / around);
+                }
                 if (!r.cpu().isEmpty()) {
                     StringBuilder cpu = new StringBuilder();
                     r.cpu().forEach((k, v) -> cpu.append(String.format(" %s %.0f%%", k, 100 * v)));
@@ -145,9 +156,10 @@ final class BenchServe implements Callable<Integer> {
                 out.printf("%s, %2d clients: %,.1f completions/s (%.0f%% of batched(%d), %.0f%% of batched(%d)), p50 %.0f ms, p99 %.0f ms, "
                         + "%d errors%n", label, c, r.perSecond, 100 * share, batch, 100 * r.perSecond / batchedAtClients, Math.min(maxClients, batch),
                         r.p50Ms, r.p99Ms, r.errors);
-                rows.add(String.format("  | %s | %d cores | %s | %d | %,.1f/s | %.0f%% | %.0f%% | %.0f ms | %.0f ms |", LocalDate.now(),
+                rows.add(String.format("  | %s | %d cores | %s | %d | %,.1f/s | %.0f%% | %.0f%% | %s | %.0f ms | %.0f ms |", LocalDate.now(),
                         Runtime.getRuntime().availableProcessors(), label, c, r.perSecond, 100 * share,
-                        100 * r.perSecond / batchedAtClients, r.p50Ms, r.p99Ms));
+                        100 * r.perSecond / batchedAtClients, Double.isNaN(around) ? "—" : String.format("%.0f%%", 100 * r.perSecond / around),
+                        r.p50Ms, r.p99Ms));
             }
         }
     }
@@ -207,6 +219,12 @@ final class BenchServe implements Callable<Integer> {
             by.merge(group, (v - from.getOrDefault(k, 0.0)) / seconds, Double::sum);
         });
         return by;
+    }
+
+    /** The batched generation figure of {@code bench models}, measured now (responses/s). */
+    @FunctionalInterface
+    private interface Bracket {
+        double batched();
     }
 
     /** Sum of batch sizes, number of batches and sum of batch seconds so far, from the server's metrics. */
