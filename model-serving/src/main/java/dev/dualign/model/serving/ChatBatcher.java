@@ -149,6 +149,7 @@ final class ChatBatcher implements AutoCloseable {
                 answers = answerer.answer(asks, dispatch);
                 observer.batch(asks.size(), (System.nanoTime() - t0) / 1e9);
             } catch (RuntimeException e) {
+                lastAnswered = System.nanoTime();
                 if (batch.size() > 1) {
                     // one bad request must not fail the others: answer each alone (a request that
                     // already streamed words fails instead: its client has half an answer)
@@ -163,20 +164,20 @@ final class ChatBatcher implements AutoCloseable {
                 } else {
                     batch.get(0).result.completeExceptionally(e);
                 }
-                lastAnswered = System.nanoTime();
                 continue;
             } catch (Throwable t) { // an Error: fail the batch, keep the thread serving
                 LOG.error("a batch of {} responses failed", asks.size(), t);
-                batch.forEach(p -> p.result.completeExceptionally(t));
                 lastAnswered = System.nanoTime();
+                batch.forEach(p -> p.result.completeExceptionally(t));
                 continue;
             }
+            // stamped before any caller hears its answer: a request sent in reply comes after it
+            lastAnswered = System.nanoTime();
             int at = 0;
             for (Pending p : batch) {
                 p.result.complete(answers.subList(at, at + p.asks.size()));
                 at += p.asks.size();
             }
-            lastAnswered = System.nanoTime();
             try {
                 afterBatch.accept(answers);
             } catch (RuntimeException e) {
