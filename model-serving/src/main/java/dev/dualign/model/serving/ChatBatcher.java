@@ -226,8 +226,10 @@ final class ChatBatcher implements AutoCloseable {
         // requests when this one starts: wait a moment for them, or batches alternate big and small.
         // Once as many are here as were waiting when it ended plus as many as it answered (every
         // client of a closed loop is back), waiting longer only idles the model.
-        long until = System.nanoTime() + (lastRequests > 1 ? waitNanos : 0);
-        int expected = lastRequests + waitingSince(first, lastAnswered);
+        boolean waits = lastRequests > 1;
+        long until = System.nanoTime() + (waits ? waitNanos : 0);
+        // the queue is read only when there is a wait to cut short
+        int expected = waits ? lastRequests + waitingSince(first, lastAnswered) : Integer.MAX_VALUE;
         for (Pending p = first; p != null; p = pollUntil(until)) {
             if (p.result.isDone()) {
                 continue; // cancelled: its caller timed out
@@ -260,7 +262,7 @@ final class ChatBatcher implements AutoCloseable {
         return n;
     }
 
-        private void failQueued() {
+    private void failQueued() {
         if (carry != null) {
             carry.result.completeExceptionally(new CancellationException("the server is shutting down"));
         }
