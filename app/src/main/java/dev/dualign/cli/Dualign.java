@@ -40,7 +40,9 @@ public final class Dualign implements Runnable {
     }
 
     public static CommandLine commandLine() {
-        return new CommandLine(new Dualign())
+        CommandLine cl = new CommandLine(new Dualign());
+        ExperimentCommand.describeExperiments(cl.getSubcommands().get("experiment").getCommandSpec());
+        return cl
                 .setCaseInsensitiveEnumValuesAllowed(true)
                 .setExecutionExceptionHandler((ex, cmd, parsed) -> {
                     // bad configuration is the user's to fix: name the key, no stack trace

@@ -5,6 +5,8 @@ import dev.dualign.app.experiment.Experiments;
 import dev.dualign.world.bootstrap.ConsoleProgress;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -15,8 +17,7 @@ import picocli.CommandLine.Spec;
 
 /** Reproduces one of the papers' claims (or one of our statistical guarantees) offline, deterministic per seed. */
 @Command(name = "experiment", mixinStandardHelpOptions = true,
-        description = {"Run one experiment and write NAME.json and NAME.png under --out (docs/experiments.md shows them).",
-            "Experiments: canary, lambda-ci, oneshot-bias."})
+        description = "Run one experiment and write NAME.json and NAME.png under --out (docs/experiments.md shows them).")
 final class ExperimentCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -36,6 +37,14 @@ final class ExperimentCommand implements Callable<Integer> {
     @Option(names = "--registry", paramLabel = "DIR", description = "Model registry for the experiments on the world's models "
             + "(default: .dualign/registry; bootstrapped when empty).")
     Path registry;
+
+    /** Lists every registered experiment with its one line, so the help cannot fall behind {@link Experiments#all()}. */
+    static void describeExperiments(CommandSpec spec) {
+        List<String> lines = new ArrayList<>(List.of(spec.usageMessage().description()));
+        lines.add("Experiments:");
+        Experiments.all().forEach((n, e) -> lines.add(String.format("  %-13s %s", n, e.description())));
+        spec.usageMessage().description(lines.toArray(String[]::new));
+    }
 
     @Override
     public Integer call() throws Exception {

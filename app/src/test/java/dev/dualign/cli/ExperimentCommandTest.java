@@ -54,6 +54,14 @@ class ExperimentCommandTest {
     }
 
     @Test
+    void helpListsEveryExperimentWithItsLine() {
+        CliRun r = CliRun.of("experiment", "--help");
+        assertThat(r.code()).isZero();
+        dev.dualign.app.experiment.Experiments.all().forEach((name, e) ->
+                assertThat(r.out()).as(name).containsPattern("(?m)^\\s+" + java.util.regex.Pattern.quote(name) + "\\s+\\S"));
+    }
+
+    @Test
     void anUnknownNameIsABadInputThatListsTheKnownOnes() {
         CliRun r = CliRun.of("experiment", "nope", "--out", tmp.toString());
         assertThat(r.code()).isEqualTo(Dualign.EXIT_BAD_INPUT);
