@@ -8,19 +8,20 @@ import dev.dualign.core.config.Config;
 import dev.dualign.core.dual.DualMode;
 import dev.dualign.core.event.Topic;
 import dev.dualign.model.Devices;
-import dev.dualign.model.ServingOptions;
-import dev.dualign.model.finetune.FineTuneService;
-import dev.dualign.model.finetune.FineTuneSettings;
-import dev.dualign.model.finetune.FineTuner;
+import dev.dualign.serving.ServingOptions;
+import dev.dualign.finetune.FineTuneService;
+import dev.dualign.finetune.FineTuneOptions;
+import dev.dualign.finetune.FineTuneSettings;
+import dev.dualign.finetune.FineTuner;
 import dev.dualign.model.registry.ModelRegistry;
 import dev.dualign.model.scorer.ScorerSet;
-import dev.dualign.model.serving.GroundTruth;
-import dev.dualign.model.serving.HttpApi;
-import dev.dualign.model.serving.LoopKafka;
-import dev.dualign.model.serving.LoopMonitor;
-import dev.dualign.model.serving.PolicyServer;
-import dev.dualign.model.serving.ServerSettings;
-import dev.dualign.model.serving.ServingLoop;
+import dev.dualign.serving.GroundTruth;
+import dev.dualign.serving.HttpApi;
+import dev.dualign.service.LoopKafka;
+import dev.dualign.serving.LoopMonitor;
+import dev.dualign.serving.PolicyServer;
+import dev.dualign.serving.ServerSettings;
+import dev.dualign.serving.ServingLoop;
 import dev.dualign.streaming.AlignmentJob;
 import dev.dualign.streaming.JobEnvironment;
 import dev.dualign.streaming.JobSettings;
@@ -69,7 +70,7 @@ public final class Demo implements AutoCloseable {
     private HttpApi http;
     private ServingLoop serving;
     /** The server's and the fine-tuner's metrics, at the server's /metrics. */
-    private final dev.dualign.model.serving.ServiceMetrics metrics = new dev.dualign.model.serving.ServiceMetrics();
+    private final dev.dualign.service.ServiceMetrics metrics = new dev.dualign.service.ServiceMetrics();
     private FineTuner tuner;
     private FineTuneService fineTuneService;
     private TrafficSimulator simulator;
@@ -276,10 +277,10 @@ public final class Demo implements AutoCloseable {
     }
 
     public static FineTuneSettings fineTuneSettings(Config c, JobSettings js, long seed) {
-        return new FineTuneSettings(js.names(), js.beta(), c.get(ServingOptions.FT_EPOCHS), c.get(ServingOptions.FT_BATCH),
-                c.get(ServingOptions.FT_LEARNING_RATE).floatValue(), c.get(ServingOptions.FT_MAX_KL), c.get(ServingOptions.FT_MAX_PAIRS),
-                c.get(ServingOptions.FT_MIN_PAIRS), c.get(ServingOptions.MAX_TOKENS), c.get(ServingOptions.FT_BUFFER), seed,
-                c.get(ServingOptions.FT_INIT).equals("reference"), c.get(ServingOptions.FT_PAIRS).equals("reference"));
+        return new FineTuneSettings(js.names(), js.beta(), c.get(FineTuneOptions.EPOCHS), c.get(FineTuneOptions.BATCH),
+                c.get(FineTuneOptions.LEARNING_RATE).floatValue(), c.get(FineTuneOptions.MAX_KL), c.get(FineTuneOptions.MAX_PAIRS),
+                c.get(FineTuneOptions.MIN_PAIRS), c.get(ServingOptions.MAX_TOKENS), c.get(FineTuneOptions.BUFFER), seed,
+                c.get(FineTuneOptions.INIT).equals("reference"), c.get(FineTuneOptions.PAIRS).equals("reference"));
     }
 
     public LoopMonitor monitor() {

@@ -12,7 +12,7 @@ import dev.dualign.model.registry.ModelRegistry;
 import dev.dualign.model.scorer.Scorer;
 import dev.dualign.model.scorer.ScorerSet;
 import dev.dualign.streaming.AlignmentJob;
-import dev.dualign.streaming.DualignOptions;
+import dev.dualign.app.DualignOptions;
 import dev.dualign.streaming.JobEnvironment;
 import dev.dualign.streaming.JobSettings;
 import dev.dualign.world.World;

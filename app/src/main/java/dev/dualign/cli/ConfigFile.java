@@ -1,7 +1,7 @@
 package dev.dualign.cli;
 
 import dev.dualign.core.config.Config;
-import dev.dualign.streaming.DualignOptions;
+import dev.dualign.app.DualignOptions;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
 

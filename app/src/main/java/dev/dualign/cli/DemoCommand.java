@@ -6,7 +6,7 @@ import dev.dualign.app.Demo;
 import dev.dualign.core.config.Config;
 import dev.dualign.core.config.ConfigException;
 import dev.dualign.core.dual.DualMode;
-import dev.dualign.streaming.DualignOptions;
+import dev.dualign.app.DualignOptions;
 import dev.dualign.world.bootstrap.ModelSize;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -79,7 +79,7 @@ final class DemoCommand implements Callable<Integer> {
         c = c.with(overrides(), DualignOptions.ALL, DualignOptions.PASS_THROUGH);
         if ("enforce".equals(c.get(dev.dualign.streaming.JobOptions.MODE))) {
             // each prompt's K candidates are its reference samples: a set is complete at K
-            c = c.with(Map.of(dev.dualign.streaming.JobOptions.ONE_SHOT_SAMPLES.key(), c.get(dev.dualign.model.ServingOptions.ENFORCE_CANDIDATES)),
+            c = c.with(Map.of(dev.dualign.streaming.JobOptions.ONE_SHOT_SAMPLES.key(), c.get(dev.dualign.serving.ServingOptions.ENFORCE_CANDIDATES)),
                     DualignOptions.ALL, DualignOptions.PASS_THROUGH);
         }
         if (!(rate > 0)) {

@@ -7,20 +7,20 @@ import dev.dualign.connectors.TopicAdmin;
 import dev.dualign.core.config.Config;
 import dev.dualign.core.config.ConfigException;
 import dev.dualign.model.Devices;
-import dev.dualign.model.ServingOptions;
-import dev.dualign.model.finetune.FineTuneService;
-import dev.dualign.model.finetune.FineTuner;
+import dev.dualign.serving.ServingOptions;
+import dev.dualign.finetune.FineTuneService;
+import dev.dualign.finetune.FineTuner;
 import dev.dualign.model.registry.ModelRegistry;
-import dev.dualign.model.serving.Gateway;
-import dev.dualign.model.serving.ResponseSink;
-import dev.dualign.model.serving.ServerSettings;
+import dev.dualign.serving.Gateway;
+import dev.dualign.serving.ResponseSink;
+import dev.dualign.serving.ServerSettings;
 import dev.dualign.model.scorer.ScorerSet;
-import dev.dualign.model.serving.GroundTruth;
-import dev.dualign.model.serving.HttpApi;
-import dev.dualign.model.serving.LoopKafka;
-import dev.dualign.model.serving.LoopMonitor;
-import dev.dualign.model.serving.PolicyServer;
-import dev.dualign.model.serving.ServingLoop;
+import dev.dualign.serving.GroundTruth;
+import dev.dualign.serving.HttpApi;
+import dev.dualign.service.LoopKafka;
+import dev.dualign.serving.LoopMonitor;
+import dev.dualign.serving.PolicyServer;
+import dev.dualign.serving.ServingLoop;
 import dev.dualign.streaming.JobSettings;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -81,26 +81,26 @@ final class ServeCommand implements Callable<Integer> {
         LoopMonitor monitor = null;
         ServingLoop loop = null;
         HttpApi http = null;
-        dev.dualign.model.serving.MetricsEndpoint metricsOnly = null;
-        dev.dualign.model.serving.ServiceMetrics metrics = new dev.dualign.model.serving.ServiceMetrics();
+        dev.dualign.service.MetricsEndpoint metricsOnly = null;
+        dev.dualign.service.ServiceMetrics metrics = new dev.dualign.service.ServiceMetrics();
         FineTuner tuner = null;
         FineTuneService service = null;
         Gateway gw = null;
         ResponseSink gwSink = null;
-        dev.dualign.model.serving.LambdaFollower follower = null;
+        dev.dualign.serving.LambdaFollower follower = null;
         if (gs != null) {
             gwSink = new ResponseSink(lk);
             ResponseSink sink = gwSink;
             ServerSettings.Enforce enforce = Demo.enforce(c, js);
             if (enforce != null) { // enforcement through the upstream: the job's scorers, the live λ
-                java.util.concurrent.atomic.AtomicReference<dev.dualign.model.serving.LambdaFollower> lambdas =
+                java.util.concurrent.atomic.AtomicReference<dev.dualign.serving.LambdaFollower> lambdas =
                         new java.util.concurrent.atomic.AtomicReference<>();
                 gw = new Gateway(gs, sink, metrics, () -> {
                     String p = sink.problem();
                     var f = lambdas.get();
                     return p != null || f == null ? p : f.problem();
                 }, enforce, ScorerSet.open(registry, js.names(), device));
-                follower = new dev.dualign.model.serving.LambdaFollower(lk, gw::onLambda);
+                follower = new dev.dualign.serving.LambdaFollower(lk, gw::onLambda);
                 lambdas.set(follower);
                 out.printf("Enforcement:      %d candidates per answer from the upstream, λ from %s%n", enforce.candidates(), lk.dual());
             } else {
@@ -128,7 +128,7 @@ final class ServeCommand implements Callable<Integer> {
             }
             if (http == null && gw == null) { // alone: its own /metrics and /healthz on the server's address
                 FineTuneService fine = service;
-                metricsOnly = new dev.dualign.model.serving.MetricsEndpoint(c.get(ServingOptions.HOST), c.get(ServingOptions.PORT),
+                metricsOnly = new dev.dualign.service.MetricsEndpoint(c.get(ServingOptions.HOST), c.get(ServingOptions.PORT),
                         metrics, fine::problem);
                 out.printf("Metrics:          http://%s:%d/metrics%n", c.get(ServingOptions.HOST), metricsOnly.port());
             }
@@ -142,10 +142,10 @@ final class ServeCommand implements Callable<Integer> {
         PolicyServer s = server;
         FineTuneService fs = service;
         FineTuner t = tuner;
-        dev.dualign.model.serving.MetricsEndpoint me = metricsOnly;
+        dev.dualign.service.MetricsEndpoint me = metricsOnly;
         Gateway g = gw;
         ResponseSink gsink = gwSink;
-        dev.dualign.model.serving.LambdaFollower lf = follower;
+        dev.dualign.serving.LambdaFollower lf = follower;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             if (lf != null) {
                 lf.close();

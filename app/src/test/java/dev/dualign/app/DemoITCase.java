@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.dualign.core.config.Config;
 import dev.dualign.core.dual.DualMode;
-import dev.dualign.model.serving.PolicyServer;
-import dev.dualign.streaming.DualignOptions;
+import dev.dualign.serving.PolicyServer;
+import dev.dualign.app.DualignOptions;
 import dev.dualign.world.bootstrap.ModelSize;
 import dev.dualign.world.testing.TestModels;
 import java.io.PrintWriter;

@@ -13,9 +13,9 @@ import dev.dualign.core.event.EventJson;
 import dev.dualign.core.event.Events;
 import dev.dualign.core.event.FineTuneRequest;
 import dev.dualign.core.event.ScoredSample;
-import dev.dualign.model.finetune.FineTuneService;
-import dev.dualign.model.finetune.FineTuneSettings;
-import dev.dualign.model.finetune.FineTuner;
+import dev.dualign.finetune.FineTuneService;
+import dev.dualign.finetune.FineTuneSettings;
+import dev.dualign.finetune.FineTuner;
 import dev.dualign.model.lm.Generation;
 import dev.dualign.model.lm.PolicyLm;
 import dev.dualign.model.lm.Sampling;
@@ -23,7 +23,7 @@ import dev.dualign.model.registry.ModelNames;
 import dev.dualign.model.registry.ModelRegistry;
 import dev.dualign.model.scorer.Scorer;
 import dev.dualign.model.scorer.ScorerSet;
-import dev.dualign.model.serving.LoopKafka;
+import dev.dualign.service.LoopKafka;
 import dev.dualign.model.text.WordTokenizer;
 import dev.dualign.world.World;
 import dev.dualign.world.bootstrap.Bootstrap;
@@ -111,10 +111,10 @@ class FineTuneServiceITCase {
     @Test
     void aRequestBecomesARegistryVersionAndACheckpointEventAndASupersededOneIsSkipped() throws Exception {
         Setup s = setup("ok.");
-        dev.dualign.model.serving.ServiceMetrics metrics = new dev.dualign.model.serving.ServiceMetrics();
+        dev.dualign.service.ServiceMetrics metrics = new dev.dualign.service.ServiceMetrics();
         try (FineTuner tuner = new FineTuner(s.registry(), Device.cpu(), settings(30));
                 FineTuneService service = new FineTuneService(tuner, s.loop()).registerMetrics(metrics).start();
-                dev.dualign.model.serving.MetricsEndpoint endpoint = new dev.dualign.model.serving.MetricsEndpoint("127.0.0.1", 0,
+                dev.dualign.service.MetricsEndpoint endpoint = new dev.dualign.service.MetricsEndpoint("127.0.0.1", 0,
                         metrics, service::problem)) {
             request(s, new FineTuneRequest("req-1", Map.of("harmless", 2.0), 0, s.loop().scored(), 0L, null, null, 1));
             List<ConsumerRecord<byte[], byte[]>> out = KafkaTestClient.consume(KAFKA.bootstrapServers(), s.loop().checkpoints(),

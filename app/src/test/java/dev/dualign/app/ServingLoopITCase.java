@@ -13,12 +13,12 @@ import dev.dualign.core.event.Events;
 import dev.dualign.core.event.PromptEvent;
 import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.model.registry.ModelRegistry;
-import dev.dualign.model.serving.HttpApi;
-import dev.dualign.model.serving.LoopKafka;
-import dev.dualign.model.serving.LoopMonitor;
-import dev.dualign.model.serving.PolicyServer;
-import dev.dualign.model.serving.ServerSettings;
-import dev.dualign.model.serving.ServingLoop;
+import dev.dualign.serving.HttpApi;
+import dev.dualign.service.LoopKafka;
+import dev.dualign.serving.LoopMonitor;
+import dev.dualign.serving.PolicyServer;
+import dev.dualign.serving.ServerSettings;
+import dev.dualign.serving.ServingLoop;
 import dev.dualign.world.testing.TestModels;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -74,7 +74,7 @@ class ServingLoopITCase {
 
     static LoopMonitor monitor() {
         return new LoopMonitor(dev.dualign.core.dual.DualMode.MONITOR, java.util.Map.of("harmless", 0.5),
-                dev.dualign.model.serving.GroundTruth.NONE, LoopMonitor.Bands.of(0.95, true));
+                dev.dualign.serving.GroundTruth.NONE, LoopMonitor.Bands.of(0.95, true));
     }
 
     @Test

@@ -5,8 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.dualign.core.config.Config;
 import dev.dualign.core.config.ConfigException;
-import dev.dualign.model.serving.Gateway;
-import dev.dualign.streaming.DualignOptions;
+import dev.dualign.serving.Gateway;
+import dev.dualign.app.DualignOptions;
 import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;

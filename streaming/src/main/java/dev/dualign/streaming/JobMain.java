@@ -27,7 +27,7 @@ public final class JobMain {
                 config = Path.of(args[++i]);
             }
         }
-        Config c = DualignOptions.load(config);
+        Config c = JobConfig.load(config);
         KafkaSettings kafka = KafkaSettings.from(c);
         if (kafka.useEmbeddedBroker()) {
             throw new IllegalArgumentException("configuration key 'kafka.bootstrap.servers': a cluster job needs a Kafka cluster");

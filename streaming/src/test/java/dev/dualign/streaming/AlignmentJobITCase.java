@@ -86,7 +86,7 @@ class AlignmentJobITCase {
         m.put("flink.parallelism", 1);
         m.put("metrics.prometheus-port", 0);
         m.putAll(more);
-        return JobSettings.from(Config.of(m, DualignOptions.ALL, DualignOptions.PASS_THROUGH), tmp);
+        return JobSettings.from(Config.of(m, JobConfig.ALL, JobConfig.PASS_THROUGH), tmp);
     }
 
     static final int REFERENCE_PROMPTS = 20;

@@ -78,7 +78,7 @@ class ImportedScorerITCase {
                 "scoring.registry", registry.toString(), "scoring.device", "cpu", "scoring.batch-size", 16,
                 "checkpoint.interval-ms", 200, "checkpoint.dir", tmp.resolve("ckpt").toUri().toString(), "flink.parallelism", 1,
                 "metrics.prometheus-port", 0));
-        JobSettings s = JobSettings.from(Config.of(m, DualignOptions.ALL, DualignOptions.PASS_THROUGH), tmp);
+        JobSettings s = JobSettings.from(Config.of(m, JobConfig.ALL, JobConfig.PASS_THROUGH), tmp);
         KafkaSettings d = KAFKA.settings("imp");
         KafkaSettings k = new KafkaSettings(d.bootstrapServers(), "imp", 1, 1, true, "imp-tx", 60000, 1 << 20, "imp-group", Map.of());
         TopicAdmin.ensure(k).requireOk();

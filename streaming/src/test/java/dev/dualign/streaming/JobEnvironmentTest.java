@@ -76,7 +76,7 @@ class JobEnvironmentTest {
         Map<String, Object> m = new java.util.HashMap<>(Map.of("constraints.harmless", 0.5, "flink.parallelism", 3,
                 "metrics.prometheus-port", 9249, "checkpoint.interval-ms", 1500));
         m.putAll(more);
-        return JobSettings.from(Config.of(m, DualignOptions.ALL, DualignOptions.PASS_THROUGH), Path.of("/tmp/client-cwd"));
+        return JobSettings.from(Config.of(m, JobConfig.ALL, JobConfig.PASS_THROUGH), Path.of("/tmp/client-cwd"));
     }
 
     @Test

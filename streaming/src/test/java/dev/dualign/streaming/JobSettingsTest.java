@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 /** Margins: absolute (`harmless: 0.5`) or relative to the reference (`harmless: {margin: 0.1, relative-to: reference}`). */
 class JobSettingsTest {
     static JobSettings of(Map<String, Object> m) {
-        return JobSettings.from(Config.of(m, DualignOptions.ALL, DualignOptions.PASS_THROUGH), Path.of("/tmp"));
+        return JobSettings.from(Config.of(m, JobConfig.ALL, JobConfig.PASS_THROUGH), Path.of("/tmp"));
     }
 
     @Test

@@ -1,6 +1,6 @@
 package dev.dualign.world;
 
-import dev.dualign.model.serving.GroundTruth;
+import dev.dualign.serving.GroundTruth;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;

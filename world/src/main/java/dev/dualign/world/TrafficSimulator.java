@@ -2,7 +2,7 @@ package dev.dualign.world;
 
 import dev.dualign.core.event.EventJson;
 import dev.dualign.core.event.PromptEvent;
-import dev.dualign.model.serving.LoopKafka;
+import dev.dualign.service.LoopKafka;
 import dev.dualign.world.World;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicLong;

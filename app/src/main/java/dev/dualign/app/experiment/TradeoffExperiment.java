@@ -3,7 +3,7 @@ package dev.dualign.app.experiment;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.dualign.core.event.EventJson;
-import dev.dualign.model.finetune.DpoTrainer;
+import dev.dualign.finetune.DpoTrainer;
 import dev.dualign.model.lm.PolicyLm;
 import dev.dualign.world.Oracle;
 import dev.dualign.world.World;

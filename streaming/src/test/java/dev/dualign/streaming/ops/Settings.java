@@ -1,7 +1,7 @@
 package dev.dualign.streaming.ops;
 
 import dev.dualign.core.config.Config;
-import dev.dualign.streaming.DualignOptions;
+import dev.dualign.streaming.JobConfig;
 import dev.dualign.streaming.JobSettings;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -17,7 +17,7 @@ final class Settings {
             m.put("constraints.harmless", 0.5); // the default constraint, unless the test names its own
         }
         m.putAll(overrides);
-        return JobSettings.from(Config.of(m, DualignOptions.ALL, DualignOptions.PASS_THROUGH),
+        return JobSettings.from(Config.of(m, JobConfig.ALL, JobConfig.PASS_THROUGH),
                 Path.of(System.getProperty("java.io.tmpdir")));
     }
 }

@@ -1,0 +1,33 @@
+package dev.dualign.finetune;
+
+import dev.dualign.core.config.ConfigOption;
+import java.util.List;
+
+/** Configuration keys of the fine-tuner ({@code finetune.*}). */
+public final class FineTuneOptions {
+    public static final ConfigOption<Integer> EPOCHS = ConfigOption.integer("finetune.epochs", 3)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("DPO passes over the pairs.");
+    public static final ConfigOption<Integer> BATCH = ConfigOption.integer("finetune.batch-size", 32)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Pairs per optimiser step.");
+    public static final ConfigOption<Double> LEARNING_RATE = ConfigOption.number("finetune.learning-rate", 1e-3)
+            .check(v -> v > 0, "a number > 0").describe("Adam step size.");
+    public static final ConfigOption<Double> MAX_KL = ConfigOption.number("finetune.max-kl", 30.0)
+            .check(v -> v > 0, "a number > 0").describe("A run whose mean |log π/π_ref| exceeds this is diverged: nothing is published.");
+    public static final ConfigOption<String> INIT = ConfigOption.choice("finetune.init", "reference", "reference", "base")
+            .describe("Weights each version starts from: reference (version 0; the faithful policy step) or base "
+                    + "(the version the request names: warm start).");
+    public static final ConfigOption<String> PAIRS = ConfigOption.choice("finetune.pairs", "reference", "reference", "traffic")
+            .describe("Responses the preference pairs are made of: reference (two fresh reference responses to each recent "
+                    + "live prompt) or traffic (the live responses).");
+    public static final ConfigOption<Integer> MAX_PAIRS = ConfigOption.integer("finetune.max-pairs", 768)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Most preference pairs per run.");
+    public static final ConfigOption<Integer> MIN_PAIRS = ConfigOption.integer("finetune.min-pairs", 128)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Fewer usable pairs: wait for more traffic.");
+    public static final ConfigOption<Integer> BUFFER = ConfigOption.integer("finetune.buffer", 20_000)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Recent scored samples kept as training data.");
+
+    public static final List<ConfigOption<?>> ALL = List.of(EPOCHS, BATCH, LEARNING_RATE, MAX_KL, INIT, PAIRS, MAX_PAIRS,
+            MIN_PAIRS, BUFFER);
+
+    private FineTuneOptions() {}
+}

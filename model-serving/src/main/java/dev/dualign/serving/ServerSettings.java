@@ -1,0 +1,88 @@
+package dev.dualign.serving;
+
+/**
+ * The policy server's resolved settings. It decides no canary itself (the job does), so it needs
+ * no margins. Canary and reference sampling are fractions of prompts;
+ * {@code requestTimeoutMs} bounds how long any HTTP request may wait, during a swap or otherwise.
+ *
+ * @param host HTTP bind address (loopback by default)
+ * @param port HTTP port (0: any free port)
+ * @param adminToken bearer token for the admin endpoints; blank disables them (every call gets 401)
+ * @param canaryFraction share of prompts a new version answers before it is promoted (0: deploy at once)
+ * @param canaryHoldMs how long an undecided canary keeps its slot against a newer version ({@link
+ *     dev.dualign.core.control.CanaryHold}; 0: a newer version replaces it at once)
+ * @param referenceFraction share of prompts also answered by the reference policy for the one-shot dual
+ * @param referenceSamples samples per such prompt
+ * @param maxTokens longest response, in words
+ * @param temperature sampling temperature
+ * @param requestTimeoutMs most an HTTP request waits for its answer before a 503
+ * @param initialVersion policy version served at start (0: the reference)
+ * @param seed sampling seed
+ * @param batch most responses in one batched generation (HTTP requests are batched dynamically up to it)
+ * @param model the model id the OpenAI-compatible API lists and accepts
+ * @param enforce enforcement at inference ({@code dual.mode: enforce}), or null
+ */
+public record ServerSettings(String host, int port, String adminToken, double canaryFraction, long canaryHoldMs,
+        double referenceFraction,
+        int referenceSamples, int maxTokens, double temperature, long requestTimeoutMs, long initialVersion,
+        long seed, int batch, String model, Enforce enforce) {
+
+    /**
+     * Enforcement at inference: each response is chosen among {@code candidates} drawn from the
+     * serving version, scored by the job's scorers, by {@link dev.dualign.core.control.TiltedChoice}.
+     *
+     * @param candidates K ≥ 2 responses drawn per answer
+     * @param beta the KL weight β ({@code dual.beta}, as the job's solver uses it)
+     * @param constraints the constraints' utilities, in λ's order
+     */
+    public record Enforce(int candidates, double beta, java.util.List<String> constraints) {
+        public Enforce {
+            if (candidates < 2) {
+                throw new IllegalArgumentException("enforcement needs at least 2 candidates, got " + candidates);
+            }
+            if (!(beta > 0)) {
+                throw new IllegalArgumentException("β must be > 0, got " + beta);
+            }
+            constraints = java.util.List.copyOf(constraints);
+        }
+    }
+
+
+    public ServerSettings {
+        if (!(canaryFraction >= 0 && canaryFraction < 1)) {
+            throw new IllegalArgumentException("canary fraction must be in [0, 1), got " + canaryFraction);
+        }
+        if (canaryHoldMs < 0) {
+            throw new IllegalArgumentException("canary hold must be ≥ 0 ms, got " + canaryHoldMs);
+        }
+        if (!(referenceFraction >= 0 && referenceFraction <= 1)) {
+            throw new IllegalArgumentException("reference fraction must be in [0, 1], got " + referenceFraction);
+        }
+        if (batch < 1) {
+            throw new IllegalArgumentException("batch must be ≥ 1, got " + batch);
+        }
+        if (model == null || model.isBlank()) {
+            throw new IllegalArgumentException("model id must not be blank");
+        }
+    }
+
+    /** The model id of the built-in policy, whatever version serves. */
+    public static final String DEFAULT_MODEL = "dualign";
+
+    /** Settings for tests and embedding: loopback, any port, the given token and canary fraction, no hold. */
+    public static ServerSettings local(String token, double canaryFraction) {
+        return new ServerSettings("127.0.0.1", 0, token, canaryFraction, 0, 0.0, 4, 40, 1.0, 30_000, 0, 1, 64, DEFAULT_MODEL, null);
+    }
+
+    /** The same settings with another canary hold. */
+    public ServerSettings withCanaryHoldMs(long ms) {
+        return new ServerSettings(host, port, adminToken, canaryFraction, ms, referenceFraction, referenceSamples, maxTokens,
+                temperature, requestTimeoutMs, initialVersion, seed, batch, model, enforce);
+    }
+
+    /** The same settings with enforcement at inference (no reference sampling: the candidates are the reference samples). */
+    public ServerSettings withEnforce(Enforce e) {
+        return new ServerSettings(host, port, adminToken, canaryFraction, canaryHoldMs, e == null ? referenceFraction : 0,
+                referenceSamples, maxTokens, temperature, requestTimeoutMs, initialVersion, seed, batch, model, e);
+    }
+}

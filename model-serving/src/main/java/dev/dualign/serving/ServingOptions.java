@@ -1,0 +1,58 @@
+package dev.dualign.serving;
+
+import dev.dualign.core.config.ConfigOption;
+import java.util.List;
+
+/** Configuration keys of the policy server and the gateway ({@code server.*}). */
+public final class ServingOptions {
+    public static final ConfigOption<String> HOST = ConfigOption.string("server.host", "127.0.0.1")
+            .describe("HTTP bind address of the policy server and dashboard (loopback by default).");
+    public static final ConfigOption<Integer> PORT = ConfigOption.integer("server.port", 8080)
+            .check(v -> v >= 0 && v < 65536, "a port in [0, 65535]").describe("HTTP port (0: any free port).");
+    public static final ConfigOption<String> ADMIN_TOKEN = ConfigOption.string("server.admin-token", "")
+            .describe("Bearer token for /admin/*; empty: the demo makes one up and prints it, `serve` disables admin.");
+    public static final ConfigOption<Double> CANARY_FRACTION = ConfigOption.number("server.canary-fraction", 0.5)
+            .check(v -> v >= 0 && v < 1, "in [0, 1)").describe("Share of prompts a new version answers until promoted (0: no canary).");
+    public static final ConfigOption<Long> CANARY_HOLD_MS = ConfigOption.longInteger("server.canary-hold-ms", 120_000)
+            .check(v -> v >= 0, "a number ≥ 0").describe("How long an undecided canary keeps its slot against a newer version "
+                    + "(0: replaced at once); the newer one waits, then deploys when the canary is decided or the hold ends.");
+    public static final ConfigOption<Double> REFERENCE_FRACTION = ConfigOption.number("server.reference-fraction", 0.3)
+            .check(v -> v >= 0 && v <= 1, "in [0, 1]").describe("Share of prompts also answered by the reference for the one-shot dual.");
+    public static final ConfigOption<Integer> REFERENCE_SAMPLES = ConfigOption.integer("server.reference-samples", 16)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Reference samples per such prompt.");
+    public static final ConfigOption<Integer> MAX_TOKENS = ConfigOption.integer("server.max-tokens", 40)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Longest response, in words.");
+    public static final ConfigOption<Double> TEMPERATURE = ConfigOption.number("server.temperature", 1.0)
+            .check(v -> v > 0, "a number > 0").describe("Sampling temperature.");
+    public static final ConfigOption<Long> REQUEST_TIMEOUT_MS = ConfigOption.longInteger("server.request-timeout-ms", 10_000)
+            .check(v -> v > 0, "a number > 0").describe("Most an HTTP request waits, swaps included, before a 503.");
+    public static final ConfigOption<Long> INITIAL_VERSION = ConfigOption.longInteger("server.initial-version", 0)
+            .check(v -> v >= 0, "a version ≥ 0").describe("Policy version served at start (0: the reference).");
+    public static final ConfigOption<String> INSTANCE_ID = ConfigOption.string("server.instance-id", "")
+            .describe("This server's stable name, distinct per live instance (empty: the host name). Its Kafka "
+                    + "transactional id: a restarted instance fences the crashed one and aborts its open transaction.");
+    public static final ConfigOption<Integer> BATCH = ConfigOption.integer("server.batch", 64)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Most responses in one batched generation: Kafka prompts, and "
+                    + "HTTP requests that arrive while a generation runs (dynamic batching).");
+    public static final ConfigOption<Integer> ENFORCE_CANDIDATES = ConfigOption.integer("server.enforce.candidates", 4)
+            .check(v -> v >= 2, "an integer ≥ 2").describe("dual.mode enforce: candidate responses drawn per answer, one "
+                    + "served with probability ∝ exp((r + λ·g)/β); generation costs K times as much.");
+    public static final ConfigOption<String> BACKEND = ConfigOption.choice("server.backend", "builtin", "builtin", "upstream")
+            .describe("builtin: Dualign's own policy answers; upstream: serve forwards chat completions to server.upstream.url "
+                    + "and logs the answers (gateway mode, HTTP only).");
+    public static final ConfigOption<String> UPSTREAM_URL = ConfigOption.string("server.upstream.url", "")
+            .describe("Gateway mode: the OpenAI-compatible chatbot's base URL, up to and including /v1.");
+    public static final ConfigOption<String> UPSTREAM_API_KEY_ENV = ConfigOption.string("server.upstream.api-key-env", "")
+            .describe("Gateway mode: the environment variable holding the upstream's API key (empty: no key sent).");
+    public static final ConfigOption<Long> UPSTREAM_VERSION = ConfigOption.longInteger("server.upstream.version", 1)
+            .check(v -> v >= 0, "a version ≥ 0").describe("Gateway mode: the policy version the upstream's answers are logged "
+                    + "under; give each upstream deployment its own, so the job estimates each apart.");
+    public static final ConfigOption<String> MODEL = ConfigOption.string("server.model", "dualign")
+            .check(v -> !v.isBlank(), "a non-empty model id")
+            .describe("Model id of the OpenAI-compatible API (/v1/models); requests naming another model get 404.");
+    public static final List<ConfigOption<?>> ALL = List.of(HOST, PORT, ADMIN_TOKEN, CANARY_FRACTION, CANARY_HOLD_MS, REFERENCE_FRACTION,
+            REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, INSTANCE_ID, BATCH, MODEL, ENFORCE_CANDIDATES, BACKEND,
+            UPSTREAM_URL, UPSTREAM_API_KEY_ENV, UPSTREAM_VERSION);
+
+    private ServingOptions() {}
+}
