@@ -16,11 +16,11 @@ import java.util.Random;
 import java.util.function.IntConsumer;
 
 /**
- * The policy step for a given λ (DESIGN.md, stage 2): DPO on pseudo-preferences. For two
+ * The policy step for a given λ (docs/mathematics.md, §4): DPO on pseudo-preferences. For two
  * responses to a prompt the label is p = σ((s₁ − s₂)/β) with s = r + λ·g, used softly, and the loss is
  * −[p·log σ(Δ) + (1 − p)·log σ(−Δ)] with Δ = log π_θ/π_ref(y₁) − log π_θ/π_ref(y₂); π_ref is
  * frozen. β enters once, in the label: the loss is then minimised at Δ = (s₁ − s₂)/β, i.e. at
- * π ∝ π_ref·exp((r + λ·g)/β), the policy whose expectation the dual of DESIGN.md prices. (Writing
+ * π ∝ π_ref·exp((r + λ·g)/β), the policy whose expectation the dual prices (docs/mathematics.md, §2). (Writing
  * β both in the label and as σ(β·Δ) would aim at exp(s/β²), a ten times sharper tilt at β = 0.1,
  * and the one-shot λ* would no longer describe the trained policy.) A loss or gradient that stays non-finite ({@link Gradients#backward}) or a KL to the
  * reference beyond the bound stops training with an error, so a diverged policy is never published.

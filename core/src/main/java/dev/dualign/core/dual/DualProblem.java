@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The empirical dual of the constrained alignment problem (DESIGN.md; MoCAN eq. for D(λ)):
+ * The empirical dual of the constrained alignment problem (docs/mathematics.md, §2; MoCAN eq. for D(λ)):
  * <pre>  D(λ) = β · mean_x log mean_j exp((r_xj + λ·g_xj)/β) − λ·b,   λ ≥ 0  </pre>
  * with samples grouped by prompt (groups may have different sizes). Samples are stored grouped
  * and flat (CSR layout) so that one evaluation is a single cache-friendly pass.

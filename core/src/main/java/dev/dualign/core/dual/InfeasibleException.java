@@ -4,7 +4,7 @@ import java.util.List;
 
 /**
  * The margin cannot be met by any reweighting of the sampled responses: even the best response of
- * every prompt falls short on average. Reported as such, never as a huge λ (DESIGN.md).
+ * every prompt falls short on average. Reported as such, never as a huge λ (docs/mathematics.md, §6).
  */
 public class InfeasibleException extends RuntimeException {
     private final List<String> constraints;
