@@ -89,8 +89,9 @@ public final class Demo implements AutoCloseable {
     /** Starts every part; on any failure stops what was started and rethrows. */
     public static Demo start(Config c, Path home, Options o, PrintWriter out) throws Exception {
         JobSettings js = JobSettings.from(c, home);
-        if (js.mode() == DualMode.MONITOR) {
-            throw new dev.dualign.core.config.ConfigException("dual.mode", "the demo closes the loop: use one-shot, iterative or primal-dual");
+        if (!js.mode().closesTheLoop()) {
+            throw new dev.dualign.core.config.ConfigException("dual.mode", "the demo closes the loop: use one of "
+                    + DualMode.closedLoopKeys());
         }
         requireFreePort(js.webPort(), "flink.web-port");
         requireFreePort(c.get(ServingOptions.PORT), "server.port");
@@ -240,7 +241,7 @@ public final class Demo implements AutoCloseable {
 
     public static ServerSettings serverSettings(Config c, JobSettings js, String token, long seed) {
         long hold = c.get(ServingOptions.CANARY_HOLD_MS);
-        if (js.mode().usesReferenceSamples() && js.mode() != dev.dualign.core.dual.DualMode.ENFORCE
+        if (js.mode().drawsReferenceSamples()
                 && c.get(ServingOptions.REFERENCE_SAMPLES) < js.oneShotSamplesPerPrompt()) {
             // the one-shot solve would wait for samples that never come, and λ(0) would fall back to init
             throw new dev.dualign.core.config.ConfigException(ServingOptions.REFERENCE_SAMPLES.key(), "must be at least "
@@ -264,7 +265,7 @@ public final class Demo implements AutoCloseable {
      * {@code dual.one-shot.samples-per-prompt} large, or no set would ever be complete.
      */
     public static ServerSettings.Enforce enforce(Config c, JobSettings js) {
-        if (js.mode() != dev.dualign.core.dual.DualMode.ENFORCE) {
+        if (!js.mode().enforcesAtInference()) {
             return null;
         }
         int k = c.get(ServingOptions.ENFORCE_CANDIDATES);

@@ -77,7 +77,7 @@ final class DemoCommand implements Callable<Integer> {
             c = c.withoutPrefix("constraints.");
         }
         c = c.with(overrides(), DualignOptions.ALL, DualignOptions.PASS_THROUGH);
-        if ("enforce".equals(c.get(dev.dualign.streaming.JobOptions.MODE))) {
+        if (DualMode.fromKey(c.get(dev.dualign.streaming.JobOptions.MODE)).enforcesAtInference()) {
             // each prompt's K candidates are its reference samples: a set is complete at K
             c = c.with(Map.of(dev.dualign.streaming.JobOptions.ONE_SHOT_SAMPLES.key(), c.get(dev.dualign.serving.ServingOptions.ENFORCE_CANDIDATES)),
                     DualignOptions.ALL, DualignOptions.PASS_THROUGH);
@@ -144,8 +144,9 @@ final class DemoCommand implements Callable<Integer> {
             } catch (IllegalArgumentException e) {
                 throw new ConfigException("--mode", e.getMessage());
             }
-            if (parsed == DualMode.MONITOR) {
-                throw new ConfigException("--mode", "the demo closes the loop: one-shot, iterative, primal-dual or enforce, got 'monitor'");
+            if (!parsed.closesTheLoop()) {
+                throw new ConfigException("--mode", "the demo closes the loop: one of " + DualMode.closedLoopKeys() + ", got '"
+                        + parsed.key() + "'");
             }
             m.put("dual.mode", parsed.key());
         }

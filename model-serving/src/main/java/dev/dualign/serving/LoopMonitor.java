@@ -332,7 +332,7 @@ public final class LoopMonitor {
         b.append(String.format("[%4ds] ", (System.currentTimeMillis() - started) / 1000));
         List<Double> l = latestLambda();
         b.append("λ=").append(l.isEmpty() ? "–" : l.stream().map(x -> String.format("%.3f", x)).toList());
-        b.append(String.format("  serving v%d%s", deployment.stable(), mode == DualMode.ENFORCE ? " enforced" : ""));
+        b.append(String.format("  serving v%d%s", deployment.stable(), mode.enforcesAtInference() ? " enforced" : ""));
         if (deployment.canary() >= 0) {
             b.append(String.format(" + canary v%d (%.0f%%)", deployment.canary(), 100 * deployment.canaryFraction()));
         }

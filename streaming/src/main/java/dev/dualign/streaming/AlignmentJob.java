@@ -83,7 +83,7 @@ public final class AlignmentJob {
                 .name("estimate").uid("estimate");
         out.write(estimates, Topic.ESTIMATES, VersionEstimate.class);
         DualMode mode = settings.mode();
-        boolean wantsSamples = mode == DualMode.PRIMAL_DUAL;
+        boolean wantsSamples = mode.stepsOnLiveSamples();
         boolean wantsReference = mode.usesReferenceSamples();
         DataStream<ControllerInput> samples = scored
                 .filter(s -> ResponseEvent.SOURCE_REFERENCE.equals(s.source()) ? wantsReference : wantsSamples)

@@ -12,7 +12,7 @@ public final class JobOptions {
 
     public static final ConfigOption<String> CONSTRAINT_SET = ConfigOption.string("dual.constraint-set", "default")
             .check(s -> !s.isBlank(), "a non-empty string").describe("Id of this controller (the dual topic's key).");
-    public static final ConfigOption<String> MODE = ConfigOption.choice("dual.mode", DualMode.ITERATIVE.key(),
+    public static final ConfigOption<String> MODE = ConfigOption.choice("dual.mode", DualMode.defaultMode().key(),
             Arrays.stream(DualMode.values()).map(DualMode::key).toArray(String[]::new)).describe("How λ moves.");
     public static final ConfigOption<Double> BETA = ConfigOption.number("dual.beta", 0.1)
             .check(v -> v > 0, "a number > 0").describe("KL weight β.");

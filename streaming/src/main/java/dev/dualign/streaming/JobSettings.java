@@ -85,10 +85,11 @@ public record JobSettings(Map<String, Double> constraints, String constraintSet,
             }
         }
         DualMode mode = DualMode.fromKey(c.get(JobOptions.MODE));
-        if (!relative.isEmpty() && (mode == DualMode.PRIMAL_DUAL || mode == DualMode.MONITOR)) {
+        if (!relative.isEmpty() && !mode.usesReferenceSamples()) {
             throw new ConfigException(JobOptions.CONSTRAINTS_PREFIX + relative.get(0) + ".relative-to", "a margin relative to "
                     + "the reference is measured on reference samples, which dual.mode " + mode.key() + " does not take; "
-                    + "use iterative or one-shot, or an absolute margin");
+                    + "use a mode that does (" + java.util.Arrays.stream(DualMode.values()).filter(DualMode::usesReferenceSamples)
+                    .map(DualMode::key).collect(java.util.stream.Collectors.joining(", ")) + ") or an absolute margin");
         }
         if (constraints.isEmpty()) {
             throw new ConfigException("constraints", "at least one constraint is needed, e.g. constraints: {harmless: 0.5}");

@@ -31,9 +31,46 @@ public enum DualMode {
         return EnumKeys.byKey(DualMode.class, key);
     }
 
-    /** Whether the mode starts from the one-shot solve on reference samples. */
+    /** The mode when {@code dual.mode} is not set. */
+    public static DualMode defaultMode() {
+        return ITERATIVE;
+    }
+
+    /**
+     * Whether the mode starts from the one-shot solve on reference samples (and so can measure a
+     * margin relative to the reference).
+     */
     public boolean usesReferenceSamples() {
         return this == ONE_SHOT || this == ITERATIVE || this == ENFORCE;
+    }
+
+    /**
+     * Whether the server draws extra reference samples for that solve, on a share of its prompts;
+     * in {@link #ENFORCE} the candidates it draws for every answer are those samples.
+     */
+    public boolean drawsReferenceSamples() {
+        return this == ONE_SHOT || this == ITERATIVE;
+    }
+
+    /** Whether λ steps on live samples whatever version produced them (the primal-dual baseline). */
+    public boolean stepsOnLiveSamples() {
+        return this == PRIMAL_DUAL;
+    }
+
+    /** Whether the server enforces λ at inference, choosing among K candidates per answer. */
+    public boolean enforcesAtInference() {
+        return this == ENFORCE;
+    }
+
+    /** Whether λ acts on the policy at all (fine-tuning or enforcement): what a closed-loop demo needs. */
+    public boolean closesTheLoop() {
+        return this != MONITOR;
+    }
+
+    /** The keys of the modes that close the loop, for messages. */
+    public static String closedLoopKeys() {
+        return java.util.Arrays.stream(values()).filter(DualMode::closesTheLoop).map(DualMode::key)
+                .collect(java.util.stream.Collectors.joining(", "));
     }
 
     @Override
