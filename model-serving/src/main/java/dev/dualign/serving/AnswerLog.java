@@ -1,0 +1,99 @@
+package dev.dualign.serving;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.dualign.core.event.ResponseEvent;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The gateway's answers on their way to {@code dualign.responses}: events under the upstream's
+ * version, log π from its token log-probabilities, and a sink failure logged, never thrown.
+ */
+final class AnswerLog {
+    /** The gateway's log, as before its parts were split out of it. */
+    private static final Logger LOG = LoggerFactory.getLogger(Gateway.class);
+
+    private final Consumer<List<ResponseEvent>> sink;
+    private final long version;
+
+    AnswerLog(Consumer<List<ResponseEvent>> sink, long version) {
+        this.sink = sink;
+        this.version = version;
+    }
+
+    /** The version number answers are logged under ({@code server.upstream.version}). */
+    long version() {
+        return version;
+    }
+
+    /** Logs each choice of a completed chat completion (a plain answer, or a stream put together). */
+    void log(String prompt, JsonNode completion) {
+        if (completion == null || !completion.path("choices").isArray()) {
+            return;
+        }
+        String id = completion.path("id").asText("");
+        if (id.isEmpty()) {
+            id = "gateway-" + java.util.UUID.randomUUID();
+        }
+        long now = System.currentTimeMillis();
+        List<ResponseEvent> events = new ArrayList<>();
+        JsonNode choices = completion.get("choices");
+        for (JsonNode c : choices) {
+            int index = c.path("index").asInt(events.size());
+            String text = c.path("message").path("content").asText("");
+            events.add(new ResponseEvent(choices.size() == 1 ? id : id + "-" + index, id, prompt, text, version,
+                    logprob(c.path("logprobs")), null, ResponseEvent.SOURCE_POLICY, now));
+        }
+        accept(id, events);
+    }
+
+    /** Hands the events of answer {@code id} to the sink; a failure is logged, the client has its answer already. */
+    void accept(String id, List<ResponseEvent> events) {
+        try {
+            sink.accept(events);
+        } catch (RuntimeException e) {
+            LOG.error("answer {} could not be logged: {}", id, e.toString());
+        }
+    }
+
+    /** log π of the answer: the sum of its tokens' log-probabilities, or null when the upstream gave none. */
+    static Double logprob(JsonNode logprobs) {
+        JsonNode content = logprobs.path("content");
+        if (!content.isArray() || content.isEmpty()) {
+            return null;
+        }
+        double sum = 0;
+        for (JsonNode t : content) {
+            if (!t.path("logprob").isNumber()) {
+                return null;
+            }
+            sum += t.get("logprob").asDouble();
+        }
+        return Double.isFinite(sum) ? Math.min(0, sum) : null;
+    }
+
+    /** The prompt an answer is logged under: the last user message's text (text parts joined). */
+    static String lastUserMessage(JsonNode req) {
+        String last = "";
+        for (JsonNode m : req.path("messages")) {
+            if (m.path("role").asText("").equals("user")) {
+                JsonNode c = m.path("content");
+                if (c.isTextual()) {
+                    last = c.asText();
+                } else if (c.isArray()) {
+                    StringBuilder sb = new StringBuilder();
+                    for (JsonNode part : c) {
+                        if (part.path("text").isTextual()) {
+                            sb.append(sb.length() > 0 ? " " : "").append(part.get("text").asText());
+                        }
+                    }
+                    last = sb.toString();
+                }
+            }
+        }
+        return last;
+    }
+}

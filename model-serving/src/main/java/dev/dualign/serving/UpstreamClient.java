@@ -1,0 +1,177 @@
+package dev.dualign.serving;
+
+import static dev.dualign.serving.GatewayReplies.error;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.net.httpserver.HttpExchange;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.Executors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The gateway's side of the conversation with the upstream chatbot: requests with its key and
+ * timeout, its answers relayed unchanged (a stream as it arrives), a successful chat completion logged.
+ */
+final class UpstreamClient {
+    /** The gateway's log, as before its parts were split out of it. */
+    private static final Logger LOG = LoggerFactory.getLogger(Gateway.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Gateway.Settings settings;
+    private final HttpClient client;
+    private final AnswerLog answers;
+
+    UpstreamClient(Gateway.Settings settings, AnswerLog answers) {
+        this.settings = settings;
+        this.answers = answers;
+        this.client = HttpClient.newBuilder().connectTimeout(Duration.ofMillis(Math.min(10_000, settings.requestTimeoutMs())))
+                .version(HttpClient.Version.HTTP_1_1).build();
+    }
+
+    /** A request to {@code path} under the upstream's base URL, with the request timeout and its key. */
+    HttpRequest.Builder request(String path) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(settings.resolve(path)).timeout(Duration.ofMillis(settings.requestTimeoutMs()));
+        if (settings.apiKey() != null && !settings.apiKey().isBlank()) {
+            b.header("Authorization", "Bearer " + settings.apiKey());
+        }
+        return b;
+    }
+
+    /**
+     * Sends {@code up} and relays the answer: status, content type and body unchanged (a stream
+     * line by line as it arrives). A successful chat completion is logged once it is complete.
+     *
+     * @param prompt the prompt to log the answer under, or null for a request that is not a chat completion
+     * @return the outcome for the metrics
+     */
+    String forward(HttpExchange ex, HttpRequest up, boolean stream, String prompt) throws IOException {
+        if (!stream) {
+            return forwardWhole(ex, up, prompt);
+        }
+        HttpResponse<InputStream> r;
+        try {
+            r = client.send(up, HttpResponse.BodyHandlers.ofInputStream()); // the timeout covers the headers
+        } catch (HttpTimeoutException e) {
+            error(ex, 504, "server_error", "the upstream " + settings.upstream() + " did not answer within "
+                    + settings.requestTimeoutMs() + " ms");
+            return "timeout";
+        } catch (IOException e) {
+            error(ex, 502, "server_error", "the upstream " + settings.upstream() + " is unreachable: " + e);
+            return "upstream_unreachable";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            error(ex, 503, "server_error", "interrupted");
+            return "error";
+        }
+        String type = r.headers().firstValue("Content-Type").orElse("application/json");
+        ex.getResponseHeaders().set("Content-Type", type);
+        boolean ok = r.statusCode() == 200;
+        // an upstream that stops sending mid-stream is cut off after the request timeout of silence
+        java.util.concurrent.atomic.AtomicLong heard = new java.util.concurrent.atomic.AtomicLong(System.nanoTime());
+        InputStream in = r.body();
+        java.util.concurrent.ScheduledFuture<?> watch = WATCHDOG.scheduleAtFixedRate(() -> {
+            if (System.nanoTime() - heard.get() > settings.requestTimeoutMs() * 1_000_000L) {
+                try {
+                    in.close();
+                } catch (IOException ignored) {
+                    // closing is all we want
+                }
+            }
+        }, 1, 1, java.util.concurrent.TimeUnit.SECONDS);
+        try (in) {
+            if (ok && type.startsWith("text/event-stream")) {
+                ex.getResponseHeaders().set("Cache-Control", "no-store");
+                ex.sendResponseHeaders(200, 0);
+                StreamedCompletion s = new StreamedCompletion();
+                OutputStream out = ex.getResponseBody();
+                BufferedReader lines = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
+                try {
+                    for (String line; (line = lines.readLine()) != null;) {
+                        heard.set(System.nanoTime());
+                        out.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+                        if (line.isEmpty()) {
+                            out.flush(); // an event ends at a blank line: the client gets it now
+                        }
+                        s.read(line);
+                    }
+                } catch (IOException e) {
+                    if (!s.done()) { // the upstream went silent or away: say so in the stream, log nothing half-made
+                        out.write(("data: {\"error\":{\"message\":\"the upstream stopped answering\",\"type\":\"server_error\","
+                                + "\"param\":null,\"code\":null}}\n\n").getBytes(StandardCharsets.UTF_8));
+                        out.close();
+                        return "timeout";
+                    }
+                }
+                out.close();
+                answers.log(prompt, s.completion());
+                return "ok";
+            }
+            byte[] body = in.readAllBytes();
+            ex.sendResponseHeaders(r.statusCode(), body.length == 0 ? -1 : body.length);
+            try (OutputStream out = ex.getResponseBody()) {
+                out.write(body);
+            }
+            return ok ? "ok" : "upstream_" + r.statusCode();
+        } finally {
+            watch.cancel(false);
+        }
+    }
+
+    private static final java.util.concurrent.ScheduledExecutorService WATCHDOG = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "dualign-gateway-watchdog");
+        t.setDaemon(true);
+        return t;
+    });
+
+    /** The upstream's whole answer within the request timeout, body included, or the reason why not. */
+    HttpResponse<byte[]> fetch(HttpExchange ex, HttpRequest up) throws IOException {
+        java.util.concurrent.CompletableFuture<HttpResponse<byte[]>> f = client.sendAsync(up, HttpResponse.BodyHandlers.ofByteArray());
+        try {
+            return f.get(settings.requestTimeoutMs(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            f.cancel(true);
+            error(ex, 504, "server_error", "the upstream " + settings.upstream() + " did not answer within "
+                    + settings.requestTimeoutMs() + " ms");
+        } catch (java.util.concurrent.ExecutionException e) {
+            error(ex, 502, "server_error", "the upstream " + settings.upstream() + " is unreachable: " + e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            error(ex, 503, "server_error", "interrupted");
+        }
+        return null;
+    }
+
+    /** A plain (non-streamed) exchange: the upstream's answer relayed whole, a chat completion logged. */
+    private String forwardWhole(HttpExchange ex, HttpRequest up, String prompt) throws IOException {
+        HttpResponse<byte[]> r = fetch(ex, up);
+        if (r == null) {
+            return ex.getResponseCode() == 504 ? "timeout" : "upstream_unreachable";
+        }
+        byte[] body = r.body();
+        ex.getResponseHeaders().set("Content-Type", r.headers().firstValue("Content-Type").orElse("application/json"));
+        ex.sendResponseHeaders(r.statusCode(), body.length == 0 ? -1 : body.length);
+        try (OutputStream out = ex.getResponseBody()) {
+            out.write(body);
+        }
+        boolean ok = r.statusCode() == 200;
+        if (ok && prompt != null) {
+            try {
+                answers.log(prompt, JSON.readTree(body));
+            } catch (IOException e) {
+                LOG.warn("the upstream's answer is not JSON: relayed as it was, not logged ({})", e.toString());
+            }
+        }
+        return ok ? "ok" : "upstream_" + r.statusCode();
+    }
+}
