@@ -81,7 +81,7 @@ final class ServeCommand implements Callable<Integer> {
         LoopMonitor monitor = null;
         ServingLoop loop = null;
         HttpApi http = null;
-        dev.dualign.service.MetricsEndpoint metricsOnly = null;
+        dev.dualign.service.OpsSurface.Endpoint metricsOnly = null;
         dev.dualign.service.ServiceMetrics metrics = new dev.dualign.service.ServiceMetrics();
         FineTuner tuner = null;
         FineTuneService service = null;
@@ -128,8 +128,8 @@ final class ServeCommand implements Callable<Integer> {
             }
             if (http == null && gw == null) { // alone: its own /metrics and /healthz on the server's address
                 FineTuneService fine = service;
-                metricsOnly = new dev.dualign.service.MetricsEndpoint(c.get(ServingOptions.HOST), c.get(ServingOptions.PORT),
-                        metrics, fine::problem);
+                metricsOnly = new dev.dualign.service.OpsSurface(metrics, fine::problem).serve(c.get(ServingOptions.HOST),
+                        c.get(ServingOptions.PORT));
                 out.printf("Metrics:          http://%s:%d/metrics%n", c.get(ServingOptions.HOST), metricsOnly.port());
             }
         }
@@ -142,7 +142,7 @@ final class ServeCommand implements Callable<Integer> {
         PolicyServer s = server;
         FineTuneService fs = service;
         FineTuner t = tuner;
-        dev.dualign.service.MetricsEndpoint me = metricsOnly;
+        dev.dualign.service.OpsSurface.Endpoint me = metricsOnly;
         Gateway g = gw;
         ResponseSink gsink = gwSink;
         dev.dualign.serving.LambdaFollower lf = follower;

@@ -114,8 +114,8 @@ class FineTuneServiceITCase {
         dev.dualign.service.ServiceMetrics metrics = new dev.dualign.service.ServiceMetrics();
         try (FineTuner tuner = new FineTuner(s.registry(), Device.cpu(), settings(30));
                 FineTuneService service = new FineTuneService(tuner, s.loop()).registerMetrics(metrics).start();
-                dev.dualign.service.MetricsEndpoint endpoint = new dev.dualign.service.MetricsEndpoint("127.0.0.1", 0,
-                        metrics, service::problem)) {
+                dev.dualign.service.OpsSurface.Endpoint endpoint = new dev.dualign.service.OpsSurface(metrics, service::problem)
+                        .serve("127.0.0.1", 0)) {
             request(s, new FineTuneRequest("req-1", Map.of("harmless", 2.0), 0, s.loop().scored(), 0L, null, null, 1));
             List<ConsumerRecord<byte[], byte[]>> out = KafkaTestClient.consume(KAFKA.bootstrapServers(), s.loop().checkpoints(),
                     1, Duration.ofSeconds(180));

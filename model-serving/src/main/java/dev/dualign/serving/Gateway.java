@@ -2,6 +2,7 @@ package dev.dualign.serving;
 
 import static dev.dualign.serving.GatewayReplies.serve;
 
+import dev.dualign.service.OpsSurface;
 import dev.dualign.service.ServiceMetrics;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -110,25 +111,9 @@ public final class Gateway implements AutoCloseable {
         http.start();
     }
 
-    /** {@code /healthz} (503 with the problem while there is one) and {@code /metrics}. */
+    /** {@code /healthz} (503 with the problem while there is one, and the upstream) and {@code /metrics}. */
     private void mountOps() {
-        http.createContext("/healthz", ex -> serve(ex, e -> {
-            String why = problem.get();
-            ObjectNode body = JSON.createObjectNode().put("status", why == null ? "ok" : "degraded")
-                    .put("upstream", settings.upstream().toString());
-            if (why != null) {
-                body.put("problem", why);
-            }
-            HttpApi.reply(e, why == null ? 200 : 503, body);
-        }));
-        http.createContext("/metrics", ex -> serve(ex, e -> {
-            byte[] text = metrics.scrape().getBytes(StandardCharsets.UTF_8);
-            e.getResponseHeaders().add("Content-Type", ServiceMetrics.CONTENT_TYPE);
-            e.sendResponseHeaders(200, text.length);
-            try (OutputStream o = e.getResponseBody()) {
-                o.write(text);
-            }
-        }));
+        new OpsSurface(metrics, problem).details(() -> Map.of("upstream", settings.upstream().toString())).mountOn(http);
     }
 
     public int port() {

@@ -1,5 +1,6 @@
 package dev.dualign.serving;
 
+import dev.dualign.service.OpsSurface;
 import dev.dualign.service.ServiceMetrics;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -73,27 +74,9 @@ public final class HttpApi implements AutoCloseable {
             System.setProperty(NO_DELAY_PROPERTY, "true");
         }
     }
-    /** chart.js from its WebJar, whatever version the parent pom pins (read from the WebJar's pom.properties). */
-    static final String CHART_JS = "META-INF/resources/webjars/chart.js/" + webJarVersion("org.webjars.npm", "chart.js")
-            + "/dist/chart.umd.js";
-
-    private static String webJarVersion(String group, String artifact) {
-        String props = "META-INF/maven/" + group + "/" + artifact + "/pom.properties";
-        try (var in = HttpApi.class.getClassLoader().getResourceAsStream(props)) {
-            if (in == null) {
-                throw new IllegalStateException(props + " is missing: the " + artifact + " WebJar is not on the class path");
-            }
-            java.util.Properties p = new java.util.Properties();
-            p.load(in);
-            return p.getProperty("version");
-        } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
-    }
-
     private final PolicyServer server;
-    private final Consumer<List<ResponseEvent>> sink;
-    private final Supplier<Object> state;
+    private final HttpAnswerLog answerLog;
+    private final Dashboard dashboard;
     private final HttpServer http;
     private final ChatBatcher batcher;
     private final ServiceMetrics metrics;
@@ -148,11 +131,11 @@ public final class HttpApi implements AutoCloseable {
         this.server = server;
         this.metrics = metrics;
         registerServerMetrics(server, metrics);
-        this.sink = sink;
-        this.state = state;
+        this.answerLog = new HttpAnswerLog(server, sink, metrics);
+        this.dashboard = new Dashboard(state);
         ServerSettings s = server.settings();
         this.http = HttpServer.create(new InetSocketAddress(s.host(), s.port()), 64);
-        this.batcher = new ChatBatcher(s.batch(), s.batch() * QUEUE_PER_BATCH_ROW, BATCH_WAIT_MS, server::answerAll, this::afterBatch,
+        this.batcher = new ChatBatcher(s.batch(), s.batch() * QUEUE_PER_BATCH_ROW, BATCH_WAIT_MS, server::answerAll, answerLog::afterBatch,
                 (rows, seconds) -> {
                     metrics.observe("dualign_chat_batch_responses", "Responses per batched generation of HTTP requests",
                             BATCH_BUCKETS, rows);
@@ -169,24 +152,9 @@ public final class HttpApi implements AutoCloseable {
         // OpenAI's endpoints write their own error objects: handle() only closes the exchange and logs a lost client
         http.createContext("/v1/chat/completions", ex -> handle(ex, openAi::completions));
         http.createContext("/v1/models", ex -> handle(ex, openAi::models));
-        http.createContext("/admin/versions", ex -> handle(ex, e -> admin(e, "GET", this::versions)));
-        http.createContext("/admin/promote", ex -> handle(ex, e -> admin(e, "POST", this::promote)));
-        http.createContext("/admin/rollback", ex -> handle(ex, e -> admin(e, "POST", this::rollback)));
-        http.createContext("/admin/deploy", ex -> handle(ex, e -> admin(e, "POST", this::deploy)));
-        http.createContext("/healthz", ex -> handle(ex, e -> {
-            String why = problem.get();
-            reply(e, why == null ? 200 : 503, why == null ? Map.of("status", "ok", "deployment", server.deployment())
-                    : Map.of("status", "degraded", "problem", why, "deployment", server.deployment()));
-        }));
-        http.createContext("/metrics", ex -> handle(ex, e -> {
-            byte[] text = metrics.scrape().getBytes(StandardCharsets.UTF_8);
-            e.getResponseHeaders().add("Content-Type", ServiceMetrics.CONTENT_TYPE);
-            e.sendResponseHeaders(200, text.length);
-            try (OutputStream o = e.getResponseBody()) {
-                o.write(text);
-            }
-        }));
-        http.createContext("/", ex -> handle(ex, this::dashboard));
+        AdminRoutes.mount(new OpsSurface(metrics, problem).details(() -> Map.of("deployment", server.deployment())), server)
+                .mountOn(http);
+        http.createContext("/", ex -> handle(ex, dashboard::serve));
         http.start();
     }
 
@@ -228,7 +196,7 @@ public final class HttpApi implements AutoCloseable {
         }
     }
 
-    private static final class BadRequest extends RuntimeException {
+    static final class BadRequest extends RuntimeException {
         final int status;
 
         BadRequest(int status, String message) {
@@ -308,133 +276,6 @@ public final class HttpApi implements AutoCloseable {
 
     static final double[] BATCH_BUCKETS = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 
-    /**
-     * After a batch is answered, on the batch thread: its exchanges go to the sink, with reference
-     * samples for the prompts the reference fraction picks (by route key, once per request).
-     */
-    private void afterBatch(List<PolicyServer.Answer> answers) {
-        if (sink == null) {
-            return;
-        }
-        // off the batch thread: a slow broker (a producer blocks up to max.block.ms) must not stall chat
-        try {
-            sinkThread.execute(() -> log(answers));
-        } catch (java.util.concurrent.RejectedExecutionException e) {
-            metrics.add("dualign_http_answers_dropped_total", "HTTP answers not sent to Kafka because the sink was too far behind",
-                    Map.of(), answers.size());
-            LOG.error("{} answers not logged: the Kafka sink is {} batches behind", answers.size(), SINK_BACKLOG);
-        }
-    }
-
-    /** Bounded: beyond it answers are counted as dropped rather than held in memory without limit. */
-    static final int SINK_BACKLOG = 1024;
-
-    private final java.util.concurrent.ThreadPoolExecutor sinkThread = new java.util.concurrent.ThreadPoolExecutor(1, 1, 0,
-            TimeUnit.MILLISECONDS, new java.util.concurrent.ArrayBlockingQueue<>(SINK_BACKLOG), r -> {
-                Thread t = new Thread(r, "dualign-http-sink");
-                t.setDaemon(true);
-                return t;
-            });
-
-    private void log(List<PolicyServer.Answer> answers) {
-        List<ResponseEvent> all = new ArrayList<>();
-        answers.forEach(a -> all.addAll(a.events())); // under enforcement, with their candidates
-        Map<String, PolicyServer.Prompt> forReference = new LinkedHashMap<>();
-        for (PolicyServer.Answer a : answers) {
-            // every response of one request shares its prompt id, and its route key decided the sampling
-            if (a.routeKey() != null && server.sampledForReference(a.routeKey())) {
-                forReference.putIfAbsent(a.event().promptId(), new PolicyServer.Prompt(a.event().promptId(), a.event().prompt()));
-            }
-        }
-        if (!forReference.isEmpty()) {
-            all.addAll(server.referenceSamples(List.copyOf(forReference.values()), server.settings().referenceSamples()));
-        }
-        sink.accept(all);
-    }
-
-    private void admin(HttpExchange ex, String method, Handler h) throws Exception {
-        String token = server.settings().adminToken();
-        String given = ex.getRequestHeaders().getFirst("Authorization");
-        if (token == null || token.isBlank() || given == null || !given.startsWith("Bearer ")
-                || !MessageDigest.isEqual(token.getBytes(StandardCharsets.UTF_8),
-                        given.substring(7).trim().getBytes(StandardCharsets.UTF_8))) {
-            ex.getResponseHeaders().add("WWW-Authenticate", "Bearer realm=\"dualign-admin\"");
-            reply(ex, 401, Map.of("error", token == null || token.isBlank()
-                    ? "admin endpoints are disabled: set server.admin-token" : "missing or invalid bearer token"));
-            return;
-        }
-        requireMethod(ex, method);
-        h.handle(ex);
-    }
-
-    private void versions(HttpExchange ex) throws IOException {
-        reply(ex, 200, server.describe());
-    }
-
-    private void promote(HttpExchange ex) throws IOException {
-        JsonNode body = body(ex);
-        long v = body.hasNonNull("version") ? body.get("version").asLong() : -1;
-        boolean ok = server.promote(v, "admin promote");
-        if (!ok && v >= 0 && server.deployment().canary() != v) {
-            // not the canary: deploy that version directly
-            ok = server.deploy(v, null, true);
-            if (!ok) {
-                throw new BadRequest(409, server.lastRefusal());
-            }
-        } else if (!ok) {
-            throw new BadRequest(409, "there is no canary to promote");
-        }
-        reply(ex, 200, Map.of("deployment", server.deployment()));
-    }
-
-    private void rollback(HttpExchange ex) throws IOException {
-        long now = server.rollback("admin rollback");
-        if (now < 0) {
-            throw new BadRequest(409, "nothing to roll back to");
-        }
-        reply(ex, 200, Map.of("deployment", server.deployment()));
-    }
-
-    private void deploy(HttpExchange ex) throws IOException {
-        JsonNode body = body(ex);
-        if (!body.hasNonNull("version") || !body.get("version").canConvertToLong()) {
-            throw new BadRequest(400, "field 'version' must be an integer");
-        }
-        boolean canary = body.path("canary").asBoolean(true);
-        if (!server.deploy(body.get("version").asLong(), null, !canary)) {
-            throw new BadRequest(409, server.lastRefusal());
-        }
-        reply(ex, 200, Map.of("deployment", server.deployment()));
-    }
-
-    private void dashboard(HttpExchange ex) throws IOException {
-        String path = ex.getRequestURI().getPath();
-        if (state == null) {
-            throw new BadRequest(404, "no dashboard here");
-        }
-        switch (path) {
-            case "/", "/index.html" -> resource(ex, "dev/dualign/dashboard/index.html", "text/html; charset=utf-8");
-            case "/dashboard.js" -> resource(ex, "dev/dualign/dashboard/dashboard.js", "text/javascript; charset=utf-8");
-            case "/chart.umd.js" -> resource(ex, CHART_JS, "text/javascript; charset=utf-8");
-            case "/api/state" -> reply(ex, 200, state.get());
-            default -> throw new BadRequest(404, "not found: " + path);
-        }
-    }
-
-    private static void resource(HttpExchange ex, String name, String type) throws IOException {
-        try (InputStream in = HttpApi.class.getClassLoader().getResourceAsStream(name)) {
-            if (in == null) {
-                throw new BadRequest(404, "missing resource " + name);
-            }
-            byte[] b = in.readAllBytes();
-            ex.getResponseHeaders().add("Content-Type", type);
-            ex.sendResponseHeaders(200, b.length);
-            try (OutputStream o = ex.getResponseBody()) {
-                o.write(b);
-            }
-        }
-    }
-
     private static void requireMethod(HttpExchange ex, String method) {
         if (!ex.getRequestMethod().equals(method)) {
             ex.getResponseHeaders().add("Allow", method);
@@ -475,12 +316,7 @@ public final class HttpApi implements AutoCloseable {
     public void close() {
         http.stop(0);
         batcher.close();
-        sinkThread.shutdown();
-        try {
-            sinkThread.awaitTermination(10, TimeUnit.SECONDS); // what was answered reaches the sink
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        answerLog.close();
         ((ExecutorService) http.getExecutor()).shutdownNow();
     }
 }
