@@ -89,7 +89,7 @@ public final class Demo implements AutoCloseable {
     /** Starts every part; on any failure stops what was started and rethrows. */
     public static Demo start(Config c, Path home, Options o, PrintWriter out) throws Exception {
         JobSettings js = JobSettings.from(c, home);
-        if (!js.mode().closesTheLoop()) {
+        if (!js.control().mode().closesTheLoop()) {
             throw new dev.dualign.core.config.ConfigException("dual.mode", "the demo closes the loop: use one of "
                     + DualMode.closedLoopKeys());
         }
@@ -149,8 +149,8 @@ public final class Demo implements AutoCloseable {
                 http.url());
         out.printf("                  (OpenAI-compatible: base URL %sv1, model %s)%n", http.url(), ss.model());
         out.printf("Admin token:      %s  (Authorization: Bearer …; %sadmin/versions)%n", adminToken, http.url());
-        out.printf("mode %s, margins %s%s, %.0f prompts/s, seed %d%s%n", js.mode(), js.constraints(),
-                js.relativeToReference().isEmpty() ? "" : " (" + js.relativeToReference() + " above the reference's mean)", o.rate(), o.seed(),
+        out.printf("mode %s, margins %s%s, %.0f prompts/s, seed %d%s%n", js.control().mode(), js.constraints(),
+                js.control().relativeToReference().isEmpty() ? "" : " (" + js.control().relativeToReference() + " above the reference's mean)", o.rate(), o.seed(),
                 o.duration() == null ? "; Ctrl-C stops" : "; stops after " + o.duration().toSeconds() + " s (Ctrl-C earlier)");
         out.flush();
 
@@ -195,8 +195,8 @@ public final class Demo implements AutoCloseable {
     public static LoopMonitor monitorFor(JobSettings js, GroundTruth truth) {
         // a margin relative to the reference is unknown (NaN) until the controller publishes it
         Map<String, Double> margins = new java.util.LinkedHashMap<>(js.constraints());
-        js.relativeToReference().forEach(n -> margins.put(n, Double.NaN));
-        return new LoopMonitor(js.mode(), margins, truth, LoopMonitor.Bands.of(js.confidence(), js.anytimeValid()));
+        js.control().relativeToReference().forEach(n -> margins.put(n, Double.NaN));
+        return new LoopMonitor(js.control().mode(), margins, truth, LoopMonitor.Bands.of(js.confidence(), js.anytimeValid()));
     }
 
     private static void ensureModels(JobSettings js, Options o, PrintWriter out) {
@@ -241,17 +241,17 @@ public final class Demo implements AutoCloseable {
 
     public static ServerSettings serverSettings(Config c, JobSettings js, String token, long seed) {
         long hold = c.get(ServingOptions.CANARY_HOLD_MS);
-        if (js.mode().drawsReferenceSamples()
-                && c.get(ServingOptions.REFERENCE_SAMPLES) < js.oneShotSamplesPerPrompt()) {
+        if (js.control().mode().drawsReferenceSamples()
+                && c.get(ServingOptions.REFERENCE_SAMPLES) < js.control().oneShotSamplesPerPrompt()) {
             // the one-shot solve would wait for samples that never come, and λ(0) would fall back to init
             throw new dev.dualign.core.config.ConfigException(ServingOptions.REFERENCE_SAMPLES.key(), "must be at least "
-                    + "dual.one-shot.samples-per-prompt (" + js.oneShotSamplesPerPrompt() + "), got "
+                    + "dual.one-shot.samples-per-prompt (" + js.control().oneShotSamplesPerPrompt() + "), got "
                     + c.get(ServingOptions.REFERENCE_SAMPLES));
         }
-        if (hold >= js.requestTimeoutMs()) {
+        if (hold >= js.control().requestTimeoutMs()) {
             // a version waiting behind the canary would let the controller's fine-tune request time out
             throw new dev.dualign.core.config.ConfigException(ServingOptions.CANARY_HOLD_MS.key(), "must be less than "
-                    + "dual.request-timeout-ms (" + js.requestTimeoutMs() + "), got " + hold);
+                    + "dual.request-timeout-ms (" + js.control().requestTimeoutMs() + "), got " + hold);
         }
         return new ServerSettings(c.get(ServingOptions.HOST), c.get(ServingOptions.PORT), token, c.get(ServingOptions.CANARY_FRACTION),
                 hold, c.get(ServingOptions.REFERENCE_FRACTION), c.get(ServingOptions.REFERENCE_SAMPLES), c.get(ServingOptions.MAX_TOKENS),
@@ -265,20 +265,20 @@ public final class Demo implements AutoCloseable {
      * {@code dual.one-shot.samples-per-prompt} large, or no set would ever be complete.
      */
     public static ServerSettings.Enforce enforce(Config c, JobSettings js) {
-        if (!js.mode().enforcesAtInference()) {
+        if (!js.control().mode().enforcesAtInference()) {
             return null;
         }
         int k = c.get(ServingOptions.ENFORCE_CANDIDATES);
-        if (k < js.oneShotSamplesPerPrompt()) {
+        if (k < js.control().oneShotSamplesPerPrompt()) {
             throw new dev.dualign.core.config.ConfigException(ServingOptions.ENFORCE_CANDIDATES.key(), "must be at least "
-                    + "dual.one-shot.samples-per-prompt (" + js.oneShotSamplesPerPrompt() + "), got " + k
+                    + "dual.one-shot.samples-per-prompt (" + js.control().oneShotSamplesPerPrompt() + "), got " + k
                     + ": each prompt's candidates are its reference samples; set both to the same K");
         }
-        return new ServerSettings.Enforce(k, js.beta(), js.names());
+        return new ServerSettings.Enforce(k, js.control().beta(), js.names());
     }
 
     public static FineTuneSettings fineTuneSettings(Config c, JobSettings js, long seed) {
-        return new FineTuneSettings(js.names(), js.beta(), c.get(FineTuneOptions.EPOCHS), c.get(FineTuneOptions.BATCH),
+        return new FineTuneSettings(js.names(), js.control().beta(), c.get(FineTuneOptions.EPOCHS), c.get(FineTuneOptions.BATCH),
                 c.get(FineTuneOptions.LEARNING_RATE).floatValue(), c.get(FineTuneOptions.MAX_KL), c.get(FineTuneOptions.MAX_PAIRS),
                 c.get(FineTuneOptions.MIN_PAIRS), c.get(ServingOptions.MAX_TOKENS), c.get(FineTuneOptions.BUFFER), seed,
                 c.get(FineTuneOptions.INIT).equals("reference"), c.get(FineTuneOptions.PAIRS).equals("reference"));

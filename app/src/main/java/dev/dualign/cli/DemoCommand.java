@@ -77,9 +77,9 @@ final class DemoCommand implements Callable<Integer> {
             c = c.withoutPrefix("constraints.");
         }
         c = c.with(overrides(), DualignOptions.ALL, DualignOptions.PASS_THROUGH);
-        if (DualMode.fromKey(c.get(dev.dualign.streaming.JobOptions.MODE)).enforcesAtInference()) {
+        if (DualMode.fromKey(c.get(dev.dualign.core.control.ControlOptions.MODE)).enforcesAtInference()) {
             // each prompt's K candidates are its reference samples: a set is complete at K
-            c = c.with(Map.of(dev.dualign.streaming.JobOptions.ONE_SHOT_SAMPLES.key(), c.get(dev.dualign.serving.ServingOptions.ENFORCE_CANDIDATES)),
+            c = c.with(Map.of(dev.dualign.core.control.ControlOptions.ONE_SHOT_SAMPLES.key(), c.get(dev.dualign.serving.ServingOptions.ENFORCE_CANDIDATES)),
                     DualignOptions.ALL, DualignOptions.PASS_THROUGH);
         }
         if (!(rate > 0)) {

@@ -107,7 +107,7 @@ final class JobCommand implements java.util.concurrent.Callable<Integer> {
         if (settings.prometheusPort() > 0) {
             out.printf("Prometheus:       http://127.0.0.1:%d/metrics%n", settings.prometheusPort());
         }
-        out.printf("mode %s, constraints %s; Ctrl-C stops with a savepoint%n", settings.mode(), settings.constraints());
+        out.printf("mode %s, constraints %s; Ctrl-C stops with a savepoint%n", settings.control().mode(), settings.constraints());
         out.flush();
 
         CountDownLatch done = new CountDownLatch(1);

@@ -68,7 +68,7 @@ final class ServeCommand implements Callable<Integer> {
         ModelRegistry registry = new ModelRegistry(Path.of(js.registry()));
         boolean gateway = c.get(ServingOptions.BACKEND).equals("upstream");
         Gateway.Settings gs = gateway && role != Role.FINETUNER ? gatewaySettings(c, System.getenv()) : null;
-        if (!(gateway && role == Role.SERVER) || js.mode().enforcesAtInference()) {
+        if (!(gateway && role == Role.SERVER) || js.control().mode().enforcesAtInference()) {
             // a gateway alone scores nothing, unless it enforces
             Demo.checkScorers(registry, js.names(), "scoring.registry");
         }

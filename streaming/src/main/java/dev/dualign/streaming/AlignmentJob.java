@@ -82,7 +82,7 @@ public final class AlignmentJob {
                 .process(new VersionEstimator(settings), JsonTypeInfo.forRecord(VersionEstimate.class))
                 .name("estimate").uid("estimate");
         out.write(estimates, Topic.ESTIMATES, VersionEstimate.class);
-        DualMode mode = settings.mode();
+        DualMode mode = settings.control().mode();
         boolean wantsSamples = mode.stepsOnLiveSamples();
         boolean wantsReference = mode.usesReferenceSamples();
         DataStream<ControllerInput> samples = scored

@@ -1,6 +1,7 @@
 package dev.dualign.streaming;
 
 import dev.dualign.connectors.KafkaOptions;
+import dev.dualign.core.control.ControlOptions;
 import dev.dualign.core.config.Config;
 import dev.dualign.core.config.ConfigOption;
 import java.nio.file.Files;
@@ -18,13 +19,14 @@ import java.util.Map;
 public final class JobConfig {
     public static final List<ConfigOption<?>> ALL;
     /** Prefixes whose keys are free-form: Kafka client properties and the constraints. */
-    public static final List<String> FREE_FORM = List.of(KafkaOptions.CLIENT_PROPERTIES_PREFIX, JobOptions.CONSTRAINTS_PREFIX);
+    public static final List<String> FREE_FORM = List.of(KafkaOptions.CLIENT_PROPERTIES_PREFIX, ControlOptions.CONSTRAINTS_PREFIX);
     /** What the job accepts unchecked: the free-form prefixes and the other processes' keys. */
-    public static final List<String> PASS_THROUGH = List.of(KafkaOptions.CLIENT_PROPERTIES_PREFIX, JobOptions.CONSTRAINTS_PREFIX,
+    public static final List<String> PASS_THROUGH = List.of(KafkaOptions.CLIENT_PROPERTIES_PREFIX, ControlOptions.CONSTRAINTS_PREFIX,
             "server.", "finetune.");
 
     static {
         List<ConfigOption<?>> all = new ArrayList<>(KafkaOptions.ALL);
+        all.addAll(ControlOptions.ALL);
         all.addAll(JobOptions.ALL);
         ALL = List.copyOf(all);
     }

@@ -21,13 +21,13 @@ class JobSettingsTest {
                 "constraints.humour", 0.2));
         assertThat(s.names()).containsExactly("harmless", "humour");
         assertThat(s.constraints()).containsEntry("harmless", 0.1).containsEntry("humour", 0.2);
-        assertThat(s.relativeToReference()).containsExactly("harmless");
+        assertThat(s.control().relativeToReference()).containsExactly("harmless");
         assertThat(s.absoluteMargins()).isNull(); // the judge must wait for the controller's word
         assertThat(s.control().resolve(new double[] {0.35, 0.0})).containsExactly(new double[] {0.45, 0.2},
                 org.assertj.core.api.Assertions.within(1e-12));
 
         JobSettings abs = of(Map.of("constraints.harmless", 0.5));
-        assertThat(abs.relativeToReference()).isEmpty();
+        assertThat(abs.control().relativeToReference()).isEmpty();
         assertThat(abs.absoluteMargins()).containsExactly(Map.entry("harmless", 0.5));
     }
 

@@ -1,5 +1,7 @@
 package dev.dualign.core.control;
 
+import dev.dualign.core.config.Config;
+import dev.dualign.core.config.ConfigException;
 import dev.dualign.core.dual.DualMode;
 import dev.dualign.core.dual.ProjectedSubgradient;
 import java.io.Serializable;
@@ -9,7 +11,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * What the controller rules need from the configuration ({@code dual.*} and {@code constraints}).
+ * What the controller rules need from the configuration ({@code dual.*} and {@code constraints}),
+ * read by {@link #from} from the keys of {@link ControlOptions}.
  *
  * @param mode how λ moves
  * @param constraints utility name → margin b, in configuration order (λ's positions); for a
@@ -55,6 +58,26 @@ public record ControlSettings(DualMode mode, Map<String, Double> constraints, do
         if (!(headroom >= 0) || !Double.isFinite(headroom)) {
             throw new IllegalArgumentException("headroom must be a finite number ≥ 0, got " + headroom);
         }
+    }
+
+    /** Reads the controller's keys ({@link ControlOptions}) and the constraints; a bad one fails naming its key. */
+    public static ControlSettings from(Config c) {
+        Constraints parsed = Constraints.from(c);
+        DualMode mode = DualMode.fromKey(c.get(ControlOptions.MODE));
+        if (!parsed.relative().isEmpty() && !mode.usesReferenceSamples()) {
+            throw new ConfigException(ControlOptions.CONSTRAINTS_PREFIX + parsed.relative().get(0) + ".relative-to", "a margin "
+                    + "relative to the reference is measured on reference samples, which dual.mode " + mode.key() + " does not "
+                    + "take; use a mode that does (" + java.util.Arrays.stream(DualMode.values()).filter(DualMode::usesReferenceSamples)
+                    .map(DualMode::key).collect(java.util.stream.Collectors.joining(", ")) + ") or an absolute margin");
+        }
+        return new ControlSettings(mode, parsed.margins(), c.get(ControlOptions.BETA), c.get(ControlOptions.ETA),
+                c.get(ControlOptions.ETA_SCHEDULE).equals("constant") ? ProjectedSubgradient.Schedule.CONSTANT
+                        : ProjectedSubgradient.Schedule.INVERSE_SQRT,
+                c.get(ControlOptions.LAMBDA_MAX), c.get(ControlOptions.EPSILON), c.get(ControlOptions.N_MIN),
+                c.get(ControlOptions.ESTIMATE_EVERY), c.get(ControlOptions.PRIMAL_DUAL_BATCH), c.get(ControlOptions.ONE_SHOT_PROMPTS),
+                c.get(ControlOptions.ONE_SHOT_SAMPLES), c.get(ControlOptions.LAMBDA_INIT), c.get(ControlOptions.REFERENCE_TIMEOUT_MS),
+                c.get(ControlOptions.REQUEST_TIMEOUT_MS), c.get(ControlOptions.REQUEST_RETRIES), parsed.relative(),
+                c.get(ControlOptions.HEADROOM), c.get(ControlOptions.ENFORCE_EVERY));
     }
 
     /** No headroom: λ aims at the margins themselves (the papers' algorithms). */

@@ -65,7 +65,7 @@ public final class CanaryJudge extends KeyedBroadcastProcessFunction<Long, Versi
                 margins.put(name, b);
             }
         }
-        CanaryRule.CanaryDecision d = CanaryRule.judge(margins, e.bounds(), settings.nMin(), SOURCE);
+        CanaryRule.CanaryDecision d = CanaryRule.judge(margins, e.bounds(), settings.control().nMin(), SOURCE);
         DeploymentDecision.Action action = switch (d.verdict()) {
             case PROMOTE -> DeploymentDecision.Action.PROMOTE;
             case ROLLBACK -> DeploymentDecision.Action.ROLLBACK;

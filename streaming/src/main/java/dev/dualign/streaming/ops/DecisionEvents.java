@@ -22,7 +22,7 @@ final class DecisionEvents {
 
     /** @param margins the absolute margins now, or null while a relative one is unresolved */
     DualUpdate update(DualStep step, double[] margins, long now) {
-        return new DualUpdate(settings.constraintSet(), step.lambdaByName(names), step.evidence(), settings.mode(), step.kind(),
+        return new DualUpdate(settings.constraintSet(), step.lambdaByName(names), step.evidence(), settings.control().mode(), step.kind(),
                 step.step(), step.version(), step.atLambdaMax(), margins == null ? null : DualStep.byName(names, margins), now);
     }
 

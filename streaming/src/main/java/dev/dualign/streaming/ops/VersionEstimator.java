@@ -129,7 +129,7 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, List<Esti
             inclusionLatency.update(Math.max(0, System.currentTimeMillis() - s.timestamp()));
         }
         st[sinceAt] += 1;
-        if (st[sinceAt] >= settings.estimateEvery()) {
+        if (st[sinceAt] >= settings.control().estimateEvery()) {
             st[sinceAt] = 0;
             Map<String, StatsState> stats = new LinkedHashMap<>();
             for (int i = 0; i < k; i++) {
@@ -226,7 +226,7 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, List<Esti
     private void alerts(Context ctx, VersionEstimate e, double[] st, int alertAt) {
         List<String> names = settings.names();
         for (int c = 0; c < names.size(); c++) {
-            if (settings.relativeToReference().contains(names.get(c))) {
+            if (settings.control().relativeToReference().contains(names.get(c))) {
                 continue; // its margin is known to the controller and the judge only: a rollback says it
             }
             Estimate est = e.bounds().get(names.get(c)); // looked at on every estimate: the anytime-valid bound

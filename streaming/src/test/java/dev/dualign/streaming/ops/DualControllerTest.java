@@ -60,7 +60,7 @@ class DualControllerTest {
         h.setProcessingTime(1);
         h.processElement(new StreamRecord<>(estimate(0, 0.3, 1000, 0.01))); // the reference's traffic: arms the wait
         assertThat(h.extractOutputValues()).isEmpty();
-        h.setProcessingTime(1 + s.referenceTimeoutMs());
+        h.setProcessingTime(1 + s.control().referenceTimeoutMs());
         assertThat(h.extractOutputValues()).singleElement().satisfies(u -> assertThat(u.kind()).isEqualTo(StepKind.INIT));
         h.getOutput().clear();
         h.getSideOutput(DualController.FINE_TUNE).clear();
@@ -205,7 +205,7 @@ class DualControllerTest {
         // the fine-tune of the init request is dead-lettered: no version ever comes
         JobSettings s = settings("iterative", Map.of("dual.request-timeout-ms", 5000, "dual.request-retries", 2));
         var h = started(s);
-        long t = 1 + s.referenceTimeoutMs();
+        long t = 1 + s.control().referenceTimeoutMs();
         for (int attempt = 1; attempt <= 2; attempt++) {
             t += 5000;
             h.setProcessingTime(t);
