@@ -124,13 +124,13 @@ public final class Demo implements AutoCloseable {
             new SecureRandom().nextBytes(b);
             adminToken = HexFormat.of().formatHex(b);
         }
-        ServerSettings ss = serverSettings(c, js, adminToken, o.seed());
+        ServerSettings ss = ServerSettings.from(c, js.control(), adminToken, o.seed());
         server = PolicyServer.start(registry, ss, device);
         serving = new ServingLoop(server, loopKafka, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID)).start()
                 .registerMetrics(metrics);
         http = new HttpApi(server, serving.httpSink(), monitor::state, serving::problem, metrics);
 
-        tuner = new FineTuner(registry, device, fineTuneSettings(c, js, o.seed()));
+        tuner = new FineTuner(registry, device, FineTuneSettings.from(c, js.control(), c.get(ServingOptions.MAX_TOKENS), o.seed()));
         fineTuneService = new FineTuneService(tuner, loopKafka).registerMetrics(metrics).start();
         monitor.showFineTuner(fineTuneService::status);
 
@@ -237,51 +237,6 @@ public final class Demo implements AutoCloseable {
             throw new dev.dualign.core.config.ConfigException(key, "port " + port + " is in use (another dualign?); "
                     + "stop that process or set " + key + " to a free port");
         }
-    }
-
-    public static ServerSettings serverSettings(Config c, JobSettings js, String token, long seed) {
-        long hold = c.get(ServingOptions.CANARY_HOLD_MS);
-        if (js.control().mode().drawsReferenceSamples()
-                && c.get(ServingOptions.REFERENCE_SAMPLES) < js.control().oneShotSamplesPerPrompt()) {
-            // the one-shot solve would wait for samples that never come, and λ(0) would fall back to init
-            throw new dev.dualign.core.config.ConfigException(ServingOptions.REFERENCE_SAMPLES.key(), "must be at least "
-                    + "dual.one-shot.samples-per-prompt (" + js.control().oneShotSamplesPerPrompt() + "), got "
-                    + c.get(ServingOptions.REFERENCE_SAMPLES));
-        }
-        if (hold >= js.control().requestTimeoutMs()) {
-            // a version waiting behind the canary would let the controller's fine-tune request time out
-            throw new dev.dualign.core.config.ConfigException(ServingOptions.CANARY_HOLD_MS.key(), "must be less than "
-                    + "dual.request-timeout-ms (" + js.control().requestTimeoutMs() + "), got " + hold);
-        }
-        return new ServerSettings(c.get(ServingOptions.HOST), c.get(ServingOptions.PORT), token, c.get(ServingOptions.CANARY_FRACTION),
-                hold, c.get(ServingOptions.REFERENCE_FRACTION), c.get(ServingOptions.REFERENCE_SAMPLES), c.get(ServingOptions.MAX_TOKENS),
-                c.get(ServingOptions.TEMPERATURE), c.get(ServingOptions.REQUEST_TIMEOUT_MS), c.get(ServingOptions.INITIAL_VERSION),
-                seed, c.get(ServingOptions.BATCH), c.get(ServingOptions.MODEL), null).withEnforce(enforce(c, js));
-    }
-
-    /**
-     * Enforcement at inference in {@code enforce} mode, else null. Each candidate set is one
-     * prompt's reference samples for the job's solve, so it must be at least
-     * {@code dual.one-shot.samples-per-prompt} large, or no set would ever be complete.
-     */
-    public static ServerSettings.Enforce enforce(Config c, JobSettings js) {
-        if (!js.control().mode().enforcesAtInference()) {
-            return null;
-        }
-        int k = c.get(ServingOptions.ENFORCE_CANDIDATES);
-        if (k < js.control().oneShotSamplesPerPrompt()) {
-            throw new dev.dualign.core.config.ConfigException(ServingOptions.ENFORCE_CANDIDATES.key(), "must be at least "
-                    + "dual.one-shot.samples-per-prompt (" + js.control().oneShotSamplesPerPrompt() + "), got " + k
-                    + ": each prompt's candidates are its reference samples; set both to the same K");
-        }
-        return new ServerSettings.Enforce(k, js.control().beta(), js.names());
-    }
-
-    public static FineTuneSettings fineTuneSettings(Config c, JobSettings js, long seed) {
-        return new FineTuneSettings(js.names(), js.control().beta(), c.get(FineTuneOptions.EPOCHS), c.get(FineTuneOptions.BATCH),
-                c.get(FineTuneOptions.LEARNING_RATE).floatValue(), c.get(FineTuneOptions.MAX_KL), c.get(FineTuneOptions.MAX_PAIRS),
-                c.get(FineTuneOptions.MIN_PAIRS), c.get(ServingOptions.MAX_TOKENS), c.get(FineTuneOptions.BUFFER), seed,
-                c.get(FineTuneOptions.INIT).equals("reference"), c.get(FineTuneOptions.PAIRS).equals("reference"));
     }
 
     public LoopMonitor monitor() {

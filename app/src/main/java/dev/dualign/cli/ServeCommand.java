@@ -91,7 +91,7 @@ final class ServeCommand implements Callable<Integer> {
         if (gs != null) {
             gwSink = new ResponseSink(lk);
             ResponseSink sink = gwSink;
-            ServerSettings.Enforce enforce = Demo.enforce(c, js);
+            ServerSettings.Enforce enforce = ServerSettings.enforce(c, js.control());
             if (enforce != null) { // enforcement through the upstream: the job's scorers, the live λ
                 java.util.concurrent.atomic.AtomicReference<dev.dualign.serving.LambdaFollower> lambdas =
                         new java.util.concurrent.atomic.AtomicReference<>();
@@ -110,7 +110,7 @@ final class ServeCommand implements Callable<Integer> {
                     gs.upstream(), lk.responses(), gs.version());
         } else if (role != Role.FINETUNER) {
             monitor = Demo.monitorFor(js, GroundTruth.NONE); // a real chatbot: no oracle
-            server = PolicyServer.start(registry, Demo.serverSettings(c, js, token, 1), device);
+            server = PolicyServer.start(registry, ServerSettings.from(c, js.control(), token, 1), device);
             loop = new ServingLoop(server, lk, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID)).start()
                     .registerMetrics(metrics);
             http = new HttpApi(server, loop.httpSink(), monitor::state, loop::problem, metrics);
@@ -120,7 +120,7 @@ final class ServeCommand implements Callable<Integer> {
                     : "Admin endpoints:  " + http.url() + "admin/versions (Authorization: Bearer <server.admin-token>)");
         }
         if (role != Role.SERVER) {
-            tuner = new FineTuner(registry, device, Demo.fineTuneSettings(c, js, 1));
+            tuner = new FineTuner(registry, device, dev.dualign.finetune.FineTuneSettings.from(c, js.control(), c.get(ServingOptions.MAX_TOKENS), 1));
             service = new FineTuneService(tuner, lk).registerMetrics(metrics).start();
             out.printf("Fine-tuner:       %s → registry %s → %s%n", lk.control(), registry.root(), lk.checkpoints());
             if (monitor != null) {

@@ -1,5 +1,8 @@
 package dev.dualign.finetune;
 
+import dev.dualign.core.config.Config;
+import dev.dualign.core.control.ControlSettings;
+
 import java.util.List;
 
 /**
@@ -42,5 +45,17 @@ public record FineTuneSettings(List<String> utilities, double beta, int epochs, 
 
     public static FineTuneSettings defaults(List<String> utilities, double beta) {
         return new FineTuneSettings(utilities, beta, 3, 32, 1e-3f, 30, 768, 64, 40, 20_000, 11);
+    }
+
+    /**
+     * Reads the fine-tuner's keys ({@link FineTuneOptions}); λ's names and β are the controller's.
+     *
+     * @param maxTokens longest response the reference samples for the pairs (the server's {@code server.max-tokens})
+     */
+    public static FineTuneSettings from(Config c, ControlSettings control, int maxTokens, long seed) {
+        return new FineTuneSettings(control.names(), control.beta(), c.get(FineTuneOptions.EPOCHS), c.get(FineTuneOptions.BATCH),
+                c.get(FineTuneOptions.LEARNING_RATE).floatValue(), c.get(FineTuneOptions.MAX_KL), c.get(FineTuneOptions.MAX_PAIRS),
+                c.get(FineTuneOptions.MIN_PAIRS), maxTokens, c.get(FineTuneOptions.BUFFER), seed,
+                c.get(FineTuneOptions.INIT).equals("reference"), c.get(FineTuneOptions.PAIRS).equals("reference"));
     }
 }

@@ -1,5 +1,9 @@
 package dev.dualign.serving;
 
+import dev.dualign.core.config.Config;
+import dev.dualign.core.config.ConfigException;
+import dev.dualign.core.control.ControlSettings;
+
 /**
  * The policy server's resolved settings. It decides no canary itself (the job does), so it needs
  * no margins. Canary and reference sampling are fractions of prompts;
@@ -84,5 +88,47 @@ public record ServerSettings(String host, int port, String adminToken, double ca
     public ServerSettings withEnforce(Enforce e) {
         return new ServerSettings(host, port, adminToken, canaryFraction, canaryHoldMs, e == null ? referenceFraction : 0,
                 referenceSamples, maxTokens, temperature, requestTimeoutMs, initialVersion, seed, batch, model, e);
+    }
+
+    /**
+     * Reads the server's keys ({@link ServingOptions}), checked against the controller's: a bad one
+     * fails naming its key.
+     */
+    public static ServerSettings from(Config c, ControlSettings control, String token, long seed) {
+        long hold = c.get(ServingOptions.CANARY_HOLD_MS);
+        if (control.mode().drawsReferenceSamples()
+                && c.get(ServingOptions.REFERENCE_SAMPLES) < control.oneShotSamplesPerPrompt()) {
+            // the one-shot solve would wait for samples that never come, and λ(0) would fall back to init
+            throw new ConfigException(ServingOptions.REFERENCE_SAMPLES.key(), "must be at least "
+                    + "dual.one-shot.samples-per-prompt (" + control.oneShotSamplesPerPrompt() + "), got "
+                    + c.get(ServingOptions.REFERENCE_SAMPLES));
+        }
+        if (hold >= control.requestTimeoutMs()) {
+            // a version waiting behind the canary would let the controller's fine-tune request time out
+            throw new ConfigException(ServingOptions.CANARY_HOLD_MS.key(), "must be less than "
+                    + "dual.request-timeout-ms (" + control.requestTimeoutMs() + "), got " + hold);
+        }
+        return new ServerSettings(c.get(ServingOptions.HOST), c.get(ServingOptions.PORT), token, c.get(ServingOptions.CANARY_FRACTION),
+                hold, c.get(ServingOptions.REFERENCE_FRACTION), c.get(ServingOptions.REFERENCE_SAMPLES), c.get(ServingOptions.MAX_TOKENS),
+                c.get(ServingOptions.TEMPERATURE), c.get(ServingOptions.REQUEST_TIMEOUT_MS), c.get(ServingOptions.INITIAL_VERSION),
+                seed, c.get(ServingOptions.BATCH), c.get(ServingOptions.MODEL), null).withEnforce(enforce(c, control));
+    }
+
+    /**
+     * Enforcement at inference in {@code enforce} mode, else null. Each candidate set is one
+     * prompt's reference samples for the job's solve, so it must be at least
+     * {@code dual.one-shot.samples-per-prompt} large, or no set would ever be complete.
+     */
+    public static Enforce enforce(Config c, ControlSettings control) {
+        if (!control.mode().enforcesAtInference()) {
+            return null;
+        }
+        int k = c.get(ServingOptions.ENFORCE_CANDIDATES);
+        if (k < control.oneShotSamplesPerPrompt()) {
+            throw new ConfigException(ServingOptions.ENFORCE_CANDIDATES.key(), "must be at least "
+                    + "dual.one-shot.samples-per-prompt (" + control.oneShotSamplesPerPrompt() + "), got " + k
+                    + ": each prompt's candidates are its reference samples; set both to the same K");
+        }
+        return new Enforce(k, control.beta(), control.names());
     }
 }
