@@ -81,7 +81,10 @@ final class RegistryCommand implements Runnable {
                 "The prompt and response go in as a text pair (the tokenizer's template), truncated and padded to --max-length;",
                 "the score is one output column, raw or through --transform. The model is run on test pairs first; one that",
                 "does not run is refused and nothing is published. The job, server and fine-tuner use the newest version of",
-                "each name when they start. Contract and exporting a Hugging Face model: docs/plug-in.md."})
+                "each name when they start. Contract and exporting a Hugging Face model: docs/plug-in.md.",
+                "Trust: a TorchScript file is code. Loading it (here, and in every job, server and fine-tuner that uses it)",
+                "runs what its author put in it. Import only models from people you trust; the manifest records the file's",
+                "sha256 and who imported it."})
     static final class ImportScorer implements Callable<Integer> {
         @Spec
         CommandSpec spec;

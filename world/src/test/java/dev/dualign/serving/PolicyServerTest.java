@@ -313,6 +313,20 @@ class PolicyServerTest {
             assertThat(post(api, "/admin/rollback", "{}", "s3cret").statusCode()).isEqualTo(200);
             assertThat(server.deployment().stable()).isEqualTo(0);
             assertThat(post(api, "/admin/deploy", "{\"version\":99}", "s3cret").statusCode()).isEqualTo(409);
+            // bad admin input is a 400 with the reason and changes nothing: never "version 0 for everyone"
+            assertThat(server.deploy(1, null, false)).isTrue();
+            PolicyServer.Deployment withCanary = server.deployment();
+            for (String[] bad : new String[][] {{"/admin/promote", "{\"version\":\"abc\"}", "'version'"},
+                    {"/admin/promote", "{\"version\":-3}", "'version'"}, {"/admin/promote", "{\"version\":1.5}", "'version'"},
+                    {"/admin/promote", "{\"verison\":1}", "unknown field 'verison'"},
+                    {"/admin/deploy", "{\"version\":\"1\"}", "'version'"}, {"/admin/deploy", "{}", "'version'"},
+                    {"/admin/deploy", "{\"version\":1,\"canary\":\"no\"}", "'canary'"},
+                    {"/admin/rollback", "{\"version\":0}", "unknown field 'version'"}, {"/admin/promote", "abc", "JSON"}}) {
+                HttpResponse<String> r = post(api, bad[0], bad[1], "s3cret");
+                assertThat(r.statusCode()).as("%s %s", bad[0], bad[1]).isEqualTo(400);
+                assertThat(r.body()).as("%s %s", bad[0], bad[1]).contains(bad[2]);
+                assertThat(server.deployment()).isEqualTo(withCanary);
+            }
             // the chat API is open (loopback) and checks its input
             assertThat(post(api, "/v1/chat", "not json", null).statusCode()).isEqualTo(400);
             assertThat(post(api, "/v1/chat", "{\"text\":\"hi\"}", null).body()).contains("prompt");

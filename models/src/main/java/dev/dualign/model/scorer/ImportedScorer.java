@@ -111,7 +111,22 @@ public final class ImportedScorer implements Scorer {
 
     /** Loads a published scorer version: {@code scorer.json}, the model file and {@code tokenizer.json}. */
     public static ImportedScorer load(Path dir, String name, Device device) {
-        return load(name, readSpec(dir), dir.resolve(readSpec(dir).modelFile()), dir.resolve(TOKENIZER_FILE), device);
+        Spec spec = readSpec(dir);
+        return load(name, spec, modelFileIn(dir, spec), dir.resolve(TOKENIZER_FILE), device);
+    }
+
+    /**
+     * The spec's model file, which must be a file of the version's own directory: the registry
+     * checksums that directory's files, so a path leading out of it would load an unchecked file.
+     */
+    static Path modelFileIn(Path dir, Spec spec) {
+        String m = spec.modelFile();
+        Path p = m == null ? null : dir.resolve(m).normalize();
+        if (p == null || m.isBlank() || !dir.normalize().equals(p.getParent())) {
+            throw new IllegalArgumentException(dir.resolve(SPEC_FILE) + ": modelFile '" + m
+                    + "' is not a file of the version's directory; refusing to load it");
+        }
+        return p;
     }
 
     /** Loads a scorer from its files wherever they are (the importer checks them before publishing). */

@@ -116,6 +116,10 @@ public final class ScorerImport {
             info.put("kind", ImportedScorer.KIND);
             info.put("format", "torchscript");
             info.put("source", r.model().toAbsolutePath().toString());
+            // a TorchScript file is code its author wrote: record what was imported, and by whom
+            info.put("sourceSha256", sha256(r.model()));
+            info.put("importedBy", System.getProperty("user.name", "unknown"));
+            info.put("importedAt", java.time.Instant.now().toString());
             info.put("inputs", String.join(",", inputs));
             info.put("output", Integer.toString(output));
             if (label != null) {
@@ -132,6 +136,19 @@ public final class ScorerImport {
         }
         throw new IllegalArgumentException("--model: the model did not run on the tokenizer's pairs (" + String.join("; ", failures)
                 + ")" + (r.inputs() == null ? "; give its inputs with --inputs" : "") + "; nothing was published");
+    }
+
+    private static String sha256(java.nio.file.Path f) {
+        try (java.io.InputStream in = Files.newInputStream(f)) {
+            java.security.MessageDigest d = java.security.MessageDigest.getInstance("SHA-256");
+            byte[] buf = new byte[1 << 16];
+            for (int n; (n = in.read(buf)) > 0;) {
+                d.update(buf, 0, n);
+            }
+            return java.util.HexFormat.of().formatHex(d.digest());
+        } catch (java.io.IOException | java.security.NoSuchAlgorithmException e) {
+            throw new IllegalArgumentException("--model: cannot read " + f + ": " + e.getMessage(), e);
+        }
     }
 
     /** {@code id2label} of a Hugging Face config, by index. */

@@ -100,6 +100,11 @@ class ImportedScorerTest {
         assertThat(reg.manifest("harmless", 0).info()).containsEntry("kind", ImportedScorer.KIND).containsEntry("label", "harmless");
         assertThat(reg.manifest("harmless", 0).files()).extracting(f -> f.path())
                 .containsExactlyInAnyOrder("model.pt", "tokenizer.json", "imported-scorer.json");
+        // what was imported and by whom: the file is code its author wrote
+        String modelSha = reg.manifest("harmless", 0).files().stream().filter(f -> f.path().equals("model.pt")).findFirst()
+                .orElseThrow().sha256();
+        assertThat(reg.manifest("harmless", 0).info()).containsEntry("sourceSha256", modelSha)
+                .containsEntry("importedBy", System.getProperty("user.name")).containsKey("importedAt");
         // no tokenizer and no built-in scorer in this registry: the set opens on imported scorers alone
         try (ScorerSet set = ScorerSet.open(reg, List.of("harmless"), Device.cpu()); ImportedScorer direct = fixture(1, "softmax")) {
             List<Scorer.PromptResponse> pairs = ScorerImport.SMOKE;
@@ -119,6 +124,24 @@ class ImportedScorerTest {
     private static ScorerImport.Request request(String name, Integer output, String label, String transform) {
         return new ScorerImport.Request(name, FIXTURE.resolve("model.pt"), FIXTURE.resolve("tokenizer.json"), null, output, label, null,
                 null, transform);
+    }
+
+    @Test
+    void aSpecWhoseModelFileLeavesTheVersionDirectoryIsRefused(@TempDir Path root) throws Exception {
+        Path dir = Files.createDirectories(root.resolve("v"));
+        Files.copy(FIXTURE.resolve("tokenizer.json"), dir.resolve(ImportedScorer.TOKENIZER_FILE));
+        Files.copy(FIXTURE.resolve("model.pt"), root.resolve("outside.pt"));
+        for (String bad : new String[] {"../outside.pt", "/etc/passwd", "sub/model.pt", ""}) {
+            ImportedScorer.writeSpec(dir, new ImportedScorer.Spec("torchscript", bad, List.of("input_ids", "attention_mask",
+                    "token_type_ids"), 1, "sigmoid", 64, null));
+            assertThatThrownBy(() -> ImportedScorer.load(dir, "harmless", Device.cpu())).as(bad)
+                    .hasMessageContaining("not a file of the version's directory");
+        }
+        Files.copy(FIXTURE.resolve("model.pt"), dir.resolve("model.pt"));
+        ImportedScorer.writeSpec(dir, spec(1, "sigmoid"));
+        try (ImportedScorer ok = ImportedScorer.load(dir, "harmless", Device.cpu())) {
+            assertThat(ok.score(ScorerImport.SMOKE)).hasSize(ScorerImport.SMOKE.size());
+        }
     }
 
     @Test
