@@ -96,7 +96,7 @@ public final class HttpApi implements AutoCloseable {
                 () -> server.deployment().canary());
         m.gauge("dualign_canary_share", "Share of prompts the canary answers (0 without a canary)", Map.of(),
                 () -> server.deployment().canary() < 0 ? 0 : server.deployment().canaryFraction());
-        m.gauges("dualign_answers_total", "Responses generated per policy version since start (HTTP and Kafka)", () -> {
+        m.counters("dualign_answers_total", "Responses generated per policy version since start (HTTP and Kafka)", () -> {
             Map<Map<String, String>, Double> out = new LinkedHashMap<>();
             server.answeredPerVersion().forEach((v, n) -> out.put(Map.of("version", Long.toString(v)), (double) n));
             return out;

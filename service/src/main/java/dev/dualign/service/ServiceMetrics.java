@@ -61,6 +61,14 @@ public final class ServiceMetrics {
         family(name, "gauge", help).series().put("", values);
     }
 
+    /**
+     * A family of counters whose label sets are only known when scraped (e.g. answers per version):
+     * values that only grow, so Prometheus's {@code rate} and {@code increase} read them right.
+     */
+    public synchronized void counters(String name, String help, Supplier<Map<Map<String, String>, Double>> values) {
+        family(name, "counter", help).series().put("", values);
+    }
+
     /** A counter whose value lives elsewhere (an {@code AtomicLong} the service already keeps). */
     public synchronized void counter(String name, String help, Map<String, String> labels, DoubleSupplier value) {
         family(name, "counter", help).series().put(labelText(labels), value);

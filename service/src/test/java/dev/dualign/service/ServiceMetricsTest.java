@@ -21,7 +21,7 @@ class ServiceMetricsTest {
         AtomicLong published = new AtomicLong(4);
         m.counter("dualign_finetune_runs_total", "Runs", Map.of("outcome", "published"), published::get);
         m.gauge("dualign_canary_share", "Share", Map.of(), () -> 0.5);
-        m.gauges("dualign_answers_total", "Per version", () -> {
+        m.counters("dualign_answers_total", "Per version", () -> {
             Map<Map<String, String>, Double> out = new LinkedHashMap<>();
             out.put(Map.of("version", "0"), 10.0);
             out.put(Map.of("version", "1"), 2.0);
@@ -39,6 +39,7 @@ class ServiceMetricsTest {
                 .contains("dualign_chat_requests_total{outcome=\"bad_request\",version=\"none\"} 1\n")
                 .contains("dualign_finetune_runs_total{outcome=\"published\"} 5\n")
                 .contains("# TYPE dualign_canary_share gauge\ndualign_canary_share 0.5\n")
+                .contains("# TYPE dualign_answers_total counter\n") // counts since start: a counter, so rate() reads it
                 .contains("dualign_answers_total{version=\"0\"} 10\n", "dualign_answers_total{version=\"1\"} 2\n")
                 .contains("dualign_odd{why=\"a \\\"quoted\\\"\\\\thing\"} 1\n")
                 // cumulative buckets, +Inf equal to the count

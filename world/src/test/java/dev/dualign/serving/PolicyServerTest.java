@@ -394,7 +394,7 @@ class PolicyServerTest {
                     .contains("dualign_chat_latency_seconds_count 1\n")
                     .contains("dualign_serving_version{slot=\"stable\"} 0\n", "dualign_serving_version{slot=\"canary\"} 1\n")
                     .contains("dualign_canary_share 0.5\n")
-                    .contains("dualign_answers_total{version=\"0\"} 1\n")
+                    .contains("# TYPE dualign_answers_total counter\n", "dualign_answers_total{version=\"0\"} 1\n")
                     .contains("dualign_version_events_total{event=\"canary\"} 1\n");
         }
     }
