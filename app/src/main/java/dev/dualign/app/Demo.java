@@ -95,6 +95,10 @@ public final class Demo implements AutoCloseable {
         }
         requireFreePort(js.webPort(), "flink.web-port");
         requireFreePort(c.get(ServingOptions.PORT), "server.port");
+        KafkaSettings kafka = KafkaSettings.from(c);
+        if (!kafka.useEmbeddedBroker()) { // a cluster that does not answer: exit 5 naming it, before the bootstrap
+            TopicAdmin.requireReachable(kafka, java.time.Duration.ofSeconds(10));
+        }
         ensureModels(js, o, out); // before the monitor: its clock is the loop's, not the bootstrap's
         Demo d = new Demo(out, monitorFor(js, new OracleTruth())); // the simulated users' prompts: truth is known
         try {

@@ -46,6 +46,11 @@ public final class Dualign implements Runnable {
                 .setCaseInsensitiveEnumValuesAllowed(true)
                 .setExecutionExceptionHandler((ex, cmd, parsed) -> {
                     // bad configuration is the user's to fix: name the key, no stack trace
+                    if (ex instanceof dev.dualign.connectors.KafkaUnreachableException) {
+                        cmd.getErr().println("dualign " + cmd.getCommandName() + ": " + ex.getMessage());
+                        cmd.getErr().flush();
+                        return EXIT_UNREACHABLE;
+                    }
                     if (ex instanceof dev.dualign.core.config.ConfigException) {
                         cmd.getErr().println("dualign " + cmd.getCommandName() + ": " + ex.getMessage());
                         cmd.getErr().flush();

@@ -61,6 +61,9 @@ final class JobCommand implements java.util.concurrent.Callable<Integer> {
         Config c = config.load();
         JobSettings settings = JobSettings.from(c, home);
         KafkaSettings kafka = KafkaSettings.from(c);
+        if (!kafka.useEmbeddedBroker()) {
+            TopicAdmin.requireReachable(kafka, KafkaCommand.REACH_TIMEOUT); // exit 5 naming the broker, before anything starts
+        }
 
         ModelRegistry registry = new ModelRegistry(Path.of(settings.registry()));
         if (!Bootstrap.isBootstrapped(registry)) {

@@ -65,6 +65,7 @@ final class ServeCommand implements Callable<Integer> {
             throw new ConfigException("kafka.bootstrap.servers", "serve talks to a Kafka cluster: set it (bin/dualign demo "
                     + "runs everything embedded)");
         }
+        TopicAdmin.requireReachable(kafka, KafkaCommand.REACH_TIMEOUT); // exit 5 naming the broker, before anything starts
         ModelRegistry registry = new ModelRegistry(Path.of(js.registry()));
         boolean gateway = c.get(ServingOptions.BACKEND).equals("upstream");
         Gateway.Settings gs = gateway && role != Role.FINETUNER ? gatewaySettings(c, System.getenv()) : null;

@@ -79,6 +79,25 @@ class KafkaCommandITCase {
     }
 
     @Test
+    void serveJobAndDemoNameAnUnreachableClusterInOneLineWithExitFive() throws Exception {
+        String dead;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            dead = "127.0.0.1:" + s.getLocalPort(); // closed again: nothing listens there
+        }
+        // a registry that does not exist: the broker is checked before any model is looked at or trained
+        Path conf = config("kafka:\n  bootstrap.servers: \"" + dead + "\"\nscoring:\n  registry: \""
+                + dir.resolve("no-registry") + "\"\nconstraints:\n  harmless: 0.5\nserver:\n  port: 0\nflink:\n  web-port: 0\n");
+        for (String[] args : new String[][] {{"serve", "--config", conf.toString()}, {"job", "--config", conf.toString()},
+                {"demo", "--config", conf.toString(), "--duration", "5s"}}) {
+            CliRun r = run(args);
+            assertThat(r.code()).as(args[0] + ": " + r.err()).isEqualTo(5);
+            assertThat(r.err().strip()).as(args[0]).startsWith("dualign " + args[0] + ": cannot reach Kafka at " + dead);
+            assertThat(r.err().strip().lines().count()).as(args[0] + ": one line, no stack trace").isEqualTo(1);
+            assertThat(dir.resolve("no-registry")).as(args[0] + ": nothing was bootstrapped").doesNotExist();
+        }
+    }
+
+    @Test
     void tailPrintsDecodedEventsAndFlagsInvalidRecords() throws Exception {
         Path conf = config("kafka:\n  topic-prefix: cli-t.\n");
         assertThat(run("kafka", "topics", "--config", conf.toString(), "--bootstrap-servers", KAFKA.bootstrapServers()).code())

@@ -47,11 +47,11 @@ public final class TopicAdmin {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while connecting to Kafka", e);
         } catch (java.util.concurrent.TimeoutException e) {
-            throw new IllegalStateException("cannot reach Kafka at " + settings.bootstrapServers() + ": no answer within "
+            throw new KafkaUnreachableException("cannot reach Kafka at " + settings.bootstrapServers() + ": no answer within "
                     + timeout.toSeconds() + " s", e);
         } catch (java.util.concurrent.ExecutionException e) {
             Throwable cause = e.getCause() == null ? e : e.getCause();
-            throw new IllegalStateException("cannot reach Kafka at " + settings.bootstrapServers() + ": "
+            throw new KafkaUnreachableException("cannot reach Kafka at " + settings.bootstrapServers() + ": "
                     + (cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage()), e);
         } finally {
             admin.close(java.time.Duration.ofSeconds(1));
