@@ -1,10 +1,14 @@
 package dev.dualign.serving;
 
-import dev.dualign.service.LoopKafka;
-
 import dev.dualign.core.event.EventJson;
 import dev.dualign.core.event.ResponseEvent;
+import dev.dualign.service.LoopKafka;
 import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -14,49 +18,103 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Sends exchanges answered over HTTP to {@code dualign.responses}. The client already has its
- * answer, so a record Kafka refuses is not retried here: it is counted and reported (health and
- * metrics), never dropped silently.
+ * answer, so a record Kafka refuses (a broker down for longer than the producer's delivery
+ * timeout) is kept and sent again until it is written: {@link #problem()} reports it while any
+ * wait, and clears once they are all written. Only past {@link #RETRY_CAPACITY} waiting records is
+ * one dropped, counted in {@link #lost()} and logged, never silently.
  */
 public final class ResponseSink implements Consumer<List<ResponseEvent>>, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ResponseSink.class);
+    /** Refused records kept for another try: about an hour of answers at 25 a second. */
+    static final int RETRY_CAPACITY = 100_000;
 
     private final LoopKafka kafka;
     private final KafkaProducer<String, byte[]> producer;
+    private final BlockingQueue<ProducerRecord<String, byte[]>> retry = new ArrayBlockingQueue<>(RETRY_CAPACITY);
+    /** Records refused at least once and not yet written: waiting in {@link #retry} or sent again. */
+    private final AtomicLong unwritten = new AtomicLong();
     private final AtomicLong lost = new AtomicLong();
-    private volatile String problem;
+    private volatile String lastError = "";
+    private final ScheduledExecutorService resender;
 
     public ResponseSink(LoopKafka kafka) {
+        this(kafka, 1000);
+    }
+
+    /** @param retryEveryMs how often refused records are sent again */
+    ResponseSink(LoopKafka kafka, long retryEveryMs) {
         this.kafka = kafka;
         this.producer = kafka.producer(null);
+        this.resender = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "dualign-response-resend");
+            t.setDaemon(true);
+            return t;
+        });
+        resender.scheduleWithFixedDelay(this::resend, retryEveryMs, retryEveryMs, TimeUnit.MILLISECONDS);
     }
 
     @Override
     public void accept(List<ResponseEvent> responses) {
         for (ResponseEvent r : responses) {
-            producer.send(new ProducerRecord<>(kafka.responses(), r.key(), EventJson.writeBytes(r)), (meta, e) -> {
-                if (e == null) {
-                    return;
-                }
-                // answered to the client, but the loop will never see it: say so, loudly and countably
-                long n = lost.incrementAndGet();
-                problem = n + " HTTP answers could not be written to " + kafka.responses() + " (last: " + e + ")";
-                LOG.error("response {} could not be written to {}: {}", r.id(), kafka.responses(), e.toString());
-            });
+            send(new ProducerRecord<>(kafka.responses(), r.key(), EventJson.writeBytes(r)), false);
         }
     }
 
-    /** Answers that could not be written. */
+    private void send(ProducerRecord<String, byte[]> rec, boolean again) {
+        producer.send(rec, (meta, e) -> {
+            if (e == null) {
+                if (again) {
+                    unwritten.decrementAndGet();
+                }
+                return;
+            }
+            lastError = e.toString();
+            if (!again) {
+                unwritten.incrementAndGet();
+            }
+            if (!retry.offer(rec)) {
+                unwritten.decrementAndGet();
+                lost.incrementAndGet();
+                LOG.error("an HTTP answer could not be written to {} and {} others wait already: dropped ({})", kafka.responses(),
+                        RETRY_CAPACITY, e.toString());
+            }
+        });
+    }
+
+    /** Sends again what Kafka refused; the producer queues them until the broker answers. */
+    private void resend() {
+        try {
+            for (ProducerRecord<String, byte[]> rec; (rec = retry.poll()) != null;) {
+                send(rec, true);
+            }
+        } catch (RuntimeException e) { // a closed producer: nothing more to do
+            LOG.warn("could not send refused answers again: {}", e.toString());
+        }
+    }
+
+    /** Answers that could not be written and were dropped (the retry buffer was full). */
     public long lost() {
         return lost.get();
     }
 
-    /** Why answers are missing from Kafka, or null. */
+    /** Answers refused by Kafka and not yet written. */
+    public long unwritten() {
+        return unwritten.get();
+    }
+
+    /** Why answers are missing from Kafka now, or null once every refused answer has been written. */
     public String problem() {
-        return problem;
+        long n = unwritten.get();
+        return n == 0 ? null : n + " HTTP answers wait to be written to " + kafka.responses() + " (Kafka: " + lastError + ")";
     }
 
     @Override
     public void close() {
-        producer.close();
+        resender.shutdown();
+        resend(); // what was refused gets one more try within the close timeout
+        producer.close(java.time.Duration.ofSeconds(10));
+        if (unwritten.get() > 0) {
+            LOG.error("{} HTTP answers were not written to {} before shutdown", unwritten.get(), kafka.responses());
+        }
     }
 }
