@@ -263,6 +263,38 @@ class GatewayTest {
     }
 
     @Test
+    void withoutAKeyOfItsOwnTheClientsKeyGoesUpstreamAndTheUpstreamsRetryAfterComesBack() throws Exception {
+        AtomicReference<String> auth = new AtomicReference<>();
+        HttpServer fake = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        fake.createContext("/v1/chat/completions", ex -> {
+            auth.set(ex.getRequestHeaders().getFirst("Authorization"));
+            byte[] b = "{\"error\":{\"message\":\"slow down\",\"type\":\"rate_limit_error\"}}".getBytes(StandardCharsets.UTF_8);
+            ex.getResponseHeaders().set("Content-Type", "application/json");
+            ex.getResponseHeaders().set("Retry-After", "7");
+            ex.sendResponseHeaders(429, b.length);
+            ex.getResponseBody().write(b);
+            ex.close();
+        });
+        fake.start();
+        List<ResponseEvent> seen = new CopyOnWriteArrayList<>();
+        try (Gateway open = new Gateway(new Gateway.Settings("127.0.0.1", 0,
+                URI.create("http://127.0.0.1:" + fake.getAddress().getPort() + "/v1/"), null, 3, 5_000), seen::addAll,
+                new ServiceMetrics(), () -> null)) {
+            HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create(open.url() + "v1/chat/completions"))
+                    .header("Content-Type", "application/json").header("Authorization", "Bearer sk-client")
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).isEqualTo(429);
+            assertThat(r.headers().firstValue("Retry-After")).contains("7");
+            assertThat(r.body()).contains("slow down");
+            assertThat(auth.get()).isEqualTo("Bearer sk-client");
+            assertThat(seen).isEmpty(); // a refusal is not an answer
+        } finally {
+            fake.stop(0);
+        }
+    }
+
+    @Test
     void aStalledOrBrokenUpstreamEndsTheRequestWithAReasonAndPathsStayWithinTheApi() throws Exception {
         HttpServer fake = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         fake.setExecutor(java.util.concurrent.Executors.newCachedThreadPool());

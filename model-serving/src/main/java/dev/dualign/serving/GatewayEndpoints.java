@@ -45,7 +45,7 @@ final class GatewayEndpoints {
             error(ex, 405, "invalid_request_error", ex.getRequestMethod() + " not allowed; use GET");
             return;
         }
-        upstream.forward(ex, upstream.request(path.replaceFirst("^/v1", "").replaceAll("/$", "")).GET().build(), false, null);
+        upstream.forward(ex, upstream.request(path.replaceFirst("^/v1", "").replaceAll("/$", ""), ex).GET().build(), false, null);
     }
 
     /** {@code /v1/chat/completions}: forwarded as it came, or enforced. */
@@ -76,7 +76,7 @@ final class GatewayEndpoints {
         if (enforcement != null) {
             outcome = enforcement.answer(ex, (ObjectNode) req);
         } else {
-            HttpRequest up = upstream.request("/chat/completions").header("Content-Type", "application/json")
+            HttpRequest up = upstream.request("/chat/completions", ex).header("Content-Type", "application/json")
                     .header("Accept", stream ? "text/event-stream" : "application/json")
                     .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build();
             outcome = upstream.forward(ex, up, stream, AnswerLog.lastUserMessage(req));

@@ -68,13 +68,14 @@ final class GatewayEnforcement implements AutoCloseable {
         upReq.put("n", n * k).put("logprobs", true);
         upReq.remove("stream");
         upReq.remove("stream_options");
-        HttpResponse<byte[]> r = upstream.fetch(ex, upstream.request("/chat/completions").header("Content-Type", "application/json")
+        HttpResponse<byte[]> r = upstream.fetch(ex, upstream.request("/chat/completions", ex).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(upReq))).build());
         if (r == null) {
             return ex.getResponseCode() == 504 ? "timeout" : "upstream_unreachable";
         }
         if (r.statusCode() != 200) { // the upstream's refusal, unchanged
             ex.getResponseHeaders().set("Content-Type", r.headers().firstValue("Content-Type").orElse("application/json"));
+            r.headers().firstValue("Retry-After").ifPresent(v -> ex.getResponseHeaders().set("Retry-After", v));
             ex.sendResponseHeaders(r.statusCode(), r.body().length == 0 ? -1 : r.body().length);
             try (OutputStream out = ex.getResponseBody()) {
                 out.write(r.body());

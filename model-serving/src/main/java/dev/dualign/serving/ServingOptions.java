@@ -43,7 +43,7 @@ public final class ServingOptions {
     public static final ConfigOption<String> UPSTREAM_URL = ConfigOption.string("server.upstream.url", "")
             .describe("Gateway mode: the OpenAI-compatible chatbot's base URL, up to and including /v1.");
     public static final ConfigOption<String> UPSTREAM_API_KEY_ENV = ConfigOption.string("server.upstream.api-key-env", "")
-            .describe("Gateway mode: the environment variable holding the upstream's API key (empty: no key sent).");
+            .describe("Gateway mode: the environment variable holding the upstream's API key (empty: the client's own Authorization header is forwarded).");
     public static final ConfigOption<Long> UPSTREAM_VERSION = ConfigOption.longInteger("server.upstream.version", 1)
             .check(v -> v >= 0, "a version ≥ 0").describe("Gateway mode: the policy version the upstream's answers are logged "
                     + "under; give each upstream deployment its own, so the job estimates each apart.");

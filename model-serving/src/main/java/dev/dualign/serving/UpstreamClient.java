@@ -39,13 +39,25 @@ final class UpstreamClient {
                 .version(HttpClient.Version.HTTP_1_1).build();
     }
 
-    /** A request to {@code path} under the upstream's base URL, with the request timeout and its key. */
-    HttpRequest.Builder request(String path) {
+    /**
+     * A request to {@code path} under the upstream's base URL, with the request timeout and the key:
+     * the configured one, else the client's own {@code Authorization}, so a gateway without a key of
+     * its own lets each client use theirs.
+     */
+    HttpRequest.Builder request(String path, HttpExchange from) {
         HttpRequest.Builder b = HttpRequest.newBuilder(settings.resolve(path)).timeout(Duration.ofMillis(settings.requestTimeoutMs()));
+        String clients = from == null ? null : from.getRequestHeaders().getFirst("Authorization");
         if (settings.apiKey() != null && !settings.apiKey().isBlank()) {
             b.header("Authorization", "Bearer " + settings.apiKey());
+        } else if (clients != null && !clients.isBlank()) {
+            b.header("Authorization", clients);
         }
         return b;
+    }
+
+    /** The upstream's {@code Retry-After} (a 429 or 503 says when to come back), relayed to the client. */
+    private static void relayRetryAfter(HttpExchange ex, HttpResponse<?> r) {
+        r.headers().firstValue("Retry-After").ifPresent(v -> ex.getResponseHeaders().set("Retry-After", v));
     }
 
     /**
@@ -118,6 +130,7 @@ final class UpstreamClient {
                 return "ok";
             }
             byte[] body = in.readAllBytes();
+            relayRetryAfter(ex, r);
             ex.sendResponseHeaders(r.statusCode(), body.length == 0 ? -1 : body.length);
             try (OutputStream out = ex.getResponseBody()) {
                 out.write(body);
@@ -160,6 +173,7 @@ final class UpstreamClient {
         }
         byte[] body = r.body();
         ex.getResponseHeaders().set("Content-Type", r.headers().firstValue("Content-Type").orElse("application/json"));
+        relayRetryAfter(ex, r);
         ex.sendResponseHeaders(r.statusCode(), body.length == 0 ? -1 : body.length);
         try (OutputStream out = ex.getResponseBody()) {
             out.write(body);
