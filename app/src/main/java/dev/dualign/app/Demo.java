@@ -24,6 +24,7 @@ import dev.dualign.serving.ServerSettings;
 import dev.dualign.serving.ServingLoop;
 import dev.dualign.streaming.AlignmentJob;
 import dev.dualign.streaming.JobEnvironment;
+import dev.dualign.streaming.JobIdentity;
 import dev.dualign.streaming.JobSettings;
 import dev.dualign.world.OracleTruth;
 import dev.dualign.world.TrafficSimulator;
@@ -51,6 +52,8 @@ import org.slf4j.LoggerFactory;
  * real one; only the users are simulated.
  */
 public final class Demo implements AutoCloseable {
+    static final String JOB_NAME = "dualign-demo";
+
     private static final Logger LOG = LoggerFactory.getLogger(Demo.class);
 
     /**
@@ -89,6 +92,10 @@ public final class Demo implements AutoCloseable {
     /** Starts every part; on any failure stops what was started and rethrows. */
     public static Demo start(Config c, Path home, Options o, PrintWriter out) throws Exception {
         JobSettings js = JobSettings.from(c, home);
+        if (!c.isSet(dev.dualign.streaming.JobOptions.CHECKPOINT_DIR)) {
+            // the demo's state is its own: `dualign job` must never resume a demo's checkpoint
+            js = js.withCheckpointDir(home.resolve(".dualign/demo/checkpoints").toUri().toString());
+        }
         if (!js.control().mode().closesTheLoop()) {
             throw new dev.dualign.core.config.ConfigException("dual.mode", "the demo closes the loop: use one of "
                     + DualMode.closedLoopKeys());
@@ -141,7 +148,9 @@ public final class Demo implements AutoCloseable {
         // the job's checkpoints of a demo run are its own: every run starts with λ = 0 (or the one-shot λ*)
         StreamExecutionEnvironment env = JobEnvironment.local(js, new Configuration(), true);
         AlignmentJob.kafka(env, js, kafka, false);
-        job = env.executeAsync("dualign-demo");
+        job = env.executeAsync(JOB_NAME);
+        JobIdentity identity = JobIdentity.of(JOB_NAME, js);
+        JobEnvironment.localPath(js.checkpointDir()).ifPresent(root -> identity.writeTo(root.resolve(job.getJobID().toHexString())));
         flinkUrl = "http://127.0.0.1:" + js.webPort();
 
         simulator = new TrafficSimulator(loopKafka, o.rate(), o.seed()).start();

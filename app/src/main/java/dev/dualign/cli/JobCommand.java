@@ -9,6 +9,7 @@ import dev.dualign.model.registry.ModelRegistry;
 import dev.dualign.model.scorer.ScorerSet;
 import dev.dualign.streaming.AlignmentJob;
 import dev.dualign.streaming.JobEnvironment;
+import dev.dualign.streaming.JobIdentity;
 import dev.dualign.streaming.JobSettings;
 import dev.dualign.world.bootstrap.Bootstrap;
 import dev.dualign.world.bootstrap.ConsoleProgress;
@@ -18,6 +19,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import org.apache.flink.api.common.JobID;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.core.execution.SavepointFormatType;
@@ -38,6 +40,8 @@ import picocli.CommandLine.Spec;
         description = {"Run the alignment job on a local Flink cluster with its web UI.",
             "For a Flink 2.2 cluster, build the shaded jar with: bin/dualign job --jar"})
 final class JobCommand implements java.util.concurrent.Callable<Integer> {
+    static final String JOB_NAME = "dualign-alignment";
+
     @Spec
     CommandSpec spec;
 
@@ -60,6 +64,24 @@ final class JobCommand implements java.util.concurrent.Callable<Integer> {
         Path home = Path.of(System.getProperty("dualign.home", "."));
         Config c = config.load();
         JobSettings settings = JobSettings.from(c, home);
+        Path lastSavepoint = home.resolve(".dualign/last-savepoint");
+        JobSettings run = settings;
+        if (settings.restoreFrom().isBlank() && !fresh) {
+            java.util.Optional<String> sp = Files.exists(lastSavepoint)
+                    ? java.util.Optional.of(Files.readString(lastSavepoint).trim()) : java.util.Optional.empty();
+            java.util.Optional<String> from = JobEnvironment.newestRestorePoint(sp, settings.checkpointDir());
+            if (from.isPresent()) {
+                boolean isSavepoint = from.equals(sp);
+                out.println("resuming from the " + (isSavepoint ? "savepoint of the last run: " : "newest retained checkpoint "
+                        + "(newer than the last savepoint: the last run did not stop cleanly): ") + from.get() + " (--fresh ignores it)");
+                run = settings.withRestoreFrom(from.get());
+            }
+        }
+        // never resume what another job or configuration wrote (a demo's checkpoints, another margin): exit 2 naming both
+        JobIdentity identity = JobIdentity.of(JOB_NAME, settings);
+        if (!run.restoreFrom().isBlank()) {
+            identity.requireSameAs(run.restoreFrom());
+        }
         KafkaSettings kafka = KafkaSettings.from(c);
         if (!kafka.useEmbeddedBroker()) {
             TopicAdmin.requireReachable(kafka, KafkaCommand.REACH_TIMEOUT); // exit 5 naming the broker, before anything starts
@@ -81,30 +103,19 @@ final class JobCommand implements java.util.concurrent.Callable<Integer> {
         }
         TopicAdmin.ensure(kafka).requireOk();
 
-        Path lastSavepoint = home.resolve(".dualign/last-savepoint");
-        JobSettings run = settings;
-        if (settings.restoreFrom().isBlank() && !fresh) {
-            java.util.Optional<String> sp = Files.exists(lastSavepoint)
-                    ? java.util.Optional.of(Files.readString(lastSavepoint).trim()) : java.util.Optional.empty();
-            java.util.Optional<String> from = JobEnvironment.newestRestorePoint(sp, settings.checkpointDir());
-            if (from.isPresent()) {
-                boolean isSavepoint = from.equals(sp);
-                out.println("resuming from the " + (isSavepoint ? "savepoint of the last run: " : "newest retained checkpoint "
-                        + "(newer than the last savepoint: the last run did not stop cleanly): ") + from.get() + " (--fresh ignores it)");
-                run = settings.withRestoreFrom(from.get());
-            }
-        }
         StreamExecutionEnvironment env = JobEnvironment.local(run, new Configuration(), true);
         AlignmentJob.kafka(env, run, kafka, false);
         JobClient client;
         try {
-            client = env.executeAsync("dualign-alignment");
+            client = env.executeAsync(JOB_NAME);
         } catch (Exception e) {
             if (embedded != null) {
                 embedded.close();
             }
             return failed(e, run);
         }
+        JobID jobId = client.getJobID();
+        JobEnvironment.localPath(settings.checkpointDir()).ifPresent(root -> identity.writeTo(root.resolve(jobId.toHexString())));
         out.printf("Flink web UI:     http://127.0.0.1:%d  (job %s)%n", settings.webPort(), client.getJobID());
         out.printf("Kafka bootstrap:  %s  (topics %sresponses, ...)%n", kafka.bootstrapServers(), kafka.topicPrefix());
         if (settings.prometheusPort() > 0) {
@@ -129,6 +140,7 @@ final class JobCommand implements java.util.concurrent.Callable<Integer> {
                         SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
                 Files.createDirectories(lastSavepoint.getParent());
                 Files.writeString(lastSavepoint, sp);
+                JobIdentity.directoryOf(sp).ifPresent(identity::writeTo);
                 System.out.println("\nstopped with savepoint " + sp);
             } catch (Exception e) {
                 System.err.println("\ncould not take a savepoint (" + e.getMessage() + "); the last checkpoint is retained under "

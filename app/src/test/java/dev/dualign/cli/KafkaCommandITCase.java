@@ -98,6 +98,23 @@ class KafkaCommandITCase {
     }
 
     @Test
+    void jobRefusesToResumeTheCheckpointADemoLeftNamingBoth() throws Exception {
+        Path ckpts = dir.resolve("checkpoints");
+        Path run = ckpts.resolve("00000000000000000000000000000001");
+        Files.createDirectories(run.resolve("chk-3"));
+        Files.writeString(run.resolve("chk-3").resolve("_metadata"), "");
+        Path conf = config("constraints:\n  harmless: 0.5\ncheckpoint:\n  dir: \"" + ckpts + "\"\nscoring:\n  registry: \""
+                + dir.resolve("no-registry") + "\"\n");
+        dev.dualign.streaming.JobIdentity.of("dualign-demo", dev.dualign.streaming.JobSettings.from(
+                dev.dualign.app.DualignOptions.load(conf), dir)).writeTo(run);
+        CliRun r = run("job", "--config", conf.toString());
+        assertThat(r.code()).as(r.err()).isEqualTo(2);
+        assertThat(r.err()).contains("checkpoint.restore-from").contains("dualign-demo").contains("dualign-alignment")
+                .contains("--fresh");
+        assertThat(dir.resolve("no-registry")).as("refused before anything started").doesNotExist();
+    }
+
+    @Test
     void tailPrintsDecodedEventsAndFlagsInvalidRecords() throws Exception {
         Path conf = config("kafka:\n  topic-prefix: cli-t.\n");
         assertThat(run("kafka", "topics", "--config", conf.toString(), "--bootstrap-servers", KAFKA.bootstrapServers()).code())

@@ -189,7 +189,8 @@ public final class JobEnvironment {
         return best;
     }
 
-    private static Optional<java.nio.file.Path> localPath(String location) {
+    /** The local file path of a checkpoint location (a path or a file: URI), or empty for a remote one. */
+    public static Optional<java.nio.file.Path> localPath(String location) {
         if (location == null || location.isBlank()) {
             return Optional.empty();
         }

@@ -70,6 +70,13 @@ public record JobSettings(ControlSettings control, String constraintSet, double 
         return control.margins();
     }
 
+    /** A copy that keeps its checkpoints in {@code dir} (a URI or path). */
+    public JobSettings withCheckpointDir(String dir) {
+        return new JobSettings(control, constraintSet, confidence, anytimeValid, rangeLo, rangeHi, partialSize, partialWaitMs,
+                batchSize, maxWaitMs, maxWords, device, registry, checkpointIntervalMs, dir, restoreFrom, parallelism, webPort,
+                prometheusPort);
+    }
+
     /** A copy that starts from a checkpoint or savepoint. */
     public JobSettings withRestoreFrom(String path) {
         return new JobSettings(control, constraintSet, confidence, anytimeValid, rangeLo, rangeHi, partialSize, partialWaitMs,
