@@ -26,6 +26,27 @@ public final class DualignOptions {
 
     private DualignOptions() {}
 
+    /**
+     * The keys set in {@code environment} as {@code DUALIGN_<KEY>}: the key upper-cased with '.' and
+     * '-' as '_' ({@code DUALIGN_SERVER_PORT} for {@code server.port}). Other {@code DUALIGN_} variables
+     * (the launcher's own) are not keys and are left alone.
+     */
+    public static java.util.Map<String, Object> fromEnvironment(java.util.Map<String, String> environment) {
+        java.util.Map<String, Object> out = new java.util.LinkedHashMap<>();
+        for (ConfigOption<?> o : ALL) {
+            String v = environment.get(envName(o.key()));
+            if (v != null) {
+                out.put(o.key(), v);
+            }
+        }
+        return out;
+    }
+
+    /** The environment variable of {@code key}. */
+    public static String envName(String key) {
+        return "DUALIGN_" + key.toUpperCase(java.util.Locale.ROOT).replace('.', '_').replace('-', '_');
+    }
+
     /** Loads {@code explicit} or the installation's default file; unknown keys fail naming the key. */
     public static Config load(Path explicit) {
         return JobConfig.load(explicit, ALL, PASS_THROUGH);

@@ -88,6 +88,8 @@ final class DemoCommand implements Callable<Integer> {
         Duration d = parseDuration("--duration", duration);
         Demo.Options o = new Demo.Options(d.isZero() ? null : d, rate, seed, size, parseDuration("--status-every", statusEvery));
 
+        out.println(ConfigFile.describe(c));
+        out.flush();
         Demo demo = Demo.start(c, home, o, out);
         CountDownLatch printed = new CountDownLatch(1);
         Thread hook = new Thread(() -> {

@@ -63,6 +63,8 @@ final class JobCommand implements java.util.concurrent.Callable<Integer> {
         }
         Path home = Path.of(System.getProperty("dualign.home", "."));
         Config c = config.load();
+        out.println(ConfigFile.describe(c));
+        out.flush();
         JobSettings settings = JobSettings.from(c, home);
         Path lastSavepoint = home.resolve(".dualign/last-savepoint");
         JobSettings run = settings;

@@ -59,6 +59,8 @@ final class ServeCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         Path home = Path.of(System.getProperty("dualign.home", "."));
         Config c = config.load();
+        out.println(ConfigFile.describe(c));
+        out.flush();
         JobSettings js = JobSettings.from(c, home);
         KafkaSettings kafka = KafkaSettings.from(c);
         if (kafka.useEmbeddedBroker()) {

@@ -93,6 +93,11 @@ public final class Config implements Serializable {
         return option.parse(values.get(option.key()));
     }
 
+    /** The keys set explicitly (file, environment, command line), with their raw values, in key order. */
+    public Map<String, Object> explicit() {
+        return new TreeMap<>(values);
+    }
+
     public boolean isSet(ConfigOption<?> option) {
         return values.containsKey(option.key());
     }
