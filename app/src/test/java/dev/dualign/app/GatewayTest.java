@@ -295,6 +295,46 @@ class GatewayTest {
     }
 
     @Test
+    void theApisOtherRoutesAreRelayedUnchangedAndNotLogged() throws Exception {
+        AtomicReference<String> seenRequest = new AtomicReference<>();
+        HttpServer fake = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        fake.createContext("/v1/", ex -> {
+            seenRequest.set(ex.getRequestMethod() + " " + ex.getRequestURI() + " " + ex.getRequestHeaders().getFirst("Content-Type")
+                    + " " + new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8));
+            byte[] b = "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"embedding\":[0.1,0.2],\"index\":0}]}"
+                    .getBytes(StandardCharsets.UTF_8);
+            ex.getResponseHeaders().set("Content-Type", "application/json");
+            ex.sendResponseHeaders(ex.getRequestURI().getPath().endsWith("missing") ? 404 : 200, b.length);
+            ex.getResponseBody().write(b);
+            ex.close();
+        });
+        fake.start();
+        List<ResponseEvent> seen = new CopyOnWriteArrayList<>();
+        try (Gateway g = new Gateway(new Gateway.Settings("127.0.0.1", 0,
+                URI.create("http://127.0.0.1:" + fake.getAddress().getPort() + "/v1"), null, 3, 5_000), seen::addAll,
+                new ServiceMetrics(), () -> null)) {
+            HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create(g.url() + "v1/embeddings?x=1"))
+                    .header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"input\":\"hi\",\"model\":\"e\"}")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).isEqualTo(200);
+            assertThat(JSON.readTree(r.body()).get("data").get(0).get("embedding")).hasSize(2);
+            assertThat(seenRequest.get()).isEqualTo("POST /v1/embeddings?x=1 application/json {\"input\":\"hi\",\"model\":\"e\"}");
+            HttpResponse<String> files = client.send(HttpRequest.newBuilder(URI.create(g.url() + "v1/files/missing")).DELETE().build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(files.statusCode()).isEqualTo(404); // the upstream's status, unchanged
+            assertThat(seenRequest.get()).startsWith("DELETE /v1/files/missing");
+            HttpResponse<String> escape = client.send(HttpRequest.newBuilder(URI.create(g.url() + "v1/files/%2e%2e/%2e%2e/admin"))
+                    .GET().build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(escape.statusCode()).isEqualTo(404);
+            assertThat(seenRequest.get()).startsWith("DELETE"); // never reached the upstream
+            assertThat(seen).isEmpty();
+        } finally {
+            fake.stop(0);
+        }
+    }
+
+    @Test
     void aStalledOrBrokenUpstreamEndsTheRequestWithAReasonAndPathsStayWithinTheApi() throws Exception {
         HttpServer fake = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         fake.setExecutor(java.util.concurrent.Executors.newCachedThreadPool());

@@ -107,6 +107,7 @@ public final class Gateway implements AutoCloseable {
         http.setExecutor(handlers);
         http.createContext("/v1/chat/completions", ex -> serve(ex, endpoints::completions));
         http.createContext("/v1/models", ex -> serve(ex, endpoints::models));
+        http.createContext("/v1/", ex -> serve(ex, endpoints::proxy)); // every other route, relayed unchanged
         mountOps();
         http.start();
     }

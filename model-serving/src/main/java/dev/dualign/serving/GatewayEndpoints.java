@@ -18,6 +18,10 @@ import java.util.Map;
 final class GatewayEndpoints {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** A model id as a path segment: nothing that could walk the upstream's other paths with its key. */
+    /** Any other route of the API: segments of letters, digits and {@code _:-.}, none starting with a dot (no {@code ..}). */
+    private static final java.util.regex.Pattern PROXY_PATH = java.util.regex.Pattern.compile("/v1(/[A-Za-z0-9_:\\-][A-Za-z0-9._:\\-]*)+/?");
+    /** Largest body relayed on the other routes (file uploads, batch inputs). */
+    static final int MAX_PROXY_BODY = 16 << 20;
     private static final java.util.regex.Pattern MODELS_PATH = java.util.regex.Pattern.compile("/v1/models(/[A-Za-z0-9._:\\-]+)?/?");
 
     private final UpstreamClient upstream;
@@ -46,6 +50,37 @@ final class GatewayEndpoints {
             return;
         }
         upstream.forward(ex, upstream.request(path.replaceFirst("^/v1", "").replaceAll("/$", ""), ex).GET().build(), false, null);
+    }
+
+    /**
+     * Every other {@code /v1/*} route (embeddings, completions, responses, files, …): relayed to the
+     * upstream unchanged, method, query, body and answer (a stream as it arrives). Only chat
+     * completions are logged and enforced.
+     */
+    void proxy(HttpExchange ex) throws IOException {
+        String path = ex.getRequestURI().getPath();
+        if (!PROXY_PATH.matcher(path).matches()) {
+            error(ex, 404, "invalid_request_error", "not found: " + path);
+            return;
+        }
+        byte[] body = ex.getRequestBody().readNBytes(MAX_PROXY_BODY + 1);
+        if (body.length > MAX_PROXY_BODY) {
+            error(ex, 413, "invalid_request_error", "body larger than " + MAX_PROXY_BODY + " bytes");
+            return;
+        }
+        String query = ex.getRequestURI().getRawQuery();
+        HttpRequest.Builder up = upstream.request(path.replaceFirst("^/v1", "") + (query == null ? "" : "?" + query), ex);
+        for (String h : new String[] {"Content-Type", "Accept"}) {
+            String v = ex.getRequestHeaders().getFirst(h);
+            if (v != null) {
+                up.header(h, v);
+            }
+        }
+        up.method(ex.getRequestMethod(), body.length == 0 ? HttpRequest.BodyPublishers.noBody()
+                : HttpRequest.BodyPublishers.ofByteArray(body));
+        String outcome = upstream.forward(ex, up.build(), true, null);
+        metrics.inc("dualign_gateway_proxied_total", "Requests relayed on the API's other routes, by outcome",
+                java.util.Map.of("outcome", outcome));
     }
 
     /** {@code /v1/chat/completions}: forwarded as it came, or enforced. */

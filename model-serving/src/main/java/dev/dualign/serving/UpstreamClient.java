@@ -126,7 +126,9 @@ final class UpstreamClient {
                     }
                 }
                 out.close();
-                answers.log(prompt, s.completion());
+                if (prompt != null) { // a chat completion; the other routes are relayed, not logged
+                    answers.log(prompt, s.completion());
+                }
                 return "ok";
             }
             byte[] body = in.readAllBytes();
