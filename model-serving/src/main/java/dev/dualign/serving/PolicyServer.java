@@ -93,8 +93,11 @@ public final class PolicyServer implements AutoCloseable {
     /** Under enforcement, the answering path that uses it; else null. */
     private final EnforcedAnswers enforced;
 
+    private final ModelRegistry registry;
+
     private PolicyServer(ModelRegistry registry, WordTokenizer tokenizer, Device device, ServerSettings settings,
             ServedPolicy reference, Enforcer enforcer) {
+        this.registry = registry;
         this.tokenizer = tokenizer;
         this.settings = settings;
         this.reference = reference;
@@ -107,6 +110,31 @@ public final class PolicyServer implements AutoCloseable {
         this.referenceSampler = new ReferenceSampler(generator, reference, settings);
         this.admin = new AdminView(registry, deployments, loader, generator, timeline);
         this.enforced = enforcer == null ? null : new EnforcedAnswers(generator, reference, settings, enforcer);
+    }
+
+    /**
+     * Pins in the registry, as {@code holder}, the versions this server serves, waits to serve or
+     * may roll back to, and keeps the pin current on every deployment event: the fine-tuner's
+     * pruning never deletes them, so this server finds them again after a restart.
+     */
+    public void pinAs(String holder) {
+        Runnable pin = () -> {
+            java.util.Set<Long> v = new java.util.TreeSet<>(deployments.previousStable());
+            Deployment d = deployments.deployment();
+            v.add(d.stable());
+            for (long x : new long[] {d.canary(), canarySlot.waitingVersion()}) {
+                if (x >= 0) {
+                    v.add(x);
+                }
+            }
+            try {
+                registry.pin(ModelNames.POLICY, holder, v);
+            } catch (RuntimeException e) { // housekeeping: serving goes on, pruning may take a version it needed
+                LOG.warn("could not pin versions {} for {}: {}", v, holder, e.toString());
+            }
+        };
+        pin.run();
+        timeline.addListener(e -> pin.run());
     }
 
     /** Loads the tokenizer, the reference policy (version 0) and the initial version from the registry. */

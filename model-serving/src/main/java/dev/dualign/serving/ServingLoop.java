@@ -49,6 +49,7 @@ public final class ServingLoop implements AutoCloseable {
         this.kafka = kafka;
         this.transactionalId = kafka.groupId() + "-server-" + (instanceId == null || instanceId.isBlank() ? hostName() : instanceId);
         this.health = new ServingHealth(transactionalId, () -> running);
+        server.pinAs(transactionalId.replaceAll("[^A-Za-z0-9._-]", "_")); // what it serves survives the registry's pruning
         this.writer = new ResponseWriter(kafka);
         this.answerer = new PromptAnswerer(server, kafka, maxBatch, transactionalId, () -> running, health, writer, ready);
         EventFollower follower = new EventFollower(server, kafka, monitor, () -> running, health, ready);

@@ -290,6 +290,21 @@ class PolicyServerTest {
     }
 
     @Test
+    void theServerPinsWhatItServesWaitsForOrMayRollBackTo() {
+        String holder = "pin-test-" + System.nanoTime();
+        try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("", 0.5), Device.cpu())) {
+            server.pinAs(holder);
+            assertThat(server.deploy(1, null, false)).isTrue(); // canary 1
+            assertThat(registry.pinned(ModelNames.POLICY)).contains(0L, 1L);
+            assertThat(server.promote(1, "test")).isTrue(); // stable 1, 0 the rollback target
+            assertThat(server.deploy(2, null, false)).isTrue();
+            assertThat(registry.pinned(ModelNames.POLICY)).contains(0L, 1L, 2L);
+        } finally {
+            registry.pin(ModelNames.POLICY, holder, java.util.List.of()); // leave the shared registry as it was
+        }
+    }
+
+    @Test
     void adminEndpointsNeedTheTokenAndChangeNothingWithoutIt() throws Exception {
         try (PolicyServer server = PolicyServer.start(registry, ServerSettings.local("s3cret", 0.5), Device.cpu());
                 HttpApi api = new HttpApi(server, null, null)) {

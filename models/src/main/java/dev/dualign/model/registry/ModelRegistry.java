@@ -18,6 +18,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HexFormat;
+import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -240,10 +241,60 @@ public final class ModelRegistry {
         return root.resolve(name).resolve(Long.toString(version));
     }
 
+    /** Where holders (servers) say which versions they need: never pruned while a pin names them. */
+    static final String PINS = ".pins";
+
+    /**
+     * Records that {@code holder} (e.g. a server instance) needs {@code versions} of {@code name}: its
+     * stable, canary and rollback targets. Pruning never deletes a pinned version, so a server that
+     * restarts finds what it served. A holder's pin replaces its previous one.
+     */
+    public void pin(String name, String holder, Collection<Long> versions) {
+        checkName(name);
+        if (holder == null || !holder.matches("[A-Za-z0-9._-]{1,128}")) {
+            throw new IllegalArgumentException("pin holder must be letters, digits, '.', '_' or '-', got '" + holder + "'");
+        }
+        Path dir = root.resolve(name).resolve(PINS);
+        try {
+            Files.createDirectories(dir);
+            Path tmp = dir.resolve(holder + ".tmp-" + UUID.randomUUID());
+            Files.writeString(tmp, String.join("\n", versions.stream().map(String::valueOf).toList()) + "\n");
+            Files.move(tmp, dir.resolve(holder), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot pin " + name + " versions " + versions + " for " + holder, e);
+        }
+    }
+
+    /** Every version of {@code name} some holder has pinned. */
+    public java.util.Set<Long> pinned(String name) {
+        checkName(name);
+        java.util.Set<Long> out = new java.util.TreeSet<>();
+        Path dir = root.resolve(name).resolve(PINS);
+        if (!Files.isDirectory(dir)) {
+            return out;
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            for (Path f : s.filter(p -> !p.getFileName().toString().contains(".tmp-")).toList()) {
+                for (String line : Files.readAllLines(f)) {
+                    if (line.strip().matches("\\d{1,18}")) {
+                        out.add(Long.parseLong(line.strip()));
+                    }
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the pins of " + name, e);
+        }
+        return out;
+    }
+
     private void prune(String name) {
         List<Long> v = new ArrayList<>(versions(name));
         v.remove(Long.valueOf(0)); // the reference policy is never pruned
+        java.util.Set<Long> pinned = pinned(name); // nor a version a server serves or may roll back to
         for (int i = 0; i < v.size() - keepLast; i++) {
+            if (pinned.contains(v.get(i))) {
+                continue;
+            }
             Path dir = versionDir(name, v.get(i));
             Path trash = root.resolve(name).resolve(STAGING + "trash-" + UUID.randomUUID());
             try {

@@ -150,6 +150,25 @@ class ModelRegistryTest {
     }
 
     @Test
+    void aVersionAServerPinsIsNeverPrunedAndANewPinReplacesTheOld() {
+        ModelRegistry reg = new ModelRegistry(root, 2);
+        for (int i = 0; i < 3; i++) {
+            reg.publish("policy", null, null, Map.of(), Map.of(), Map.of(), files("w", "v" + i));
+        }
+        reg.pin("policy", "server-a", List.of(1L, 2L)); // stable 1, canary 2
+        reg.pin("policy", "server-b", List.of(1L));
+        for (int i = 3; i < 8; i++) {
+            reg.publish("policy", null, null, Map.of(), Map.of(), Map.of(), files("w", "v" + i));
+        }
+        assertThat(reg.versions("policy")).containsExactly(0L, 1L, 2L, 6L, 7L);
+        assertThat(reg.pinned("policy")).containsExactly(1L, 2L);
+        reg.pin("policy", "server-a", List.of(7L)); // a promotes 7: 2 is free again, 1 still b's
+        reg.publish("policy", null, null, Map.of(), Map.of(), Map.of(), files("w", "v8"));
+        assertThat(reg.versions("policy")).containsExactly(0L, 1L, 7L, 8L);
+        assertThatThrownBy(() -> reg.pin("policy", "../x", List.of(1L))).hasMessageContaining("pin holder");
+    }
+
+    @Test
     void shouldRejectBadNames() {
         ModelRegistry reg = new ModelRegistry(root, 2);
         assertThatThrownBy(() -> reg.versions("../etc")).hasMessageContaining("model name");
