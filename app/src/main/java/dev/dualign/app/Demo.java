@@ -301,11 +301,11 @@ public final class Demo implements AutoCloseable {
             statusThread.interrupt();
         }
         quietly("traffic simulator", simulator);
+        quietly("HTTP server", http); // first: requests in flight are answered while their Kafka sink is open
         quietly("policy server loop", serving);
         quietly("fine-tuner", fineTuneService);
         quietly("fine-tuner", tuner);
         quietly("Flink job", job == null ? null : () -> job.cancel().get(60, TimeUnit.SECONDS));
-        quietly("HTTP server", http);
         quietly("policy server", server);
         quietly("Kafka broker", broker);
     }

@@ -150,18 +150,19 @@ final class ServeCommand implements Callable<Integer> {
         ResponseSink gsink = gwSink;
         dev.dualign.serving.LambdaFollower lf = follower;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            if (lf != null) {
-                lf.close();
+            // HTTP first: stop taking requests and answer those in flight, while their Kafka sinks are still open
+            if (h != null) {
+                h.close();
             }
             if (g != null) {
                 g.close();
                 gsink.close();
             }
-            if (l != null) {
-                l.close();
+            if (lf != null) {
+                lf.close();
             }
-            if (h != null) {
-                h.close();
+            if (l != null) {
+                l.close(); // flushes the HTTP answers' sinks
             }
             if (me != null) {
                 me.close();

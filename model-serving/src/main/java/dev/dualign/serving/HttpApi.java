@@ -171,9 +171,18 @@ public final class HttpApi implements AutoCloseable {
         void handle(HttpExchange ex) throws Exception;
     }
 
-    private static void handle(HttpExchange ex, Handler h) {
+    /** Requests being handled; {@link #close} waits for them. */
+    private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
+    private volatile boolean closing;
+
+    private void handle(HttpExchange ex, Handler h) {
         // not try-with-resources: the error reply must be written before the exchange closes
+        inFlight.incrementAndGet();
         try {
+            if (closing) {
+                ex.getResponseHeaders().add("Retry-After", "1");
+                throw new BadRequest(503, "the server is shutting down");
+            }
             h.handle(ex);
         } catch (BadRequest e) {
             quietly(ex, e.status, Map.of("error", e.getMessage()));
@@ -185,6 +194,7 @@ public final class HttpApi implements AutoCloseable {
             quietly(ex, 500, Map.of("error", String.valueOf(e.getMessage())));
         } finally {
             ex.close();
+            inFlight.decrementAndGet();
         }
     }
 
@@ -314,6 +324,17 @@ public final class HttpApi implements AutoCloseable {
 
     @Override
     public void close() {
+        // new requests get 503; those in flight are answered (the batcher still runs), up to the request timeout
+        closing = true;
+        long until = System.nanoTime() + server.settings().requestTimeoutMs() * 1_000_000L;
+        while (inFlight.get() > 0 && System.nanoTime() < until) {
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
         http.stop(0);
         batcher.close();
         answerLog.close();
