@@ -207,7 +207,12 @@ final class ServeCommand implements Callable<Integer> {
                         + ", which is not set");
             }
         }
+        if (c.get(ServingOptions.UPSTREAM_TOTAL_TIMEOUT_MS) < c.get(ServingOptions.UPSTREAM_FIRST_BYTE_TIMEOUT_MS)) {
+            throw new ConfigException(ServingOptions.UPSTREAM_TOTAL_TIMEOUT_MS.key(), "must be at least "
+                    + ServingOptions.UPSTREAM_FIRST_BYTE_TIMEOUT_MS.key() + " (" + c.get(ServingOptions.UPSTREAM_FIRST_BYTE_TIMEOUT_MS) + ")");
+        }
         return new Gateway.Settings(c.get(ServingOptions.HOST), c.get(ServingOptions.PORT), uri, key,
-                c.get(ServingOptions.UPSTREAM_VERSION), c.get(ServingOptions.REQUEST_TIMEOUT_MS));
+                c.get(ServingOptions.UPSTREAM_VERSION), c.get(ServingOptions.UPSTREAM_FIRST_BYTE_TIMEOUT_MS),
+                c.get(ServingOptions.UPSTREAM_IDLE_TIMEOUT_MS), c.get(ServingOptions.UPSTREAM_TOTAL_TIMEOUT_MS));
     }
 }

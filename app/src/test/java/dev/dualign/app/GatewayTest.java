@@ -295,6 +295,53 @@ class GatewayTest {
     }
 
     @Test
+    void aSlowPlainAnswerArrivesWholeWithinTheTotalAndASlowStreamWithinTheIdleTimeout() throws Exception {
+        HttpServer fake = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        fake.setExecutor(java.util.concurrent.Executors.newCachedThreadPool());
+        fake.createContext("/v1/chat/completions", ex -> {
+            String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+            try {
+                if (body.contains("\"stream\":true")) { // four chunks, 1.5 s apart: past the first byte's 1 s, within the idle 2 s
+                    ex.getResponseHeaders().set("Content-Type", "text/event-stream");
+                    ex.sendResponseHeaders(200, 0);
+                    for (int i = 0; i < 4; i++) {
+                        ex.getResponseBody().write(("data: {\"id\":\"s2\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w" + i
+                                + " \"}}]}\n\n").getBytes(StandardCharsets.UTF_8));
+                        ex.getResponseBody().flush();
+                        Thread.sleep(1500);
+                    }
+                    ex.getResponseBody().write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+                } else { // a plain answer that takes 3 s, as an LLM's takes tens of seconds
+                    Thread.sleep(3000);
+                    byte[] b = ("{\"id\":\"p2\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":"
+                            + "{\"role\":\"assistant\",\"content\":\"done\"},\"finish_reason\":\"stop\"}]}").getBytes(StandardCharsets.UTF_8);
+                    ex.getResponseHeaders().set("Content-Type", "application/json");
+                    ex.sendResponseHeaders(200, b.length);
+                    ex.getResponseBody().write(b);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            ex.close();
+        });
+        fake.start();
+        List<ResponseEvent> seen = new CopyOnWriteArrayList<>();
+        try (Gateway g = new Gateway(new Gateway.Settings("127.0.0.1", 0,
+                URI.create("http://127.0.0.1:" + fake.getAddress().getPort() + "/v1"), null, 3, 1_000, 2_000, 10_000), seen::addAll,
+                new ServiceMetrics(), () -> null)) {
+            HttpResponse<String> plain = post(g.url(), "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+            assertThat(plain.statusCode()).as(plain.body()).isEqualTo(200);
+            assertThat(plain.body()).contains("done");
+            HttpResponse<String> stream = post(g.url(), "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}");
+            assertThat(stream.body()).contains("w0 ", "w3 ", "[DONE]").doesNotContain("stopped answering");
+            assertThat(loggedFor(seen, "p2", 1)).hasSize(1);
+            assertThat(loggedFor(seen, "s2", 1)).singleElement().satisfies(e -> assertThat(e.response()).isEqualTo("w0 w1 w2 w3 "));
+        } finally {
+            fake.stop(0);
+        }
+    }
+
+    @Test
     void theApisOtherRoutesAreRelayedUnchangedAndNotLogged() throws Exception {
         AtomicReference<String> seenRequest = new AtomicReference<>();
         HttpServer fake = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);

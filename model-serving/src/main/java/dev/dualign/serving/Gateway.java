@@ -49,11 +49,28 @@ public final class Gateway implements AutoCloseable {
      * @param upstream the upstream's base URL, up to and including {@code /v1}
      * @param apiKey the upstream's bearer token, or null
      * @param version the version number its answers are logged under ({@code server.upstream.version})
-     * @param requestTimeoutMs most a request waits for the upstream to start answering
+     * @param requestTimeoutMs most a streamed answer waits for its first byte
+     * @param idleTimeoutMs most a streamed answer may fall silent between two chunks
+     * @param totalTimeoutMs most a whole answer may take, streamed or not: an LLM's answer takes
+     *     tens of seconds, and a non-streamed one arrives only when it is complete
      */
-    public record Settings(String host, int port, URI upstream, String apiKey, long version, long requestTimeoutMs) {
+    public record Settings(String host, int port, URI upstream, String apiKey, long version, long requestTimeoutMs,
+            long idleTimeoutMs, long totalTimeoutMs) {
+
+        /** The default whole-answer limit: minutes, as LLM answers need. */
+        public static final long DEFAULT_TOTAL_TIMEOUT_MS = 300_000;
+
+        /** First byte and silence bounded by {@code requestTimeoutMs}, the whole answer by the default total. */
+        public Settings(String host, int port, URI upstream, String apiKey, long version, long requestTimeoutMs) {
+            this(host, port, upstream, apiKey, version, requestTimeoutMs, requestTimeoutMs,
+                    Math.max(requestTimeoutMs, DEFAULT_TOTAL_TIMEOUT_MS));
+        }
 
         public Settings {
+            if (requestTimeoutMs <= 0 || idleTimeoutMs <= 0 || totalTimeoutMs < requestTimeoutMs) {
+                throw new IllegalArgumentException("timeouts must be > 0 and the total at least the first byte's, got "
+                        + requestTimeoutMs + ", " + idleTimeoutMs + ", " + totalTimeoutMs + " ms");
+            }
             if (version < 0) {
                 throw new IllegalArgumentException("version must be ≥ 0, got " + version);
             }

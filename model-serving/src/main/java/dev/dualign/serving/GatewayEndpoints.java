@@ -78,7 +78,11 @@ final class GatewayEndpoints {
         }
         up.method(ex.getRequestMethod(), body.length == 0 ? HttpRequest.BodyPublishers.noBody()
                 : HttpRequest.BodyPublishers.ofByteArray(body));
-        String outcome = upstream.forward(ex, up.build(), true, null);
+        // a stream when the client asked for one (the first byte's and the idle timeouts), else a whole answer (the total)
+        String accept = ex.getRequestHeaders().getFirst("Accept");
+        boolean stream = (accept != null && accept.contains("text/event-stream"))
+                || new String(body, java.nio.charset.StandardCharsets.UTF_8).matches("(?s).*\"stream\"\\s*:\\s*true.*");
+        String outcome = upstream.forward(ex, up.build(), stream, null);
         metrics.inc("dualign_gateway_proxied_total", "Requests relayed on the API's other routes, by outcome",
                 java.util.Map.of("outcome", outcome));
     }

@@ -47,12 +47,22 @@ public final class ServingOptions {
     public static final ConfigOption<Long> UPSTREAM_VERSION = ConfigOption.longInteger("server.upstream.version", 1)
             .check(v -> v >= 0, "a version ≥ 0").describe("Gateway mode: the policy version the upstream's answers are logged "
                     + "under; give each upstream deployment its own, so the job estimates each apart.");
+    public static final ConfigOption<Long> UPSTREAM_FIRST_BYTE_TIMEOUT_MS = ConfigOption.longInteger(
+            "server.upstream.first-byte-timeout-ms", 10_000).check(v -> v > 0, "a number > 0")
+            .describe("Gateway mode: most a streamed answer waits for its first byte before a 504.");
+    public static final ConfigOption<Long> UPSTREAM_IDLE_TIMEOUT_MS = ConfigOption.longInteger("server.upstream.idle-timeout-ms",
+            10_000).check(v -> v > 0, "a number > 0")
+            .describe("Gateway mode: most a streamed answer may fall silent between chunks before it is cut off.");
+    public static final ConfigOption<Long> UPSTREAM_TOTAL_TIMEOUT_MS = ConfigOption.longInteger("server.upstream.total-timeout-ms",
+            Gateway.Settings.DEFAULT_TOTAL_TIMEOUT_MS).check(v -> v > 0, "a number > 0")
+            .describe("Gateway mode: most a whole answer may take, streamed or not (a plain LLM answer arrives only when complete).");
     public static final ConfigOption<String> MODEL = ConfigOption.string("server.model", "dualign")
             .check(v -> !v.isBlank(), "a non-empty model id")
             .describe("Model id of the OpenAI-compatible API (/v1/models); requests naming another model get 404.");
     public static final List<ConfigOption<?>> ALL = List.of(HOST, PORT, ADMIN_TOKEN, CANARY_FRACTION, CANARY_HOLD_MS, REFERENCE_FRACTION,
             REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, INSTANCE_ID, BATCH, MODEL, ENFORCE_CANDIDATES, BACKEND,
-            UPSTREAM_URL, UPSTREAM_API_KEY_ENV, UPSTREAM_VERSION);
+            UPSTREAM_URL, UPSTREAM_API_KEY_ENV, UPSTREAM_VERSION, UPSTREAM_FIRST_BYTE_TIMEOUT_MS, UPSTREAM_IDLE_TIMEOUT_MS,
+            UPSTREAM_TOTAL_TIMEOUT_MS);
 
     private ServingOptions() {}
 }

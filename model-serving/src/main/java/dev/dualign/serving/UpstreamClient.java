@@ -45,7 +45,8 @@ final class UpstreamClient {
      * its own lets each client use theirs.
      */
     HttpRequest.Builder request(String path, HttpExchange from) {
-        HttpRequest.Builder b = HttpRequest.newBuilder(settings.resolve(path)).timeout(Duration.ofMillis(settings.requestTimeoutMs()));
+        // a plain answer's headers come when it is complete: the whole-answer limit (a stream gets the first byte's)
+        HttpRequest.Builder b = HttpRequest.newBuilder(settings.resolve(path)).timeout(Duration.ofMillis(settings.totalTimeoutMs()));
         String clients = from == null ? null : from.getRequestHeaders().getFirst("Authorization");
         if (settings.apiKey() != null && !settings.apiKey().isBlank()) {
             b.header("Authorization", "Bearer " + settings.apiKey());
@@ -72,8 +73,11 @@ final class UpstreamClient {
             return forwardWhole(ex, up, prompt);
         }
         HttpResponse<InputStream> r;
+        long started = System.nanoTime();
         try {
-            r = client.send(up, HttpResponse.BodyHandlers.ofInputStream()); // the timeout covers the headers
+            // the timeout covers the headers: a stream's first byte
+            r = client.send(HttpRequest.newBuilder(up, (n, v) -> true).timeout(Duration.ofMillis(settings.requestTimeoutMs())).build(),
+                    HttpResponse.BodyHandlers.ofInputStream());
         } catch (HttpTimeoutException e) {
             error(ex, 504, "server_error", "the upstream " + settings.upstream() + " did not answer within "
                     + settings.requestTimeoutMs() + " ms");
@@ -89,18 +93,19 @@ final class UpstreamClient {
         String type = r.headers().firstValue("Content-Type").orElse("application/json");
         ex.getResponseHeaders().set("Content-Type", type);
         boolean ok = r.statusCode() == 200;
-        // an upstream that stops sending mid-stream is cut off after the request timeout of silence
+        // an upstream that stops sending mid-stream is cut off after the idle timeout of silence, any after the total
         java.util.concurrent.atomic.AtomicLong heard = new java.util.concurrent.atomic.AtomicLong(System.nanoTime());
         InputStream in = r.body();
         java.util.concurrent.ScheduledFuture<?> watch = WATCHDOG.scheduleAtFixedRate(() -> {
-            if (System.nanoTime() - heard.get() > settings.requestTimeoutMs() * 1_000_000L) {
+            long now = System.nanoTime();
+            if (now - heard.get() > settings.idleTimeoutMs() * 1_000_000L || now - started > settings.totalTimeoutMs() * 1_000_000L) {
                 try {
                     in.close();
                 } catch (IOException ignored) {
                     // closing is all we want
                 }
             }
-        }, 1, 1, java.util.concurrent.TimeUnit.SECONDS);
+        }, 200, 200, java.util.concurrent.TimeUnit.MILLISECONDS);
         try (in) {
             if (ok && type.startsWith("text/event-stream")) {
                 ex.getResponseHeaders().set("Cache-Control", "no-store");
@@ -153,11 +158,11 @@ final class UpstreamClient {
     HttpResponse<byte[]> fetch(HttpExchange ex, HttpRequest up) throws IOException {
         java.util.concurrent.CompletableFuture<HttpResponse<byte[]>> f = client.sendAsync(up, HttpResponse.BodyHandlers.ofByteArray());
         try {
-            return f.get(settings.requestTimeoutMs(), java.util.concurrent.TimeUnit.MILLISECONDS);
+            return f.get(settings.totalTimeoutMs(), java.util.concurrent.TimeUnit.MILLISECONDS);
         } catch (java.util.concurrent.TimeoutException e) {
             f.cancel(true);
             error(ex, 504, "server_error", "the upstream " + settings.upstream() + " did not answer within "
-                    + settings.requestTimeoutMs() + " ms");
+                    + settings.totalTimeoutMs() + " ms");
         } catch (java.util.concurrent.ExecutionException e) {
             error(ex, 502, "server_error", "the upstream " + settings.upstream() + " is unreachable: " + e.getCause());
         } catch (InterruptedException e) {
