@@ -44,7 +44,9 @@ public final class ResponseSink implements Consumer<List<ResponseEvent>>, AutoCl
     /** @param retryEveryMs how often refused records are sent again */
     ResponseSink(LoopKafka kafka, long retryEveryMs) {
         this.kafka = kafka;
-        this.producer = kafka.producer(null);
+        // a send that cannot even learn the topic's leaders fails within a second into the retry queue,
+        // instead of holding the answer log's thread for max.block.ms (60 s) per answer while Kafka is down
+        this.producer = kafka.producer(null, java.util.Map.of("max.block.ms", "1000"));
         this.resender = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "dualign-response-resend");
             t.setDaemon(true);
@@ -56,7 +58,13 @@ public final class ResponseSink implements Consumer<List<ResponseEvent>>, AutoCl
     @Override
     public void accept(List<ResponseEvent> responses) {
         for (ResponseEvent r : responses) {
-            send(new ProducerRecord<>(kafka.responses(), r.key(), EventJson.writeBytes(r)), false);
+            ProducerRecord<String, byte[]> rec = new ProducerRecord<>(kafka.responses(), r.key(), EventJson.writeBytes(r));
+            if (unwritten.get() > 0) { // Kafka refuses answers right now: wait behind the others, in order, without blocking
+                unwritten.incrementAndGet();
+                keep(rec, null);
+            } else {
+                send(rec, false);
+            }
         }
     }
 
@@ -72,13 +80,18 @@ public final class ResponseSink implements Consumer<List<ResponseEvent>>, AutoCl
             if (!again) {
                 unwritten.incrementAndGet();
             }
-            if (!retry.offer(rec)) {
-                unwritten.decrementAndGet();
-                lost.incrementAndGet();
-                LOG.error("an HTTP answer could not be written to {} and {} others wait already: dropped ({})", kafka.responses(),
-                        RETRY_CAPACITY, e.toString());
-            }
+            keep(rec, e);
         });
+    }
+
+    /** Keeps a refused record for the next try; past the capacity it is dropped, counted and logged. */
+    private void keep(ProducerRecord<String, byte[]> rec, Exception why) {
+        if (!retry.offer(rec)) {
+            unwritten.decrementAndGet();
+            lost.incrementAndGet();
+            LOG.error("an HTTP answer could not be written to {} and {} others wait already: dropped ({})", kafka.responses(),
+                    RETRY_CAPACITY, why == null ? lastError : why.toString());
+        }
     }
 
     /** Sends again what Kafka refused; the producer queues them until the broker answers. */

@@ -83,8 +83,14 @@ public record LoopKafka(Properties client, String groupId, String topicPrefix) {
 
     /** An idempotent producer; transactional when {@code transactionalId} is given. */
     public KafkaProducer<String, byte[]> producer(String transactionalId) {
+        return producer(transactionalId, java.util.Map.of());
+    }
+
+    /** As {@link #producer(String)}, with client properties of the caller's over the configured ones. */
+    public KafkaProducer<String, byte[]> producer(String transactionalId, java.util.Map<String, ?> extra) {
         Properties p = new Properties();
         p.putAll(client);
+        p.putAll(extra);
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
