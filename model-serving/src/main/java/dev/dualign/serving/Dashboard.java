@@ -1,5 +1,7 @@
 package dev.dualign.serving;
 
+import dev.dualign.service.OpsSurface;
+
 import com.sun.net.httpserver.HttpExchange;
 import java.io.IOException;
 import java.io.InputStream;
@@ -39,21 +41,21 @@ final class Dashboard {
     void serve(HttpExchange ex) throws IOException {
         String path = ex.getRequestURI().getPath();
         if (state == null) {
-            throw new HttpApi.BadRequest(404, "no dashboard here");
+            throw new dev.dualign.service.OpsSurface.Refusal(404, "no dashboard here");
         }
         switch (path) {
             case "/", "/index.html" -> resource(ex, "dev/dualign/dashboard/index.html", "text/html; charset=utf-8");
             case "/dashboard.js" -> resource(ex, "dev/dualign/dashboard/dashboard.js", "text/javascript; charset=utf-8");
             case "/chart.umd.js" -> resource(ex, CHART_JS, "text/javascript; charset=utf-8");
-            case "/api/state" -> HttpApi.reply(ex, 200, state.get());
-            default -> throw new HttpApi.BadRequest(404, "not found: " + path);
+            case "/api/state" -> OpsSurface.reply(ex, 200, state.get());
+            default -> throw new dev.dualign.service.OpsSurface.Refusal(404, "not found: " + path);
         }
     }
 
     private static void resource(HttpExchange ex, String name, String type) throws IOException {
         try (InputStream in = Dashboard.class.getClassLoader().getResourceAsStream(name)) {
             if (in == null) {
-                throw new HttpApi.BadRequest(404, "missing resource " + name);
+                throw new dev.dualign.service.OpsSurface.Refusal(404, "missing resource " + name);
             }
             byte[] b = in.readAllBytes();
             ex.getResponseHeaders().add("Content-Type", type);

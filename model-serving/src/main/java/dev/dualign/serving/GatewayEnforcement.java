@@ -1,5 +1,7 @@
 package dev.dualign.serving;
 
+import dev.dualign.service.OpsSurface;
+
 import static dev.dualign.serving.GatewayReplies.error;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -57,7 +59,7 @@ final class GatewayEnforcement implements AutoCloseable {
             ObjectNode body = JSON.createObjectNode();
             body.putObject("error").put("message", "'n' must be an integer in [1, " + MAX_N + "] under enforcement (each choice costs "
                     + k + " from the upstream), got " + nNode).put("type", "invalid_request_error").put("param", "n").putNull("code");
-            HttpApi.reply(ex, 400, body);
+            OpsSurface.reply(ex, 400, body);
             return "bad_request";
         }
         int n = nNode == null || nNode.isNull() ? 1 : nNode.asInt();
@@ -134,7 +136,7 @@ final class GatewayEnforcement implements AutoCloseable {
         if (stream) {
             streamChosen(ex, answer, usage);
         } else {
-            HttpApi.reply(ex, 200, answer);
+            OpsSurface.reply(ex, 200, answer);
         }
         answers.accept(id, events);
         return "ok";

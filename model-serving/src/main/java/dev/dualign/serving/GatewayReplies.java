@@ -1,5 +1,7 @@
 package dev.dualign.serving;
 
+import dev.dualign.service.OpsSurface;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
@@ -45,7 +47,7 @@ final class GatewayReplies {
         ObjectNode body = JSON.createObjectNode();
         body.putObject("error").put("message", message).put("type", type).putNull("param").putNull("code");
         try {
-            HttpApi.reply(ex, status, body);
+            OpsSurface.reply(ex, status, body);
         } catch (IOException ignored) {
             // the client is gone
         }

@@ -4,17 +4,11 @@ import dev.dualign.service.OpsSurface;
 import dev.dualign.service.ServiceMetrics;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import dev.dualign.core.event.ResponseEvent;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -40,7 +34,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class HttpApi implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HttpApi.class);
-    private static final ObjectMapper JSON = new ObjectMapper();
     static final int MAX_BODY = 64 * 1024;
     /**
      * The JDK server's request-read limit, in seconds: a connection that has not delivered its whole
@@ -181,37 +174,20 @@ public final class HttpApi implements AutoCloseable {
         try {
             if (closing) {
                 ex.getResponseHeaders().add("Retry-After", "1");
-                throw new BadRequest(503, "the server is shutting down");
+                throw new OpsSurface.Refusal(503, "the server is shutting down");
             }
             h.handle(ex);
-        } catch (BadRequest e) {
-            quietly(ex, e.status, Map.of("error", e.getMessage()));
+        } catch (OpsSurface.Refusal e) {
+            OpsSurface.quietly(ex, e.status(), Map.of("error", e.getMessage()));
         } catch (IOException e) {
             // the client went away, or was disconnected for not finishing its request in time
             LOG.warn("{} {}: connection lost ({})", ex.getRequestMethod(), ex.getRequestURI(), e.toString());
         } catch (Exception e) {
             LOG.error("{} {} failed", ex.getRequestMethod(), ex.getRequestURI(), e);
-            quietly(ex, 500, Map.of("error", String.valueOf(e.getMessage())));
+            OpsSurface.quietly(ex, 500, Map.of("error", String.valueOf(e.getMessage())));
         } finally {
             ex.close();
             inFlight.decrementAndGet();
-        }
-    }
-
-    private static void quietly(HttpExchange ex, int status, Object body) {
-        try {
-            reply(ex, status, body);
-        } catch (IOException ignored) {
-            // the client is gone
-        }
-    }
-
-    static final class BadRequest extends RuntimeException {
-        final int status;
-
-        BadRequest(int status, String message) {
-            super(message);
-            this.status = status;
         }
     }
 
@@ -222,8 +198,8 @@ public final class HttpApi implements AutoCloseable {
             countChat(Long.toString(version), "ok");
             metrics.observe(LATENCY, "Chat latency, request read to answer written", ServiceMetrics.LATENCY_BUCKETS,
                     (System.nanoTime() - t0) / 1e9);
-        } catch (BadRequest e) {
-            countChat("none", e.status == 503 ? "timeout" : "bad_request");
+        } catch (OpsSurface.Refusal e) {
+            countChat("none", e.status() == 503 ? "timeout" : "bad_request");
             throw e;
         } catch (IOException e) {
             countChat("none", "connection_lost");
@@ -241,15 +217,15 @@ public final class HttpApi implements AutoCloseable {
 
     /** Answers one chat request; returns the version that answered it. */
     private long answerChat(HttpExchange ex) throws Exception {
-        requireMethod(ex, "POST");
-        JsonNode body = body(ex);
+        OpsSurface.requireMethod(ex, "POST");
+        JsonNode body = OpsSurface.jsonBody(ex);
         JsonNode prompt = body.get("prompt");
         if (prompt == null || !prompt.isTextual()) {
-            throw new BadRequest(400, "field 'prompt' must be a string");
+            throw new OpsSurface.Refusal(400, "field 'prompt' must be a string");
         }
         String problem = server.problem(prompt.asText());
         if (problem != null) {
-            throw new BadRequest(400, "field 'prompt': " + problem);
+            throw new OpsSurface.Refusal(400, "field 'prompt': " + problem);
         }
         String id = body.hasNonNull("id") ? body.get("id").asText() : UUID.randomUUID().toString();
         // the client's id names the prompt in the events; routing hashes a key only the server knows
@@ -258,7 +234,7 @@ public final class HttpApi implements AutoCloseable {
         ChatBatcher.Pending p = new ChatBatcher.Pending(List.of(ask), null);
         if (!batcher.submit(p)) {
             ex.getResponseHeaders().add("Retry-After", "1");
-            throw new BadRequest(503, "the server has " + batcher.queued() + " requests waiting; try again");
+            throw new OpsSurface.Refusal(503, "the server has " + batcher.queued() + " requests waiting; try again");
         }
         ResponseEvent r;
         try {
@@ -266,10 +242,10 @@ public final class HttpApi implements AutoCloseable {
         } catch (TimeoutException e) {
             p.result.cancel(false);
             ex.getResponseHeaders().add("Retry-After", "1");
-            throw new BadRequest(503, "no answer within " + server.settings().requestTimeoutMs() + " ms; try again");
+            throw new OpsSurface.Refusal(503, "no answer within " + server.settings().requestTimeoutMs() + " ms; try again");
         } catch (java.util.concurrent.ExecutionException e) {
             if (e.getCause() instanceof IllegalArgumentException) {
-                throw new BadRequest(400, e.getCause().getMessage());
+                throw new OpsSurface.Refusal(400, e.getCause().getMessage());
             }
             throw e;
         }
@@ -280,47 +256,11 @@ public final class HttpApi implements AutoCloseable {
         out.put("policyVersion", r.policyVersion());
         out.put("logprob", r.logprob());
         out.put("refLogprob", r.refLogprob());
-        reply(ex, 200, out);
+        OpsSurface.reply(ex, 200, out);
         return r.policyVersion();
     }
 
     static final double[] BATCH_BUCKETS = {1, 2, 4, 8, 16, 32, 64, 128, 256};
-
-    private static void requireMethod(HttpExchange ex, String method) {
-        if (!ex.getRequestMethod().equals(method)) {
-            ex.getResponseHeaders().add("Allow", method);
-            throw new BadRequest(405, ex.getRequestMethod() + " not allowed; use " + method);
-        }
-    }
-
-    private static JsonNode body(HttpExchange ex) throws IOException {
-        byte[] b = ex.getRequestBody().readNBytes(MAX_BODY + 1);
-        if (b.length > MAX_BODY) {
-            throw new BadRequest(413, "body larger than " + MAX_BODY + " bytes");
-        }
-        if (b.length == 0) {
-            return JSON.createObjectNode();
-        }
-        try {
-            JsonNode n = JSON.readTree(b);
-            if (n == null || !n.isObject()) {
-                throw new BadRequest(400, "body must be a JSON object");
-            }
-            return n;
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new BadRequest(400, "body is not valid JSON: " + e.getOriginalMessage());
-        }
-    }
-
-    static void reply(HttpExchange ex, int status, Object body) throws IOException {
-        byte[] b = JSON.writeValueAsBytes(body);
-        ex.getResponseHeaders().set("Content-Type", "application/json");
-        ex.getResponseHeaders().set("Cache-Control", "no-store");
-        ex.sendResponseHeaders(status, b.length);
-        try (OutputStream o = ex.getResponseBody()) {
-            o.write(b);
-        }
-    }
 
     @Override
     public void close() {

@@ -1,5 +1,7 @@
 package dev.dualign.serving;
 
+import dev.dualign.service.OpsSurface;
+
 import dev.dualign.service.ServiceMetrics;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -55,9 +57,9 @@ final class OpenAiApi {
             if (path.equals("/v1/models") || path.equals("/v1/models/")) {
                 ObjectNode list = JSON.createObjectNode().put("object", "list");
                 list.putArray("data").add(modelObject(model));
-                HttpApi.reply(ex, 200, list);
+                OpsSurface.reply(ex, 200, list);
             } else if (path.equals("/v1/models/" + model)) {
-                HttpApi.reply(ex, 200, modelObject(model));
+                OpsSurface.reply(ex, 200, modelObject(model));
             } else {
                 throw new ApiError(404, "invalid_request_error", "model", "model_not_found",
                         "The model '" + path.substring(path.lastIndexOf('/') + 1) + "' does not exist; this server serves '" + model + "'");
@@ -178,7 +180,7 @@ final class OpenAiApi {
         ObjectNode ext = out.putObject("dualign").put("policyVersion", version);
         ArrayNode ids = ext.putArray("responseIds");
         answers.forEach(a -> ids.add(a.event().id()));
-        HttpApi.reply(ex, 200, out);
+        OpsSurface.reply(ex, 200, out);
         return version;
     }
 
@@ -356,7 +358,7 @@ final class OpenAiApi {
             }
             ObjectNode body = JSON.createObjectNode();
             body.set("error", errorBody(e));
-            HttpApi.reply(ex, e.status, body);
+            OpsSurface.reply(ex, e.status, body);
         } catch (IOException ignored) {
             // the client is gone
         }

@@ -183,14 +183,20 @@ public final class OpsSurface {
                     : "missing or invalid bearer token"));
             return;
         }
-        if (!ex.getRequestMethod().equals(r.method())) {
-            ex.getResponseHeaders().add("Allow", r.method());
-            throw new Refusal(405, ex.getRequestMethod() + " not allowed; use " + r.method());
-        }
-        reply(ex, 200, r.action().handle(body(ex)));
+        requireMethod(ex, r.method());
+        reply(ex, 200, r.action().handle(jsonBody(ex)));
     }
 
-    private static JsonNode body(HttpExchange ex) throws IOException {
+    /** Refuses (405, with {@code Allow}) a request of another method. */
+    public static void requireMethod(HttpExchange ex, String method) {
+        if (!ex.getRequestMethod().equals(method)) {
+            ex.getResponseHeaders().add("Allow", method);
+            throw new Refusal(405, ex.getRequestMethod() + " not allowed; use " + method);
+        }
+    }
+
+    /** The request's body as a JSON object (empty when none came); anything else is refused with 400 or 413. */
+    public static JsonNode jsonBody(HttpExchange ex) throws IOException {
         byte[] b = ex.getRequestBody().readNBytes(MAX_BODY + 1);
         if (b.length > MAX_BODY) {
             throw new Refusal(413, "body larger than " + MAX_BODY + " bytes");
@@ -209,7 +215,8 @@ public final class OpsSurface {
         }
     }
 
-    private static void quietly(HttpExchange ex, int status, Object body) {
+    /** As {@link #reply}, for an error reply to a client that may be gone. */
+    public static void quietly(HttpExchange ex, int status, Object body) {
         try {
             reply(ex, status, body);
         } catch (IOException ignored) {
@@ -217,7 +224,8 @@ public final class OpsSurface {
         }
     }
 
-    private static void reply(HttpExchange ex, int status, Object body) throws IOException {
+    /** {@code body} as JSON with {@code status}, never cached. */
+    public static void reply(HttpExchange ex, int status, Object body) throws IOException {
         byte[] b = JSON.writeValueAsBytes(body);
         ex.getResponseHeaders().set("Content-Type", "application/json");
         ex.getResponseHeaders().set("Cache-Control", "no-store");
