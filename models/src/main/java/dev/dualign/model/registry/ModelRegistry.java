@@ -312,7 +312,8 @@ public final class ModelRegistry {
         }
     }
 
-    static String sha256(Path f) throws IOException {
+    /** The sha256 of a file, in hex, as manifests record it. */
+    public static String sha256(Path f) throws IOException {
         try (InputStream in = Files.newInputStream(f)) {
             MessageDigest md = MessageDigest.getInstance("SHA-256");
             byte[] buf = new byte[1 << 16];

@@ -139,14 +139,9 @@ public final class ScorerImport {
     }
 
     private static String sha256(java.nio.file.Path f) {
-        try (java.io.InputStream in = Files.newInputStream(f)) {
-            java.security.MessageDigest d = java.security.MessageDigest.getInstance("SHA-256");
-            byte[] buf = new byte[1 << 16];
-            for (int n; (n = in.read(buf)) > 0;) {
-                d.update(buf, 0, n);
-            }
-            return java.util.HexFormat.of().formatHex(d.digest());
-        } catch (java.io.IOException | java.security.NoSuchAlgorithmException e) {
+        try {
+            return ModelRegistry.sha256(f);
+        } catch (java.io.IOException e) {
             throw new IllegalArgumentException("--model: cannot read " + f + ": " + e.getMessage(), e);
         }
     }
