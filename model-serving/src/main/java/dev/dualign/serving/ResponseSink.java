@@ -94,11 +94,24 @@ public final class ResponseSink implements Consumer<List<ResponseEvent>>, AutoCl
         }
     }
 
-    /** Sends again what Kafka refused; the producer queues them until the broker answers. */
+    /**
+     * Sends again what Kafka refused, one pass over what waits now. A record refused at once (no
+     * metadata: the broker is still away) ends the pass, the rest waiting for the next one, so a
+     * pass never loops on its own refusals and {@link #close} never hangs on an absent broker.
+     */
     private void resend() {
+        java.util.List<ProducerRecord<String, byte[]>> pass = new java.util.ArrayList<>();
+        retry.drainTo(pass);
         try {
-            for (ProducerRecord<String, byte[]> rec; (rec = retry.poll()) != null;) {
-                send(rec, true);
+            for (int i = 0; i < pass.size(); i++) {
+                int before = retry.size();
+                send(pass.get(i), true);
+                if (retry.size() > before) { // refused on the spot: keep the rest for the next pass
+                    for (ProducerRecord<String, byte[]> rest : pass.subList(i + 1, pass.size())) {
+                        keep(rest, null);
+                    }
+                    return;
+                }
             }
         } catch (RuntimeException e) { // a closed producer: nothing more to do
             LOG.warn("could not send refused answers again: {}", e.toString());
