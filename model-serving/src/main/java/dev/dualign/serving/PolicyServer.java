@@ -118,8 +118,10 @@ public final class PolicyServer implements AutoCloseable {
      * pruning never deletes them, so this server finds them again after a restart.
      */
     public void pinAs(String holder) {
+        java.util.concurrent.atomic.AtomicReference<java.util.Set<Long>> written = new java.util.concurrent.atomic.AtomicReference<>();
         Runnable pin = () -> {
-            java.util.Set<Long> v = new java.util.TreeSet<>(deployments.previousStable());
+            // the two newest rollback targets: rollback goes back one at a time, and a deeper one is rarely loaded
+            java.util.Set<Long> v = new java.util.TreeSet<>(deployments.previousStable().stream().limit(2).toList());
             Deployment d = deployments.deployment();
             v.add(d.stable());
             for (long x : new long[] {d.canary(), canarySlot.waitingVersion()}) {
@@ -127,8 +129,12 @@ public final class PolicyServer implements AutoCloseable {
                     v.add(x);
                 }
             }
+            if (v.equals(written.get())) {
+                return; // most events (a refusal, a retire before a canary) change nothing to pin
+            }
             try {
                 registry.pin(ModelNames.POLICY, holder, v);
+                written.set(v);
             } catch (RuntimeException e) { // housekeeping: serving goes on, pruning may take a version it needed
                 LOG.warn("could not pin versions {} for {}: {}", v, holder, e.toString());
             }
