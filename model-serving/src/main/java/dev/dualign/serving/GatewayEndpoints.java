@@ -80,11 +80,21 @@ final class GatewayEndpoints {
                 : HttpRequest.BodyPublishers.ofByteArray(body));
         // a stream when the client asked for one (the first byte's and the idle timeouts), else a whole answer (the total)
         String accept = ex.getRequestHeaders().getFirst("Accept");
+        String type = ex.getRequestHeaders().getFirst("Content-Type");
         boolean stream = (accept != null && accept.contains("text/event-stream"))
-                || new String(body, java.nio.charset.StandardCharsets.UTF_8).matches("(?s).*\"stream\"\\s*:\\s*true.*");
+                || (type != null && type.startsWith("application/json") && body.length > 0 && askedToStream(body));
         String outcome = upstream.forward(ex, up.build(), stream, null);
         metrics.inc("dualign_gateway_proxied_total", "Requests relayed on the API's other routes, by outcome",
                 java.util.Map.of("outcome", outcome));
+    }
+
+    /** Whether a JSON request body says {@code "stream": true} at its top level (a body that is not JSON does not). */
+    private static boolean askedToStream(byte[] body) {
+        try {
+            return JSON.readTree(body).path("stream").asBoolean(false);
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /** {@code /v1/chat/completions}: forwarded as it came, or enforced. */

@@ -77,7 +77,7 @@ final class GatewayEnforcement implements AutoCloseable {
         }
         if (r.statusCode() != 200) { // the upstream's refusal, unchanged
             ex.getResponseHeaders().set("Content-Type", r.headers().firstValue("Content-Type").orElse("application/json"));
-            r.headers().firstValue("Retry-After").ifPresent(v -> ex.getResponseHeaders().set("Retry-After", v));
+            UpstreamClient.relayRetryAfter(ex, r);
             ex.sendResponseHeaders(r.statusCode(), r.body().length == 0 ? -1 : r.body().length);
             try (OutputStream out = ex.getResponseBody()) {
                 out.write(r.body());

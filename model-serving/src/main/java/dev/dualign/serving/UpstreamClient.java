@@ -57,7 +57,7 @@ final class UpstreamClient {
     }
 
     /** The upstream's {@code Retry-After} (a 429 or 503 says when to come back), relayed to the client. */
-    private static void relayRetryAfter(HttpExchange ex, HttpResponse<?> r) {
+    static void relayRetryAfter(HttpExchange ex, HttpResponse<?> r) {
         r.headers().firstValue("Retry-After").ifPresent(v -> ex.getResponseHeaders().set("Retry-After", v));
     }
 
