@@ -150,7 +150,8 @@ final class ServeCommand implements Callable<Integer> {
         ResponseSink gsink = gwSink;
         dev.dualign.serving.LambdaFollower lf = follower;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            // HTTP first: stop taking requests and answer those in flight, while their Kafka sinks are still open
+            // HTTP first, while the answers' Kafka sinks are still open (the policy server answers what is in flight;
+            // the gateway still cuts its requests short)
             if (h != null) {
                 h.close();
             }
