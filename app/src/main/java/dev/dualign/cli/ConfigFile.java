@@ -25,7 +25,7 @@ final class ConfigFile {
     List<String> sets = new ArrayList<>();
 
     /** Keys whose values are secrets: shown masked when the configuration is printed. */
-    static final Pattern SECRET = Pattern.compile("(?i).*(token|password|secret|jaas|api-key(?!-env)).*");
+    static final Pattern SECRET = Pattern.compile("(?i)(.*(^|[.-])(token|password|secret|api-key)|.*jaas.*)");
 
     /** The file given, else the installation's {@code conf/dualign.yaml}, else the defaults; then the environment and --set. */
     Config load() {
@@ -48,8 +48,15 @@ final class ConfigFile {
 
     /** One line with every key set away from its default, secrets masked: what a run was started with. */
     static String describe(Config c) {
+        Map<String, dev.dualign.core.config.ConfigOption<?>> options = new LinkedHashMap<>();
+        DualignOptions.ALL.forEach(o -> options.put(o.key(), o));
         List<String> parts = new ArrayList<>();
-        c.explicit().forEach((k, v) -> parts.add(k + "=" + (SECRET.matcher(k).matches() && !String.valueOf(v).isEmpty() ? "****" : v)));
+        c.explicit().forEach((k, v) -> {
+            dev.dualign.core.config.ConfigOption<?> o = options.get(k);
+            if (o == null || !o.parse(v).equals(o.defaultValue())) { // the file lists every key: show what differs
+                parts.add(k + "=" + (SECRET.matcher(k).matches() && !String.valueOf(v).isEmpty() ? "****" : v));
+            }
+        });
         return "Config:           " + (parts.isEmpty() ? "all defaults" : String.join(", ", parts) + " (the rest at their defaults)");
     }
 }

@@ -51,5 +51,8 @@ class ConfigFileTest {
         assertThat(line).contains("server.port=0").contains("server.admin-token=****")
                 .contains("kafka.properties.sasl.jaas.config=****").contains("server.upstream.api-key-env=MY_KEY")
                 .doesNotContain("s3cret").doesNotContain("password=p");
+        // a key at its default is not shown, and "tokens" is not a token
+        assertThat(ConfigFile.describe(options("server:\n  max-tokens: 40\n  port: 8080\n", "server.max-tokens=12").load(Map.of())))
+                .contains("server.max-tokens=12").doesNotContain("server.port");
     }
 }
