@@ -4,6 +4,7 @@ import static dev.dualign.serving.GatewayReplies.serve;
 
 import dev.dualign.service.OpsSurface;
 import dev.dualign.service.ServiceMetrics;
+import dev.dualign.service.WebServer;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -13,13 +14,10 @@ import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.model.scorer.ScorerSet;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.net.InetSocketAddress;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 
@@ -89,8 +87,8 @@ public final class Gateway implements AutoCloseable {
     private final Settings settings;
     private final ServiceMetrics metrics;
     private final Supplier<String> problem;
+    private final WebServer web;
     private final HttpServer http;
-    private final ExecutorService handlers;
     /** Enforcement through the upstream, or null. */
     private final GatewayEnforcement enforcement;
 
@@ -115,18 +113,15 @@ public final class Gateway implements AutoCloseable {
         this.metrics = metrics;
         this.problem = problem;
         GatewayEndpoints endpoints = new GatewayEndpoints(upstream, enforcement, metrics, settings.version());
-        this.http = HttpServer.create(new InetSocketAddress(settings.host(), settings.port()), 64);
-        this.handlers = Executors.newFixedThreadPool(HttpApi.HANDLER_THREADS, r -> {
-            Thread t = new Thread(r, "dualign-gateway");
-            t.setDaemon(true);
-            return t;
-        });
-        http.setExecutor(handlers);
+        this.web = new WebServer(settings.host(), settings.port(), WebServer.Limits.api(), "dualign-gateway");
+        this.http = web.http();
         http.createContext("/v1/chat/completions", ex -> serve(ex, endpoints::completions));
         http.createContext("/v1/models", ex -> serve(ex, endpoints::models));
         http.createContext("/v1/", ex -> serve(ex, endpoints::proxy)); // every other route, relayed unchanged
         mountOps();
-        http.start();
+        metrics.counter("dualign_http_shed_total", "API requests answered 503 at once: every slot taken and the wait full or over",
+                Map.of(), web::shed);
+        web.start();
     }
 
     /** {@code /healthz} (503 with the problem while there is one, and the upstream) and {@code /metrics}. */
@@ -135,7 +130,7 @@ public final class Gateway implements AutoCloseable {
     }
 
     public int port() {
-        return http.getAddress().getPort();
+        return web.port();
     }
 
     public String url() {
@@ -151,13 +146,7 @@ public final class Gateway implements AutoCloseable {
 
     @Override
     public void close() {
-        http.stop(0);
-        handlers.shutdownNow();
-        try {
-            handlers.awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS); // requests in flight end first
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        web.close();
         if (enforcement != null) {
             enforcement.close();
         }

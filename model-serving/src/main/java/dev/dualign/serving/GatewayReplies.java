@@ -41,7 +41,7 @@ final class GatewayReplies {
 
     /** An OpenAI-style error of the gateway's own (the upstream's errors pass through unchanged). */
     static void error(HttpExchange ex, int status, String type, String message) {
-        if (ex.getResponseCode() != -1) {
+        if (ex.getResponseCode() > 0) { // the status is sent (-1 or 0 before, by server)
             return;
         }
         ObjectNode body = JSON.createObjectNode();

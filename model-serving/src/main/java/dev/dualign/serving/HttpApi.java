@@ -2,19 +2,17 @@ package dev.dualign.serving;
 
 import dev.dualign.service.OpsSurface;
 import dev.dualign.service.ServiceMetrics;
+import dev.dualign.service.WebServer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import dev.dualign.core.event.ResponseEvent;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
@@ -25,52 +23,19 @@ import org.slf4j.LoggerFactory;
 /**
  * The server's HTTP face: the OpenAI-compatible {@code /v1/chat/completions} and {@code /v1/models}
  * ({@link OpenAiApi}), Dualign's own {@code POST /v1/chat}, the token-protected admin endpoints and
- * the dashboard (a page, the Chart.js bundle from its WebJar and {@code /api/state}). Built on the
- * JDK's HTTP server so serving needs nothing beyond the jar. Chat requests are batched dynamically
- * ({@link ChatBatcher}) and routed by a key the server makes. Every request waits at most the
- * configured request timeout for its answer; a client that does not finish sending its request
- * within {@link #READ_TIMEOUT_PROPERTY} is disconnected; an admin call without the right bearer
- * token gets 401 and changes nothing.
+ * the dashboard (a page, the Chart.js bundle from its WebJar and {@code /api/state}), on
+ * {@link WebServer}: past its limit a request gets 503 with {@code Retry-After} at once, and health
+ * and admin answer under any load. Chat requests are batched dynamically ({@link ChatBatcher}) and
+ * routed by a key the server makes. Every request waits at most the configured request timeout for
+ * its answer; an admin call without the right bearer token gets 401 and changes nothing.
  */
 public final class HttpApi implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HttpApi.class);
     static final int MAX_BODY = 64 * 1024;
-    /**
-     * The JDK server's request-read limit, in seconds: a connection that has not delivered its whole
-     * request (headers and body) within it is closed, which frees the thread blocked reading it.
-     * Without it, a few clients that open a request and never finish it hold every handler thread,
-     * and {@code /healthz} and chat stop answering. The JDK reads the property once, when its first
-     * HTTP server in the JVM starts (bin/dualign passes it on the command line for that reason);
-     * it is set here only when nothing set it before.
-     */
-    public static final String READ_TIMEOUT_PROPERTY = "sun.net.httpserver.maxReqTime";
-    static final String DEFAULT_READ_TIMEOUT_S = "10";
-    /**
-     * Handler threads: more than the slow clients a timeout period can pile up in ordinary use, so
-     * health checks and chat keep a thread while the read timeout reaps them. Each waits mostly on
-     * I/O or on the model workers, so they are cheap.
-     */
-    static final int HANDLER_THREADS = 64;
-
-    /**
-     * The JDK server leaves Nagle's algorithm on: a reply written as headers and then body waits for
-     * the client's delayed ACK, about 40 ms per request (measured: a lone client took 71 ms for a
-     * 26 ms generation). Read once, like the read timeout; set here when nothing set it before.
-     */
-    public static final String NO_DELAY_PROPERTY = "sun.net.httpserver.nodelay";
-
-    static {
-        if (System.getProperty(READ_TIMEOUT_PROPERTY) == null) {
-            System.setProperty(READ_TIMEOUT_PROPERTY, DEFAULT_READ_TIMEOUT_S);
-        }
-        if (System.getProperty(NO_DELAY_PROPERTY) == null) {
-            System.setProperty(NO_DELAY_PROPERTY, "true");
-        }
-    }
     private final PolicyServer server;
     private final HttpAnswerLog answerLog;
     private final Dashboard dashboard;
-    private final HttpServer http;
+    private final WebServer web;
     private final ChatBatcher batcher;
     private final ServiceMetrics metrics;
     /** Requests that may wait for a batch, per response a batch holds; more are refused with 503 at once. */
@@ -127,7 +92,8 @@ public final class HttpApi implements AutoCloseable {
         this.answerLog = new HttpAnswerLog(server, sink, metrics);
         this.dashboard = new Dashboard(state);
         ServerSettings s = server.settings();
-        this.http = HttpServer.create(new InetSocketAddress(s.host(), s.port()), 64);
+        this.web = new WebServer(s.host(), s.port(), WebServer.Limits.api(), "dualign-http");
+        HttpServer http = web.http();
         this.batcher = new ChatBatcher(s.batch(), s.batch() * QUEUE_PER_BATCH_ROW, BATCH_WAIT_MS, server::answerAll, answerLog::afterBatch,
                 (rows, seconds) -> {
                     metrics.observe("dualign_chat_batch_responses", "Responses per batched generation of HTTP requests",
@@ -136,11 +102,6 @@ public final class HttpApi implements AutoCloseable {
                             ServiceMetrics.LATENCY_BUCKETS, seconds);
                 });
         OpenAiApi openAi = new OpenAiApi(server, batcher, metrics);
-        http.setExecutor(Executors.newFixedThreadPool(HANDLER_THREADS, r -> {
-            Thread t = new Thread(r, "dualign-http");
-            t.setDaemon(true);
-            return t;
-        }));
         http.createContext("/v1/chat", ex -> handle(ex, this::chat));
         // OpenAI's endpoints write their own error objects: handle() only closes the exchange and logs a lost client
         http.createContext("/v1/chat/completions", ex -> handle(ex, openAi::completions));
@@ -148,11 +109,13 @@ public final class HttpApi implements AutoCloseable {
         AdminRoutes.mount(new OpsSurface(metrics, problem).details(() -> Map.of("deployment", server.deployment())), server)
                 .mountOn(http);
         http.createContext("/", ex -> handle(ex, dashboard::serve));
-        http.start();
+        metrics.counter("dualign_http_shed_total", "API requests answered 503 at once: every slot taken and the wait full or over",
+                Map.of(), web::shed);
+        web.start();
     }
 
     public int port() {
-        return http.getAddress().getPort();
+        return web.port();
     }
 
     public String url() {
@@ -275,9 +238,8 @@ public final class HttpApi implements AutoCloseable {
                 break;
             }
         }
-        http.stop(0);
+        web.close();
         batcher.close();
         answerLog.close();
-        ((ExecutorService) http.getExecutor()).shutdownNow();
     }
 }

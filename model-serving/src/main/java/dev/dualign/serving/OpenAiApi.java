@@ -349,7 +349,7 @@ final class OpenAiApi {
 
     /** Replies with an OpenAI error object, unless a stream already started (then the stream said it). */
     private static void error(HttpExchange ex, ApiError e) {
-        if (ex.getResponseCode() != -1) {
+        if (ex.getResponseCode() > 0) { // the status is sent (-1 or 0 before, by server)
             return;
         }
         try {

@@ -6,13 +6,10 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -21,7 +18,7 @@ import org.slf4j.LoggerFactory;
  * The operations surface of every process of the loop that serves HTTP (the policy server, the
  * gateway, the fine-tuner): {@code /healthz}, {@code /metrics} and the token-protected
  * {@code /admin/*} routes, composed once so that every process is probed, scraped and administered
- * alike. It is the only class that knows which HTTP server carries it.
+ * alike. It runs on {@link WebServer} beside the process's API, outside its load limit.
  *
  * <pre>{@code
  * OpsSurface ops = new OpsSurface(metrics, loop::problem)
@@ -102,33 +99,26 @@ public final class OpsSurface {
 
     /** The surface alone on its own port, for a process without an API (the fine-tuner). */
     public Endpoint serve(String host, int port) throws IOException {
-        HttpServer http = HttpServer.create(new InetSocketAddress(host, port), 16);
-        http.setExecutor(Executors.newFixedThreadPool(2, r -> {
-            Thread t = new Thread(r, "dualign-ops");
-            t.setDaemon(true);
-            return t;
-        }));
-        mountOn(http);
-        http.start();
-        return new Endpoint(http);
+        WebServer web = new WebServer(host, port, WebServer.Limits.ops(), "dualign-ops");
+        mountOn(web.http());
+        return new Endpoint(web.start());
     }
 
     /** A running standalone surface. */
     public static final class Endpoint implements AutoCloseable {
-        private final HttpServer http;
+        private final WebServer web;
 
-        private Endpoint(HttpServer http) {
-            this.http = http;
+        private Endpoint(WebServer web) {
+            this.web = web;
         }
 
         public int port() {
-            return http.getAddress().getPort();
+            return web.port();
         }
 
         @Override
         public void close() {
-            http.stop(0);
-            ((ExecutorService) http.getExecutor()).shutdownNow();
+            web.close();
         }
     }
 

@@ -1,0 +1,231 @@
+package dev.dualign.service;
+
+import com.sun.net.httpserver.HttpContext;
+import com.sun.net.httpserver.HttpHandler;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.spi.JettyHttpServer;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.ContextHandlerCollection;
+import org.eclipse.jetty.server.handler.QoSHandler;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+
+/**
+ * The HTTP server under every process of the loop: Jetty, with a bounded number of API requests
+ * in progress, a short bounded wait for a slot and then {@code 503} with {@code Retry-After}, and
+ * {@code /healthz}, {@code /metrics} and {@code /admin/*} outside that limit, so probes and an
+ * operator's rollback answer under any load (decision 28). Handlers are written against the JDK's
+ * {@code com.sun.net.httpserver} API, which Jetty's adapter carries.
+ *
+ * <pre>{@code
+ * WebServer web = new WebServer("0.0.0.0", 8080, WebServer.Limits.api(), "dualign-http");
+ * web.http().createContext("/v1/chat", handler);
+ * web.start();
+ * }</pre>
+ */
+public final class WebServer implements AutoCloseable {
+    /** Paths that never wait behind API requests and are never shed. */
+    public static final String[] OPS_PATHS = {"/healthz", "/metrics", "/admin/*"};
+
+    /**
+     * How much work the server takes on.
+     *
+     * @param maxActive API requests handled at once; each holds a thread while it waits for its answer
+     * @param maxWaiting API requests that may wait for one of those slots; more get 503 at once
+     * @param maxWait how long a request waits for a slot before it gets 503
+     * @param idleTimeout a connection whose request or response has waited this long for the client
+     *     (a body not sent, an answer not read), or that sits idle between requests, is closed. Jetty
+     *     does not apply it while a handler is busy and nothing waits on the client, so an answer may
+     *     take longer (an LLM's minute).
+     * @param minRequestBytesPerSecond a client that sends its request body slower is disconnected, so
+     *     a trickling client cannot hold a slot
+     */
+    public record Limits(int maxActive, int maxWaiting, Duration maxWait, Duration idleTimeout, long minRequestBytesPerSecond) {
+        public Limits {
+            if (maxActive < 1 || maxWaiting < 0) {
+                throw new IllegalArgumentException("maxActive must be ≥ 1 and maxWaiting ≥ 0: " + maxActive + ", " + maxWaiting);
+            }
+        }
+
+        /**
+         * A chat API: 128 requests in progress (two batches of the default 64), 256 waiting up to
+         * 500 ms, clients that stall for 10 s cut, bodies at ≥ 1 KiB/s.
+         */
+        public static Limits api() {
+            return new Limits(128, 256, Duration.ofMillis(500), Duration.ofSeconds(10), 1024);
+        }
+
+        /** An operations surface alone (the fine-tuner's): a few requests at once. */
+        public static Limits ops() {
+            return new Limits(4, 16, Duration.ofMillis(500), Duration.ofSeconds(10), 1024);
+        }
+    }
+
+    /** Threads kept for the operations paths and Jetty's own acceptor and selectors, beyond {@link Limits#maxActive}. */
+    static final int SPARE_THREADS = 16;
+
+    /**
+     * The system property that picks the JDK's server instead ({@code jdk}): only {@code bench serve}
+     * sets it, to measure Jetty against the server every process ran before, in the same run.
+     */
+    public static final String ENGINE_PROPERTY = "dualign.http.engine";
+
+    private final Server jetty;
+    private final ServerConnector connector;
+    private final HttpServer http;
+    private final AtomicLong shed = new AtomicLong();
+
+    public WebServer(String host, int port, Limits limits, String threadName) throws IOException {
+        if ("jdk".equals(System.getProperty(ENGINE_PROPERTY))) {
+            jetty = null;
+            connector = null;
+            http = jdkBaseline(host, port, 64);
+            return;
+        }
+        int threads = limits.maxActive() + SPARE_THREADS;
+        // the QoS limit keeps API work below the thread count, so the pool's queue (Jetty's own jobs
+        // included, which a bounded queue could refuse) only ever holds what a thread will soon take
+        QueuedThreadPool pool = new QueuedThreadPool(threads, 4, 60_000);
+        pool.setName(threadName);
+        pool.setDaemon(true);
+        jetty = new Server(pool);
+        HttpConfiguration conf = new HttpConfiguration();
+        conf.setSendServerVersion(false);
+        conf.setMinRequestDataRate(limits.minRequestBytesPerSecond());
+        connector = new ServerConnector(jetty, 1, 1, new HttpConnectionFactory(conf));
+        connector.setHost(host);
+        connector.setPort(port);
+        connector.setIdleTimeout(limits.idleTimeout().toMillis());
+        connector.setAcceptQueueSize(256);
+        jetty.addConnector(connector);
+        QoSHandler qos = new Shedding(shed);
+        qos.setMaxRequestCount(limits.maxActive());
+        qos.setMaxSuspendedRequestCount(limits.maxWaiting());
+        qos.setMaxSuspend(limits.maxWait());
+        qos.excludePath(OPS_PATHS);
+        qos.setHandler(new ContextHandlerCollection());
+        jetty.setHandler(qos);
+        http = new JettyHttpServer(jetty, true, conf) {
+            @Override
+            public HttpContext createContext(String path, HttpHandler handler) {
+                // the JDK matches "/v1/" as a prefix of "/v1/embeddings"; Jetty matches whole segments of "/v1"
+                return super.createContext(path.length() > 1 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path, handler);
+            }
+        };
+    }
+
+    /** Where handlers are mounted, before or after {@link #start}. */
+    public HttpServer http() {
+        return http;
+    }
+
+    public WebServer start() throws IOException {
+        if (jetty == null) {
+            http.start();
+            return this;
+        }
+        try {
+            jetty.start();
+        } catch (IOException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IOException("cannot start the HTTP server on " + connector.getHost() + ":" + connector.getPort() + ": " + e, e);
+        }
+        return this;
+    }
+
+    public int port() {
+        return jetty == null ? http.getAddress().getPort() : connector.getLocalPort();
+    }
+
+    /** API requests answered 503 because every slot was taken and the wait was full or ran out. */
+    public long shed() {
+        return shed.get();
+    }
+
+    /** Stops accepting and closes every connection; handlers still running see their streams fail. */
+    @Override
+    public void close() {
+        if (jetty == null) {
+            http.stop(0);
+            ((ExecutorService) http.getExecutor()).shutdownNow();
+            return;
+        }
+        try {
+            jetty.stop();
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot stop the HTTP server: " + e, e);
+        }
+    }
+
+    /** Jetty's QoS limit; its 503s carry {@code Retry-After} and an OpenAI-style error, and are counted. */
+    private static final class Shedding extends QoSHandler {
+        private static final byte[] BODY = ("{\"error\":{\"message\":\"the server is at capacity; try again\","
+                + "\"type\":\"server_error\",\"param\":null,\"code\":\"overloaded\"}}").getBytes(StandardCharsets.UTF_8);
+        private final AtomicLong shed;
+
+        Shedding(AtomicLong shed) {
+            this.shed = shed;
+        }
+
+        @Override
+        protected void reject(Request request, Response response, Callback callback, int status) {
+            if (status == 503) {
+                overloaded(response, callback);
+            } else {
+                super.reject(request, response, callback, status);
+            }
+        }
+
+        @Override
+        protected void failSuspended(Request request, Response response, Callback callback, int status, Throwable failure) {
+            if (status == 503) {
+                overloaded(response, callback);
+            } else {
+                super.failSuspended(request, response, callback, status, failure);
+            }
+        }
+
+        private void overloaded(Response response, Callback callback) {
+            shed.incrementAndGet();
+            if (response.isCommitted()) {
+                callback.failed(new IllegalStateException("response already committed"));
+                return;
+            }
+            response.setStatus(503);
+            response.getHeaders().put(HttpHeader.RETRY_AFTER, "1");
+            response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+            response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-store");
+            response.write(true, ByteBuffer.wrap(BODY), callback);
+        }
+    }
+
+    /**
+     * The JDK's own server with a fixed pool and no limit, as every process ran before decision 28:
+     * kept only as the baseline {@code bench serve} measures Jetty against.
+     */
+    private static HttpServer jdkBaseline(String host, int port, int threads) throws IOException {
+        HttpServer s = HttpServer.create(new InetSocketAddress(host, port), 64);
+        ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "dualign-jdk-http");
+            t.setDaemon(true);
+            return t;
+        });
+        s.setExecutor(pool);
+        return s;
+    }
+}

@@ -1,0 +1,184 @@
+package dev.dualign.service;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.sun.net.httpserver.HttpExchange;
+import java.io.OutputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import java.net.Socket;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+
+class WebServerTest {
+    static WebServer web;
+    static final HttpClient CLIENT = HttpClient.newHttpClient();
+
+    static void answer(HttpExchange ex, String name) throws java.io.IOException {
+        byte[] b = (name + " " + ex.getRequestURI().getPath()).getBytes(StandardCharsets.UTF_8);
+        ex.sendResponseHeaders(200, b.length);
+        try (OutputStream o = ex.getResponseBody()) {
+            o.write(b);
+        }
+    }
+
+    @BeforeAll
+    static void start() throws Exception {
+        web = new WebServer("127.0.0.1", 0, WebServer.Limits.api(), "test-http");
+        for (String p : new String[] {"/", "/v1/", "/v1/models", "/v1/chat", "/v1/chat/completions", "/healthz"}) {
+            web.http().createContext(p, ex -> answer(ex, p));
+        }
+        web.start();
+    }
+
+    @AfterAll
+    static void stop() {
+        web.close();
+    }
+
+    static String get(String path) throws Exception {
+        HttpResponse<String> r = CLIENT.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + web.port() + path)).build(),
+                HttpResponse.BodyHandlers.ofString());
+        return r.statusCode() + " " + r.body();
+    }
+
+    @Test
+    void theLongestContextPathWinsAsOnTheJdkServer() throws Exception {
+        assertThat(get("/v1/models")).isEqualTo("200 /v1/models /v1/models");
+        assertThat(get("/v1/models/gpt-4o")).isEqualTo("200 /v1/models /v1/models/gpt-4o");
+        assertThat(get("/v1/chat")).isEqualTo("200 /v1/chat /v1/chat");
+        assertThat(get("/v1/chat/completions")).isEqualTo("200 /v1/chat/completions /v1/chat/completions");
+        assertThat(get("/v1/embeddings")).isEqualTo("200 /v1/ /v1/embeddings");
+        assertThat(get("/healthz")).isEqualTo("200 /healthz /healthz");
+        assertThat(get("/api/state")).isEqualTo("200 / /api/state");
+    }
+
+    @Test
+    @Timeout(60)
+    void pastItsSlotsAndItsWaitARequestGets503WithRetryAfterWhileHealthStillAnswers() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicInteger inside = new AtomicInteger();
+        try (WebServer small = new WebServer("127.0.0.1", 0,
+                new WebServer.Limits(2, 1, Duration.ofMillis(300), Duration.ofSeconds(30), 1024), "test-small")) {
+            small.http().createContext("/v1/slow", ex -> {
+                inside.incrementAndGet();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                answer(ex, "slow");
+            });
+            small.http().createContext("/healthz", ex -> answer(ex, "health"));
+            small.http().createContext("/admin/rollback", ex -> answer(ex, "admin"));
+            small.start();
+            URI slow = URI.create("http://127.0.0.1:" + small.port() + "/v1/slow");
+            List<CompletableFuture<HttpResponse<String>>> held = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                held.add(CLIENT.sendAsync(HttpRequest.newBuilder(slow).build(), HttpResponse.BodyHandlers.ofString()));
+            }
+            while (inside.get() < 2) {
+                Thread.sleep(5);
+            }
+            // the third waits for a slot and, none freeing, gets 503 when its wait ends; the fourth finds the wait full
+            CompletableFuture<HttpResponse<String>> waiting = CLIENT.sendAsync(HttpRequest.newBuilder(slow).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            while (small.shed() == 0 && !waiting.isDone()) {
+                HttpResponse<String> r = CLIENT.send(HttpRequest.newBuilder(slow).build(), HttpResponse.BodyHandlers.ofString());
+                assertThat(r.statusCode()).isEqualTo(503);
+                assertThat(r.headers().firstValue("Retry-After")).contains("1");
+            }
+            HttpResponse<String> expired = waiting.get();
+            assertThat(expired.statusCode()).isEqualTo(503);
+            assertThat(expired.headers().firstValue("Retry-After")).contains("1");
+            // health and admin are outside the limit: they answer while every slot is held
+            for (String p : new String[] {"/healthz", "/admin/rollback"}) {
+                HttpResponse<String> r = CLIENT.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + small.port() + p)).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                assertThat(r.statusCode()).as(p).isEqualTo(200);
+            }
+            assertThat(inside.get()).isEqualTo(2);
+            release.countDown();
+            for (CompletableFuture<HttpResponse<String>> h : held) {
+                assertThat(h.get().statusCode()).isEqualTo(200); // admitted requests are answered
+            }
+            assertThat(small.shed()).isGreaterThanOrEqualTo(2);
+        }
+    }
+
+    @Test
+    @Timeout(60)
+    void aClientThatStopsSendingItsBodyIsCutAndFreesItsSlot() throws Exception {
+        AtomicInteger failedReads = new AtomicInteger();
+        AtomicInteger entered = new AtomicInteger();
+        try (WebServer small = new WebServer("127.0.0.1", 0,
+                new WebServer.Limits(1, 0, Duration.ofMillis(100), Duration.ofSeconds(1), 1024), "test-loris")) {
+            small.http().createContext("/v1/echo", ex -> {
+                entered.incrementAndGet();
+                try {
+                    byte[] body = ex.getRequestBody().readAllBytes();
+                    answer(ex, "echo " + body.length);
+                } catch (java.io.IOException e) {
+                    failedReads.incrementAndGet();
+                    throw e;
+                }
+            });
+            small.start();
+            try (Socket loris = new Socket("127.0.0.1", small.port())) {
+                OutputStream o = loris.getOutputStream();
+                o.write(("POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc")
+                        .getBytes(StandardCharsets.US_ASCII));
+                o.flush();
+                while (entered.get() == 0) {
+                    Thread.sleep(5);
+                }
+                // the one slot is the loris's until the server gives up on its body (a second later), then it is free again
+                HttpResponse<String> r;
+                do {
+                    r = CLIENT.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + small.port() + "/v1/echo"))
+                            .POST(HttpRequest.BodyPublishers.ofString("hello")).build(), HttpResponse.BodyHandlers.ofString());
+                    if (r.statusCode() == 503) {
+                        assertThat(r.body()).contains("\"code\":\"overloaded\"");
+                        Thread.sleep(50);
+                    }
+                } while (r.statusCode() == 503);
+                assertThat(r.body()).isEqualTo("echo 5 /v1/echo");
+                assertThat(failedReads.get()).isEqualTo(1);
+            }
+        }
+    }
+
+    @Test
+    @Timeout(60)
+    void anAnswerSlowerThanTheIdleTimeoutStillArrivesWhole() throws Exception {
+        try (WebServer small = new WebServer("127.0.0.1", 0,
+                new WebServer.Limits(1, 0, Duration.ofMillis(100), Duration.ofSeconds(1), 1024), "test-idle")) {
+            small.http().createContext("/v1/slow", ex -> {
+                ex.getRequestBody().readAllBytes();
+                try {
+                    Thread.sleep(3000); // an LLM thinking: no bytes either way for three idle timeouts
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                answer(ex, "late");
+            });
+            small.start();
+            HttpResponse<String> r = CLIENT.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + small.port() + "/v1/slow"))
+                    .POST(HttpRequest.BodyPublishers.ofString("hello")).build(), HttpResponse.BodyHandlers.ofString());
+            // Jetty applies the idle timeout to a request being handled only while a read or write waits
+            assertThat(r.statusCode()).isEqualTo(200);
+            assertThat(r.body()).isEqualTo("late /v1/slow");
+        }
+    }
+}
