@@ -9,6 +9,7 @@ import dev.dualign.serving.HttpApi;
 import dev.dualign.serving.PolicyServer;
 import dev.dualign.serving.ServerSettings;
 import dev.dualign.service.ServiceMetrics;
+import dev.dualign.service.WebServer;
 import dev.dualign.model.text.WordTokenizer;
 import dev.dualign.world.World;
 import dev.dualign.world.bootstrap.Bootstrap;
@@ -55,6 +56,11 @@ final class BenchServe implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "10", description = "Seconds of each round before the measured ones, JIT warm-up included (default: ${DEFAULT-VALUE}).")
     int warmup;
 
+    @Option(names = "--http", defaultValue = "jetty", split = ",",
+            description = "HTTP servers to measure, in this order: jetty (what serve runs), jdk (the JDK server it ran before "
+                    + "decision 28, as the baseline; default: ${DEFAULT-VALUE}).")
+    List<String> http;
+
     @Option(names = "--device", defaultValue = "auto")
     String device;
 
@@ -96,7 +102,20 @@ final class BenchServe implements Callable<Integer> {
             // the reference serves everything: no canary, no reference samples, no Kafka sink (not part of this figure)
             ServerSettings plain = new ServerSettings("127.0.0.1", 0, "", 0.0, 0, 0.0, 1, 24, 1.0, 60_000, 0, 1, batch,
                     ServerSettings.DEFAULT_MODEL, null);
-            serve(out, reg, dev, plain, "plain", prompts, batched, batchedAtClients, maxClients, rows, bracket);
+            for (String engine : http) {
+                if (!engine.equals("jetty") && !engine.equals("jdk")) {
+                    spec.commandLine().getErr().println("dualign bench serve: --http takes jetty and jdk, not " + engine);
+                    return Dualign.EXIT_BAD_INPUT;
+                }
+                // read when each server is made: the JDK baseline only for its own round
+                System.setProperty(WebServer.ENGINE_PROPERTY, engine);
+                try {
+                    serve(out, reg, dev, plain, http.size() > 1 ? "plain " + engine : "plain", prompts, batched, batchedAtClients,
+                            maxClients, rows, bracket);
+                } finally {
+                    System.clearProperty(WebServer.ENGINE_PROPERTY);
+                }
+            }
             if (enforce > 0) {
                 // the cost of enforcement: K candidates per answer (a generation holds batch/K answers) and their
                 // scoring; λ is never set here, so the pick is uniform, which costs the same as any other

@@ -102,12 +102,12 @@ final class ServeCommand implements Callable<Integer> {
                     String p = sink.problem();
                     var f = lambdas.get();
                     return p != null || f == null ? p : f.problem();
-                }, enforce, ScorerSet.open(registry, js.names(), device));
+                }, enforce, ScorerSet.open(registry, js.names(), device), ServingOptions.httpLimits(c));
                 follower = new dev.dualign.serving.LambdaFollower(lk, gw::onLambda);
                 lambdas.set(follower);
                 out.printf("Enforcement:      %d candidates per answer from the upstream, λ from %s%n", enforce.candidates(), lk.dual());
             } else {
-                gw = new Gateway(gs, sink, metrics, sink::problem);
+                gw = new Gateway(gs, sink, metrics, sink::problem, null, null, ServingOptions.httpLimits(c));
             }
             out.printf("Gateway:          %sv1/chat/completions → %s  (answers logged to %s as version %d)%n", gw.url(),
                     gs.upstream(), lk.responses(), gs.version());
@@ -116,7 +116,7 @@ final class ServeCommand implements Callable<Integer> {
             server = PolicyServer.start(registry, ServerSettings.from(c, js.control(), token, 1), device);
             loop = new ServingLoop(server, lk, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID)).start()
                     .registerMetrics(metrics);
-            http = new HttpApi(server, loop.httpSink(), monitor::state, loop::problem, metrics);
+            http = new HttpApi(server, loop.httpSink(), monitor::state, loop::problem, metrics, ServingOptions.httpLimits(c));
             out.printf("Policy server:    %sv1/chat  (Kafka: %s → %s)%n", http.url(), lk.prompts(), lk.responses());
             out.printf("Dashboard:        %s%n", http.url());
             out.println(token.isBlank() ? "Admin endpoints:  disabled (set server.admin-token)"

@@ -103,6 +103,12 @@ public final class Gateway implements AutoCloseable {
      */
     public Gateway(Settings settings, Consumer<List<ResponseEvent>> sink, ServiceMetrics metrics, Supplier<String> problem,
             ServerSettings.Enforce enforce, ScorerSet scorers) throws IOException {
+        this(settings, sink, metrics, problem, enforce, scorers, WebServer.Limits.api());
+    }
+
+    /** @param limits how much work the HTTP server takes on ({@code server.http.*}) */
+    public Gateway(Settings settings, Consumer<List<ResponseEvent>> sink, ServiceMetrics metrics, Supplier<String> problem,
+            ServerSettings.Enforce enforce, ScorerSet scorers, WebServer.Limits limits) throws IOException {
         if ((enforce == null) != (scorers == null)) {
             throw new IllegalArgumentException("enforcement needs its scorers, and scorers are for enforcement");
         }
@@ -113,7 +119,7 @@ public final class Gateway implements AutoCloseable {
         this.metrics = metrics;
         this.problem = problem;
         GatewayEndpoints endpoints = new GatewayEndpoints(upstream, enforcement, metrics, settings.version());
-        this.web = new WebServer(settings.host(), settings.port(), WebServer.Limits.api(), "dualign-gateway");
+        this.web = new WebServer(settings.host(), settings.port(), limits, "dualign-gateway");
         this.http = web.http();
         http.createContext("/v1/chat/completions", ex -> serve(ex, endpoints::completions));
         http.createContext("/v1/models", ex -> serve(ex, endpoints::models));

@@ -86,13 +86,19 @@ public final class HttpApi implements AutoCloseable {
      */
     public HttpApi(PolicyServer server, Consumer<List<ResponseEvent>> sink, Supplier<Object> state, Supplier<String> problem,
             ServiceMetrics metrics) throws IOException {
+        this(server, sink, state, problem, metrics, WebServer.Limits.api());
+    }
+
+    /** @param limits how much work the HTTP server takes on ({@code server.http.*}) */
+    public HttpApi(PolicyServer server, Consumer<List<ResponseEvent>> sink, Supplier<Object> state, Supplier<String> problem,
+            ServiceMetrics metrics, WebServer.Limits limits) throws IOException {
         this.server = server;
         this.metrics = metrics;
         registerServerMetrics(server, metrics);
         this.answerLog = new HttpAnswerLog(server, sink, metrics);
         this.dashboard = new Dashboard(state);
         ServerSettings s = server.settings();
-        this.web = new WebServer(s.host(), s.port(), WebServer.Limits.api(), "dualign-http");
+        this.web = new WebServer(s.host(), s.port(), limits, "dualign-http");
         HttpServer http = web.http();
         this.batcher = new ChatBatcher(s.batch(), s.batch() * QUEUE_PER_BATCH_ROW, BATCH_WAIT_MS, server::answerAll, answerLog::afterBatch,
                 (rows, seconds) -> {

@@ -59,10 +59,30 @@ public final class ServingOptions {
     public static final ConfigOption<String> MODEL = ConfigOption.string("server.model", "dualign")
             .check(v -> !v.isBlank(), "a non-empty model id")
             .describe("Model id of the OpenAI-compatible API (/v1/models); requests naming another model get 404.");
+    public static final ConfigOption<Integer> HTTP_MAX_ACTIVE = ConfigOption.integer("server.http.max-active", 128)
+            .check(v -> v >= 1, "≥ 1")
+            .describe("API requests handled at once; each holds a thread while it waits for its answer (health, metrics and admin are outside it).");
+    public static final ConfigOption<Integer> HTTP_MAX_WAITING = ConfigOption.integer("server.http.max-waiting", 256)
+            .check(v -> v >= 0, "≥ 0").describe("API requests that may wait for a slot; more get 503 with Retry-After at once.");
+    public static final ConfigOption<Long> HTTP_MAX_WAIT_MS = ConfigOption.longInteger("server.http.max-wait-ms", 500)
+            .check(v -> v >= 0, "≥ 0").describe("Most a request waits for a slot before it gets 503 with Retry-After.");
+    public static final ConfigOption<Long> HTTP_IDLE_TIMEOUT_MS = ConfigOption.longInteger("server.http.idle-timeout-ms", 10_000)
+            .check(v -> v >= 100, "≥ 100")
+            .describe("A client that sends nothing or reads nothing for this long is disconnected (not applied while an answer is being made).");
+    public static final ConfigOption<Long> HTTP_MIN_BODY_RATE = ConfigOption.longInteger("server.http.min-body-bytes-per-second", 1024)
+            .check(v -> v >= 0, "≥ 0 (0: off)").describe("A request body arriving slower than this, after 2 s, is cut (0: off).");
+
     public static final List<ConfigOption<?>> ALL = List.of(HOST, PORT, ADMIN_TOKEN, CANARY_FRACTION, CANARY_HOLD_MS, REFERENCE_FRACTION,
             REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, INSTANCE_ID, BATCH, MODEL, ENFORCE_CANDIDATES, BACKEND,
             UPSTREAM_URL, UPSTREAM_API_KEY_ENV, UPSTREAM_VERSION, UPSTREAM_FIRST_BYTE_TIMEOUT_MS, UPSTREAM_IDLE_TIMEOUT_MS,
-            UPSTREAM_TOTAL_TIMEOUT_MS);
+            UPSTREAM_TOTAL_TIMEOUT_MS, HTTP_MAX_ACTIVE, HTTP_MAX_WAITING, HTTP_MAX_WAIT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MIN_BODY_RATE);
+
+    /** How much work the policy server's or gateway's HTTP server takes on ({@code server.http.*}). */
+    public static dev.dualign.service.WebServer.Limits httpLimits(dev.dualign.core.config.Config c) {
+        return new dev.dualign.service.WebServer.Limits(c.get(HTTP_MAX_ACTIVE), c.get(HTTP_MAX_WAITING),
+                java.time.Duration.ofMillis(c.get(HTTP_MAX_WAIT_MS)), java.time.Duration.ofMillis(c.get(HTTP_IDLE_TIMEOUT_MS)),
+                c.get(HTTP_MIN_BODY_RATE));
+    }
 
     private ServingOptions() {}
 }

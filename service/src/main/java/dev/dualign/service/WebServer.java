@@ -10,9 +10,12 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.spi.JettyHttpServer;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Request;
@@ -84,6 +87,15 @@ public final class WebServer implements AutoCloseable {
      */
     public static final String ENGINE_PROPERTY = "dualign.http.engine";
 
+    static {
+        // jetty-http-spi registers itself as the JDK's HttpServer provider; HttpServer.create (the
+        // baseline, and tests' stand-in upstreams) keeps meaning the JDK's own server
+        String provider = "com.sun.net.httpserver.HttpServerProvider";
+        if (System.getProperty(provider) == null) {
+            System.setProperty(provider, "sun.net.httpserver.DefaultHttpServerProvider");
+        }
+    }
+
     private final Server jetty;
     private final ServerConnector connector;
     private final HttpServer http;
@@ -105,7 +117,6 @@ public final class WebServer implements AutoCloseable {
         jetty = new Server(pool);
         HttpConfiguration conf = new HttpConfiguration();
         conf.setSendServerVersion(false);
-        conf.setMinRequestDataRate(limits.minRequestBytesPerSecond());
         connector = new ServerConnector(jetty, 1, 1, new HttpConnectionFactory(conf));
         connector.setHost(host);
         connector.setPort(port);
@@ -118,7 +129,7 @@ public final class WebServer implements AutoCloseable {
         qos.setMaxSuspend(limits.maxWait());
         qos.excludePath(OPS_PATHS);
         qos.setHandler(new ContextHandlerCollection());
-        jetty.setHandler(qos);
+        jetty.setHandler(new MinimumRate(limits.minRequestBytesPerSecond(), qos));
         http = new JettyHttpServer(jetty, true, conf) {
             @Override
             public HttpContext createContext(String path, HttpHandler handler) {
@@ -172,6 +183,48 @@ public final class WebServer implements AutoCloseable {
         }
     }
 
+    /**
+     * Ends a request whose body arrives slower than a floor, once it has had {@link #GRACE_MS}: Jetty
+     * enforces {@link HttpConfiguration#setMinRequestDataRate} only under its servlet layer, and a
+     * client that sends a byte now and then never trips the idle timeout while it holds a slot.
+     */
+    private static final class MinimumRate extends Handler.Wrapper {
+        static final long GRACE_MS = 2_000;
+        private final long bytesPerSecond;
+
+        MinimumRate(long bytesPerSecond, Handler next) {
+            super(next);
+            this.bytesPerSecond = bytesPerSecond;
+        }
+
+        @Override
+        public boolean handle(Request request, Response response, Callback callback) throws Exception {
+            if (bytesPerSecond <= 0) {
+                return super.handle(request, response, callback);
+            }
+            long start = System.nanoTime();
+            return super.handle(new Request.Wrapper(request) {
+                private long bytes;
+
+                @Override
+                public Content.Chunk read() {
+                    Content.Chunk c = super.read();
+                    if (c == null || Content.Chunk.isFailure(c)) {
+                        return c;
+                    }
+                    bytes += c.remaining();
+                    long ms = (System.nanoTime() - start) / 1_000_000;
+                    if (!c.isLast() && ms > GRACE_MS && bytes < bytesPerSecond * ms / 1000) {
+                        c.release();
+                        return Content.Chunk.from(new TimeoutException("request body arrived at " + (bytes * 1000 / ms)
+                                + " B/s, below the floor of " + bytesPerSecond + " B/s"));
+                    }
+                    return c;
+                }
+            }, response, callback);
+        }
+    }
+
     /** Jetty's QoS limit; its 503s carry {@code Retry-After} and an OpenAI-style error, and are counted. */
     private static final class Shedding extends QoSHandler {
         private static final byte[] BODY = ("{\"error\":{\"message\":\"the server is at capacity; try again\","
@@ -219,6 +272,9 @@ public final class WebServer implements AutoCloseable {
      * kept only as the baseline {@code bench serve} measures Jetty against.
      */
     private static HttpServer jdkBaseline(String host, int port, int threads) throws IOException {
+        // as bin/dualign ran it: a 10 s request-read limit and Nagle off (read once per JVM, at the first server)
+        System.setProperty("sun.net.httpserver.maxReqTime", System.getProperty("sun.net.httpserver.maxReqTime", "10"));
+        System.setProperty("sun.net.httpserver.nodelay", System.getProperty("sun.net.httpserver.nodelay", "true"));
         HttpServer s = HttpServer.create(new InetSocketAddress(host, port), 64);
         ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
             Thread t = new Thread(r, "dualign-jdk-http");

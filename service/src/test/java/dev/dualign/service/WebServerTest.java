@@ -181,4 +181,43 @@ class WebServerTest {
             assertThat(r.body()).isEqualTo("late /v1/slow");
         }
     }
+
+    @Test
+    @Timeout(60)
+    void aClientThatTricklesItsBodyIsCut() throws Exception {
+        AtomicInteger failedReads = new AtomicInteger();
+        try (WebServer small = new WebServer("127.0.0.1", 0,
+                new WebServer.Limits(1, 0, Duration.ofMillis(100), Duration.ofSeconds(30), 1024), "test-trickle")) {
+            small.http().createContext("/v1/echo", ex -> {
+                try {
+                    byte[] body = ex.getRequestBody().readAllBytes();
+                    answer(ex, "echo " + body.length);
+                } catch (java.io.IOException e) {
+                    failedReads.incrementAndGet();
+                    throw e;
+                }
+            });
+            small.start();
+            try (Socket loris = new Socket("127.0.0.1", small.port())) {
+                OutputStream o = loris.getOutputStream();
+                o.write(("POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\na")
+                        .getBytes(StandardCharsets.US_ASCII));
+                o.flush();
+                // a byte every 300 ms: never idle for the 30 s timeout, far below 1 KiB/s
+                try {
+                    while (failedReads.get() == 0) {
+                        Thread.sleep(300);
+                        o.write('b');
+                        o.flush();
+                    }
+                } catch (java.io.IOException closed) {
+                    // the server closed the connection: the read below still has to have failed
+                }
+                while (failedReads.get() == 0) {
+                    Thread.sleep(20);
+                }
+                assertThat(failedReads.get()).isEqualTo(1);
+            }
+        }
+    }
 }
