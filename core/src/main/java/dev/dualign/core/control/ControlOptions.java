@@ -66,13 +66,17 @@ public final class ControlOptions {
     public static final ConfigOption<Integer> ENFORCE_EVERY = ConfigOption.integer("dual.enforce.every", 50)
             .check(v -> v >= 1, "an integer ≥ 1").describe("enforce mode: new candidate sets (prompts) between two solves of "
                     + "λ on the newest dual.one-shot.prompts of them.");
+    public static final ConfigOption<Double> CANARY_REWARD_MARGIN = ConfigOption.number("dual.canary.reward-margin", 0.02)
+            .check(v -> v >= 0, "a number ≥ 0")
+            .describe("Non-inferiority margin δ: a canary whose reward is below the stable version's by more than δ "
+                    + "with confidence is rolled back, and promoted only once it is shown within δ.");
     public static final ConfigOption<Integer> ESTIMATE_EVERY = ConfigOption.integer("dual.estimate-every", 25)
             .check(v -> v >= 1, "an integer ≥ 1").describe("A version's estimate is published every this many samples.");
 
     public static final List<ConfigOption<?>> ALL = List.of(MODE, BETA, ETA, ETA_SCHEDULE, STEP_RULE, NEWTON_DAMPING,
             NEWTON_MAX_STEP, NEWTON_GAIN, LAMBDA_MAX, HEADROOM, LAMBDA_INIT,
             REFERENCE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, REQUEST_RETRIES, EPSILON, N_MIN, ONE_SHOT_PROMPTS, ONE_SHOT_SAMPLES,
-            PRIMAL_DUAL_BATCH, ENFORCE_EVERY, ESTIMATE_EVERY);
+            PRIMAL_DUAL_BATCH, ENFORCE_EVERY, ESTIMATE_EVERY, CANARY_REWARD_MARGIN);
 
     private ControlOptions() {}
 }

@@ -44,12 +44,13 @@ import java.util.Map;
  * @param newtonDamping the fraction of the Newton step taken
  * @param newtonMaxStep the largest change of any λ in one Newton step
  * @param newtonGain the loop-gain bound of the fallback step when no sensitivity is usable
+ * @param canaryRewardMargin δ, the reward a canary may lose against the stable version and still be promoted
  */
 public record ControlSettings(DualMode mode, Map<String, Double> constraints, double beta, double eta,
         ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, int estimateEvery,
         int primalDualBatch, int oneShotPrompts, int oneShotSamplesPerPrompt, double lambdaInit, long referenceTimeoutMs,
         long requestTimeoutMs, int requestRetries, List<String> relativeToReference, double headroom, int enforceEvery,
-        StepRule stepRule, double newtonDamping, double newtonMaxStep, double newtonGain)
+        StepRule stepRule, double newtonDamping, double newtonMaxStep, double newtonGain, double canaryRewardMargin)
         implements Serializable {
     private static final long serialVersionUID = 1L;
 
@@ -67,6 +68,9 @@ public record ControlSettings(DualMode mode, Map<String, Double> constraints, do
         }
         java.util.Objects.requireNonNull(stepRule, "stepRule");
         new NewtonStep(newtonDamping, newtonMaxStep, newtonGain, beta, lambdaMax); // checks the three
+        if (!(canaryRewardMargin >= 0) || !Double.isFinite(canaryRewardMargin)) {
+            throw new IllegalArgumentException("canary reward margin must be a finite number ≥ 0, got " + canaryRewardMargin);
+        }
     }
 
     /** Reads the controller's keys ({@link ControlOptions}) and the constraints; a bad one fails naming its key. */
@@ -87,7 +91,8 @@ public record ControlSettings(DualMode mode, Map<String, Double> constraints, do
                 c.get(ControlOptions.ONE_SHOT_SAMPLES), c.get(ControlOptions.LAMBDA_INIT), c.get(ControlOptions.REFERENCE_TIMEOUT_MS),
                 c.get(ControlOptions.REQUEST_TIMEOUT_MS), c.get(ControlOptions.REQUEST_RETRIES), parsed.relative(),
                 c.get(ControlOptions.HEADROOM), c.get(ControlOptions.ENFORCE_EVERY), StepRule.fromKey(c.get(ControlOptions.STEP_RULE)),
-                c.get(ControlOptions.NEWTON_DAMPING), c.get(ControlOptions.NEWTON_MAX_STEP), c.get(ControlOptions.NEWTON_GAIN));
+                c.get(ControlOptions.NEWTON_DAMPING), c.get(ControlOptions.NEWTON_MAX_STEP), c.get(ControlOptions.NEWTON_GAIN),
+                c.get(ControlOptions.CANARY_REWARD_MARGIN));
     }
 
     /** The subgradient step (the papers' algorithms). */
@@ -98,7 +103,8 @@ public record ControlSettings(DualMode mode, Map<String, Double> constraints, do
         this(mode, constraints, beta, eta, schedule, lambdaMax, epsilon, nMin, estimateEvery, primalDualBatch, oneShotPrompts,
                 oneShotSamplesPerPrompt, lambdaInit, referenceTimeoutMs, requestTimeoutMs, requestRetries, relativeToReference,
                 headroom, enforceEvery, StepRule.SUBGRADIENT, ControlOptions.NEWTON_DAMPING.defaultValue(),
-                ControlOptions.NEWTON_MAX_STEP.defaultValue(), ControlOptions.NEWTON_GAIN.defaultValue());
+                ControlOptions.NEWTON_MAX_STEP.defaultValue(), ControlOptions.NEWTON_GAIN.defaultValue(),
+                ControlOptions.CANARY_REWARD_MARGIN.defaultValue());
     }
 
     /** No headroom, the subgradient step: λ aims at the margins themselves (the papers' algorithms). */
@@ -114,14 +120,15 @@ public record ControlSettings(DualMode mode, Map<String, Double> constraints, do
     public ControlSettings withHeadroom(double h) {
         return new ControlSettings(mode, constraints, beta, eta, schedule, lambdaMax, epsilon, nMin, estimateEvery,
                 primalDualBatch, oneShotPrompts, oneShotSamplesPerPrompt, lambdaInit, referenceTimeoutMs, requestTimeoutMs,
-                requestRetries, relativeToReference, h, enforceEvery, stepRule, newtonDamping, newtonMaxStep, newtonGain);
+                requestRetries, relativeToReference, h, enforceEvery, stepRule, newtonDamping, newtonMaxStep, newtonGain,
+                canaryRewardMargin);
     }
 
     /** The same settings with the iterative step sized by {@code rule} (Newton: damping, max step and gain as given). */
     public ControlSettings withStepRule(StepRule rule, double damping, double maxStep, double gain) {
         return new ControlSettings(mode, constraints, beta, eta, schedule, lambdaMax, epsilon, nMin, estimateEvery,
                 primalDualBatch, oneShotPrompts, oneShotSamplesPerPrompt, lambdaInit, referenceTimeoutMs, requestTimeoutMs,
-                requestRetries, relativeToReference, headroom, enforceEvery, rule, damping, maxStep, gain);
+                requestRetries, relativeToReference, headroom, enforceEvery, rule, damping, maxStep, gain, canaryRewardMargin);
     }
 
     /** What λ aims at: each margin plus the headroom. */
