@@ -6,7 +6,9 @@ import java.util.Map;
 /**
  * Judges a canary from the job's estimate of its utilities: roll back as soon as any margin is
  * violated with confidence (upper bound &lt; b); promote when every margin is met with confidence
- * (lower bound ≥ b) on at least {@code nMin} samples each; else hold. The judge looks again at
+ * (lower bound ≥ b) on at least {@code nMin} samples each; else hold. With the stable version's
+ * reward bound it also refuses a canary that is clearly worse on reward (a non-inferiority test,
+ * {@link #judge(Map, Map, long, String, Estimate, Estimate, double)}). The judge looks again at
  * every estimate, so it must be given the anytime-valid, union-bounded {@link
  * dev.dualign.core.event.VersionEstimate#bounds() bounds}: a fixed-n interval examined every 25
  * samples promotes a version exactly at the margin far more often than its level says
@@ -48,5 +50,54 @@ public final class CanaryRule {
         }
         return allMet ? new CanaryDecision(Verdict.PROMOTE, met.toString())
                 : new CanaryDecision(Verdict.HOLD, "no margin decided with confidence yet (" + source + ")");
+    }
+
+    /**
+     * The constraint test above, and beside it a non-inferiority test on reward against the stable
+     * version (decision 27): with [lo_c, hi_c] and [lo_s, hi_s] the anytime-valid bounds of the
+     * canary's and the stable version's mean reward, the difference Δ = reward_canary −
+     * reward_stable lies in [lo_c − hi_s, hi_c − lo_s] whenever both do, so at every look at once
+     * (the levels add: the caller reads each bound at its share of α). Three ways, like a margin:
+     * roll back when Δ's upper bound is below −δ (clearly worse on reward), count reward as met
+     * when Δ's lower bound is ≥ −δ on n-min samples of each, else hold. A canary is promoted only
+     * when every margin and reward are met; a violated margin is reported first.
+     *
+     * @param canaryReward the canary's anytime-valid reward bound, or null (hold)
+     * @param stableReward the stable version's anytime-valid reward bound, or null (hold)
+     * @param rewardMargin δ ≥ 0, the reward the canary may lose against the stable version
+     */
+    public static CanaryDecision judge(Map<String, Double> margins, Map<String, Estimate> estimates, long nMin, String source,
+            Estimate canaryReward, Estimate stableReward, double rewardMargin) {
+        if (!(rewardMargin >= 0) || !Double.isFinite(rewardMargin)) {
+            throw new IllegalArgumentException("reward margin must be a finite number ≥ 0, got " + rewardMargin);
+        }
+        CanaryDecision constraints = judge(margins, estimates, nMin, source);
+        if (constraints.verdict() == Verdict.ROLLBACK) {
+            return constraints;
+        }
+        if (canaryReward == null || stableReward == null) {
+            return new CanaryDecision(Verdict.HOLD, constraints.verdict() == Verdict.PROMOTE ? constraints.reason()
+                    + "; but no reward bound of the " + (canaryReward == null ? "canary" : "stable version") + " yet"
+                    : constraints.reason());
+        }
+        double lo = canaryReward.lo() - stableReward.hi();
+        double hi = canaryReward.hi() - stableReward.lo();
+        String diff = String.format("reward %.3f vs stable %.3f, difference [%.3f, %.3f] (%s, n=%d/%d)", canaryReward.mean(),
+                stableReward.mean(), lo, hi, source, canaryReward.n(), stableReward.n());
+        if (hi < -rewardMargin) {
+            return new CanaryDecision(Verdict.ROLLBACK, diff + " below −" + fmt(rewardMargin) + " with confidence: worse than the "
+                    + "stable version on reward");
+        }
+        boolean rewardMet = lo >= -rewardMargin && canaryReward.n() >= nMin && stableReward.n() >= nMin;
+        if (constraints.verdict() == Verdict.PROMOTE && rewardMet) {
+            return new CanaryDecision(Verdict.PROMOTE, constraints.reason() + "; " + diff + " ≥ −" + fmt(rewardMargin));
+        }
+        return new CanaryDecision(Verdict.HOLD, constraints.verdict() == Verdict.PROMOTE
+                ? "every margin met with confidence, reward not yet shown non-inferior: " + diff + " vs −" + fmt(rewardMargin)
+                : constraints.reason());
+    }
+
+    private static String fmt(double v) {
+        return String.format("%.3f", v);
     }
 }

@@ -2,6 +2,7 @@ package dev.dualign.core.control;
 
 import dev.dualign.core.config.ConfigOption;
 import dev.dualign.core.dual.DualMode;
+import dev.dualign.core.dual.StepRule;
 import java.util.Arrays;
 import java.util.List;
 
@@ -23,6 +24,18 @@ public final class ControlOptions {
             .check(v -> v > 0, "a number > 0").describe("Dual step size η₀.");
     public static final ConfigOption<String> ETA_SCHEDULE = ConfigOption.choice("dual.eta-schedule", "inverse-sqrt",
             "constant", "inverse-sqrt").describe("η_t = η₀ or η₀/√t.");
+    public static final ConfigOption<String> STEP_RULE = ConfigOption.choice("dual.step-rule", StepRule.NEWTON.key(),
+            Arrays.stream(StepRule.values()).map(StepRule::key).toArray(String[]::new))
+            .describe("iterative mode: newton (Δλ = −damping·u/S, S = Var_{π_λ}(g)/β measured on the reference samples) "
+                    + "or subgradient (Δλ = −η_t·u).");
+    public static final ConfigOption<Double> NEWTON_DAMPING = ConfigOption.number("dual.newton.damping", 0.5)
+            .check(v -> v > 0 && v <= 1, "a number in (0, 1]")
+            .describe("Fraction d of the Newton step taken: the loop gain is d·(true slope)/S.");
+    public static final ConfigOption<Double> NEWTON_MAX_STEP = ConfigOption.number("dual.newton.max-step", 2.0)
+            .check(v -> v > 0, "a number > 0").describe("The largest change of any λ in one Newton step.");
+    public static final ConfigOption<Double> NEWTON_GAIN = ConfigOption.number("dual.newton.gain", 0.5)
+            .check(v -> v > 0 && v < 1, "a number in (0, 1)")
+            .describe("Without a usable S, the step η·u with η·s ≤ this gain, s the larger of S and 0.25/β.");
     public static final ConfigOption<Double> LAMBDA_MAX = ConfigOption.number("dual.lambda-max", 20.0)
             .check(v -> v > 0, "a number > 0").describe("λ is clamped to [0, λ_max].");
     public static final ConfigOption<Double> HEADROOM = ConfigOption.number("dual.headroom", 0.08)
@@ -53,12 +66,17 @@ public final class ControlOptions {
     public static final ConfigOption<Integer> ENFORCE_EVERY = ConfigOption.integer("dual.enforce.every", 50)
             .check(v -> v >= 1, "an integer ≥ 1").describe("enforce mode: new candidate sets (prompts) between two solves of "
                     + "λ on the newest dual.one-shot.prompts of them.");
+    public static final ConfigOption<Double> CANARY_REWARD_MARGIN = ConfigOption.number("dual.canary.reward-margin", 0.02)
+            .check(v -> v >= 0, "a number ≥ 0")
+            .describe("Non-inferiority margin δ: a canary whose reward is below the stable version's by more than δ "
+                    + "with confidence is rolled back, and promoted only once it is shown within δ.");
     public static final ConfigOption<Integer> ESTIMATE_EVERY = ConfigOption.integer("dual.estimate-every", 25)
             .check(v -> v >= 1, "an integer ≥ 1").describe("A version's estimate is published every this many samples.");
 
-    public static final List<ConfigOption<?>> ALL = List.of(MODE, BETA, ETA, ETA_SCHEDULE, LAMBDA_MAX, HEADROOM, LAMBDA_INIT,
+    public static final List<ConfigOption<?>> ALL = List.of(MODE, BETA, ETA, ETA_SCHEDULE, STEP_RULE, NEWTON_DAMPING,
+            NEWTON_MAX_STEP, NEWTON_GAIN, LAMBDA_MAX, HEADROOM, LAMBDA_INIT,
             REFERENCE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, REQUEST_RETRIES, EPSILON, N_MIN, ONE_SHOT_PROMPTS, ONE_SHOT_SAMPLES,
-            PRIMAL_DUAL_BATCH, ENFORCE_EVERY, ESTIMATE_EVERY);
+            PRIMAL_DUAL_BATCH, ENFORCE_EVERY, ESTIMATE_EVERY, CANARY_REWARD_MARGIN);
 
     private ControlOptions() {}
 }

@@ -3,7 +3,9 @@ package dev.dualign.core.control;
 import dev.dualign.core.config.Config;
 import dev.dualign.core.config.ConfigException;
 import dev.dualign.core.dual.DualMode;
+import dev.dualign.core.dual.NewtonStep;
 import dev.dualign.core.dual.ProjectedSubgradient;
+import dev.dualign.core.dual.StepRule;
 import java.io.Serializable;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -38,11 +40,17 @@ import java.util.Map;
  *     this far above it can; the margins the canary and the alerts check stay the configured ones
  * @param enforceEvery in {@code enforce} mode, new candidate sets (prompts) between two solves on the
  *     newest {@code oneShotPrompts} of them
+ * @param stepRule how the iterative mode sizes its step (the primal-dual baseline always takes the subgradient step)
+ * @param newtonDamping the fraction of the Newton step taken
+ * @param newtonMaxStep the largest change of any λ in one Newton step
+ * @param newtonGain the loop-gain bound of the fallback step when no sensitivity is usable
+ * @param canaryRewardMargin δ, the reward a canary may lose against the stable version and still be promoted
  */
 public record ControlSettings(DualMode mode, Map<String, Double> constraints, double beta, double eta,
         ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, int estimateEvery,
         int primalDualBatch, int oneShotPrompts, int oneShotSamplesPerPrompt, double lambdaInit, long referenceTimeoutMs,
-        long requestTimeoutMs, int requestRetries, List<String> relativeToReference, double headroom, int enforceEvery)
+        long requestTimeoutMs, int requestRetries, List<String> relativeToReference, double headroom, int enforceEvery,
+        StepRule stepRule, double newtonDamping, double newtonMaxStep, double newtonGain, double canaryRewardMargin)
         implements Serializable {
     private static final long serialVersionUID = 1L;
 
@@ -57,6 +65,11 @@ public record ControlSettings(DualMode mode, Map<String, Double> constraints, do
         }
         if (!(headroom >= 0) || !Double.isFinite(headroom)) {
             throw new IllegalArgumentException("headroom must be a finite number ≥ 0, got " + headroom);
+        }
+        java.util.Objects.requireNonNull(stepRule, "stepRule");
+        new NewtonStep(newtonDamping, newtonMaxStep, newtonGain, beta, lambdaMax); // checks the three
+        if (!(canaryRewardMargin >= 0) || !Double.isFinite(canaryRewardMargin)) {
+            throw new IllegalArgumentException("canary reward margin must be a finite number ≥ 0, got " + canaryRewardMargin);
         }
     }
 
@@ -77,10 +90,24 @@ public record ControlSettings(DualMode mode, Map<String, Double> constraints, do
                 c.get(ControlOptions.ESTIMATE_EVERY), c.get(ControlOptions.PRIMAL_DUAL_BATCH), c.get(ControlOptions.ONE_SHOT_PROMPTS),
                 c.get(ControlOptions.ONE_SHOT_SAMPLES), c.get(ControlOptions.LAMBDA_INIT), c.get(ControlOptions.REFERENCE_TIMEOUT_MS),
                 c.get(ControlOptions.REQUEST_TIMEOUT_MS), c.get(ControlOptions.REQUEST_RETRIES), parsed.relative(),
-                c.get(ControlOptions.HEADROOM), c.get(ControlOptions.ENFORCE_EVERY));
+                c.get(ControlOptions.HEADROOM), c.get(ControlOptions.ENFORCE_EVERY), StepRule.fromKey(c.get(ControlOptions.STEP_RULE)),
+                c.get(ControlOptions.NEWTON_DAMPING), c.get(ControlOptions.NEWTON_MAX_STEP), c.get(ControlOptions.NEWTON_GAIN),
+                c.get(ControlOptions.CANARY_REWARD_MARGIN));
     }
 
-    /** No headroom: λ aims at the margins themselves (the papers' algorithms). */
+    /** The subgradient step (the papers' algorithms). */
+    public ControlSettings(DualMode mode, Map<String, Double> constraints, double beta, double eta,
+            ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, int estimateEvery,
+            int primalDualBatch, int oneShotPrompts, int oneShotSamplesPerPrompt, double lambdaInit, long referenceTimeoutMs,
+            long requestTimeoutMs, int requestRetries, List<String> relativeToReference, double headroom, int enforceEvery) {
+        this(mode, constraints, beta, eta, schedule, lambdaMax, epsilon, nMin, estimateEvery, primalDualBatch, oneShotPrompts,
+                oneShotSamplesPerPrompt, lambdaInit, referenceTimeoutMs, requestTimeoutMs, requestRetries, relativeToReference,
+                headroom, enforceEvery, StepRule.SUBGRADIENT, ControlOptions.NEWTON_DAMPING.defaultValue(),
+                ControlOptions.NEWTON_MAX_STEP.defaultValue(), ControlOptions.NEWTON_GAIN.defaultValue(),
+                ControlOptions.CANARY_REWARD_MARGIN.defaultValue());
+    }
+
+    /** No headroom, the subgradient step: λ aims at the margins themselves (the papers' algorithms). */
     public ControlSettings(DualMode mode, Map<String, Double> constraints, double beta, double eta,
             ProjectedSubgradient.Schedule schedule, double lambdaMax, double epsilon, int nMin, int estimateEvery,
             int primalDualBatch, int oneShotPrompts, int oneShotSamplesPerPrompt, double lambdaInit, long referenceTimeoutMs,
@@ -93,7 +120,15 @@ public record ControlSettings(DualMode mode, Map<String, Double> constraints, do
     public ControlSettings withHeadroom(double h) {
         return new ControlSettings(mode, constraints, beta, eta, schedule, lambdaMax, epsilon, nMin, estimateEvery,
                 primalDualBatch, oneShotPrompts, oneShotSamplesPerPrompt, lambdaInit, referenceTimeoutMs, requestTimeoutMs,
-                requestRetries, relativeToReference, h, enforceEvery);
+                requestRetries, relativeToReference, h, enforceEvery, stepRule, newtonDamping, newtonMaxStep, newtonGain,
+                canaryRewardMargin);
+    }
+
+    /** The same settings with the iterative step sized by {@code rule} (Newton: damping, max step and gain as given). */
+    public ControlSettings withStepRule(StepRule rule, double damping, double maxStep, double gain) {
+        return new ControlSettings(mode, constraints, beta, eta, schedule, lambdaMax, epsilon, nMin, estimateEvery,
+                primalDualBatch, oneShotPrompts, oneShotSamplesPerPrompt, lambdaInit, referenceTimeoutMs, requestTimeoutMs,
+                requestRetries, relativeToReference, headroom, enforceEvery, rule, damping, maxStep, gain, canaryRewardMargin);
     }
 
     /** What λ aims at: each margin plus the headroom. */
@@ -165,6 +200,11 @@ public record ControlSettings(DualMode mode, Map<String, Double> constraints, do
             }
         }
         return out;
+    }
+
+    /** The Newton step these settings describe. */
+    public NewtonStep newton() {
+        return new NewtonStep(newtonDamping, newtonMaxStep, newtonGain, beta, lambdaMax);
     }
 
     /** The projected subgradient step these settings describe. */

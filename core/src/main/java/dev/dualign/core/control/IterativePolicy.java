@@ -1,6 +1,8 @@
 package dev.dualign.core.control;
 
+import dev.dualign.core.dual.NewtonStep;
 import dev.dualign.core.dual.StepKind;
+import dev.dualign.core.dual.StepRule;
 import dev.dualign.core.event.Estimate;
 import dev.dualign.core.event.VersionEstimate;
 import java.util.LinkedHashMap;
@@ -10,8 +12,10 @@ import java.util.Map;
 /**
  * CAID's iterative dualization: λ(0) from the one-shot solve (inherited; {@code init} when no
  * reference samples come), then for the awaited policy version, once its estimate is
- * {@linkplain #ready ready}, one projected subgradient step λ ← [λ − η_t(ĝ − b)]₊ on that
- * version's estimate, and a request for the next version. Version 0 (the reference's live
+ * {@linkplain #ready ready}, one dual step on that version's estimate, and a request for the next
+ * version. The step is {@code dual.step-rule}'s: the Newton step λ ← [λ − d·S⁻¹(ĝ − b)]₊ with S
+ * the tilted sensitivity measured at λ(0) ({@link NewtonStep}, decision 27), or the projected
+ * subgradient step λ ← [λ − η_t(ĝ − b)]₊. Version 0 (the reference's live
  * traffic), older versions and a version that already moved λ never move it. A request that no
  * version answers within {@code requestTimeoutMs} is re-sent, {@code requestRetries} times, then
  * an alert goes out.
@@ -55,9 +59,22 @@ public final class IterativePolicy extends OneShotPolicy {
             evidence.put(names.get(c), x);
         }
         long t = s.step() + 1;
-        double[] lambda = cfg.subgradient().step(s.lambda(), g, cfg.targets(margins), t);
+        double[] lambda;
+        String note = null;
+        if (cfg.stepRule() == StepRule.NEWTON) {
+            NewtonStep.Result r = cfg.newton().step(s.lambda(), g, cfg.targets(margins), s.sensitivity());
+            lambda = r.lambda();
+            if (!r.newton()) {
+                note = "dual step " + t + " on version " + v + ": no usable sensitivity Var(g)/β from the reference "
+                        + (s.sensitivity() == null ? "(no one-shot solve)" : java.util.Arrays.toString(s.sensitivity()))
+                        + "; gain-limited step (dual.newton.gain " + cfg.newtonGain() + ")";
+            }
+        } else {
+            lambda = cfg.subgradient().step(s.lambda(), g, cfg.targets(margins), t);
+        }
         ControllerState next = seen.withStep(lambda, t).withAwaiting(v + 1).withLastStepped(v);
-        return Decision.stepped(next, new DualStep(StepKind.ITERATIVE, t, v, lambda, evidence, cfg.atLambdaMax(lambda)));
+        Decision d = Decision.stepped(next, new DualStep(StepKind.ITERATIVE, t, v, lambda, evidence, cfg.atLambdaMax(lambda)));
+        return note == null ? d : d.withWarning(note);
     }
 
     @Override

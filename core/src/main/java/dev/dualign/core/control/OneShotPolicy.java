@@ -20,7 +20,8 @@ import java.util.Optional;
  * publish λ* (step 0) with a request for one fine-tune. When the samples do not arrive within
  * {@code referenceTimeoutMs}, λ(0) = {@code lambdaInit} instead, published as an {@code init} step.
  * A margin relative to the reference is measured from the same reference samples (their mean),
- * and kept in the state.
+ * and kept in the state, as is the tilted sensitivity Cov_{π_λ}(g)/β at λ(0) the Newton dual step
+ * divides by.
  */
 public class OneShotPolicy implements ControlPolicy {
     /** Solver tolerance and iteration cap: the dual is smooth and convex, Newton converges in tens. */
@@ -118,7 +119,9 @@ public class OneShotPolicy implements ControlPolicy {
                 double e = sol.expected()[c];
                 est.put(names.get(c), new Estimate(e, e, e, sol.samples()));
             }
-            Decision d = start(s.withReferenceMeans(means), StepKind.ONE_SHOT, lambda, est);
+            // the Newton dual steps divide by dE_{π_λ}[g]/dλ = Cov_{π_λ}(g)/β, read here on the reference (decision 27)
+            double[] sensitivity = DualSolver.sensitivity(problem, lambda);
+            Decision d = start(s.withReferenceMeans(means).withSensitivity(sensitivity), StepKind.ONE_SHOT, lambda, est);
             return Optional.of(note == null ? d : d.withWarning(note));
         } catch (InfeasibleException e) {
             // reported as such, never as a huge λ

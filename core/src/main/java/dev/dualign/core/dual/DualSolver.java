@@ -44,6 +44,18 @@ public final class DualSolver {
         this.lambdaMax = lambdaMax;
     }
 
+    /**
+     * The sensitivity of the tilted policy's expected utilities to λ at {@code lambda}:
+     * S = dE_x E_{π_λ}[g]/dλ = E_x Cov_{π_λ}(g | x)/β, k×k row-major, the dual's Hessian. What the
+     * {@linkplain NewtonStep Newton dual step} divides by.
+     */
+    public static double[] sensitivity(DualProblem p, double[] lambda) {
+        if (lambda.length != p.k) {
+            throw new IllegalArgumentException("lambda has " + lambda.length + " entries, the problem " + p.k + " constraints");
+        }
+        return DualEvaluation.evaluate(p, lambda, null, new double[DualEvaluation.maxGroup(p)]).hess.clone();
+    }
+
     public DualSolution solve(DualProblem p) {
         return solve(p, null, null);
     }

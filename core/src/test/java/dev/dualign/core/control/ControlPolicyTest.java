@@ -71,6 +71,70 @@ class ControlPolicyTest {
         assertThat(down.state().lambda()[0]).isZero(); // projected onto λ ≥ 0
     }
 
+    static ControlSettings newton() {
+        return new ControlSettings(DualMode.ITERATIVE, Map.of("harmless", B), BETA, 2.0, Schedule.INVERSE_SQRT, 10.0, 0.05, 100,
+                25, 50, 20, 2, 0.25, REFERENCE_TIMEOUT, REQUEST_TIMEOUT, RETRIES)
+                .withStepRule(dev.dualign.core.dual.StepRule.NEWTON, 0.5, 2.0, 0.5);
+    }
+
+    /** dE_λ[g]/dλ of {@link TwoResponseWorld}: (g1 − g2)²·w(1 − w)/β. */
+    static double slope(double lambda) {
+        double w = 1 / (1 + Math.exp(-(R1 - R2 + lambda * (G1 - G2)) / BETA));
+        return (G1 - G2) * (G1 - G2) * w * (1 - w) / BETA;
+    }
+
+    @Test
+    void newtonStepsDivideByTheSensitivityTheOneShotSolveMeasuredAndApproachFromOneSide() {
+        ControlPolicy p = ControlPolicy.of(newton());
+        List<ScoredSample> ref = new ArrayList<>();
+        for (int x = 0; x < 20; x++) {
+            ref.add(sample("p" + x, "reference", 0, R1, G1));
+            ref.add(sample("p" + x, "reference", 0, R2, G2));
+        }
+        ControllerState s = p.solveIfReady(START, ref).orElseThrow().state();
+        double lambda0 = s.lambda()[0];
+        assertThat(lambda0).isCloseTo(lambdaStar(), within(1e-6));
+        assertThat(s.sensitivity()).hasSize(1);
+        assertThat(s.sensitivity()[0]).isCloseTo(slope(lambda0), within(1e-9));
+        // a version 0.2 below the margin: λ rises by half the Newton step
+        Decision d = p.onEstimate(s.withSeen(0), estimate(1, B - 0.2, 500, 0.02));
+        assertThat(d.state().lambda()[0]).isCloseTo(lambda0 + 0.5 * 0.2 / slope(lambda0), within(1e-9));
+        assertThat(d.warning()).isEmpty();
+        // from there, versions that realise E_λ[g] come back to the margin from above, never crossing it
+        s = d.state();
+        for (long v = 2; v <= 40; v++) {
+            double g = expectedG(s.lambda()[0]);
+            assertThat(g).as("version %d", v).isGreaterThanOrEqualTo(B - 1e-12);
+            s = p.onEstimate(s, estimate(v, g, 1000, 0.01)).state();
+        }
+        assertThat(s.lambda()[0]).isCloseTo(lambdaStar(), within(1e-6));
+    }
+
+    @Test
+    void theSubgradientStepOnTheSameWorldCrossesTheMargin() {
+        // the comparison for the test above: η₀ = 2 and the slope ≈ 4 at λ*: loop gain 8/√t
+        ControlPolicy p = ControlPolicy.of(newton().withStepRule(dev.dualign.core.dual.StepRule.SUBGRADIENT, 0.5, 2.0, 0.5));
+        ControllerState s = STARTED.withLambda(new double[] {lambdaStar()});
+        s = p.onEstimate(s, estimate(1, B - 0.2, 500, 0.02)).state();
+        int crossings = 0;
+        double last = B - 0.2;
+        for (long v = 2; v <= 40; v++) {
+            double g = expectedG(s.lambda()[0]);
+            crossings += (g - B) * (last - B) < 0 ? 1 : 0;
+            last = g;
+            s = p.onEstimate(s, estimate(v, g, 1000, 0.01)).state();
+        }
+        assertThat(crossings).isGreaterThanOrEqualTo(5);
+    }
+
+    @Test
+    void newtonWithoutAOneShotSolveTakesTheGainLimitedStepAndSaysSo() {
+        // λ(0) from init: no sensitivity; η = gain/(0.25/β) = 0.5/2.5
+        Decision d = ControlPolicy.of(newton()).onEstimate(STARTED, estimate(1, B - 0.2, 500, 0.02));
+        assertThat(d.state().lambda()[0]).isCloseTo(0.2 * 0.2, within(1e-12));
+        assertThat(d.warning()).hasValueSatisfying(w -> assertThat(w).contains("gain-limited").contains("no one-shot solve"));
+    }
+
     @Test
     void iterativeWaitsForATightEstimateOfTheAwaitedVersion() {
         ControlPolicy p = ControlPolicy.of(settings(DualMode.ITERATIVE, 1.0));

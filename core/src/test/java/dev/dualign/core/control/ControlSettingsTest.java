@@ -33,6 +33,25 @@ class ControlSettingsTest {
     }
 
     @Test
+    void theIterativeStepIsNewtonByDefaultAndTheSubgradientOnRequest() {
+        ControlSettings d = of(Map.of("constraints.harmless", 0.5));
+        assertThat(d.stepRule()).isEqualTo(dev.dualign.core.dual.StepRule.NEWTON);
+        assertThat(d.newtonDamping()).isEqualTo(0.5);
+        assertThat(d.newtonMaxStep()).isEqualTo(2.0);
+        assertThat(d.newtonGain()).isEqualTo(0.5);
+        ControlSettings s = of(Map.of("constraints.harmless", 0.5, "dual.step-rule", "subgradient", "dual.newton.damping", 0.8,
+                "dual.newton.max-step", 1.5, "dual.newton.gain", 0.3));
+        assertThat(s.stepRule()).isEqualTo(dev.dualign.core.dual.StepRule.SUBGRADIENT);
+        assertThat(s.newtonDamping()).isEqualTo(0.8);
+        assertThat(s.newtonMaxStep()).isEqualTo(1.5);
+        assertThat(s.newtonGain()).isEqualTo(0.3);
+        assertThatThrownBy(() -> of(Map.of("constraints.harmless", 0.5, "dual.newton.gain", 1.0)))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("dual.newton.gain");
+        assertThatThrownBy(() -> of(Map.of("constraints.harmless", 0.5, "dual.step-rule", "adam")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("dual.step-rule");
+    }
+
+    @Test
     void aBadKeyFailsNamingIt() {
         assertThatThrownBy(() -> of(Map.of())).isInstanceOf(ConfigException.class).hasMessageContaining("constraints");
         assertThatThrownBy(() -> of(Map.of("constraints.harmless.margin", 0.1, "constraints.harmless.relative-to", "reference",

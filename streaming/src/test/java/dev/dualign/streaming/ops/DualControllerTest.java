@@ -41,10 +41,11 @@ class DualControllerTest {
     }
 
     static JobSettings settings(String mode, Map<String, Object> more) {
-        // no headroom: the closed forms below are for λ aimed at the margin itself (headroom: ControlPolicyTest)
+        // no headroom: the closed forms below are for λ aimed at the margin itself (headroom: ControlPolicyTest);
+        // the subgradient step, whose λ after each step they compute (the Newton step: ControlPolicyTest, NewtonStepTest)
         Map<String, Object> m = new java.util.HashMap<>(Map.of("dual.mode", mode, "dual.beta", BETA, "dual.eta", 0.5, "dual.eta-schedule", "constant",
                 "dual.n-min", 100, "dual.epsilon", 0.05, "dual.one-shot.prompts", 20, "dual.one-shot.samples-per-prompt", 2,
-                "dual.headroom", 0.0));
+                "dual.headroom", 0.0, "dual.step-rule", "subgradient"));
         m.putAll(more);
         return Settings.of(m);
     }
