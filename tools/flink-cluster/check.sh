@@ -11,6 +11,9 @@
 #  4. the policy server's Kafka loop (bin/dualign serve) answers prompts while the broker is stopped
 #     for 30 s and started again: every prompt answered once, every answer scored once;
 #  5. 16 clients that never finish their request: the server's /healthz and chat keep answering;
+#     then overload: 256 clients, 64 of them slowloris, against a server limited to 48 requests in
+#     progress and 16 waiting: /healthz within 1 s, 503 with Retry-After within 1 s past capacity,
+#     every admitted request answered (tools/serving-checks/Overload.java, an outside process);
 #     the official openai npm client against bin/dualign serve, and through bin/dualign serve as a
 #     gateway in front of it (its answers logged as version 77, without log π_ref);
 #  6. two fine-tuners, one active and one standing by; the active one killed between publishing a
@@ -42,7 +45,11 @@ check() {
   BS="127.0.0.1:$KAFKA_PORT"
 
   rm -rf "$WORK/kafka" "$WORK/checkpoints" "$WORK/savepoints" "$WORK"/*.out
-  write_config "$WORK/dualign.yaml" "$SERVER_PORT"
+  # a small HTTP capacity, so that step 5's overload reaches it
+  write_config "$WORK/dualign.yaml" "$SERVER_PORT" "  http:
+    max-active: 48
+    max-waiting: 16
+    max-wait-ms: 250"
   write_config "$WORK/finetuner.yaml" "$FINETUNER_PORT"
   write_config "$WORK/finetuner-2.yaml" "$((FINETUNER_PORT + 1))"
   broker_start
@@ -117,6 +124,9 @@ check() {
 
   log "5. 16 slow HTTP clients"
   python3 "$HERE/slow_clients.py" 127.0.0.1 "$SERVER_PORT" 16
+  log "5a. overload: 256 clients, 64 of them slowloris, for 30 s"
+  "$JAVA" "$ROOT/tools/serving-checks/Overload.java" "http://127.0.0.1:$SERVER_PORT" 256 64 30 expect-shed \
+    || { log "the overload check failed"; return 1; }
   log "5b. the official openai npm client against bin/dualign serve"
   if [[ ! -d "$ROOT/tools/openai-client/node_modules/openai" ]]; then
     log "the openai npm package is not installed: run npm ci --prefix tools/openai-client"; return 1

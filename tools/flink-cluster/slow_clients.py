@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """16 clients that open a request to the policy server and never finish it, while /healthz and chat
-must keep answering; after the server's read timeout (bin/dualign: 10 s) the slow connections must
-have been closed by the server. Exit status 0 when all of that held.
+must keep answering; after the server's idle timeout (server.http.idle-timeout-ms, 10 s) the slow
+connections must have been closed by the server. Exit status 0 when all of that held.
 
     slow_clients.py HOST PORT [CLIENTS]
 """
@@ -46,7 +46,7 @@ for round_ in range(3):
     timed(f"round {round_ + 1}: POST /v1/chat", chat)
     time.sleep(2)
 
-# the server's read timeout (sun.net.httpserver.maxReqTime, 10 s by default in bin/dualign) closes them
+# the server's idle timeout (server.http.idle-timeout-ms, 10 s) closes them
 deadline = time.monotonic() + 20
 open_ = list(slow)
 while open_ and time.monotonic() < deadline:
@@ -63,7 +63,7 @@ while open_ and time.monotonic() < deadline:
             continue  # reset by the server
     open_ = still
 if open_:
-    failures.append(f"{len(open_)} of {clients} slow connections still open 20 s after the read timeout")
+    failures.append(f"{len(open_)} of {clients} slow connections still open 20 s after the idle timeout")
 else:
     print(f"slow clients: the server closed all {clients} unfinished requests")
 for s in slow:

@@ -22,7 +22,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * answered within 1 s, every 503 carries {@code Retry-After} and comes within 1 s, and every other
  * request is answered 200 with a completion. Exit status 0 when it held.
  *
- * <pre>java tools/serving-checks/Overload.java http://127.0.0.1:8080 [CLIENTS [LORIS [SECONDS]]]</pre>
+ * With {@code expect-shed} it also fails when no request was shed (the server's capacity was
+ * never reached, so the 503 path went unchecked).
+ *
+ * <pre>java tools/serving-checks/Overload.java http://127.0.0.1:8080 [CLIENTS [LORIS [SECONDS [expect-shed]]]]</pre>
  */
 public final class Overload {
     static final long LIMIT_MS = 1_000;
@@ -32,6 +35,7 @@ public final class Overload {
         int clients = args.length > 1 ? Integer.parseInt(args[1]) : 256;
         int loris = args.length > 2 ? Integer.parseInt(args[2]) : 64;
         int seconds = args.length > 3 ? Integer.parseInt(args[3]) : 30;
+        boolean expectShed = args.length > 4 && args[4].equals("expect-shed");
         long until = System.nanoTime() + seconds * 1_000_000_000L;
         List<String> failures = Collections.synchronizedList(new ArrayList<>());
         ConcurrentHashMap<Integer, AtomicLong> statuses = new ConcurrentHashMap<>();
@@ -135,6 +139,9 @@ public final class Overload {
                 okMs.size(), pct(okMs, 50), pct(okMs, 99), shedMs.size(), pct(shedMs, 100), probeMs.size(), pct(probeMs, 50), pct(probeMs, 100));
         if (okMs.isEmpty() || probeMs.isEmpty()) {
             failures.add("no request answered or no probe made");
+        }
+        if (expectShed && shedMs.isEmpty()) {
+            failures.add("no request was shed: the server's capacity was never reached, so the 503 path went unchecked");
         }
         if (!failures.isEmpty()) {
             System.out.println("overload: FAILED (" + failures.size() + "): " + String.join("; ", failures.subList(0, Math.min(10, failures.size()))));
