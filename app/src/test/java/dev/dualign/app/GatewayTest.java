@@ -69,12 +69,14 @@ class GatewayTest {
                 HttpResponse.BodyHandlers.ofString());
     }
 
-    static List<ResponseEvent> loggedFor(List<ResponseEvent> log, String promptId, int n) throws InterruptedException {
+    /** The events logged for one answer: by the server's prompt id, or by the upstream's id the gateway keeps as a label. */
+    static List<ResponseEvent> loggedFor(List<ResponseEvent> log, String id, int n) throws InterruptedException {
         long until = System.currentTimeMillis() + 10_000;
-        while (System.currentTimeMillis() < until && log.stream().filter(e -> e.promptId().equals(promptId)).count() < n) {
+        java.util.function.Predicate<ResponseEvent> of = e -> e.promptId().equals(id) || id.equals(e.clientId());
+        while (System.currentTimeMillis() < until && log.stream().filter(of).count() < n) {
             Thread.sleep(10);
         }
-        return log.stream().filter(e -> e.promptId().equals(promptId)).toList();
+        return log.stream().filter(of).toList();
     }
 
     @Test
@@ -95,7 +97,10 @@ class GatewayTest {
             JsonNode c = body.get("choices").get(i);
             String content = c.get("message").get("content").asText();
             assertThat(theirs).extracting(ResponseEvent::response).contains(content);
-            ResponseEvent e = ours.stream().filter(x -> x.id().equals(id + "-" + c.get("index").asInt())).findFirst().orElseThrow();
+            ResponseEvent e = ours.stream().filter(x -> x.id().endsWith("-" + c.get("index").asInt())).findFirst().orElseThrow();
+            // the gateway names the prompt; the upstream's id is only a label, so it cannot choose what is pooled
+            assertThat(e.promptId()).startsWith("gateway-").isNotEqualTo(id);
+            assertThat(e.clientId()).isEqualTo(id);
             assertThat(e.response()).isEqualTo(content);
             assertThat(e.prompt()).isEqualTo(PROMPT);
             assertThat(e.policyVersion()).isEqualTo(VERSION);
@@ -185,7 +190,8 @@ class GatewayTest {
             assertThat(JSON.readTree(r.body()).get("choices").get(0).get("message").get("content").asText()).isEqualTo("ok");
             assertThat(auth.get()).isEqualTo("Bearer sk-test");
             assertThat(loggedFor(seen, "c1", 1)).singleElement().satisfies(e -> {
-                assertThat(e.id()).isEqualTo("c1");
+                assertThat(e.clientId()).isEqualTo("c1"); // the upstream's id, as a label
+                assertThat(e.promptId()).startsWith("gateway-");
                 assertThat(e.logprob()).isNull();
                 assertThat(e.policyVersion()).isEqualTo(3);
             });
@@ -218,9 +224,11 @@ class GatewayTest {
             assertThat(body.get("choices").get(1).get("index").asInt()).isEqualTo(1);
             assertThat(body.get("choices").get(0).get("logprobs").isNull()).as("not asked for: not returned").isTrue();
             String id = body.get("id").asText();
+            List<ResponseEvent> both = loggedFor(seen, id, 2 * (k + 1));
+            assertThat(both).allSatisfy(e -> assertThat(e.promptId()).startsWith("gateway-"));
             for (int j = 0; j < 2; j++) {
-                String promptId = id + "-" + j;
-                List<ResponseEvent> set = loggedFor(seen, promptId, k + 1);
+                String suffix = "-" + j;
+                List<ResponseEvent> set = both.stream().filter(e -> e.promptId().endsWith(suffix)).toList();
                 assertThat(set).hasSize(k + 1);
                 List<ResponseEvent> cands = set.stream().filter(e -> e.source().equals(ResponseEvent.SOURCE_REFERENCE)).toList();
                 ResponseEvent servedEvent = set.stream().filter(e -> e.source().equals(ResponseEvent.SOURCE_POLICY)).findFirst().orElseThrow();
@@ -373,7 +381,8 @@ class GatewayTest {
             assertThat(seenRequest.get()).startsWith("DELETE /v1/files/missing");
             HttpResponse<String> escape = client.send(HttpRequest.newBuilder(URI.create(g.url() + "v1/files/%2e%2e/%2e%2e/admin"))
                     .GET().build(), HttpResponse.BodyHandlers.ofString());
-            assertThat(escape.statusCode()).isEqualTo(404);
+            // Jetty refuses an encoded dot segment as an ambiguous path (400) before any handler
+            assertThat(escape.statusCode()).isEqualTo(400);
             assertThat(seenRequest.get()).startsWith("DELETE"); // never reached the upstream
             assertThat(seen).isEmpty();
         } finally {
@@ -426,7 +435,7 @@ class GatewayTest {
             assertThat(JSON.readTree(tooMany.body()).get("error").get("param").asText()).isEqualTo("n");
             HttpResponse<String> escape = client.send(HttpRequest.newBuilder(URI.create(plain.url() + "v1/models/%2e%2e/%2e%2e/admin"))
                     .GET().build(), HttpResponse.BodyHandlers.ofString());
-            assertThat(escape.statusCode()).isEqualTo(404);
+            assertThat(escape.statusCode()).isEqualTo(400); // Jetty: an ambiguous path segment is a 400
             assertThat(seen).isEmpty(); // nothing half-made or refused is logged
         } finally {
             fake.stop(0);

@@ -34,10 +34,10 @@ final class AnswerLog {
         if (completion == null || !completion.path("choices").isArray()) {
             return;
         }
-        String id = completion.path("id").asText("");
-        if (id.isEmpty()) {
-            id = "gateway-" + java.util.UUID.randomUUID();
-        }
+        // the gateway names the prompt: the upstream's completion id is only a label (an upstream or a
+        // client in front of it could otherwise choose which samples the job pools)
+        String id = "gateway-" + java.util.UUID.randomUUID();
+        String label = label(completion.path("id").asText(""));
         long now = System.currentTimeMillis();
         List<ResponseEvent> events = new ArrayList<>();
         JsonNode choices = completion.get("choices");
@@ -45,9 +45,17 @@ final class AnswerLog {
             int index = c.path("index").asInt(events.size());
             String text = c.path("message").path("content").asText("");
             events.add(new ResponseEvent(choices.size() == 1 ? id : id + "-" + index, id, prompt, text, version,
-                    logprob(c.path("logprobs")), null, ResponseEvent.SOURCE_POLICY, now));
+                    logprob(c.path("logprobs")), null, ResponseEvent.SOURCE_POLICY, now, label));
         }
         accept(id, events);
+    }
+
+    /** An id from outside as a {@link ResponseEvent#clientId} label: null when empty, cut to the longest kept. */
+    static String label(String outside) {
+        if (outside == null || outside.isEmpty()) {
+            return null;
+        }
+        return outside.length() <= ResponseEvent.MAX_CLIENT_ID ? outside : outside.substring(0, ResponseEvent.MAX_CLIENT_ID);
     }
 
     /** Hands the events of answer {@code id} to the sink; a failure is logged, the client has its answer already. */

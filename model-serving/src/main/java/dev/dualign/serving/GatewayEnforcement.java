@@ -101,7 +101,8 @@ final class GatewayEnforcement implements AutoCloseable {
             return "error";
         }
         String prompt = AnswerLog.lastUserMessage(req);
-        String id = answer.path("id").asText("gateway-" + java.util.UUID.randomUUID());
+        String id = "gateway-" + java.util.UUID.randomUUID(); // the upstream's id is only a label
+        String label = AnswerLog.label(answer.path("id").asText(""));
         List<dev.dualign.model.scorer.Scorer.PromptResponse> pairs = new ArrayList<>();
         for (JsonNode c : choices) {
             pairs.add(new dev.dualign.model.scorer.Scorer.PromptResponse(prompt, c.path("message").path("content").asText("")));
@@ -119,12 +120,12 @@ final class GatewayEnforcement implements AutoCloseable {
                 JsonNode c = choices.get(from + i);
                 Double lp = AnswerLog.logprob(c.path("logprobs"));
                 events.add(new ResponseEvent(promptId + "-c" + i, promptId, prompt, pairs.get(from + i).response(), answers.version(),
-                        lp, lp, ResponseEvent.SOURCE_REFERENCE, now));
+                        lp, lp, ResponseEvent.SOURCE_REFERENCE, now, label));
             }
             JsonNode c = choices.get(from + chosen);
             Double ref = AnswerLog.logprob(c.path("logprobs"));
             events.add(new ResponseEvent(promptId, promptId, prompt, pairs.get(from + chosen).response(), answers.version(),
-                    ref == null ? null : Math.min(0, ref + choice.logRatio()), ref, ResponseEvent.SOURCE_POLICY, now));
+                    ref == null ? null : Math.min(0, ref + choice.logRatio()), ref, ResponseEvent.SOURCE_POLICY, now, label));
             ObjectNode out = c.deepCopy();
             out.put("index", j);
             if (!wantLogprobs) {

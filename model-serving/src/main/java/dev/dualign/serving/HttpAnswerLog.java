@@ -63,7 +63,7 @@ final class HttpAnswerLog implements AutoCloseable {
         for (PolicyServer.Answer a : answers) {
             // every response of one request shares its prompt id, and its route key decided the sampling
             if (a.routeKey() != null && server.sampledForReference(a.routeKey())) {
-                forReference.putIfAbsent(a.event().promptId(), new PolicyServer.Prompt(a.event().promptId(), a.event().prompt()));
+                forReference.putIfAbsent(a.event().promptId(), new PolicyServer.Prompt(a.event().promptId(), a.event().prompt(), a.event().clientId()));
             }
         }
         if (!forReference.isEmpty()) {

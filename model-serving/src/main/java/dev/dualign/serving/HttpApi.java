@@ -196,9 +196,16 @@ public final class HttpApi implements AutoCloseable {
         if (problem != null) {
             throw new OpsSurface.Refusal(400, "field 'prompt': " + problem);
         }
-        String id = body.hasNonNull("id") ? body.get("id").asText() : UUID.randomUUID().toString();
-        // the client's id names the prompt in the events; routing hashes a key only the server knows
-        PolicyServer.Ask ask = new PolicyServer.Ask(new PolicyServer.Prompt(id, prompt.asText()), UUID.randomUUID().toString(),
+        JsonNode clientId = body.get("id");
+        if (clientId != null && !clientId.isNull()
+                && (!clientId.isTextual() || clientId.asText().isEmpty() || clientId.asText().length() > ResponseEvent.MAX_CLIENT_ID)) {
+            throw new OpsSurface.Refusal(400, "field 'id' must be a non-empty string of at most " + ResponseEvent.MAX_CLIENT_ID + " characters");
+        }
+        // the server names the prompt, which estimates group by; the client's id is only a label, and
+        // routing hashes a key only the server knows: no client chooses its version or what is pooled
+        String id = "chat-" + UUID.randomUUID();
+        String label = clientId == null || clientId.isNull() ? null : clientId.asText();
+        PolicyServer.Ask ask = new PolicyServer.Ask(new PolicyServer.Prompt(id, prompt.asText(), label), UUID.randomUUID().toString(),
                 server.settings().temperature(), 1.0, server.settings().maxTokens());
         ChatBatcher.Pending p = new ChatBatcher.Pending(List.of(ask), null);
         if (!batcher.submit(p)) {
@@ -221,6 +228,9 @@ public final class HttpApi implements AutoCloseable {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("id", r.id());
         out.put("promptId", r.promptId());
+        if (r.clientId() != null) {
+            out.put("clientId", r.clientId());
+        }
         out.put("response", r.response());
         out.put("policyVersion", r.policyVersion());
         out.put("logprob", r.logprob());

@@ -34,7 +34,18 @@ public final class PolicyServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PolicyServer.class);
 
     /** A prompt to answer; the id decides canary routing, so one prompt always meets one version. */
-    public record Prompt(String id, String text) {}
+    /**
+     * A prompt to answer.
+     *
+     * @param id the server's id for it, which estimates group by
+     * @param text the prompt
+     * @param label the client's own id for the request, carried as {@link ResponseEvent#clientId}, or null
+     */
+    public record Prompt(String id, String text, String label) {
+        public Prompt(String id, String text) {
+            this(id, text, null);
+        }
+    }
 
     /**
      * One response to draw: its prompt, the key that routes it (canary share and reference

@@ -217,7 +217,7 @@ class OpenAiApiTest {
     }
 
     @Test
-    void noClientChosenIdOrUserPicksTheVersion() throws Exception {
+    void noClientChosenIdOrUserPicksTheVersionOrWhatIsPooled() throws Exception {
         // the canary takes half the traffic; a client repeating one id (or one user) still meets both
         // versions, because routing hashes a key the server makes per request
         ExecutorService pool = Executors.newFixedThreadPool(8);
@@ -231,11 +231,22 @@ class OpenAiApiTest {
             }
             Set<Long> viaChat = new HashSet<>();
             Set<Long> viaCompletions = new HashSet<>();
+            Set<String> promptIds = new HashSet<>();
             for (Future<JsonNode> f : chat) {
                 JsonNode a = f.get();
                 viaChat.add(a.get("policyVersion").asLong());
-                assertThat(a.get("promptId").asText()).isEqualTo("same-id"); // the id still names the prompt
+                // the server names each prompt (estimates group by it); the client's id is kept as a label
+                promptIds.add(a.get("promptId").asText());
+                assertThat(a.path("clientId").asText()).as(a.toString()).isEqualTo("same-id");
             }
+            assertThat(promptIds).hasSize(40).allSatisfy(id -> assertThat(id).startsWith("chat-"));
+            long until = System.nanoTime() + 10_000_000_000L; // the sink runs after the answer is handed out
+            while (sent.stream().filter(e -> "same-id".equals(e.clientId()) && e.source().equals("policy")).count() < 40
+                    && System.nanoTime() < until) {
+                Thread.sleep(10);
+            }
+            List<ResponseEvent> labelled = sent.stream().filter(e -> "same-id".equals(e.clientId()) && e.source().equals("policy")).toList();
+            assertThat(labelled).hasSize(40).extracting(ResponseEvent::promptId).containsExactlyInAnyOrderElementsOf(promptIds);
             for (Future<JsonNode> f : completions) {
                 viaCompletions.add(f.get().get("dualign").get("policyVersion").asLong());
             }

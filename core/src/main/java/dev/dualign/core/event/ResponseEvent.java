@@ -22,11 +22,16 @@ import java.util.Objects;
  *     never as 0
  * @param source {@code policy} (served) or {@code reference} (sampled for the one-shot dual)
  * @param timestamp epoch milliseconds
+ * @param clientId the id the client or the upstream gave this request, kept as a label only, or
+ *     null: estimates group by {@code promptId}, which the server assigns, so no client can choose
+ *     which samples are pooled
  */
 @JsonPropertyOrder({"schema", "id", "promptId", "prompt", "response", "policyVersion", "logprob", "refLogprob",
-        "source", "timestamp"})
+        "source", "timestamp", "clientId"})
 public record ResponseEvent(String id, String promptId, String prompt, String response, long policyVersion,
-        Double logprob, Double refLogprob, String source, long timestamp) implements Event {
+        Double logprob, Double refLogprob, String source, long timestamp, String clientId) implements Event {
+    /** Longest {@link #clientId} kept. */
+    public static final int MAX_CLIENT_ID = 256;
     public static final String SOURCE_POLICY = "policy";
     public static final String SOURCE_REFERENCE = "reference";
 
@@ -45,6 +50,20 @@ public record ResponseEvent(String id, String promptId, String prompt, String re
         if (refLogprob != null && (!Double.isFinite(refLogprob) || refLogprob > 0)) {
             throw new InvalidEventException("refLogprob", "must be a finite log-probability ≤ 0, got " + refLogprob);
         }
+        if (clientId != null && clientId.length() > MAX_CLIENT_ID) {
+            throw new InvalidEventException("clientId", "must be at most " + MAX_CLIENT_ID + " characters, got " + clientId.length());
+        }
+    }
+
+    /** A response without a client's label. */
+    public ResponseEvent(String id, String promptId, String prompt, String response, long policyVersion, Double logprob,
+            Double refLogprob, String source, long timestamp) {
+        this(id, promptId, prompt, response, policyVersion, logprob, refLogprob, source, timestamp, null);
+    }
+
+    /** The same response labelled with the client's (or upstream's) own id. */
+    public ResponseEvent withClientId(String label) {
+        return new ResponseEvent(id, promptId, prompt, response, policyVersion, logprob, refLogprob, source, timestamp, label);
     }
 
     static void checkSource(String source) {
@@ -72,6 +91,6 @@ public record ResponseEvent(String id, String promptId, String prompt, String re
     public static ResponseEvent fromJson(JsonFields f) {
         return new ResponseEvent(f.requireText("id"), f.requireText("promptId"), f.requireString("prompt"),
                 f.requireString("response"), f.requireLong("policyVersion"), f.optionalFinite("logprob"),
-                f.optionalFinite("refLogprob"), f.requireText("source"), f.requireLong("timestamp"));
+                f.optionalFinite("refLogprob"), f.requireText("source"), f.requireLong("timestamp"), f.optionalText("clientId"));
     }
 }
