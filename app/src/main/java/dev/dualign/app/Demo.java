@@ -139,7 +139,8 @@ public final class Demo implements AutoCloseable {
         server = PolicyServer.start(registry, ss, device);
         serving = new ServingLoop(server, loopKafka, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID)).start()
                 .registerMetrics(metrics);
-        http = new HttpApi(server, serving.httpSink(), monitor::state, serving::problem, metrics, ServingOptions.httpLimits(c));
+        http = new HttpApi(server, serving.httpSink(), monitor::state, serving::problem, metrics, ServingOptions.httpLimits(c),
+                ServingOptions.httpAccess(c));
 
         tuner = new FineTuner(registry, device, FineTuneSettings.from(c, js.control(), c.get(ServingOptions.MAX_TOKENS), o.seed()));
         fineTuneService = new FineTuneService(tuner, loopKafka).registerMetrics(metrics).start();

@@ -12,7 +12,7 @@ import picocli.CommandLine;
         versionProvider = Dualign.Version.class,
         description = "Keeps a live chatbot's policy as helpful as possible while safety utilities stay above their margins.",
         subcommands = {DualCommand.class, BootstrapCommand.class, JobCommand.class, KafkaCommand.class, BenchCommand.class, RegistryCommand.class,
-            DemoCommand.class, ServeCommand.class, ExperimentCommand.class,
+            DemoCommand.class, ServeCommand.class, ExperimentCommand.class, KeysCommand.class,
             CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:success", "1:internal error", "2:bad input, usage or configuration",

@@ -71,6 +71,7 @@ final class ServeCommand implements Callable<Integer> {
         ModelRegistry registry = new ModelRegistry(Path.of(js.registry()));
         boolean gateway = c.get(ServingOptions.BACKEND).equals("upstream");
         Gateway.Settings gs = gateway && role != Role.FINETUNER ? gatewaySettings(c, System.getenv()) : null;
+        dev.dualign.service.WebServer.Access access = access(c, gs);
         if (!(gateway && role == Role.SERVER) || js.control().mode().enforcesAtInference()) {
             // a gateway alone scores nothing, unless it enforces
             Demo.checkScorers(registry, js.names(), "scoring.registry");
@@ -102,12 +103,12 @@ final class ServeCommand implements Callable<Integer> {
                     String p = sink.problem();
                     var f = lambdas.get();
                     return p != null || f == null ? p : f.problem();
-                }, enforce, ScorerSet.open(registry, js.names(), device), ServingOptions.httpLimits(c));
+                }, enforce, ScorerSet.open(registry, js.names(), device), ServingOptions.httpLimits(c), access);
                 follower = new dev.dualign.serving.LambdaFollower(lk, gw::onLambda);
                 lambdas.set(follower);
                 out.printf("Enforcement:      %d candidates per answer from the upstream, λ from %s%n", enforce.candidates(), lk.dual());
             } else {
-                gw = new Gateway(gs, sink, metrics, sink::problem, null, null, ServingOptions.httpLimits(c));
+                gw = new Gateway(gs, sink, metrics, sink::problem, null, null, ServingOptions.httpLimits(c), access);
             }
             out.printf("Gateway:          %sv1/chat/completions → %s  (answers logged to %s as version %d)%n", gw.url(),
                     gs.upstream(), lk.responses(), gs.version());
@@ -116,7 +117,7 @@ final class ServeCommand implements Callable<Integer> {
             server = PolicyServer.start(registry, ServerSettings.from(c, js.control(), token, 1), device);
             loop = new ServingLoop(server, lk, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID)).start()
                     .registerMetrics(metrics);
-            http = new HttpApi(server, loop.httpSink(), monitor::state, loop::problem, metrics, ServingOptions.httpLimits(c));
+            http = new HttpApi(server, loop.httpSink(), monitor::state, loop::problem, metrics, ServingOptions.httpLimits(c), access);
             out.printf("Policy server:    %sv1/chat  (Kafka: %s → %s)%n", http.url(), lk.prompts(), lk.responses());
             out.printf("Dashboard:        %s%n", http.url());
             out.println(token.isBlank() ? "Admin endpoints:  disabled (set server.admin-token)"
@@ -184,6 +185,21 @@ final class ServeCommand implements Callable<Integer> {
     }
 
     /** Gateway mode's settings; a missing URL or an API-key variable that is not set fails here, naming the key. */
+    /**
+     * Who may call {@code /v1/*}. A gateway that holds the upstream's key must ask its own clients
+     * for theirs: otherwise anyone who reaches it chats on that key.
+     */
+    static dev.dualign.service.WebServer.Access access(Config c, Gateway.Settings gateway) {
+        dev.dualign.service.WebServer.Access access = ServingOptions.httpAccess(c);
+        if (gateway != null && gateway.apiKey() != null && access.keys() == null) {
+            throw new ConfigException(ServingOptions.CLIENT_KEYS_FILE.key(), "the gateway holds the upstream's key ("
+                    + ServingOptions.UPSTREAM_API_KEY_ENV.key() + "), so it must ask its own clients for theirs: set it to a file "
+                    + "of hashed client keys (bin/dualign keys add NAME --file FILE), or drop the upstream key so each client's own "
+                    + "key is passed on");
+        }
+        return access;
+    }
+
     static Gateway.Settings gatewaySettings(Config c, Map<String, String> env) {
         String url = c.get(ServingOptions.UPSTREAM_URL).trim();
         if (url.isEmpty()) {

@@ -441,4 +441,49 @@ class GatewayTest {
             fake.stop(0);
         }
     }
+
+    @Test
+    void withClientKeysAClientWithoutOneGets401AndAKeyOfOursNeverReachesTheUpstream() throws Exception {
+        AtomicReference<String> auth = new AtomicReference<>("unset");
+        HttpServer fake = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        fake.createContext("/v1/", ex -> {
+            auth.set(ex.getRequestHeaders().getFirst("Authorization"));
+            byte[] b = "{\"id\":\"c9\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"ok\"},\"finish_reason\":\"stop\"}]}"
+                    .getBytes(StandardCharsets.UTF_8);
+            ex.getResponseHeaders().set("Content-Type", "application/json");
+            ex.sendResponseHeaders(200, b.length);
+            ex.getResponseBody().write(b);
+            ex.close();
+        });
+        fake.start();
+        String[] alice = dev.dualign.service.ClientKeys.newKey("alice", null);
+        java.nio.file.Path keys = java.nio.file.Files.createTempFile("keys", ".txt");
+        java.nio.file.Files.writeString(keys, alice[1] + "\n");
+        List<ResponseEvent> seen = new CopyOnWriteArrayList<>();
+        try (Gateway g = new Gateway(new Gateway.Settings("127.0.0.1", 0,
+                URI.create("http://127.0.0.1:" + fake.getAddress().getPort() + "/v1"), null, 3, 5_000), seen::addAll,
+                new ServiceMetrics(), () -> null, null, null, dev.dualign.service.WebServer.Limits.api(),
+                new dev.dualign.service.WebServer.Access(dev.dualign.service.ClientKeys.load(keys), List.of()))) {
+            String chat = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+            HttpResponse<String> anonymous = post(g.url(), chat);
+            assertThat(anonymous.statusCode()).isEqualTo(401);
+            assertThat(JSON.readTree(anonymous.body()).get("error").get("code").asText()).isEqualTo("invalid_api_key");
+            HttpResponse<String> embeddings = client.send(HttpRequest.newBuilder(URI.create(g.url() + "v1/embeddings"))
+                    .POST(HttpRequest.BodyPublishers.ofString("{}")).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(embeddings.statusCode()).as("every /v1 route, not only chat").isEqualTo(401);
+            assertThat(auth.get()).as("nothing reached the upstream").isEqualTo("unset");
+            assertThat(seen).isEmpty();
+            HttpResponse<String> ok = client.send(HttpRequest.newBuilder(URI.create(g.url() + "v1/chat/completions"))
+                    .header("Content-Type", "application/json").header("Authorization", "Bearer " + alice[0])
+                    .POST(HttpRequest.BodyPublishers.ofString(chat)).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(ok.statusCode()).as(ok.body()).isEqualTo(200);
+            assertThat(auth.get()).as("the client's key is ours, not the upstream's").isNull();
+            assertThat(loggedFor(seen, "c9", 1)).hasSize(1);
+            assertThat(client.send(HttpRequest.newBuilder(URI.create(g.url() + "healthz")).build(), HttpResponse.BodyHandlers.ofString())
+                    .statusCode()).isEqualTo(200);
+        } finally {
+            fake.stop(0);
+            java.nio.file.Files.delete(keys);
+        }
+    }
 }

@@ -58,4 +58,39 @@ class RegistryAndGatewayCommandTest {
         assertThat(ok.version()).isEqualTo(7);
         assertThat(ok.upstream().toString()).isEqualTo("http://chatbot:8000/v1");
     }
+
+    @Test
+    void aGatewayHoldingTheUpstreamsKeyMustAskItsClientsForTheirs(@TempDir Path dir) throws Exception {
+        Map<String, Object> keyed = Map.of("server.backend", "upstream", "server.upstream.url", "http://chatbot:8000/v1",
+                "server.upstream.api-key-env", "CHATBOT_KEY");
+        Gateway.Settings gs = ServeCommand.gatewaySettings(config(keyed), Map.of("CHATBOT_KEY", "sk-1"));
+        assertThatThrownBy(() -> ServeCommand.access(config(keyed), gs)).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("server.client-keys-file").hasMessageContaining("upstream's key");
+        // without an upstream key each client's own key goes to the upstream: no keys of ours needed
+        Map<String, Object> open = Map.of("server.backend", "upstream", "server.upstream.url", "http://chatbot:8000/v1");
+        assertThat(ServeCommand.access(config(open), ServeCommand.gatewaySettings(config(open), Map.of())).keys()).isNull();
+
+        Path file = dir.resolve("secrets/keys");
+        CliRun add = CliRun.of("keys", "add", "alice", "--file", file.toString(), "--rpm", "60");
+        assertThat(add.code()).as(add.err()).isZero();
+        String key = add.out().lines().filter(l -> l.startsWith("its key, shown once: ")).findFirst().orElseThrow()
+                .substring("its key, shown once: ".length());
+        assertThat(java.nio.file.Files.readString(file)).contains("alice sha256:").doesNotContain(key).contains(" 60");
+        assertThat(CliRun.of("keys", "add", "alice", "--file", file.toString()).err()).contains("already has a client named alice");
+        assertThat(CliRun.of("keys", "add", "bad name", "--file", file.toString()).code()).isEqualTo(Dualign.EXIT_BAD_INPUT);
+        Map<String, Object> withKeys = new java.util.HashMap<>(keyed);
+        withKeys.put("server.client-keys-file", file.toString());
+        var access = ServeCommand.access(config(withKeys), gs);
+        assertThat(access.keys().find("Bearer " + key).name()).isEqualTo("alice");
+
+        java.nio.file.Files.writeString(dir.resolve("empty"), "# nobody\n");
+        assertThatThrownBy(() -> ServeCommand.access(config(Map.of("server.client-keys-file", dir.resolve("empty").toString())), null))
+                .hasMessageContaining("server.client-keys-file").hasMessageContaining("lists no client");
+        assertThatThrownBy(() -> ServeCommand.access(config(Map.of("server.client-keys-file", dir.resolve("nope").toString())), null))
+                .hasMessageContaining("server.client-keys-file").hasMessageContaining("cannot read");
+        assertThatThrownBy(() -> ServeCommand.access(config(Map.of("server.cors-origins", "https://a.example/path")), null))
+                .hasMessageContaining("server.cors-origins");
+        assertThat(ServeCommand.access(config(Map.of("server.cors-origins", "https://a.example, http://b.example:8080")), null)
+                .corsOrigins()).containsExactly("https://a.example", "http://b.example:8080");
+    }
 }

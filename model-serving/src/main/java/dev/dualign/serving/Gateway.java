@@ -103,30 +103,33 @@ public final class Gateway implements AutoCloseable {
      */
     public Gateway(Settings settings, Consumer<List<ResponseEvent>> sink, ServiceMetrics metrics, Supplier<String> problem,
             ServerSettings.Enforce enforce, ScorerSet scorers) throws IOException {
-        this(settings, sink, metrics, problem, enforce, scorers, WebServer.Limits.api());
+        this(settings, sink, metrics, problem, enforce, scorers, WebServer.Limits.api(), WebServer.Access.open());
     }
 
-    /** @param limits how much work the HTTP server takes on ({@code server.http.*}) */
+    /**
+     * @param limits how much work the HTTP server takes on ({@code server.http.*})
+     * @param access who may call {@code /v1/*}; with clients' keys, a client's {@code Authorization}
+     *     is its key to the gateway and is never passed on to the upstream
+     */
     public Gateway(Settings settings, Consumer<List<ResponseEvent>> sink, ServiceMetrics metrics, Supplier<String> problem,
-            ServerSettings.Enforce enforce, ScorerSet scorers, WebServer.Limits limits) throws IOException {
+            ServerSettings.Enforce enforce, ScorerSet scorers, WebServer.Limits limits, WebServer.Access access) throws IOException {
         if ((enforce == null) != (scorers == null)) {
             throw new IllegalArgumentException("enforcement needs its scorers, and scorers are for enforcement");
         }
         AnswerLog answers = new AnswerLog(sink, settings.version());
-        UpstreamClient upstream = new UpstreamClient(settings, answers);
+        UpstreamClient upstream = new UpstreamClient(settings, answers, access.keys() == null);
         this.enforcement = enforce == null ? null : new GatewayEnforcement(new Enforcer(enforce, scorers, 7), upstream, answers);
         this.settings = settings;
         this.metrics = metrics;
         this.problem = problem;
         GatewayEndpoints endpoints = new GatewayEndpoints(upstream, enforcement, metrics, settings.version());
-        this.web = new WebServer(settings.host(), settings.port(), limits, "dualign-gateway");
+        this.web = new WebServer(settings.host(), settings.port(), limits, access, "dualign-gateway");
         this.http = web.http();
         http.createContext("/v1/chat/completions", ex -> serve(ex, endpoints::completions));
         http.createContext("/v1/models", ex -> serve(ex, endpoints::models));
         http.createContext("/v1/", ex -> serve(ex, endpoints::proxy)); // every other route, relayed unchanged
         mountOps();
-        metrics.counter("dualign_http_shed_total", "API requests answered 503 at once: every slot taken and the wait full or over",
-                Map.of(), web::shed);
+        web.registerMetrics(metrics);
         web.start();
     }
 

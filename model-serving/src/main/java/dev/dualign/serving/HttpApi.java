@@ -86,19 +86,22 @@ public final class HttpApi implements AutoCloseable {
      */
     public HttpApi(PolicyServer server, Consumer<List<ResponseEvent>> sink, Supplier<Object> state, Supplier<String> problem,
             ServiceMetrics metrics) throws IOException {
-        this(server, sink, state, problem, metrics, WebServer.Limits.api());
+        this(server, sink, state, problem, metrics, WebServer.Limits.api(), WebServer.Access.open());
     }
 
-    /** @param limits how much work the HTTP server takes on ({@code server.http.*}) */
+    /**
+     * @param limits how much work the HTTP server takes on ({@code server.http.*})
+     * @param access who may call {@code /v1/*}: the clients' keys, the CORS origins
+     */
     public HttpApi(PolicyServer server, Consumer<List<ResponseEvent>> sink, Supplier<Object> state, Supplier<String> problem,
-            ServiceMetrics metrics, WebServer.Limits limits) throws IOException {
+            ServiceMetrics metrics, WebServer.Limits limits, WebServer.Access access) throws IOException {
         this.server = server;
         this.metrics = metrics;
         registerServerMetrics(server, metrics);
         this.answerLog = new HttpAnswerLog(server, sink, metrics);
         this.dashboard = new Dashboard(state);
         ServerSettings s = server.settings();
-        this.web = new WebServer(s.host(), s.port(), limits, "dualign-http");
+        this.web = new WebServer(s.host(), s.port(), limits, access, "dualign-http");
         HttpServer http = web.http();
         this.batcher = new ChatBatcher(s.batch(), s.batch() * QUEUE_PER_BATCH_ROW, BATCH_WAIT_MS, server::answerAll, answerLog::afterBatch,
                 (rows, seconds) -> {
@@ -115,8 +118,7 @@ public final class HttpApi implements AutoCloseable {
         AdminRoutes.mount(new OpsSurface(metrics, problem).details(() -> Map.of("deployment", server.deployment())), server)
                 .mountOn(http);
         http.createContext("/", ex -> handle(ex, dashboard::serve));
-        metrics.counter("dualign_http_shed_total", "API requests answered 503 at once: every slot taken and the wait full or over",
-                Map.of(), web::shed);
+        web.registerMetrics(metrics);
         web.start();
     }
 

@@ -72,10 +72,44 @@ public final class ServingOptions {
     public static final ConfigOption<Long> HTTP_MIN_BODY_RATE = ConfigOption.longInteger("server.http.min-body-bytes-per-second", 1024)
             .check(v -> v >= 0, "≥ 0 (0: off)").describe("A request body arriving slower than this, after 2 s, is cut (0: off).");
 
+    public static final ConfigOption<String> CLIENT_KEYS_FILE = ConfigOption.string("server.client-keys-file", "")
+            .describe("File of the API clients' hashed keys (NAME sha256:HEX [REQUESTS_PER_MINUTE] per line; bin/dualign keys add); "
+                    + "empty: /v1/* asks for no key.");
+    public static final ConfigOption<String> CORS_ORIGINS = ConfigOption.string("server.cors-origins", "")
+            .describe("Browser origins that may call /v1/* from a web page, comma-separated (* for any); empty: no CORS.");
+
     public static final List<ConfigOption<?>> ALL = List.of(HOST, PORT, ADMIN_TOKEN, CANARY_FRACTION, CANARY_HOLD_MS, REFERENCE_FRACTION,
             REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, INSTANCE_ID, BATCH, MODEL, ENFORCE_CANDIDATES, BACKEND,
             UPSTREAM_URL, UPSTREAM_API_KEY_ENV, UPSTREAM_VERSION, UPSTREAM_FIRST_BYTE_TIMEOUT_MS, UPSTREAM_IDLE_TIMEOUT_MS,
-            UPSTREAM_TOTAL_TIMEOUT_MS, HTTP_MAX_ACTIVE, HTTP_MAX_WAITING, HTTP_MAX_WAIT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MIN_BODY_RATE);
+            UPSTREAM_TOTAL_TIMEOUT_MS, HTTP_MAX_ACTIVE, HTTP_MAX_WAITING, HTTP_MAX_WAIT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MIN_BODY_RATE,
+            CLIENT_KEYS_FILE, CORS_ORIGINS);
+
+    /**
+     * Who may call the API: the clients' keys ({@code server.client-keys-file}, read now, so a bad
+     * file fails at start naming the key) and the CORS origins.
+     */
+    public static dev.dualign.service.WebServer.Access httpAccess(dev.dualign.core.config.Config c) {
+        String file = c.get(CLIENT_KEYS_FILE).trim();
+        dev.dualign.service.ClientKeys keys = null;
+        if (!file.isEmpty()) {
+            try {
+                keys = dev.dualign.service.ClientKeys.load(java.nio.file.Path.of(file));
+            } catch (RuntimeException e) {
+                throw new dev.dualign.core.config.ConfigException(CLIENT_KEYS_FILE.key(), e.getMessage());
+            }
+            if (keys.size() == 0) {
+                throw new dev.dualign.core.config.ConfigException(CLIENT_KEYS_FILE.key(), file + " lists no client: every request "
+                        + "would get 401 (add one with bin/dualign keys add, or leave the key empty to ask for none)");
+            }
+        }
+        List<String> origins = java.util.Arrays.stream(c.get(CORS_ORIGINS).split(",")).map(String::trim).filter(o -> !o.isEmpty()).toList();
+        for (String o : origins) {
+            if (!o.equals("*") && !o.matches("https?://[^/\\s]+")) {
+                throw new dev.dualign.core.config.ConfigException(CORS_ORIGINS.key(), "an origin is scheme://host[:port] with no path, or *; got " + o);
+            }
+        }
+        return new dev.dualign.service.WebServer.Access(keys, origins);
+    }
 
     /** How much work the policy server's or gateway's HTTP server takes on ({@code server.http.*}). */
     public static dev.dualign.service.WebServer.Limits httpLimits(dev.dualign.core.config.Config c) {

@@ -32,7 +32,11 @@ final class UpstreamClient {
     private final HttpClient client;
     private final AnswerLog answers;
 
-    UpstreamClient(Gateway.Settings settings, AnswerLog answers) {
+    private final boolean forwardClientKey;
+
+    /** @param forwardClientKey pass a client's own {@code Authorization} on when there is no upstream key (false: it is a key to us) */
+    UpstreamClient(Gateway.Settings settings, AnswerLog answers, boolean forwardClientKey) {
+        this.forwardClientKey = forwardClientKey;
         this.settings = settings;
         this.answers = answers;
         this.client = HttpClient.newBuilder().connectTimeout(Duration.ofMillis(Math.min(10_000, settings.requestTimeoutMs())))
@@ -42,7 +46,7 @@ final class UpstreamClient {
     /**
      * A request to {@code path} under the upstream's base URL, with the request timeout and the key:
      * the configured one, else the client's own {@code Authorization}, so a gateway without a key of
-     * its own lets each client use theirs.
+     * its own lets each client use theirs (unless clients hold keys to the gateway itself).
      */
     HttpRequest.Builder request(String path, HttpExchange from) {
         // a plain answer's headers come when it is complete: the whole-answer limit (a stream gets the first byte's)
@@ -50,7 +54,7 @@ final class UpstreamClient {
         String clients = from == null ? null : from.getRequestHeaders().getFirst("Authorization");
         if (settings.apiKey() != null && !settings.apiKey().isBlank()) {
             b.header("Authorization", "Bearer " + settings.apiKey());
-        } else if (clients != null && !clients.isBlank()) {
+        } else if (forwardClientKey && clients != null && !clients.isBlank()) {
             b.header("Authorization", clients);
         }
         return b;

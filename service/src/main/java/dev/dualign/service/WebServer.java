@@ -23,6 +23,7 @@ import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.server.handler.ContextHandlerCollection;
+import org.eclipse.jetty.server.handler.CrossOriginHandler;
 import org.eclipse.jetty.server.handler.QoSHandler;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
@@ -78,6 +79,25 @@ public final class WebServer implements AutoCloseable {
         }
     }
 
+    /**
+     * Who may call the API ({@code /v1/*}) and from which web pages.
+     *
+     * @param keys the clients' keys, or null: no key asked for (a policy server behind its own
+     *     gateway, a gateway whose upstream checks each client's key)
+     * @param corsOrigins the browser origins that may call the API from a page ({@code *}: any);
+     *     empty: no CORS headers, so browsers keep other sites' pages out
+     */
+    public record Access(ClientKeys keys, java.util.List<String> corsOrigins) {
+        public Access {
+            corsOrigins = java.util.List.copyOf(corsOrigins);
+        }
+
+        /** No keys, no CORS. */
+        public static Access open() {
+            return new Access(null, java.util.List.of());
+        }
+    }
+
     /** Threads kept for the operations paths and Jetty's own acceptor and selectors, beyond {@link Limits#maxActive}. */
     static final int SPARE_THREADS = 16;
 
@@ -100,8 +120,14 @@ public final class WebServer implements AutoCloseable {
     private final ServerConnector connector;
     private final HttpServer http;
     private final AtomicLong shed = new AtomicLong();
+    private final AtomicLong unauthorized = new AtomicLong();
+    private final java.util.concurrent.ConcurrentHashMap<String, AtomicLong> rateLimited = new java.util.concurrent.ConcurrentHashMap<>();
 
     public WebServer(String host, int port, Limits limits, String threadName) throws IOException {
+        this(host, port, limits, Access.open(), threadName);
+    }
+
+    public WebServer(String host, int port, Limits limits, Access access, String threadName) throws IOException {
         if ("jdk".equals(System.getProperty(ENGINE_PROPERTY))) {
             jetty = null;
             connector = null;
@@ -129,7 +155,18 @@ public final class WebServer implements AutoCloseable {
         qos.setMaxSuspend(limits.maxWait());
         qos.excludePath(OPS_PATHS);
         qos.setHandler(new ContextHandlerCollection());
-        jetty.setHandler(new MinimumRate(limits.minRequestBytesPerSecond(), qos));
+        Handler gate = new ClientGate(access.keys(), unauthorized, rateLimited, qos);
+        if (!access.corsOrigins().isEmpty()) {
+            CrossOriginHandler cors = new CrossOriginHandler();
+            cors.setAllowedOriginPatterns(access.corsOrigins().stream()
+                    .map(o -> o.equals("*") ? ".*" : java.util.regex.Pattern.quote(o)).collect(java.util.stream.Collectors.toSet()));
+            cors.setAllowedMethods(java.util.Set.of("GET", "POST", "DELETE", "OPTIONS"));
+            cors.setAllowedHeaders(java.util.Set.of("Authorization", "Content-Type", "OpenAI-Organization", "OpenAI-Project"));
+            cors.setExposedHeaders(java.util.Set.of("Retry-After"));
+            cors.setHandler(gate);
+            gate = cors;
+        }
+        jetty.setHandler(new MinimumRate(limits.minRequestBytesPerSecond(), gate));
         http = new JettyHttpServer(jetty, true, conf) {
             @Override
             public HttpContext createContext(String path, HttpHandler handler) {
@@ -166,6 +203,32 @@ public final class WebServer implements AutoCloseable {
     /** API requests answered 503 because every slot was taken and the wait was full or ran out. */
     public long shed() {
         return shed.get();
+    }
+
+    /** API requests refused with 401: no key, or one not in the clients' keys file. */
+    public long unauthorized() {
+        return unauthorized.get();
+    }
+
+    /** API requests refused with 429 by each client's rate limit, by client name. */
+    public java.util.Map<String, Long> rateLimited() {
+        java.util.Map<String, Long> out = new java.util.TreeMap<>();
+        rateLimited.forEach((k, v) -> out.put(k, v.get()));
+        return out;
+    }
+
+    /** Exports what this server refused: shed (503), unauthorized (401) and rate-limited (429, by client). */
+    public WebServer registerMetrics(ServiceMetrics m) {
+        m.counter("dualign_http_shed_total", "API requests answered 503 at once: every slot taken and the wait full or over",
+                java.util.Map.of(), this::shed);
+        m.counter("dualign_http_unauthorized_total", "API requests refused with 401: no key, or one not in server.client-keys-file",
+                java.util.Map.of(), this::unauthorized);
+        m.counters("dualign_http_rate_limited_total", "API requests refused with 429 by their client's rate limit", () -> {
+            java.util.Map<java.util.Map<String, String>, Double> out = new java.util.LinkedHashMap<>();
+            rateLimited().forEach((k, v) -> out.put(java.util.Map.of("client", k), (double) v));
+            return out;
+        });
+        return this;
     }
 
     /** Stops accepting and closes every connection; handlers still running see their streams fail. */
@@ -223,6 +286,67 @@ public final class WebServer implements AutoCloseable {
                 }
             }, response, callback);
         }
+    }
+
+    /**
+     * Asks every API request ({@code /v1/*}) for a client's key when there are keys, and holds each
+     * client to its rate limit: 401 without a known key, 429 with {@code Retry-After} past the limit,
+     * both as OpenAI-style errors. Other paths (health, metrics, the token-protected admin, the
+     * dashboard) are not the API's and pass.
+     */
+    private static final class ClientGate extends Handler.Wrapper {
+        private final ClientKeys keys;
+        private final AtomicLong unauthorized;
+        private final java.util.concurrent.ConcurrentHashMap<String, AtomicLong> rateLimited;
+
+        ClientGate(ClientKeys keys, AtomicLong unauthorized, java.util.concurrent.ConcurrentHashMap<String, AtomicLong> rateLimited,
+                Handler next) {
+            super(next);
+            this.keys = keys;
+            this.unauthorized = unauthorized;
+            this.rateLimited = rateLimited;
+        }
+
+        @Override
+        public boolean handle(Request request, Response response, Callback callback) throws Exception {
+            String path = Request.getPathInContext(request);
+            if (keys == null || !(path.equals("/v1") || path.startsWith("/v1/"))) {
+                return super.handle(request, response, callback);
+            }
+            ClientKeys.Client c = keys.find(request.getHeaders().get(HttpHeader.AUTHORIZATION));
+            if (c == null) {
+                unauthorized.incrementAndGet();
+                response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer realm=\"dualign\"");
+                error(response, callback, 401, "a known API key is needed: Authorization: Bearer <key>", "invalid_request_error",
+                        "invalid_api_key");
+                return true;
+            }
+            if (c.bucket() != null) {
+                long wait = c.bucket().tryTake(System.nanoTime());
+                if (wait > 0) {
+                    rateLimited.computeIfAbsent(c.name(), k -> new AtomicLong()).incrementAndGet();
+                    response.getHeaders().put(HttpHeader.RETRY_AFTER, Long.toString(Math.max(1, (wait + 999_999_999L) / 1_000_000_000L)));
+                    error(response, callback, 429, "rate limit of " + c.perMinute() + " requests a minute reached for client '"
+                            + c.name() + "'", "requests", "rate_limit_exceeded");
+                    return true;
+                }
+            }
+            return super.handle(request, response, callback);
+        }
+    }
+
+    /** An OpenAI-style error reply. */
+    static void error(Response response, Callback callback, int status, String message, String type, String code) {
+        String body = "{\"error\":{\"message\":" + quote(message) + ",\"type\":" + quote(type) + ",\"param\":null,\"code\":"
+                + quote(code) + "}}";
+        response.setStatus(status);
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+        response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-store");
+        response.write(true, ByteBuffer.wrap(body.getBytes(StandardCharsets.UTF_8)), callback);
+    }
+
+    private static String quote(String s) {
+        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
     }
 
     /** Jetty's QoS limit; its 503s carry {@code Retry-After} and an OpenAI-style error, and are counted. */

@@ -14,6 +14,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -217,6 +219,71 @@ class WebServerTest {
                     Thread.sleep(20);
                 }
                 assertThat(failedReads.get()).isEqualTo(1);
+            }
+        }
+    }
+
+    @Test
+    void withKeysTheApiAsksForOneAndHoldsEachClientToItsRateWhileHealthNeedsNone() throws Exception {
+        String[] alice = ClientKeys.newKey("alice", 2);
+        String[] bob = ClientKeys.newKey("bob", null);
+        Path f = Files.createTempFile("keys", ".txt");
+        Files.write(f, List.of(alice[1], bob[1]));
+        try (WebServer keyed = new WebServer("127.0.0.1", 0, WebServer.Limits.api(),
+                new WebServer.Access(ClientKeys.load(f), List.of()), "test-keys")) {
+            keyed.http().createContext("/v1/", ex -> answer(ex, "api"));
+            keyed.http().createContext("/healthz", ex -> answer(ex, "health"));
+            keyed.start();
+            String base = "http://127.0.0.1:" + keyed.port();
+            HttpResponse<String> none = CLIENT.send(HttpRequest.newBuilder(URI.create(base + "/v1/models")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(none.statusCode()).isEqualTo(401);
+            assertThat(none.body()).contains("\"code\":\"invalid_api_key\"");
+            assertThat(none.headers().firstValue("WWW-Authenticate")).isPresent();
+            HttpResponse<String> wrong = CLIENT.send(HttpRequest.newBuilder(URI.create(base + "/v1/models"))
+                    .header("Authorization", "Bearer dk-0000").build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(wrong.statusCode()).isEqualTo(401);
+            assertThat(CLIENT.send(HttpRequest.newBuilder(URI.create(base + "/healthz")).build(), HttpResponse.BodyHandlers.ofString())
+                    .statusCode()).as("health needs no key").isEqualTo(200);
+            // alice: 2 a minute, so the third at once is refused with when to come back; bob has no limit
+            for (int i = 0; i < 2; i++) {
+                assertThat(CLIENT.send(HttpRequest.newBuilder(URI.create(base + "/v1/models")).header("Authorization", "Bearer " + alice[0])
+                        .build(), HttpResponse.BodyHandlers.ofString()).body()).isEqualTo("api /v1/models");
+            }
+            HttpResponse<String> limited = CLIENT.send(HttpRequest.newBuilder(URI.create(base + "/v1/models"))
+                    .header("Authorization", "Bearer " + alice[0]).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(limited.statusCode()).isEqualTo(429);
+            assertThat(limited.body()).contains("rate_limit_exceeded").contains("alice");
+            assertThat(Integer.parseInt(limited.headers().firstValue("Retry-After").orElseThrow())).isBetween(1, 30);
+            for (int i = 0; i < 5; i++) {
+                assertThat(CLIENT.send(HttpRequest.newBuilder(URI.create(base + "/v1/models")).header("Authorization", "Bearer " + bob[0])
+                        .build(), HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
+            }
+            assertThat(keyed.unauthorized()).isEqualTo(2);
+            assertThat(keyed.rateLimited()).containsEntry("alice", 1L);
+        } finally {
+            Files.delete(f);
+        }
+    }
+
+    @Test
+    void corsIsOffUnlessOriginsAreNamed() throws Exception {
+        for (List<String> origins : List.of(List.<String>of(), List.of("https://app.example"))) {
+            try (WebServer w = new WebServer("127.0.0.1", 0, WebServer.Limits.api(), new WebServer.Access(null, origins), "test-cors")) {
+                w.http().createContext("/v1/", ex -> answer(ex, "api"));
+                w.start();
+                URI u = URI.create("http://127.0.0.1:" + w.port() + "/v1/chat/completions");
+                HttpResponse<String> pre = CLIENT.send(HttpRequest.newBuilder(u).method("OPTIONS", HttpRequest.BodyPublishers.noBody())
+                        .header("Origin", "https://app.example").header("Access-Control-Request-Method", "POST").build(),
+                        HttpResponse.BodyHandlers.ofString());
+                HttpResponse<String> other = CLIENT.send(HttpRequest.newBuilder(u).header("Origin", "https://evil.example").build(),
+                        HttpResponse.BodyHandlers.ofString());
+                if (origins.isEmpty()) {
+                    assertThat(pre.headers().firstValue("Access-Control-Allow-Origin")).as("off by default").isEmpty();
+                } else {
+                    assertThat(pre.headers().firstValue("Access-Control-Allow-Origin")).contains("https://app.example");
+                }
+                assertThat(other.headers().firstValue("Access-Control-Allow-Origin")).as("an origin not named").isEmpty();
             }
         }
     }
