@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Prints the Markdown table of docs/experiments.md for one experiment, from its JSON result.
+"""Prints the Markdown table of docs/experiments.md for one experiment, from its JSON result, after a
+line with the commit the result was made from (its `provenance`; "not recorded" in older results).
 
     python3 tools/experiments/tables.py canary|canary-hold|lambda-ci|oneshot-bias|tradeoff|margins|multi|nu [DIR]
 """
@@ -169,9 +170,23 @@ def nu(d):
         print()
         print("Not bracketed or not binding (λ_p* is then the nearest λ tried, or 0): %s." % flags)
 
+def provenance(d):
+    """The line above each table: the commit the run was built from, and "dirty" when its tree had changes."""
+    p = d.get('provenance')
+    if not p or not p.get('commit'):
+        return "Commit: not recorded."
+    commit = p['commit']
+    short = commit[:12] if commit != 'unknown' else 'unknown'
+    dirty = p.get('dirty')
+    state = " (dirty)" if dirty is True else (" (dirty: unknown)" if dirty == 'unknown' else "")
+    return "Commit: `%s`%s." % (short, state)
+
+
 if __name__ == '__main__':
     name = sys.argv[1]
     folder = sys.argv[2] if len(sys.argv) > 2 else 'docs/experiments'
     doc = json.load(open('%s/%s.json' % (folder, 'canary' if name == 'canary-hold' else name)))
+    print(provenance(doc))
+    print()
     {'canary': canary, 'canary-hold': canary_hold, 'lambda-ci': lambda_ci, 'oneshot-bias': oneshot_bias, 'tradeoff': tradeoff, 'margins': margins,
      'multi': multi, 'nu': nu}[name](doc)

@@ -10,6 +10,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.TypeConversionException;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -25,8 +27,10 @@ final class ExperimentCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "NAME", description = "Which experiment.")
     String name;
 
-    @Option(names = "--seeds", defaultValue = "3", description = "Independent repetitions, seeds 1..N (default: ${DEFAULT-VALUE}).")
-    int seeds;
+    @Option(names = "--seeds", paramLabel = "S[,S...]", defaultValue = "1,2,3", converter = SeedsConverter.class,
+            description = "The seeds to run, each an independent repetition: 11 is seed 11 alone, 1,2,3 three seeds "
+                    + "(default: ${DEFAULT-VALUE}).")
+    Seeds seeds;
 
     @Option(names = "--out", paramLabel = "DIR", description = "Output folder (default: docs/experiments).")
     Path out;
@@ -37,6 +41,20 @@ final class ExperimentCommand implements Callable<Integer> {
     @Option(names = "--registry", paramLabel = "DIR", description = "Model registry for the experiments on the world's models "
             + "(default: .dualign/registry; bootstrapped when empty).")
     Path registry;
+
+    /** {@code --seeds}: a list, never a count; what is wrong with it comes back as picocli's error naming the option. */
+    record Seeds(List<Integer> values) {}
+
+    static final class SeedsConverter implements ITypeConverter<Seeds> {
+        @Override
+        public Seeds convert(String value) {
+            try {
+                return new Seeds(Experiments.parseSeeds(value));
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
+    }
 
     /** Lists every registered experiment with its one line, so the help cannot fall behind {@link Experiments#all()}. */
     static void describeExperiments(CommandSpec spec) {
@@ -56,14 +74,11 @@ final class ExperimentCommand implements Callable<Integer> {
             err.println("dualign experiment: unknown experiment '" + name + "'; known: " + String.join(", ", all.keySet()));
             return Dualign.EXIT_BAD_INPUT;
         }
-        if (seeds < 1) {
-            err.println("dualign experiment: --seeds must be ≥ 1, got " + seeds);
-            return Dualign.EXIT_BAD_INPUT;
-        }
         Path dir = out != null ? out : Path.of(System.getProperty("dualign.home", "."), "docs", "experiments");
-        String command = "bin/dualign experiment " + name + " --seeds " + seeds + (quick ? " --quick" : "");
+        String command = "bin/dualign experiment " + name + " --seeds " + Experiments.formatSeeds(seeds.values())
+                + (quick ? " --quick" : "");
         ConsoleProgress progress = new ConsoleProgress(System.err, System.console() != null);
-        Path file = Experiments.runAndWrite(e, new Experiment.Context(seeds, quick, dir, progress,
+        Path file = Experiments.runAndWrite(e, new Experiment.Context(seeds.values(), quick, dir, progress,
                 registry != null ? registry : BootstrapCommand.defaultRegistry()), command);
         progress.finish(name + " done");
         o.println(file);

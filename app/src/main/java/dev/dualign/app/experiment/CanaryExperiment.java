@@ -34,24 +34,37 @@ final class CanaryExperiment implements Experiment {
 
     @Override
     public ObjectNode run(Context ctx) {
-        int runs = ctx.quick() ? 200 : 2000;
+        Provenance p = ctx.provenance();
+        int runs = p.param("runsPerCell", ctx.quick() ? 200 : 2000);
+        p.param("margin", MARGIN);
+        p.param("means", MEANS);
+        p.param("looksEvery", EVERY);
+        p.param("maxSamples", MAX_SAMPLES);
+        p.param("nMin", N_MIN);
+        p.param("confidence", CONFIDENCE);
+        p.param("range", new double[] {-1, 1});
+        p.paramObject("bounds", java.util.Arrays.stream(Bound.values()).map(Enum::name).toList());
+        p.param("holdMeans", HOLD_MEANS);
+        p.param("holdMaxSamples", HOLD_MAX_SAMPLES);
+        p.param("holdSamplesPerSecond", CANARY_SAMPLES_PER_S);
         ObjectNode out = EventJson.mapper().createObjectNode();
         out.put("margin", MARGIN).put("looksEvery", EVERY).put("maxSamples", MAX_SAMPLES).put("nMin", N_MIN)
                 .put("confidence", CONFIDENCE).put("runsPerCell", runs).put("range", "[-1, 1]");
         Bound[] bounds = Bound.values();
         // [bound][seed][mean]
-        double[][][] promote = new double[bounds.length][ctx.seeds()][MEANS.length];
-        double[][][] rollback = new double[bounds.length][ctx.seeds()][MEANS.length];
+        double[][][] promote = new double[bounds.length][ctx.n()][MEANS.length];
+        double[][][] rollback = new double[bounds.length][ctx.n()][MEANS.length];
         ArrayNode cells = out.putArray("cells");
-        ctx.progress().stage("canary", ctx.seeds() * bounds.length * (MEANS.length + 1));
+        ctx.progress().stage("canary", ctx.n() * bounds.length * (MEANS.length + 1));
         int done = 0;
-        for (int seed = 1; seed <= ctx.seeds(); seed++) {
+        for (int si = 0; si < ctx.n(); si++) {
+            int seed = ctx.seeds().get(si);
             for (int b = 0; b < bounds.length; b++) {
                 for (int i = 0; i < MEANS.length; i++) {
                     Rates r = CanaryErrorRates.simulate(bounds[b], Scores.UNIFORM, MEANS[i], MARGIN, runs, EVERY, MAX_SAMPLES,
                             N_MIN, CONFIDENCE, -1, 1, seed * 1000L + i);
-                    promote[b][seed - 1][i] = r.promoteRate();
-                    rollback[b][seed - 1][i] = r.rollbackRate();
+                    promote[b][si][i] = r.promoteRate();
+                    rollback[b][si][i] = r.rollbackRate();
                     cell(cells, seed, bounds[b], Scores.UNIFORM, MEANS[i], r);
                     ctx.progress().advance(++done);
                 }
@@ -95,7 +108,7 @@ final class CanaryExperiment implements Experiment {
      * percentile, for versions 0.03–0.12 above the margin, and what they take at the demo's rate.
      */
     private static void hold(Context ctx, ArrayNode cells, int runs) {
-        for (int seed = 1; seed <= ctx.seeds(); seed++) {
+        for (int seed : ctx.seeds()) {
             for (int i = 0; i < HOLD_MEANS.length; i++) {
                 Rates r = CanaryErrorRates.simulate(Bound.BETTING, Scores.SPREAD, HOLD_MEANS[i], MARGIN, runs, EVERY,
                         HOLD_MAX_SAMPLES, N_MIN, CONFIDENCE, -1, 1, seed * 1000L + 500 + i);

@@ -16,9 +16,19 @@ import java.util.List;
  * (Safe-RLHF style: one policy updated a little on every batch while λ steps on the same batch).
  */
 final class Dualizations {
+    static final double ITERATIVE_ETA0 = 2.0;
+    static final double LAMBDA_MAX = 20.0;
     /** The shipped {@code dual.eta}, {@code dual.eta-schedule} and {@code dual.lambda-max} of the iterative mode. */
     static final ProjectedSubgradient ITERATIVE_STEP =
-            new ProjectedSubgradient(2.0, ProjectedSubgradient.Schedule.INVERSE_SQRT, 20.0);
+            new ProjectedSubgradient(ITERATIVE_ETA0, ProjectedSubgradient.Schedule.INVERSE_SQRT, LAMBDA_MAX);
+
+    /** Records the step rules' constants in the run's provenance. */
+    static void record(Provenance p) {
+        p.param("iterativeEta0", ITERATIVE_ETA0);
+        p.param("iterativeSchedule", ProjectedSubgradient.Schedule.INVERSE_SQRT.name());
+        p.param("lambdaMax", LAMBDA_MAX);
+        p.param("primalDualSchedule", ProjectedSubgradient.Schedule.CONSTANT.name());
+    }
 
     /** One point of a run: λ after step t and the true values of the policy trained at it. */
     record Point(int t, double[] lambda, double[] measured, Lab.Values values) {}
@@ -95,7 +105,7 @@ final class Dualizations {
      * Only the final policy is evaluated on held-out prompts.
      */
     static Run primalDual(Lab lab, Setup s, double[] margins, double eta, int rounds, String tag) {
-        ProjectedSubgradient step = new ProjectedSubgradient(eta, ProjectedSubgradient.Schedule.CONSTANT, 20.0);
+        ProjectedSubgradient step = new ProjectedSubgradient(eta, ProjectedSubgradient.Schedule.CONSTANT, LAMBDA_MAX);
         double[] lambda = new double[margins.length];
         List<Point> path = new ArrayList<>();
         try (PolicyLm policy = lab.freshReference()) {

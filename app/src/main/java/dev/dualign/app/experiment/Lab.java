@@ -42,6 +42,8 @@ final class Lab implements AutoCloseable {
     static final double BETA = 0.1;
     static final int MAX_TOKENS = 40;
     private static final int BATCH = 128;
+    static final double TEMPERATURE = 1.0;
+    static final double TOP_P = 1.0;
 
     /**
      * Responses of one policy to some prompts, k per prompt (response i answers prompt i / k), with
@@ -111,11 +113,33 @@ final class Lab implements AutoCloseable {
         }
         this.utilities = List.copyOf(utilities);
         this.progress = ctx.progress();
-        this.tokenizer = WordTokenizer.load(registry.open(ModelNames.TOKENIZER, registry.latest(ModelNames.TOKENIZER)
-                .orElseThrow()).resolve("tokenizer.json"));
+        Provenance p = ctx.provenance();
+        p.param("beta", BETA);
+        p.param("maxTokens", MAX_TOKENS);
+        p.param("sampleBatch", BATCH);
+        p.param("samplingTemperature", TEMPERATURE);
+        p.param("samplingTopP", TOP_P);
+        p.paramObject("fineTune", FineTuneSettings.defaults(this.utilities, BETA));
+        // the models this lab reads: the ones ScorerSet.open and the loads below take
+        long tokenizerVersion = registry.latest(ModelNames.TOKENIZER).orElseThrow();
+        p.model(registry, ModelNames.TOKENIZER, tokenizerVersion);
+        if (referenceDir == null) {
+            p.model(registry, ModelNames.POLICY, 0);
+        }
+        for (String n : scorerNames(this.utilities)) {
+            p.model(registry, n, registry.latest(n).orElseThrow(() -> new IllegalStateException("no " + n + " in the registry")));
+        }
+        this.tokenizer = WordTokenizer.load(registry.open(ModelNames.TOKENIZER, tokenizerVersion).resolve("tokenizer.json"));
         this.referenceDir = referenceDir != null ? referenceDir : registry.open(ModelNames.POLICY, 0);
         this.reference = PolicyLm.load(this.referenceDir, device);
         this.scorers = ScorerSet.open(registry, utilities, device);
+    }
+
+    /** The scorers {@link ScorerSet#open} loads: the reward's and each utility's. */
+    static List<String> scorerNames(List<String> utilities) {
+        List<String> names = new ArrayList<>(List.of(ModelNames.REWARD));
+        names.addAll(utilities);
+        return names;
     }
 
     /** A fresh copy of the reference policy's weights, to train. */
@@ -148,7 +172,7 @@ final class Lab implements AutoCloseable {
             for (int i = from; i < from + n; i++) {
                 ids.add(promptIds[i / k]);
             }
-            List<Generation> g = policy.generate(ids, new Sampling(1.0, 1.0, MAX_TOKENS, seed * 1_000_003L + b), reference);
+            List<Generation> g = policy.generate(ids, new Sampling(TEMPERATURE, TOP_P, MAX_TOKENS, seed * 1_000_003L + b), reference);
             for (int i = 0; i < n; i++) {
                 tokens[from + i] = g.get(i).tokens();
                 logRatio[from + i] = g.get(i).logprob() - g.get(i).refLogprob();

@@ -31,29 +31,36 @@ final class LambdaCiExperiment implements Experiment {
 
     @Override
     public ObjectNode run(Context ctx) throws Exception {
-        int runs = ctx.quick() ? 10 : 100;
-        int resamples = ctx.quick() ? 50 : 200;
-        GaussianDualWorld w = GaussianDualWorld.chatLike(BETA, MARGIN);
+        Provenance p = ctx.provenance();
+        int runs = p.param("runsPerSeedAndK", ctx.quick() ? 10 : 100);
+        int resamples = p.param("resamples", ctx.quick() ? 50 : 200);
+        GaussianDualWorld w = p.paramObject("world", GaussianDualWorld.chatLike(BETA, MARGIN));
+        p.param("ks", KS);
+        p.param("prompts", PROMPTS);
+        p.param("confidence", CONFIDENCE);
+        p.paramObject("extrapolations", java.util.Arrays.stream(Extrapolation.values()).map(Enum::name).toList());
+        int minK = p.param("minKForCorrection", 4);
         ObjectNode out = EventJson.mapper().createObjectNode();
         out.putPOJO("world", w);
         out.put("prompts", PROMPTS).put("runsPerSeedAndK", runs).put("resamples", resamples).put("confidence", CONFIDENCE);
         Extrapolation[] ex = Extrapolation.values();
         double[] xs = new double[KS.length];
-        double[][] atK = new double[ctx.seeds()][KS.length];
-        double[][][] limit = new double[ex.length][ctx.seeds()][KS.length];
+        double[][] atK = new double[ctx.n()][KS.length];
+        double[][][] limit = new double[ex.length][ctx.n()][KS.length];
         ArrayNode cells = out.putArray("cells");
-        ctx.progress().stage("lambda-ci", ctx.seeds() * KS.length * ex.length * runs);
+        ctx.progress().stage("lambda-ci", ctx.n() * KS.length * ex.length * runs);
         int[] done = {0};
-        for (int seed = 1; seed <= ctx.seeds(); seed++) {
+        for (int si = 0; si < ctx.n(); si++) {
+            int seed = ctx.seeds().get(si);
             for (int i = 0; i < KS.length; i++) {
                 xs[i] = KS[i];
                 for (int e = 0; e < ex.length; e++) {
                     // the same seed for both extrapolations: the same draws, so they differ only in the correction
                     // K = 4 is below the default floor for a correction (8): forced here, to show why it is the floor
                     GaussianDualWorld.Coverage c = w.coverage(PROMPTS, KS[i], runs, resamples, CONFIDENCE, seed * 100L + i, ex[e],
-                            4, () -> ctx.progress().advance(++done[0]));
-                    atK[seed - 1][i] = c.atKRate();
-                    limit[e][seed - 1][i] = c.limitRate();
+                            minK, () -> ctx.progress().advance(++done[0]));
+                    atK[si][i] = c.atKRate();
+                    limit[e][si][i] = c.limitRate();
                     cells.addObject().put("seed", seed).put("k", KS[i])
                             .put("extrapolation", ex[e].name().toLowerCase(Locale.ROOT).replace('_', '-'))
                             .put("coverageAtK", c.atKRate()).put("coverageCorrected", c.limitRate())

@@ -31,18 +31,21 @@ final class MarginsExperiment implements Experiment {
     @Override
     public ObjectNode run(Context ctx) throws Exception {
         boolean q = ctx.quick();
-        Scale sc = Scale.of(q);
-        double[] margins = q ? new double[] {0.45, 0.55} : MARGINS;
-        double[] etas = q ? new double[] {1, 4} : PD_ETAS;
-        List<String> utilities = List.of(Oracle.HARMLESS);
+        Provenance pv = ctx.provenance();
+        Scale sc = Scale.of(q).record(pv);
+        Dualizations.record(pv);
+        double[] margins = pv.param("margins", q ? new double[] {0.45, 0.55} : MARGINS);
+        double[] etas = pv.param("primalDualEtas", q ? new double[] {1, 4} : PD_ETAS);
+        pv.param("tuningSeed", TUNING_SEED);
+        List<String> utilities = pv.paramObject("utilities", List.of(Oracle.HARMLESS));
         ObjectNode out = EventJson.mapper().createObjectNode();
-        sc.describe(out.put("beta", Lab.BETA).put("registry", ctx.registry().toString()));
+        sc.describe(out.put("beta", Lab.BETA));
         ArrayNode ms = out.putArray("margins");
         for (double m : margins) {
             ms.add(m);
         }
         String[] methods = {"one-shot", "iterative", "primal-dual"};
-        int n = ctx.seeds();
+        int n = ctx.n();
         // [method][seed][margin] → (harmless, reward)
         double[][][] harmless = new double[3][n][margins.length];
         double[][][] reward = new double[3][n][margins.length];
@@ -66,7 +69,8 @@ final class MarginsExperiment implements Experiment {
             }
             out.put("primalDualEta", bestEta).put("tuningSeed", TUNING_SEED).put("tuningMargin", mid);
             ArrayNode runs = out.putArray("runs");
-            for (int seed = 1; seed <= n; seed++) {
+            for (int si = 0; si < n; si++) {
+                int seed = ctx.seeds().get(si);
                 Dualizations.Setup s = sc.setup(lab, seed, "margins seed " + seed + ": ");
                 for (int m = 0; m < margins.length; m++) {
                     String tag = "margins seed " + seed + " b=" + margins[m] + ": ";
@@ -82,8 +86,8 @@ final class MarginsExperiment implements Experiment {
                     }
                     r[2] = Dualizations.primalDual(lab, s, b, bestEta, sc.rounds, tag);
                     for (int k = 0; k < 3; k++) {
-                        harmless[k][seed - 1][m] = r[k] == null ? Double.NaN : r[k].last().harmless();
-                        reward[k][seed - 1][m] = r[k] == null ? Double.NaN : r[k].last().reward();
+                        harmless[k][si][m] = r[k] == null ? Double.NaN : r[k].last().harmless();
+                        reward[k][si][m] = r[k] == null ? Double.NaN : r[k].last().reward();
                         if (r[k] != null) {
                             o.set(methods[k], r[k].json(utilities));
                         }
@@ -117,6 +121,21 @@ final class MarginsExperiment implements Experiment {
             Lab.Sampled train = lab.sample(lab.reference, Lab.prompts(trainPrompts, seed * 7 + 3), 2, seed + 100,
                     tag + "π_ref training samples");
             return new Dualizations.Setup(pool, train, Lab.prompts(heldOut, seed * 7 + 2), onPolicyPrompts, seed);
+        }
+
+        /** Records every size in the run's provenance; returns this. */
+        Scale record(Provenance p) {
+            p.param("poolPrompts", poolPrompts);
+            p.param("poolSamplesPerPrompt", poolK);
+            p.param("trainPrompts", trainPrompts);
+            p.param("trainSamplesPerPrompt", 2);
+            p.param("onPolicyPromptsPerStep", onPolicyPrompts);
+            p.param("samplesPerPromptOnPolicy", 2);
+            p.param("heldOutPrompts", heldOut);
+            p.param("heldOutSamplesPerPrompt", 2);
+            p.param("iterativeSteps", steps);
+            p.param("primalDualRounds", rounds);
+            return this;
         }
 
         void describe(ObjectNode o) {

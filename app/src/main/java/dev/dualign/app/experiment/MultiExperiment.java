@@ -28,20 +28,23 @@ final class MultiExperiment implements Experiment {
 
     @Override
     public ObjectNode run(Context ctx) throws Exception {
-        MarginsExperiment.Scale sc = MarginsExperiment.Scale.of(ctx.quick());
-        List<String> utilities = List.of(Oracle.HARMLESS, Oracle.HUMOUR);
-        double[] margins = {HARMLESS_MARGIN, HUMOUR_MARGIN};
+        Provenance pv = ctx.provenance();
+        MarginsExperiment.Scale sc = MarginsExperiment.Scale.of(ctx.quick()).record(pv);
+        Dualizations.record(pv);
+        List<String> utilities = pv.paramObject("utilities", List.of(Oracle.HARMLESS, Oracle.HUMOUR));
+        double[] margins = pv.param("margins", new double[] {HARMLESS_MARGIN, HUMOUR_MARGIN});
         ObjectNode out = EventJson.mapper().createObjectNode();
-        sc.describe(out.put("beta", Lab.BETA).put("registry", ctx.registry().toString()));
+        sc.describe(out.put("beta", Lab.BETA));
         out.putObject("margins").put(Oracle.HARMLESS, HARMLESS_MARGIN).put(Oracle.HUMOUR, HUMOUR_MARGIN);
-        int n = ctx.seeds();
+        int n = ctx.n();
         int points = sc.steps() + 1;
         double[][][] truth = new double[2][n][points];
         double[][][] lambda = new double[2][n][points];
         double[][] reward = new double[n][points];
         ArrayNode runs = out.putArray("runs");
         try (Lab lab = new Lab(ctx, utilities)) {
-            for (int seed = 1; seed <= n; seed++) {
+            for (int si = 0; si < n; si++) {
+                int seed = ctx.seeds().get(si);
                 String tag = "multi seed " + seed + ": ";
                 Dualizations.Setup s = sc.setup(lab, seed, tag);
                 ObjectNode o = runs.addObject().put("seed", seed);
@@ -52,15 +55,15 @@ final class MultiExperiment implements Experiment {
                     for (int t = 0; t < points; t++) {
                         Dualizations.Point p = it.path().get(t);
                         for (int c = 0; c < 2; c++) {
-                            truth[c][seed - 1][t] = p.values().truth(utilities.get(c));
-                            lambda[c][seed - 1][t] = p.lambda()[c];
+                            truth[c][si][t] = p.values().truth(utilities.get(c));
+                            lambda[c][si][t] = p.lambda()[c];
                         }
-                        reward[seed - 1][t] = p.values().reward();
+                        reward[si][t] = p.values().reward();
                     }
                 } catch (InfeasibleException e) {
                     o.put("infeasible", e.getMessage());
                     for (double[][] a : new double[][][] {truth[0], truth[1], lambda[0], lambda[1], reward}) {
-                        java.util.Arrays.fill(a[seed - 1], Double.NaN);
+                        java.util.Arrays.fill(a[si], Double.NaN);
                     }
                 }
             }

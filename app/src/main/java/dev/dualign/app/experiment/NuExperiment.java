@@ -25,6 +25,10 @@ import java.util.List;
  */
 final class NuExperiment implements Experiment {
     static final double MARGIN = World.DEFAULT_HARMLESS_MARGIN;
+    /** The bootstrap's pretraining: batch, learning rate, and the seed of the corpus, the weights and the batches. */
+    static final int PRETRAIN_BATCH = 32;
+    static final float PRETRAIN_LR = 2e-3f;
+    static final int PRETRAIN_SEED = 1;
 
     /** A policy shape; {@code registry} marks the registry's own reference (the demo's size). */
     record Size(String name, int dim, int heads, int layers, boolean registry) {}
@@ -45,21 +49,29 @@ final class NuExperiment implements Experiment {
     @Override
     public ObjectNode run(Context ctx) throws Exception {
         boolean q = ctx.quick();
-        List<Size> sizes = q ? List.of(SIZES.get(0), SIZES.get(2)) : SIZES;
-        int poolPrompts = q ? 16 : 300;
-        int poolK = q ? 8 : 32;
-        int heldPrompts = q ? 12 : 200;
-        int heldK = q ? 8 : 32;
-        int policyK = 4;
-        int trainPrompts = q ? 48 : 768;
-        int corpusSize = q ? 400 : 12_000;
-        int lmEpochs = q ? 1 : 3;
-        List<String> utilities = List.of(Oracle.HARMLESS);
+        Provenance pv = ctx.provenance();
+        List<Size> sizes = pv.paramObject("sizes", q ? List.of(SIZES.get(0), SIZES.get(2)) : SIZES);
+        // the registry's own size is pretrained afresh in a quick run (on the tiny test models it is not the demo's)
+        pv.param("registrySizeFromRegistry", !q);
+        int poolPrompts = pv.param("poolPrompts", q ? 16 : 300);
+        int poolK = pv.param("poolSamplesPerPrompt", q ? 8 : 32);
+        int heldPrompts = pv.param("heldOutPrompts", q ? 12 : 200);
+        int heldK = pv.param("heldOutReferenceSamplesPerPrompt", q ? 8 : 32);
+        int policyK = pv.param("heldOutPolicySamplesPerPrompt", 4);
+        int trainPrompts = pv.param("trainPrompts", q ? 48 : 768);
+        pv.param("trainSamplesPerPrompt", 2);
+        int corpusSize = pv.param("pretrainCorpus", q ? 400 : 12_000);
+        int lmEpochs = pv.param("pretrainEpochs", q ? 1 : 3);
+        pv.param("pretrainBatch", PRETRAIN_BATCH);
+        pv.param("pretrainLearningRate", Double.parseDouble(Float.toString(PRETRAIN_LR)));
+        pv.param("pretrainSeed", PRETRAIN_SEED);
+        pv.param("margin", MARGIN);
+        List<String> utilities = pv.paramObject("utilities", List.of(Oracle.HARMLESS));
         ObjectNode out = EventJson.mapper().createObjectNode();
         out.put("beta", Lab.BETA).put("margin", MARGIN).put("poolPrompts", poolPrompts).put("poolSamplesPerPrompt", poolK)
                 .put("heldOutPrompts", heldPrompts).put("heldOutReferenceSamplesPerPrompt", heldK)
                 .put("heldOutPolicySamplesPerPrompt", policyK).put("trainPrompts", trainPrompts)
-                .put("pretrainCorpus", corpusSize).put("pretrainEpochs", lmEpochs).put("registry", ctx.registry().toString());
+                .put("pretrainCorpus", corpusSize).put("pretrainEpochs", lmEpochs);
         Path models = Files.createTempDirectory("dualign-nu");
         List<Path> dirs = new ArrayList<>();
         ArrayNode sizesOut = out.putArray("sizes");
@@ -77,16 +89,17 @@ final class NuExperiment implements Experiment {
                 dirs.add(dir);
             }
         }
-        int n = ctx.seeds();
+        int n = ctx.n();
         // [size][seed] → ν (KL), TV, |λ_p* − λ*|, objective gap, constraint gap
         double[][][] m = new double[sizes.size()][n][5];
         ArrayNode runs = out.putArray("runs");
         for (int z = 0; z < sizes.size(); z++) {
             try (Lab lab = new Lab(ctx, utilities, dirs.get(z))) {
-                for (int seed = 1; seed <= n; seed++) {
+                for (int si = 0; si < n; si++) {
+                    int seed = ctx.seeds().get(si);
                     String tag = "nu " + sizes.get(z).name() + " seed " + seed + ": ";
                     ObjectNode o = runs.addObject().put("size", sizes.get(z).name()).put("seed", seed);
-                    m[z][seed - 1] = gaps(lab, seed, tag, o, poolPrompts, poolK, heldPrompts, heldK, policyK, trainPrompts);
+                    m[z][si] = gaps(lab, seed, tag, o, poolPrompts, poolK, heldPrompts, heldK, policyK, trainPrompts);
                 }
             }
         }
@@ -123,17 +136,17 @@ final class NuExperiment implements Experiment {
 
     /** Pretrains a reference of this size as the bootstrap does (same corpus recipe, optimiser and seed). */
     private static ObjectNode pretrain(Lab base, Size s, int corpusSize, int epochs, Path dir, Context ctx) {
-        List<World.Example> corpus = World.referenceCorpus(corpusSize, 1);
+        List<World.Example> corpus = World.referenceCorpus(corpusSize, PRETRAIN_SEED);
         List<int[][]> pairs = new ArrayList<>();
         for (World.Example e : corpus) {
             pairs.add(new int[][] {base.tokenizer.encode(e.prompt().text()), base.tokenizer.encode(e.response())});
         }
         int split = pairs.size() * 9 / 10;
         LmConfig cfg = new LmConfig(base.tokenizer.vocabSize(), s.dim(), s.heads(), s.layers(), base.reference.config().maxLen());
-        ctx.progress().stage("nu: pretrain " + s.name(), epochs * ((split + 31) / 32));
-        try (PolicyLm lm = PolicyLm.create(cfg, base.device, 1)) {
+        ctx.progress().stage("nu: pretrain " + s.name(), epochs * ((split + PRETRAIN_BATCH - 1) / PRETRAIN_BATCH));
+        try (PolicyLm lm = PolicyLm.create(cfg, base.device, PRETRAIN_SEED)) {
             LmTraining.Result r = LmTraining.train(lm, pairs.subList(0, split), pairs.subList(split, pairs.size()),
-                    new LmTraining.Options(epochs, 32, 2e-3f, 1), ctx.progress()::advance);
+                    new LmTraining.Options(epochs, PRETRAIN_BATCH, PRETRAIN_LR, PRETRAIN_SEED), ctx.progress()::advance);
             lm.save(dir);
             ctx.progress().finish(String.format("perplexity %.2f", r.heldOutPerplexity()));
             return EventJson.mapper().createObjectNode().put("perplexity", r.heldOutPerplexity()).put("corpus", corpusSize)

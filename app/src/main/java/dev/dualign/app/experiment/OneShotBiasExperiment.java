@@ -52,36 +52,51 @@ final class OneShotBiasExperiment implements Experiment {
 
     @Override
     public ObjectNode run(Context ctx) throws Exception {
-        int[] promptCounts = ctx.quick() ? new int[] {10, 20} : new int[] {100, 200, 400, 600, 1000};
-        int[] ks = ctx.quick() ? new int[] {4, 8} : new int[] {4, 8, 16, 32, 64, 128};
+        Provenance pv = ctx.provenance();
+        int[] promptCounts = pv.param("promptCounts", ctx.quick() ? new int[] {10, 20} : new int[] {100, 200, 400, 600, 1000});
+        int[] ks = pv.param("samplesPerPrompt", ctx.quick() ? new int[] {4, 8} : new int[] {4, 8, 16, 32, 64, 128});
         int pool = promptCounts[promptCounts.length - 1];
         int kMax = ks[ks.length - 1];
+        pv.param("beta", BETA);
+        pv.param("margin", MARGIN);
+        pv.param("constraint", Oracle.HARMLESS);
+        pv.param("maxTokens", MAX_TOKENS);
+        pv.param("sampleBatch", BATCH);
+        pv.param("samplingTemperature", Lab.TEMPERATURE);
+        pv.param("samplingTopP", Lab.TOP_P);
         ModelRegistry registry = new ModelRegistry(ctx.registry());
         Device device = Devices.resolve("auto");
         if (!Bootstrap.isBootstrapped(registry)) {
             Bootstrap.run(new Bootstrap.Options(ctx.registry(), 1, ModelSize.SMALL, device, false), ctx.progress());
         }
+        long tokenizerVersion = registry.latest(ModelNames.TOKENIZER).orElseThrow();
+        pv.model(registry, ModelNames.TOKENIZER, tokenizerVersion);
+        pv.model(registry, ModelNames.POLICY, 0);
+        for (String n : Lab.scorerNames(List.of(Oracle.HARMLESS))) {
+            pv.model(registry, n, registry.latest(n).orElseThrow(() -> new IllegalStateException("no " + n + " in the registry")));
+        }
         ObjectNode out = EventJson.mapper().createObjectNode();
         out.put("beta", BETA).put("margin", MARGIN).put("constraint", Oracle.HARMLESS).put("poolPrompts", pool)
-                .put("poolSamplesPerPrompt", kMax).put("maxTokens", MAX_TOKENS).put("registry", ctx.registry().toString());
+                .put("poolSamplesPerPrompt", kMax).put("maxTokens", MAX_TOKENS);
         ArrayNode cells = out.putArray("cells");
         ArrayNode refs = out.putArray("reference");
         // [seed][prompt count][k]
-        double[][][] raw = new double[ctx.seeds()][promptCounts.length][ks.length];
-        double[][][] corrected = new double[ctx.seeds()][promptCounts.length][ks.length];
-        double[][] reference = new double[ctx.seeds()][1];
+        double[][][] raw = new double[ctx.n()][promptCounts.length][ks.length];
+        double[][][] corrected = new double[ctx.n()][promptCounts.length][ks.length];
+        double[][] reference = new double[ctx.n()][1];
         try (WordTokenizer tok = WordTokenizer.load(registry.open(ModelNames.TOKENIZER,
-                registry.latest(ModelNames.TOKENIZER).orElseThrow()).resolve("tokenizer.json"));
+                tokenizerVersion).resolve("tokenizer.json"));
                 PolicyLm lm = PolicyLm.load(registry.open(ModelNames.POLICY, 0), device);
                 ScorerSet scorers = ScorerSet.open(registry, List.of(Oracle.HARMLESS), device)) {
-            for (int seed = 1; seed <= ctx.seeds(); seed++) {
+            for (int si = 0; si < ctx.n(); si++) {
+                int seed = ctx.seeds().get(si);
                 double[][][] rg = pool(tok, lm, scorers, pool, kMax, seed, ctx);
                 DualSolver solver = new DualSolver();
                 DualProblem whole = problem(rg, pool, kMax);
                 DualSolution s = solver.solve(whole);
                 double[] ref = DualBootstrap.corrected(solver, whole, s, seed);
                 double[] refSqrt = DualBootstrap.corrected(solver, whole, s, seed, DualBootstrap.Extrapolation.INVERSE_SQRT_K);
-                reference[seed - 1][0] = ref[0];
+                reference[si][0] = ref[0];
                 refs.addObject().put("seed", seed).put("lambdaHat", s.lambda()[0]).put("lambdaCorrected", ref[0])
                         .put("lambdaCorrectedSqrt", refSqrt[0])
                         .put("referenceMeanHarmless", mean(rg, 1, pool, kMax)).put("referenceMeanReward", mean(rg, 0, pool, kMax));
@@ -94,15 +109,15 @@ final class OneShotBiasExperiment implements Experiment {
                             double[] corr = DualBootstrap.corrected(solver, p, sol, seed);
                             double[] corrSqrt = DualBootstrap.corrected(solver, p, sol, seed,
                                     DualBootstrap.Extrapolation.INVERSE_SQRT_K);
-                            raw[seed - 1][i][j] = sol.lambda()[0];
-                            corrected[seed - 1][i][j] = corr == null ? Double.NaN : corr[0];
+                            raw[si][i][j] = sol.lambda()[0];
+                            corrected[si][i][j] = corr == null ? Double.NaN : corr[0];
                             cell.put("lambdaHat", sol.lambda()[0]);
                             if (corr != null) {
                                 cell.put("lambdaCorrected", corr[0]).put("lambdaCorrectedSqrt", corrSqrt[0]);
                             }
                         } catch (InfeasibleException e) {
-                            raw[seed - 1][i][j] = Double.NaN;
-                            corrected[seed - 1][i][j] = Double.NaN;
+                            raw[si][i][j] = Double.NaN;
+                            corrected[si][i][j] = Double.NaN;
                             cell.put("infeasible", e.getMessage());
                         }
                     }
@@ -116,14 +131,14 @@ final class OneShotBiasExperiment implements Experiment {
         Plot plot = new Plot("One-shot λ̂* against samples per prompt (β = " + BETA + ", harmless ≥ " + MARGIN + ")",
                 "K, reference samples per prompt", "λ", true);
         for (int i = 0; i < promptCounts.length; i++) {
-            double[][] perSeed = new double[ctx.seeds()][];
-            for (int seed = 0; seed < ctx.seeds(); seed++) {
+            double[][] perSeed = new double[ctx.n()][];
+            for (int seed = 0; seed < ctx.n(); seed++) {
                 perSeed[seed] = raw[seed][i];
             }
             plot.add(Plot.Series.of(promptCounts[i] + " prompts", xs, perSeed));
         }
-        double[][] corrLargest = new double[ctx.seeds()][];
-        for (int seed = 0; seed < ctx.seeds(); seed++) {
+        double[][] corrLargest = new double[ctx.n()][];
+        for (int seed = 0; seed < ctx.n(); seed++) {
             corrLargest[seed] = corrected[seed][promptCounts.length - 1];
         }
         plot.add(Plot.Series.of(pool + " prompts, finite-K corrected (1/K)", xs, corrLargest));
@@ -154,7 +169,7 @@ final class OneShotBiasExperiment implements Experiment {
             for (int i = from; i < from + n; i++) {
                 ids.add(tok.encode(texts.get(i / k)));
             }
-            List<Generation> g = lm.generate(ids, new Sampling(1.0, 1.0, MAX_TOKENS, seed * 1_000_003L + b), lm);
+            List<Generation> g = lm.generate(ids, new Sampling(Lab.TEMPERATURE, Lab.TOP_P, MAX_TOKENS, seed * 1_000_003L + b), lm);
             for (int i = 0; i < n; i++) {
                 responses[from + i] = tok.decode(g.get(i).tokens());
             }

@@ -34,23 +34,28 @@ final class TradeoffExperiment implements Experiment {
     @Override
     public ObjectNode run(Context ctx) throws Exception {
         boolean q = ctx.quick();
-        int poolPrompts = q ? 16 : 300;
-        int poolK = q ? 8 : 32;
-        int heldOut = q ? 16 : 400;
-        int trainPrompts = q ? 64 : 768;
-        double[] grid = q ? new double[] {0, 0.5} : new double[] {0, 0.15, 0.3, 0.45, 0.6, 0.9, 1.5};
-        int generations = q ? 2 : 4;
+        Provenance pv = ctx.provenance();
+        int poolPrompts = pv.param("poolPrompts", q ? 16 : 300);
+        int poolK = pv.param("poolSamplesPerPrompt", q ? 8 : 32);
+        int heldOut = pv.param("heldOutPrompts", q ? 16 : 400);
+        int trainPrompts = pv.param("trainPrompts", q ? 64 : 768);
+        double[] grid = pv.param("dpoLambdas", q ? new double[] {0, 0.5} : new double[] {0, 0.15, 0.3, 0.45, 0.6, 0.9, 1.5});
+        int generations = pv.param("generations", q ? 2 : 4);
         double[] curve = new double[41];
         for (int i = 0; i < curve.length; i++) {
             curve[i] = i * 0.05;
         }
-        List<String> utilities = List.of(Oracle.HARMLESS);
+        pv.param("tiltLambdas", curve);
+        pv.param("margin", MARGIN);
+        pv.param("heldOutSamplesPerPrompt", 2);
+        pv.param("trainSamplesPerPrompt", 2);
+        List<String> utilities = pv.paramObject("utilities", List.of(Oracle.HARMLESS));
         ObjectNode out = EventJson.mapper().createObjectNode();
         out.put("beta", Lab.BETA).put("margin", MARGIN).put("poolPrompts", poolPrompts).put("poolSamplesPerPrompt", poolK)
                 .put("heldOutPrompts", heldOut).put("heldOutSamplesPerPrompt", 2).put("trainPrompts", trainPrompts)
-                .put("trainSamplesPerPrompt", 2).put("generations", generations).put("registry", ctx.registry().toString());
+                .put("trainSamplesPerPrompt", 2).put("generations", generations);
         ArrayNode seeds = out.putArray("seeds");
-        int n = ctx.seeds();
+        int n = ctx.n();
         double[][][] tiltCurve = new double[n][curve.length][];
         double[][][] dpo = new double[n][grid.length][];
         double[][][] warm = new double[n][generations + 1][];
@@ -58,8 +63,8 @@ final class TradeoffExperiment implements Experiment {
         double[][][] fresh = new double[n][generations + 1][];
         double[][] target = new double[n][];
         try (Lab lab = new Lab(ctx, utilities)) {
-            for (int seed = 1; seed <= n; seed++) {
-                int si = seed - 1;
+            for (int si = 0; si < n; si++) {
+                int seed = ctx.seeds().get(si);
                 String tag = "tradeoff seed " + seed + ": ";
                 ObjectNode so = seeds.addObject().put("seed", seed);
                 Lab.Sampled pool = lab.sample(lab.reference, Lab.prompts(poolPrompts, seed * 7L + 1), poolK, seed,
