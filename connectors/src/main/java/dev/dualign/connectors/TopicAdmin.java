@@ -9,7 +9,12 @@ import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.common.errors.TopicExistsException;
 
@@ -75,10 +80,15 @@ public final class TopicAdmin {
         try {
             Set<String> existing = admin.listTopics().names().get(30, TimeUnit.SECONDS);
             List<NewTopic> missing = new ArrayList<>();
+            List<String> compacted = topics.stream().filter(Topic::compacted).map(settings::topic).toList();
             for (Topic t : topics) {
                 String name = settings.topic(t);
                 if (!existing.contains(name)) {
-                    missing.add(new NewTopic(name, settings.partitions(), (short) settings.replicationFactor()));
+                    NewTopic nt = new NewTopic(name, settings.partitions(), (short) settings.replicationFactor());
+                    if (t.compacted()) {
+                        nt.configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT));
+                    }
+                    missing.add(nt);
                 }
             }
             for (NewTopic nt : missing) {
@@ -108,6 +118,7 @@ public final class TopicAdmin {
                         verified.add(name);
                     }
                 }
+                compact(admin, toCheck.stream().filter(compacted::contains).toList(), problems);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -120,5 +131,33 @@ public final class TopicAdmin {
                     + e.getMessage(), e);
         }
         return new Report(List.copyOf(created), List.copyOf(verified), List.copyOf(problems));
+    }
+
+    /**
+     * Makes existing state topics compacted (a topic made before they were, or by hand): otherwise
+     * their records age out and a restarted server no longer finds what it served.
+     */
+    private static void compact(Admin admin, List<String> names, List<String> problems) throws Exception {
+        if (names.isEmpty()) {
+            return;
+        }
+        List<ConfigResource> rs = names.stream().map(n -> new ConfigResource(ConfigResource.Type.TOPIC, n)).toList();
+        Map<ConfigResource, Config> configs = admin.describeConfigs(rs).all().get(30, TimeUnit.SECONDS);
+        for (ConfigResource r : rs) {
+            ConfigEntry policy = configs.get(r).get(TopicConfig.CLEANUP_POLICY_CONFIG);
+            if (policy != null && policy.value() != null && policy.value().contains(TopicConfig.CLEANUP_POLICY_COMPACT)) {
+                continue;
+            }
+            try {
+                admin.incrementalAlterConfigs(Map.of(r, List.of(new AlterConfigOp(
+                        new ConfigEntry(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT), AlterConfigOp.OpType.SET))))
+                        .all().get(30, TimeUnit.SECONDS);
+                org.slf4j.LoggerFactory.getLogger(TopicAdmin.class).info("topic {} is now compacted (was cleanup.policy={})", r.name(),
+                        policy == null ? "unset" : policy.value());
+            } catch (ExecutionException e) {
+                problems.add(r.name() + " must be compacted (cleanup.policy=compact) and could not be changed: "
+                        + e.getCause().getMessage());
+            }
+        }
     }
 }

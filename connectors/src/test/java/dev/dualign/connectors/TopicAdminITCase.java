@@ -41,4 +41,27 @@ class TopicAdminITCase {
         assertThat(report.created()).containsExactly("admin-b.scored");
         assertThatThrownBy(report::requireOk).hasMessageContaining("admin-b.responses");
     }
+
+    static String cleanupPolicy(Admin admin, String topic) throws Exception {
+        org.apache.kafka.common.config.ConfigResource r = new org.apache.kafka.common.config.ConfigResource(
+                org.apache.kafka.common.config.ConfigResource.Type.TOPIC, topic);
+        return admin.describeConfigs(List.of(r)).all().get().get(r).get("cleanup.policy").value();
+    }
+
+    @Test
+    void theStateTopicsAreCompactedWhenMadeAndMadeCompactedWhenTheyWereNot() throws Exception {
+        KafkaSettings s = KAFKA.settings("admin-c.");
+        try (Admin admin = Admin.create(s.clientProperties(Map.of()))) {
+            // made before they were compacted: deleted by age, so a restarted server would lose its state
+            admin.createTopics(List.of(new NewTopic("admin-c.decisions", s.partitions(), (short) 1))).all().get();
+            assertThat(cleanupPolicy(admin, "admin-c.decisions")).isEqualTo("delete");
+            TopicAdmin.Report r = TopicAdmin.ensure(s);
+            assertThat(r.ok()).as(r.problems().toString()).isTrue();
+            for (Topic t : Topic.values()) {
+                assertThat(cleanupPolicy(admin, s.topic(t))).as(t.name()).isEqualTo(t.compacted() ? "compact" : "delete");
+            }
+            assertThat(List.of(Topic.values()).stream().filter(Topic::compacted))
+                    .containsExactlyInAnyOrder(Topic.DUAL, Topic.CHECKPOINTS, Topic.DECISIONS);
+        }
+    }
 }

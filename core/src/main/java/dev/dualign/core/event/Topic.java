@@ -32,6 +32,15 @@ public enum Topic {
         return eventType;
     }
 
+    /**
+     * Whether the topic is compacted rather than deleted by age: the state a restarted server
+     * rebuilds (the versions announced, the deployment decisions, the newest λ per constraint set,
+     * each keyed so the newest record per key is what counts) must outlive any retention period.
+     */
+    public boolean compacted() {
+        return this == DUAL || this == CHECKPOINTS || this == DECISIONS;
+    }
+
     /** The full name under {@code prefix} (the {@code kafka.topic-prefix}, e.g. {@code dualign.}). */
     public String under(String prefix) {
         return prefix + suffix;
