@@ -273,7 +273,8 @@ class AlignmentJobITCase {
     @Test
     void stopWithASavepointAndResumeContinuesLambda() throws Exception {
         KafkaSettings k = kafka("sp");
-        JobSettings s = settings(tmp.resolve("sp-ckpt").toUri().toString(), Map.of());
+        // the subgradient rule, whose step size shows the step counter (the Newton step's does not)
+        JobSettings s = settings(tmp.resolve("sp-ckpt").toUri().toString(), Map.of("dual.step-rule", "subgradient"));
         JobClient first = start(s, k, env(s, "none"));
         List<DualUpdate> before;
         String savepoint;
