@@ -102,12 +102,16 @@ public final class AlignmentJob {
                 .process(new DualController(settings, scoredTopic), JsonTypeInfo.forEvent(DualUpdate.class))
                 .name("dual-controller").uid("dual-controller");
         out.write(dual, Topic.DUAL, DualUpdate.class);
-        // the judge takes the margins the controller publishes (a relative one is resolved there)
+        // the judge takes the margins the controller publishes (a relative one is resolved there); it
+        // sees every version's estimate under one key, so a canary is judged beside the stable version
+        // (its reward test, decision 27). A new uid: the judge keyed by version (uid canary-judge) had
+        // other state, and a checkpoint of it is restored with execution.state-recovery.ignore-unclaimed-state.
+        String judgeKey = CanaryJudge.keyOf(settings);
         SingleOutputStreamOperator<DeploymentDecision> decisions = estimates
-                .keyBy(VersionEstimate::policyVersion, Types.LONG)
+                .keyBy(e -> judgeKey, Types.STRING)
                 .connect(dual.broadcast(CanaryJudge.MARGINS))
                 .process(new CanaryJudge(settings), JsonTypeInfo.forEvent(DeploymentDecision.class))
-                .name("canary-judge").uid("canary-judge");
+                .name("canary-judge").uid("canary-judge-by-set");
         out.write(decisions, Topic.DECISIONS, DeploymentDecision.class);
         out.write(dual.getSideOutput(DualController.FINE_TUNE), Topic.CONTROL, FineTuneRequest.class);
         out.write(estimates.getSideOutput(VersionEstimator.ALERTS).union(dual.getSideOutput(DualController.ALERTS)),

@@ -20,6 +20,10 @@ public final class JobOptions {
             .describe("Lower end of the utilities' range for the anytime-valid interval.");
     public static final ConfigOption<Double> RANGE_HI = ConfigOption.number("dual.range-hi", 1.0)
             .describe("Upper end of the utilities' range for the anytime-valid interval.");
+    public static final ConfigOption<Double> REWARD_RANGE_LO = ConfigOption.number("dual.reward-range-lo", -1.0)
+            .describe("Lower end of the reward's range for its anytime-valid sequence (the canary's reward test).");
+    public static final ConfigOption<Double> REWARD_RANGE_HI = ConfigOption.number("dual.reward-range-hi", 1.0)
+            .describe("Upper end of the reward's range for its anytime-valid sequence (the canary's reward test).");
     public static final ConfigOption<Integer> PARTIAL_SIZE = ConfigOption.integer("dual.partial-size", 64)
             .check(v -> v >= 1, "an integer ≥ 1")
             .describe("Samples each subtask groups per version (and for the controller) before the keyed merge.");
@@ -51,7 +55,7 @@ public final class JobOptions {
     public static final ConfigOption<Integer> PROMETHEUS_PORT = ConfigOption.integer("metrics.prometheus-port", 9249)
             .check(v -> v >= 0 && v < 65536, "a port").describe("Prometheus metrics endpoint (0: off).");
 
-    public static final List<ConfigOption<?>> ALL = List.of(CONSTRAINT_SET, CONFIDENCE, INTERVAL, RANGE_LO, RANGE_HI,
+    public static final List<ConfigOption<?>> ALL = List.of(CONSTRAINT_SET, CONFIDENCE, INTERVAL, RANGE_LO, RANGE_HI, REWARD_RANGE_LO, REWARD_RANGE_HI,
             PARTIAL_SIZE, PARTIAL_WAIT_MS, BATCH_SIZE, MAX_WAIT_MS, MAX_WORDS, DEVICE, REGISTRY, CHECKPOINT_INTERVAL_MS,
             CHECKPOINT_DIR, RESTORE_FROM, PARALLELISM, WEB_PORT, PROMETHEUS_PORT);
 

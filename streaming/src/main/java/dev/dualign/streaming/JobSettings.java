@@ -3,6 +3,7 @@ package dev.dualign.streaming;
 import dev.dualign.core.config.Config;
 import dev.dualign.core.config.ConfigException;
 import dev.dualign.core.control.ControlSettings;
+import dev.dualign.core.event.VersionEstimate;
 import dev.dualign.model.Devices;
 import java.io.Serializable;
 import java.nio.file.Path;
@@ -16,11 +17,14 @@ import java.util.Map;
  * @param control the controller's settings ({@code dual.*} of its rules, the constraints)
  * @param partialSize samples each subtask groups per key before the keyed estimator or controller
  *     reads them as one record ({@code MicroBatcher})
+ * @param rewardRangeLo lower end of the reward's range: rewards are clipped into [rewardRangeLo,
+ *     rewardRangeHi] for their anytime-valid sequence (the scorers' heads are unbounded)
  * @param maxWords most words of prompt and response together that are scored; a longer response is
  *     dead-lettered (a scorer would read only its first tokens)
  */
 public record JobSettings(ControlSettings control, String constraintSet, double confidence, boolean anytimeValid,
-        double rangeLo, double rangeHi, int partialSize, long partialWaitMs, int batchSize, long maxWaitMs, int maxWords,
+        double rangeLo, double rangeHi, double rewardRangeLo, double rewardRangeHi, int partialSize, long partialWaitMs, int batchSize,
+        long maxWaitMs, int maxWords,
         Devices.Choice device, String registry, long checkpointIntervalMs, String checkpointDir, String restoreFrom,
         int parallelism, int webPort, int prometheusPort) implements Serializable {
 
@@ -45,10 +49,21 @@ public record JobSettings(ControlSettings control, String constraintSet, double 
         if (!(hi > lo)) {
             throw new ConfigException(JobOptions.RANGE_HI.key(), "must be greater than dual.range-lo (" + lo + ")");
         }
+        double rlo = c.get(JobOptions.REWARD_RANGE_LO);
+        double rhi = c.get(JobOptions.REWARD_RANGE_HI);
+        if (!(rhi > rlo)) {
+            throw new ConfigException(JobOptions.REWARD_RANGE_HI.key(), "must be greater than dual.reward-range-lo (" + rlo + ")");
+        }
+        for (String name : control.names()) {
+            if (name.equals(VersionEstimate.REWARD) || name.equals(VersionEstimate.KL)) {
+                throw new ConfigException("constraints." + name, "a constraint may not be named " + name
+                        + ": the version estimates report the reward and the KL under that name");
+            }
+        }
         String registry = c.get(JobOptions.REGISTRY);
         String ckpt = c.get(JobOptions.CHECKPOINT_DIR);
         return new JobSettings(control, c.get(JobOptions.CONSTRAINT_SET), c.get(JobOptions.CONFIDENCE),
-                c.get(JobOptions.INTERVAL).equals("bernstein"), lo, hi, c.get(JobOptions.PARTIAL_SIZE), c.get(JobOptions.PARTIAL_WAIT_MS),
+                c.get(JobOptions.INTERVAL).equals("bernstein"), lo, hi, rlo, rhi, c.get(JobOptions.PARTIAL_SIZE), c.get(JobOptions.PARTIAL_WAIT_MS),
                 c.get(JobOptions.BATCH_SIZE), c.get(JobOptions.MAX_WAIT_MS), c.get(JobOptions.MAX_WORDS),
                 Devices.Choice.of(c.get(JobOptions.DEVICE)),
                 registry.isBlank() ? home.resolve(".dualign/registry").toString() : registry,
@@ -72,14 +87,14 @@ public record JobSettings(ControlSettings control, String constraintSet, double 
 
     /** A copy that keeps its checkpoints in {@code dir} (a URI or path). */
     public JobSettings withCheckpointDir(String dir) {
-        return new JobSettings(control, constraintSet, confidence, anytimeValid, rangeLo, rangeHi, partialSize, partialWaitMs,
+        return new JobSettings(control, constraintSet, confidence, anytimeValid, rangeLo, rangeHi, rewardRangeLo, rewardRangeHi, partialSize, partialWaitMs,
                 batchSize, maxWaitMs, maxWords, device, registry, checkpointIntervalMs, dir, restoreFrom, parallelism, webPort,
                 prometheusPort);
     }
 
     /** A copy that starts from a checkpoint or savepoint. */
     public JobSettings withRestoreFrom(String path) {
-        return new JobSettings(control, constraintSet, confidence, anytimeValid, rangeLo, rangeHi, partialSize, partialWaitMs,
+        return new JobSettings(control, constraintSet, confidence, anytimeValid, rangeLo, rangeHi, rewardRangeLo, rewardRangeHi, partialSize, partialWaitMs,
                 batchSize, maxWaitMs, maxWords, device, registry, checkpointIntervalMs, checkpointDir, path, parallelism, webPort,
                 prometheusPort);
     }

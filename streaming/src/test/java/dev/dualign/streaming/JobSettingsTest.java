@@ -43,4 +43,16 @@ class JobSettingsTest {
                 "dual.mode", "primal-dual"))).isInstanceOf(ConfigException.class)
                 .hasMessageContaining("constraints.harmless.relative-to").hasMessageContaining("primal-dual");
     }
+
+    @Test
+    void theRewardsRangeAndTheConstraintsNamesAreCheckedAtStartUp() {
+        JobSettings s = of(Map.of("constraints.harmless", 0.5, "dual.reward-range-lo", 0.0, "dual.reward-range-hi", 1.0));
+        assertThat(s.rewardRangeLo()).isEqualTo(0.0);
+        assertThat(s.rewardRangeHi()).isEqualTo(1.0);
+        assertThatThrownBy(() -> of(Map.of("constraints.harmless", 0.5, "dual.reward-range-lo", 1.0, "dual.reward-range-hi", 1.0)))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("dual.reward-range-hi");
+        // the estimates report the reward (and its decision bound) under "reward": a constraint may not take the name
+        assertThatThrownBy(() -> of(Map.of("constraints.reward", 0.5))).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("constraints.reward").hasMessageContaining("may not be named reward");
+    }
 }

@@ -97,6 +97,41 @@ public final class CanaryRule {
                 : constraints.reason());
     }
 
+    /**
+     * The version a canary is compared with on reward: the newest version the job has promoted, and
+     * before any promotion the oldest version it has seen an estimate of (the version that served
+     * before the first canary: a canary is always newer than the stable version it runs beside).
+     *
+     * @param newestPromoted the newest version promoted so far, or null when none was
+     * @param oldestSeen the oldest version with an estimate, or null when none was seen
+     * @return the stable version, or null when neither is known
+     */
+    public static Long stableVersion(Long newestPromoted, Long oldestSeen) {
+        return newestPromoted != null ? newestPromoted : oldestSeen;
+    }
+
+    /**
+     * The judge the job applies to one version's estimate: a version newer than the stable one is a
+     * canary and gets the constraint and reward tests ({@link #judge(Map, Map, long, String, Estimate,
+     * Estimate, double)}, reward read from both versions' {@code bounds}); the stable version itself
+     * and older ones have nothing to be compared with and get the constraint test alone, as before.
+     *
+     * @param version the version judged
+     * @param bounds its anytime-valid bounds: each constraint's, and the reward's under
+     *     {@link dev.dualign.core.event.VersionEstimate#REWARD}
+     * @param stableVersion the stable version ({@link #stableVersion}), or null when unknown (hold)
+     * @param stableReward the stable version's anytime-valid reward bound, or null when none yet (hold)
+     */
+    public static CanaryDecision judgeVersion(Map<String, Double> margins, long version, Map<String, Estimate> bounds, long nMin,
+            String source, Long stableVersion, Estimate stableReward, double rewardMargin) {
+        if (stableVersion != null && version <= stableVersion) {
+            return judge(margins, bounds, nMin, source);
+        }
+        String against = stableVersion == null ? source : source + ", against stable version " + stableVersion;
+        return judge(margins, bounds, nMin, against, bounds.get(dev.dualign.core.event.VersionEstimate.REWARD), stableReward,
+                rewardMargin);
+    }
+
     private static String fmt(double v) {
         return String.format("%.3f", v);
     }

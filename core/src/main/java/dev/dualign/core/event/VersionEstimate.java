@@ -11,13 +11,16 @@ import java.util.Objects;
  *
  * <p>Two intervals per constraint, because they answer different questions: {@code estimates}
  * holds the interval of {@code dual.interval} at this n (for display and for the "tight" rule at
- * n ≥ n-min); {@code bounds} holds the anytime-valid confidence sequence at level 1 − α/m (a union
- * bound over the m constraints), the only one a decision taken on a repeatedly examined estimate
- * (promote, roll back, "violated") may use: it stays valid however often it is looked at.
+ * n ≥ n-min); {@code bounds} holds the anytime-valid confidence sequence of each constraint and of
+ * the reward ({@link #REWARD}), each at level 1 − α/(m + 2) (a union bound over what a canary
+ * decision reads: the canary's m constraints and reward, and the stable version's reward), the only
+ * one a decision taken on a repeatedly examined estimate (promote, roll back, "violated") may use:
+ * it stays valid however often it is looked at.
  *
  * @param policyVersion the version
  * @param estimates name → estimate ({@link #REWARD}, {@link #KL} and every constraint utility)
- * @param bounds constraint name → anytime-valid, union-bounded interval (empty: none yet, hold)
+ * @param bounds constraint name, and {@link #REWARD} → anytime-valid, union-bounded interval (empty or
+ *     a missing name: none yet, hold)
  * @param n samples it rests on
  */
 @JsonPropertyOrder({"schema", "policyVersion", "estimates", "bounds", "n"})

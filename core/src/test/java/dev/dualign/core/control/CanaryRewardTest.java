@@ -90,4 +90,34 @@ class CanaryRewardTest {
         assertThat(CanaryRule.judge(MARGINS, COMPLIANT, N_MIN, "t", canary, stable, DELTA).verdict()).isEqualTo(Verdict.PROMOTE);
         assertThat(CanaryRule.judge(MARGINS, COMPLIANT, N_MIN, "t", canary, stable, 0.0).verdict()).isNotEqualTo(Verdict.PROMOTE);
     }
+
+    @Test
+    void theJobJudgesAVersionNewerThanTheStableOneOnRewardAndTheStableOneOnItsMarginsAlone() {
+        Estimate worse = reward(0.45, 4000, 1);
+        Estimate stable = reward(0.55, 4000, 2);
+        Map<String, Estimate> canaryBounds = Map.of("harmless", COMPLIANT.get("harmless"), "reward", worse);
+        // version 3 beside stable version 2: a canary, refused on reward
+        var d = CanaryRule.judgeVersion(MARGINS, 3, canaryBounds, N_MIN, "job", 2L, stable, DELTA);
+        assertThat(d.verdict()).isEqualTo(Verdict.ROLLBACK);
+        assertThat(d.reason()).contains("worse than the stable version on reward").contains("against stable version 2");
+        // the stable version itself (and an older one): nothing to compare with, the margins decide
+        assertThat(CanaryRule.judgeVersion(MARGINS, 2, canaryBounds, N_MIN, "job", 2L, stable, DELTA).verdict())
+                .isEqualTo(Verdict.PROMOTE);
+        assertThat(CanaryRule.judgeVersion(MARGINS, 1, canaryBounds, N_MIN, "job", 2L, stable, DELTA).verdict())
+                .isEqualTo(Verdict.PROMOTE);
+        // a canary without the stable version's reward bound, or without its own, holds
+        assertThat(CanaryRule.judgeVersion(MARGINS, 3, canaryBounds, N_MIN, "job", 2L, null, DELTA).reason())
+                .contains("no reward bound of the stable version");
+        assertThat(CanaryRule.judgeVersion(MARGINS, 3, COMPLIANT, N_MIN, "job", 2L, stable, DELTA).verdict())
+                .isEqualTo(Verdict.HOLD);
+        assertThat(CanaryRule.judgeVersion(MARGINS, 3, canaryBounds, N_MIN, "job", null, null, DELTA).verdict())
+                .isEqualTo(Verdict.HOLD);
+    }
+
+    @Test
+    void theStableVersionIsTheNewestPromotedElseTheOldestSeen() {
+        assertThat(CanaryRule.stableVersion(null, null)).isNull();
+        assertThat(CanaryRule.stableVersion(null, 0L)).isEqualTo(0L);
+        assertThat(CanaryRule.stableVersion(4L, 0L)).isEqualTo(4L);
+    }
 }

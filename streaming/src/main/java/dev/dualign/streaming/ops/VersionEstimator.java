@@ -26,7 +26,8 @@ import org.apache.flink.util.OutputTag;
 /**
  * Keyed by policy version: a mergeable running estimate (mean and confidence interval) of each
  * constraint utility, the reward and the KL, published every {@code dual.estimate-every}
- * samples. It reads the groups of samples each upstream subtask made ({@link MicroBatcher}), one
+ * samples, with the anytime-valid confidence sequences every decision reads: one per constraint and
+ * one for the reward (the canary's reward test against the stable version, decision 27). It reads the groups of samples each upstream subtask made ({@link MicroBatcher}), one
  * state read and write per group, and adds their samples in order: on the same samples in the
  * same order the estimates are those of one sample per record, exactly. When a version's interval for a constraint lies wholly below its margin an
  * {@link Alert} goes out, once, until the version recovers. State is one small record per
@@ -41,7 +42,8 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, List<Esti
     /**
      * Per version: [n, mean, m2, min, max] for each tracked name, then sinceEmit, then one alert
      * flag per constraint, then the {@link ConfidenceSequence#SLOTS} numbers of each constraint's
-     * {@link ConfidenceSequence} (at α/m: its bets are tuned to the level it is read at).
+     * {@link ConfidenceSequence}, then those of the reward's (each at α/(m + 2): its bets are tuned to
+     * the level it is read at).
      */
     private transient ValueState<double[]> state;
     private transient List<String> tracked;
@@ -55,6 +57,9 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, List<Esti
     /** Constraint observations clipped to [dual.range-lo, dual.range-hi] for the anytime-valid interval. */
     public static final String METRIC_CLIPPED = "clippedObservations";
     private transient org.apache.flink.metrics.Counter clipped;
+    /** Rewards clipped to [dual.reward-range-lo, dual.reward-range-hi] for the reward's anytime-valid sequence. */
+    public static final String METRIC_CLIPPED_REWARDS = "clippedRewards";
+    private transient org.apache.flink.metrics.Counter clippedRewards;
 
     public VersionEstimator(JobSettings settings) {
         this.settings = settings;
@@ -68,12 +73,13 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, List<Esti
         // Its slots are positional, so the state's name carries the layout: after the constraints
         // change, a restored job starts the estimates afresh instead of reading one utility's
         // statistics as another's.
-        state = getRuntimeContext().getState(new ValueStateDescriptor<>("estimator[" + String.join(",", tracked) + "]+betting-cs",
+        state = getRuntimeContext().getState(new ValueStateDescriptor<>("estimator[" + String.join(",", tracked) + "]+betting-cs+reward-cs",
                 org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo.DOUBLE_PRIMITIVE_ARRAY_TYPE_INFO));
         gauges = new ConcurrentHashMap<>();
         registered = new java.util.HashSet<>();
         metrics = getRuntimeContext().getMetricGroup();
         clipped = metrics.counter(METRIC_CLIPPED);
+        clippedRewards = metrics.counter(METRIC_CLIPPED_REWARDS);
         inclusionLatency = metrics.histogram(METRIC_INCLUSION_LATENCY,
                 new org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram(10_000));
     }
@@ -90,7 +96,7 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, List<Esti
         int csAt = 5 * k + 1 + m;
         double[] st = state.value();
         if (st == null) {
-            st = new double[csAt + ConfidenceSequence.SLOTS * m];
+            st = new double[csAt + ConfidenceSequence.SLOTS * (m + 1)]; // the reward's sequence last
             for (int i = 0; i < k; i++) {
                 st[5 * i + 3] = Double.POSITIVE_INFINITY;
                 st[5 * i + 4] = Double.NEGATIVE_INFINITY;
@@ -114,6 +120,9 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, List<Esti
         int m = settings.names().size();
         int csAt = alertAt + m;
         add(st, 0, s.reward());
+        if (ConfidenceSequence.add(st, rewardAt(csAt), settings.rewardRangeLo(), settings.rewardRangeHi(), alphaEach(), s.reward())) {
+            clippedRewards.inc();
+        }
         if (!Double.isNaN(s.kl())) {
             add(st, 1, s.kl());
         }
@@ -142,6 +151,8 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, List<Esti
             for (int c = 0; c < m; c++) {
                 sequences.put(settings.names().get(c), sequence(st, csAt, c));
             }
+            sequences.put(VersionEstimate.REWARD, ConfidenceSequence.restore(settings.rewardRangeLo(), settings.rewardRangeHi(),
+                    alphaEach(), st, rewardAt(csAt)));
             VersionEstimate e = estimate(ctx.getCurrentKey(), stats, sequences);
             out.collect(e);
             alerts(ctx, e, st, alertAt);
@@ -178,9 +189,18 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, List<Esti
         st[o + 4] = Math.max(st[o + 4], x);
     }
 
-    /** Each constraint's level, so that all m hold together (a union bound). */
+    /**
+     * The level of each sequence: α/(m + 2), so that what a canary decision reads holds together
+     * (a union bound over the canary's m constraints and its reward, and the stable version's
+     * reward); the controller and the alerts read m of them, which is within α too.
+     */
     private double alphaEach() {
-        return (1 - settings.confidence()) / Math.max(1, settings.names().size());
+        return (1 - settings.confidence()) / (settings.names().size() + 2);
+    }
+
+    /** Where the reward's sequence starts: after the m constraints' ones. */
+    private int rewardAt(int csAt) {
+        return csAt + ConfidenceSequence.SLOTS * settings.names().size();
     }
 
     private ConfidenceSequence sequence(double[] st, int csAt, int c) {
@@ -189,7 +209,8 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, List<Esti
 
     /**
      * The display intervals ({@code dual.interval} at this n) and the decision bounds: each
-     * constraint's confidence sequence at α/m, so that all m hold together at every look.
+     * constraint's confidence sequence and the reward's (under {@link VersionEstimate#REWARD}), each at
+     * α/(m + 2), so that all a canary decision reads hold together at every look.
      */
     VersionEstimate estimate(long version, Map<String, StatsState> stats, Map<String, ConfidenceSequence> sequences) {
         Map<String, Estimate> bounds = new LinkedHashMap<>();

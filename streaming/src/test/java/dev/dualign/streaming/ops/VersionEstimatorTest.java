@@ -53,8 +53,12 @@ class VersionEstimatorTest {
         assertThat(v1.estimates().get("reward").mean()).isCloseTo(4.5, within(1e-12));
         assertThat(v1.estimates().get("kl").mean()).isCloseTo(0.5, within(1e-12));
         assertThat(v1.estimates().get("harmless").lo()).isLessThan(0.5);
-        // the decision bound: anytime-valid, so wider than the fixed-n interval, and only for constraints
-        assertThat(v1.bounds()).containsOnlyKeys("harmless");
+        // the decision bounds: anytime-valid, so wider than the fixed-n interval, for constraints and the reward
+        assertThat(v1.bounds()).containsOnlyKeys("harmless", "reward");
+        // the reward's sequence clips into [dual.reward-range-lo, -hi] = [-1, 1]: rewards 0, 1, …, 9 count as 0, 1, …, 1
+        assertThat(v1.bounds().get("reward").mean()).isCloseTo(0.9, within(1e-12));
+        assertThat(v1.bounds().get("reward").lo()).isGreaterThanOrEqualTo(-1.0);
+        assertThat(v1.bounds().get("reward").hi()).isLessThanOrEqualTo(1.0);
         assertThat(v1.bounds().get("harmless").mean()).isCloseTo(0.5, within(1e-12));
         assertThat(v1.bounds().get("harmless").lo()).isLessThan(v1.estimates().get("harmless").lo());
         assertThat(v1.bounds().get("harmless").hi()).isGreaterThan(v1.estimates().get("harmless").hi());
