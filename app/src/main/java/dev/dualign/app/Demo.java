@@ -137,10 +137,11 @@ public final class Demo implements AutoCloseable {
         }
         ServerSettings ss = ServerSettings.from(c, js.control(), adminToken, o.seed());
         server = PolicyServer.start(registry, ss, device);
-        serving = new ServingLoop(server, loopKafka, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID)).start()
+        serving = new ServingLoop(server, loopKafka, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID))
                 .registerMetrics(metrics);
         http = new HttpApi(server, serving.httpSink(), monitor::state, serving::problem, metrics, ServingOptions.httpLimits(c),
                 ServingOptions.httpAccess(c));
+        serving.start();
 
         tuner = new FineTuner(registry, device, FineTuneSettings.from(c, js.control(), c.get(ServingOptions.MAX_TOKENS), o.seed()));
         fineTuneService = new FineTuneService(tuner, loopKafka).registerMetrics(metrics).start();

@@ -115,9 +115,11 @@ final class ServeCommand implements Callable<Integer> {
         } else if (role != Role.FINETUNER) {
             monitor = Demo.monitorFor(js, GroundTruth.NONE); // a real chatbot: no oracle
             server = PolicyServer.start(registry, ServerSettings.from(c, js.control(), token, 1), device);
-            loop = new ServingLoop(server, lk, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID)).start()
+            loop = new ServingLoop(server, lk, monitor, c.get(ServingOptions.BATCH), c.get(ServingOptions.INSTANCE_ID))
                     .registerMetrics(metrics);
+            // HTTP first: /healthz says 503 while the deployment and λ load, and chat is refused until they have
             http = new HttpApi(server, loop.httpSink(), monitor::state, loop::problem, metrics, ServingOptions.httpLimits(c), access);
+            loop.start();
             out.printf("Policy server:    %sv1/chat  (Kafka: %s → %s)%n", http.url(), lk.prompts(), lk.responses());
             out.printf("Dashboard:        %s%n", http.url());
             out.println(token.isBlank() ? "Admin endpoints:  disabled (set server.admin-token)"

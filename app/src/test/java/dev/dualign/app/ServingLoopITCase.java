@@ -209,4 +209,62 @@ class ServingLoopITCase {
             assertThat(lb.problem()).isNull();
         }
     }
+
+    @Test
+    void aRestartedServerLoadsItsStableVersionCanaryAndLambdaBeforeItTakesTraffic() throws Exception {
+        LoopKafka lk = topics("reload.");
+        ModelRegistry reg = TestModels.registryWithVersions(tmp.resolve("reload-registry"), 2);
+        // every prompt would be sampled for the reference until λ(0) is known
+        ServerSettings settings = new ServerSettings("127.0.0.1", 0, "t", 0.5, 0, 1.0, 4, 40, 1.0, 30_000, 0, 1, 64,
+                ServerSettings.DEFAULT_MODEL, null);
+        long now = System.currentTimeMillis();
+        event(lk.checkpoints(), new dev.dualign.core.event.CheckpointEvent(1, "policy/1",
+                reg.manifestSha256(dev.dualign.model.registry.ModelNames.POLICY, 1), java.util.Map.of("harmless", 1.0), 0,
+                java.util.Map.of(), now));
+        event(lk.decisions(), new dev.dualign.core.event.DeploymentDecision(1,
+                dev.dualign.core.event.DeploymentDecision.Action.PROMOTE, "test", java.util.Map.of(), now));
+        event(lk.checkpoints(), new dev.dualign.core.event.CheckpointEvent(2, "policy/2",
+                reg.manifestSha256(dev.dualign.model.registry.ModelNames.POLICY, 2), java.util.Map.of("harmless", 2.0), 1,
+                java.util.Map.of(), now));
+        dev.dualign.core.event.Estimate est = new dev.dualign.core.event.Estimate(0.6, 0.58, 0.62, 500);
+        for (double lambda : new double[] {0.4, 0.7}) { // the newest counts
+            event(lk.dual(), new dev.dualign.core.event.DualUpdate("default", java.util.Map.of("harmless", lambda),
+                    java.util.Map.of("harmless", est), dev.dualign.core.dual.DualMode.ITERATIVE, dev.dualign.core.dual.StepKind.ITERATIVE,
+                    lambda == 0.4 ? 1 : 2, 1, List.of(), java.util.Map.of("harmless", 0.5), now + (long) (lambda * 10)));
+        }
+        try (PolicyServer c = PolicyServer.start(reg, settings, Device.cpu())) {
+            ServingLoop lc = new ServingLoop(c, lk, monitor(), 16, "reloaded");
+            try (dev.dualign.serving.HttpApi api = new dev.dualign.serving.HttpApi(c, null, null, lc::problem)) {
+                java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+                java.net.URI base = java.net.URI.create(api.url());
+                // before the state is loaded: not ready, and no answer from the reference
+                java.net.http.HttpResponse<String> health = http.send(java.net.http.HttpRequest.newBuilder(base.resolve("healthz")).build(),
+                        java.net.http.HttpResponse.BodyHandlers.ofString());
+                assertThat(health.statusCode()).isEqualTo(503);
+                assertThat(health.body()).contains("loading");
+                java.net.http.HttpResponse<String> early = http.send(java.net.http.HttpRequest.newBuilder(base.resolve("v1/chat"))
+                        .POST(java.net.http.HttpRequest.BodyPublishers.ofString("{\"prompt\":\"how do i sleep better\"}")).build(),
+                        java.net.http.HttpResponse.BodyHandlers.ofString());
+                assertThat(early.statusCode()).isEqualTo(503);
+                assertThat(early.headers().firstValue("Retry-After")).isPresent();
+
+                try (ServingLoop started = lc.start()) {
+                    // loaded before start() returned: the promoted version, its canary, the newest λ
+                    assertThat(c.deployment().stable()).isEqualTo(1);
+                    assertThat(c.deployment().canary()).isEqualTo(2);
+                    assertThat(c.lambda()).containsEntry("harmless", 0.7);
+                    for (int i = 0; i < 50; i++) {
+                        assertThat(c.sampledForReference("p" + i)).as("λ(0) was set before the restart: no reference sampling").isFalse();
+                    }
+                    assertThat(http.send(java.net.http.HttpRequest.newBuilder(base.resolve("healthz")).build(),
+                            java.net.http.HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
+                    java.net.http.HttpResponse<String> chat = http.send(java.net.http.HttpRequest.newBuilder(base.resolve("v1/chat"))
+                            .POST(java.net.http.HttpRequest.BodyPublishers.ofString("{\"prompt\":\"how do i sleep better\"}")).build(),
+                            java.net.http.HttpResponse.BodyHandlers.ofString());
+                    assertThat(chat.statusCode()).isEqualTo(200);
+                    assertThat(chat.body()).containsPattern("\"policyVersion\":[12]");
+                }
+            }
+        }
+    }
 }

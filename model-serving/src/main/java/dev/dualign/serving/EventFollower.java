@@ -62,6 +62,9 @@ final class EventFollower {
             }
             if (!caughtUp) {
                 catchUp.catchUp(consumer, tps, eventPositions);
+                if (catchUp.restoredLambda != null) {
+                    monitor.onDual(catchUp.restoredLambda);
+                }
                 caughtUp = true;
             }
             consumer.assign(tps);

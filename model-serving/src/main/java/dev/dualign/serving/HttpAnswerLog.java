@@ -13,7 +13,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Where HTTP answers are logged: each answered batch goes to the sink (e.g. {@code dualign.responses})
- * off the batch thread, with reference samples for the prompts the reference fraction picks.
+ * off the batch thread; the prompts the reference fraction picks are queued for their reference
+ * samples, made in the background ({@link ReferenceSampler}).
  */
 final class HttpAnswerLog implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HttpApi.class);
@@ -26,6 +27,9 @@ final class HttpAnswerLog implements AutoCloseable {
         this.server = server;
         this.sink = sink;
         this.metrics = metrics;
+        if (sink != null) {
+            server.sendReferenceSamplesTo(sink, () -> sinkThread.getQueue().size() > SINK_BACKLOG / 2);
+        }
     }
 
     /**
@@ -66,10 +70,8 @@ final class HttpAnswerLog implements AutoCloseable {
                 forReference.putIfAbsent(a.event().promptId(), new PolicyServer.Prompt(a.event().promptId(), a.event().prompt(), a.event().clientId()));
             }
         }
-        if (!forReference.isEmpty()) {
-            all.addAll(server.referenceSamples(List.copyOf(forReference.values()), server.settings().referenceSamples()));
-        }
         sink.accept(all);
+        forReference.values().forEach(server::offerForReference); // answered in the background, within its share
     }
 
     @Override

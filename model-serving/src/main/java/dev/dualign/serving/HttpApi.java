@@ -147,6 +147,11 @@ public final class HttpApi implements AutoCloseable {
                 ex.getResponseHeaders().add("Retry-After", "1");
                 throw new OpsSurface.Refusal(503, "the server is shutting down");
             }
+            String held = server.held();
+            if (held != null && ex.getRequestURI().getPath().startsWith("/v1/")) {
+                ex.getResponseHeaders().add("Retry-After", "1");
+                throw new OpsSurface.Refusal(503, "not answering yet: " + held);
+            }
             h.handle(ex);
         } catch (OpsSurface.Refusal e) {
             OpsSurface.quietly(ex, e.status(), Map.of("error", e.getMessage()));

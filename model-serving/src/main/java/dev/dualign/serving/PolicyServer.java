@@ -254,9 +254,17 @@ public final class PolicyServer implements AutoCloseable {
      * it does not name keep their multiplier (0 before the first).
      */
     public void onLambda(Map<String, Double> lambda) {
+        this.lambda = Map.copyOf(lambda);
         if (enforcer != null) {
             enforcer.onLambda(lambda);
         }
+    }
+
+    private volatile Map<String, Double> lambda = Map.of();
+
+    /** The newest λ the job published (restored from {@code dualign.dual} on start), by constraint; empty before any. */
+    public Map<String, Double> lambda() {
+        return lambda;
     }
 
     /** The λ enforcement chooses with, by constraint; empty before the job's first (or without enforcement). */
@@ -271,10 +279,67 @@ public final class PolicyServer implements AutoCloseable {
 
     /** λ(0) is set: reference sampling stops ({@link ReferenceSampler#noLongerNeeded}). */
     public void referenceNoLongerNeeded() {
+        referenceNoLongerNeeded0();
+    }
+
+    private volatile String held;
+
+    /**
+     * Refuses users' requests (503) until {@link #release}: a restarted server first loads what it
+     * served (its deployment, λ) and must not answer with the reference meanwhile.
+     */
+    public void hold(String why) {
+        held = why;
+    }
+
+    public void release() {
+        held = null;
+    }
+
+    /** Why users' requests are refused for now, or null when they are answered. */
+    public String held() {
+        return held;
+    }
+
+    private void referenceNoLongerNeeded0() {
         referenceSampler.noLongerNeeded();
     }
 
     /** Whether this prompt is one of the {@code referenceFraction} also answered by the reference (until λ(0) is set). */
+    /**
+     * Queues a prompt the reference fraction picked for its reference samples, made in the
+     * background within {@code server.reference-share} ({@link ReferenceSampler}).
+     */
+    public void offerForReference(Prompt p) {
+        referenceSampler.offer(p);
+    }
+
+    /**
+     * Where the background reference samples go ({@code dualign.responses}), and whether that sink is
+     * behind, so samples are dropped before users' answers; the first call wins.
+     */
+    public void sendReferenceSamplesTo(java.util.function.Consumer<List<ResponseEvent>> sink, java.util.function.BooleanSupplier behind) {
+        if (!referenceSinkSet) {
+            referenceSinkSet = true;
+            referenceSampler.sendTo(sink, behind);
+        }
+    }
+
+    private volatile boolean referenceSinkSet;
+
+    /** Reference samples made, dropped (queue full, sink behind, stopped), and whether sampling still runs. */
+    public long referenceSamplesMade() {
+        return referenceSampler.samplesMade();
+    }
+
+    public long referenceSamplesDropped() {
+        return referenceSampler.dropped();
+    }
+
+    public boolean referenceSampling() {
+        return referenceSampler.wanted();
+    }
+
     public boolean sampledForReference(String promptId) {
         return referenceSampler.sampled(promptId);
     }
@@ -326,6 +391,7 @@ public final class PolicyServer implements AutoCloseable {
 
     @Override
     public void close() {
+        referenceSampler.close(); // before the reference model it generates with
         synchronized (deployments.swapLock) {
             deployments.releaseAll();
             synchronized (reference.lm) { // after a generation still running on it

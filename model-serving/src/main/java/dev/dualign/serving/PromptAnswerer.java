@@ -155,7 +155,7 @@ final class PromptAnswerer {
         }
     }
 
-    /** The answers to a batch, and the reference's samples for the prompts drawn for the one-shot solve. */
+    /** The answers to a batch; the prompts drawn for the one-shot solve are queued for their reference samples. */
     private List<ResponseEvent> answer(List<PolicyServer.Prompt> batch) {
         List<ResponseEvent> responses = new ArrayList<>();
         if (!batch.isEmpty()) {
@@ -163,10 +163,8 @@ final class PromptAnswerer {
                     server.settings().maxTokens())).toList();
             server.answerAll(asks, null).forEach(a -> responses.addAll(a.events())); // under enforcement, with their candidates
         }
-        List<PolicyServer.Prompt> forReference = batch.stream().filter(p -> server.sampledForReference(p.id())).toList();
-        if (!forReference.isEmpty()) {
-            responses.addAll(server.referenceSamples(forReference, server.settings().referenceSamples()));
-        }
+        // their reference samples are made in the background, within their share, and sent on their own
+        batch.stream().filter(p -> server.sampledForReference(p.id())).forEach(server::offerForReference);
         return responses;
     }
 

@@ -25,11 +25,26 @@ import dev.dualign.core.control.ControlSettings;
  * @param batch most responses in one batched generation (HTTP requests are batched dynamically up to it)
  * @param model the model id the OpenAI-compatible API lists and accepts
  * @param enforce enforcement at inference ({@code dual.mode: enforce}), or null
+ * @param referenceShare the share of generation time reference samples may take, off the users'
+ *     request path ({@link dev.dualign.core.control.ReferenceBudget})
+ * @param referenceTarget prompts the one-shot solve needs: reference sampling stops once this many
+ *     are sampled ({@code dual.one-shot.prompts}), or when λ(0) arrives, whichever is first
  */
 public record ServerSettings(String host, int port, String adminToken, double canaryFraction, long canaryHoldMs,
         double referenceFraction,
         int referenceSamples, int maxTokens, double temperature, long requestTimeoutMs, long initialVersion,
-        long seed, int batch, String model, Enforce enforce) {
+        long seed, int batch, String model, Enforce enforce, double referenceShare, int referenceTarget) {
+
+    /** The default share of generation time for reference samples ({@code server.reference-share}). */
+    public static final double DEFAULT_REFERENCE_SHARE = 0.1;
+
+    /** Settings whose reference sampling stops only when λ(0) arrives, at the default share. */
+    public ServerSettings(String host, int port, String adminToken, double canaryFraction, long canaryHoldMs, double referenceFraction,
+            int referenceSamples, int maxTokens, double temperature, long requestTimeoutMs, long initialVersion, long seed, int batch,
+            String model, Enforce enforce) {
+        this(host, port, adminToken, canaryFraction, canaryHoldMs, referenceFraction, referenceSamples, maxTokens, temperature,
+                requestTimeoutMs, initialVersion, seed, batch, model, enforce, DEFAULT_REFERENCE_SHARE, Integer.MAX_VALUE);
+    }
 
     /**
      * Enforcement at inference: each response is chosen among {@code candidates} drawn from the
@@ -68,6 +83,12 @@ public record ServerSettings(String host, int port, String adminToken, double ca
         if (model == null || model.isBlank()) {
             throw new IllegalArgumentException("model id must not be blank");
         }
+        if (!(referenceShare > 0 && referenceShare <= 1)) {
+            throw new IllegalArgumentException("reference share must be in (0, 1], got " + referenceShare);
+        }
+        if (referenceTarget < 1) {
+            throw new IllegalArgumentException("reference target must be ≥ 1 prompt, got " + referenceTarget);
+        }
     }
 
     /** The model id of the built-in policy, whatever version serves. */
@@ -81,13 +102,14 @@ public record ServerSettings(String host, int port, String adminToken, double ca
     /** The same settings with another canary hold. */
     public ServerSettings withCanaryHoldMs(long ms) {
         return new ServerSettings(host, port, adminToken, canaryFraction, ms, referenceFraction, referenceSamples, maxTokens,
-                temperature, requestTimeoutMs, initialVersion, seed, batch, model, enforce);
+                temperature, requestTimeoutMs, initialVersion, seed, batch, model, enforce, referenceShare, referenceTarget);
     }
 
     /** The same settings with enforcement at inference (no reference sampling: the candidates are the reference samples). */
     public ServerSettings withEnforce(Enforce e) {
         return new ServerSettings(host, port, adminToken, canaryFraction, canaryHoldMs, e == null ? referenceFraction : 0,
-                referenceSamples, maxTokens, temperature, requestTimeoutMs, initialVersion, seed, batch, model, e);
+                referenceSamples, maxTokens, temperature, requestTimeoutMs, initialVersion, seed, batch, model, e, referenceShare,
+                referenceTarget);
     }
 
     /**
@@ -111,7 +133,8 @@ public record ServerSettings(String host, int port, String adminToken, double ca
         return new ServerSettings(c.get(ServingOptions.HOST), c.get(ServingOptions.PORT), token, c.get(ServingOptions.CANARY_FRACTION),
                 hold, c.get(ServingOptions.REFERENCE_FRACTION), c.get(ServingOptions.REFERENCE_SAMPLES), c.get(ServingOptions.MAX_TOKENS),
                 c.get(ServingOptions.TEMPERATURE), c.get(ServingOptions.REQUEST_TIMEOUT_MS), c.get(ServingOptions.INITIAL_VERSION),
-                seed, c.get(ServingOptions.BATCH), c.get(ServingOptions.MODEL), null).withEnforce(enforce(c, control));
+                seed, c.get(ServingOptions.BATCH), c.get(ServingOptions.MODEL), null, c.get(ServingOptions.REFERENCE_SHARE),
+                control.oneShotPrompts()).withEnforce(enforce(c, control));
     }
 
     /**

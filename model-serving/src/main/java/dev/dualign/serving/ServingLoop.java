@@ -60,7 +60,16 @@ public final class ServingLoop implements AutoCloseable {
         prompts.setDaemon(true);
         events.setDaemon(true);
         server.addListener(e -> monitor.onVersionEvent(e, server.deployment()));
+        this.server = server;
+        server.hold(LOADING);
+        // reference samples have their own sink: when it falls behind they are dropped, not users' answers
+        ResponseSink referenceSink = new ResponseSink(kafka);
+        httpSinks.add(referenceSink);
+        server.sendReferenceSamplesTo(referenceSink, () -> referenceSink.problem() != null || referenceSink.unwritten() > 0);
     }
+
+    static final String LOADING = "loading the deployment and λ from Kafka";
+    private final PolicyServer server;
 
     /** Starts both threads and waits until they have their partitions. */
     public ServingLoop start() throws InterruptedException {
@@ -69,6 +78,7 @@ public final class ServingLoop implements AutoCloseable {
         if (!ready.await(60, java.util.concurrent.TimeUnit.SECONDS)) {
             throw new IllegalStateException("the policy server's Kafka consumers did not start within 60 s");
         }
+        server.release(); // the deployment and λ are loaded: users may be answered
         return this;
     }
 
@@ -100,6 +110,12 @@ public final class ServingLoop implements AutoCloseable {
                 this::lostHttpAnswers);
         metrics.counter("dualign_session_failures_total", "Kafka sessions that failed and were started again, by component",
                 server, this::sessionFailures);
+        metrics.counter("dualign_reference_samples_total", "Reference samples made for the one-shot solve (background, within "
+                + "server.reference-share)", Map.of(), this.server::referenceSamplesMade);
+        metrics.counter("dualign_reference_samples_dropped_total", "Prompts whose reference samples were not made: queue full, "
+                + "sink behind, or sampling stopped", Map.of(), this.server::referenceSamplesDropped);
+        metrics.gauge("dualign_reference_sampling", "1 while reference samples are still wanted (no λ(0), target not reached)",
+                Map.of(), () -> this.server.referenceSampling() ? 1 : 0);
         metrics.gauge("dualign_healthy", "1 when the component works, 0 while /healthz reports a problem", server,
                 () -> problem() == null ? 1 : 0);
         return this;
@@ -112,6 +128,9 @@ public final class ServingLoop implements AutoCloseable {
 
     /** Why the server is not fully working (for {@code /healthz}), or null when it is. */
     public String problem() {
+        if (ready.getCount() > 0) {
+            return LOADING;
+        }
         String p = health.problem();
         if (p != null) {
             return p;

@@ -72,6 +72,9 @@ public final class ServingOptions {
     public static final ConfigOption<Long> HTTP_MIN_BODY_RATE = ConfigOption.longInteger("server.http.min-body-bytes-per-second", 1024)
             .check(v -> v >= 0, "≥ 0 (0: off)").describe("A request body arriving slower than this, after 2 s, is cut (0: off).");
 
+    public static final ConfigOption<Double> REFERENCE_SHARE = ConfigOption.number("server.reference-share",
+            ServerSettings.DEFAULT_REFERENCE_SHARE).check(v -> v > 0 && v <= 1, "in (0, 1]")
+            .describe("Share of generation time the reference samples for the one-shot solve may take, off the users' request path.");
     public static final ConfigOption<String> CLIENT_KEYS_FILE = ConfigOption.string("server.client-keys-file", "")
             .describe("File of the API clients' hashed keys (NAME sha256:HEX [REQUESTS_PER_MINUTE] per line; bin/dualign keys add); "
                     + "empty: /v1/* asks for no key.");
@@ -82,7 +85,7 @@ public final class ServingOptions {
             REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, INSTANCE_ID, BATCH, MODEL, ENFORCE_CANDIDATES, BACKEND,
             UPSTREAM_URL, UPSTREAM_API_KEY_ENV, UPSTREAM_VERSION, UPSTREAM_FIRST_BYTE_TIMEOUT_MS, UPSTREAM_IDLE_TIMEOUT_MS,
             UPSTREAM_TOTAL_TIMEOUT_MS, HTTP_MAX_ACTIVE, HTTP_MAX_WAITING, HTTP_MAX_WAIT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MIN_BODY_RATE,
-            CLIENT_KEYS_FILE, CORS_ORIGINS);
+            CLIENT_KEYS_FILE, CORS_ORIGINS, REFERENCE_SHARE);
 
     /**
      * Who may call the API: the clients' keys ({@code server.client-keys-file}, read now, so a bad

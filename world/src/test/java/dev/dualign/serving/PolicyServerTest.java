@@ -440,4 +440,39 @@ class PolicyServerTest {
             assertThat(n.get()).isEqualTo(1);
         }
     }
+
+    @Test
+    void referenceSamplesAreMadeInTheBackgroundAndStopOnceTheOneShotSolveHasItsPrompts() throws Exception {
+        // every prompt picked for the reference, 4 samples each, until 3 prompts are sampled
+        ServerSettings s = new ServerSettings("127.0.0.1", 0, "t", 0.0, 0, 1.0, 4, 8, 1.0, 30_000, 0, 1, 64,
+                ServerSettings.DEFAULT_MODEL, null, 1.0, 3);
+        List<dev.dualign.core.event.ResponseEvent> sent = new CopyOnWriteArrayList<>();
+        try (PolicyServer server = PolicyServer.start(registry, s, Device.cpu());
+                HttpApi api = new HttpApi(server, sent::addAll, null)) {
+            for (int i = 0; i < 12; i++) {
+                HttpResponse<String> r = post(api, "/v1/chat", "{\"prompt\":\"how do i sleep better " + i + "\"}", null);
+                assertThat(r.statusCode()).isEqualTo(200);
+                // the user's answer does not wait for its reference samples
+                assertThat(JSON.readTree(r.body()).get("policyVersion").asLong()).isZero();
+            }
+            long until = System.nanoTime() + 60_000_000_000L;
+            while (server.referenceSampling() && System.nanoTime() < until) {
+                Thread.sleep(20);
+            }
+            assertThat(server.referenceSampling()).as("stopped at its target").isFalse();
+            Thread.sleep(200); // the last batch's events reach the sink
+            Map<String, Long> perPrompt = new HashMap<>();
+            sent.stream().filter(dev.dualign.core.event.ResponseEvent::isReference)
+                    .forEach(e -> perPrompt.merge(e.promptId(), 1L, Long::sum));
+            assertThat(perPrompt).hasSizeGreaterThanOrEqualTo(3).allSatisfy((id, n) -> assertThat(n).isEqualTo(4L));
+            assertThat(server.referenceSamplesMade()).isEqualTo(4L * perPrompt.size());
+            long made = server.referenceSamplesMade();
+            for (int i = 0; i < 5; i++) {
+                post(api, "/v1/chat", "{\"prompt\":\"how do i sleep better\"}", null);
+            }
+            Thread.sleep(300);
+            assertThat(server.referenceSamplesMade()).as("none after the target").isEqualTo(made);
+            assertThat(server.sampledForReference("any")).isFalse();
+        }
+    }
 }
