@@ -115,7 +115,8 @@ public final class HttpApi implements AutoCloseable {
         // OpenAI's endpoints write their own error objects: handle() only closes the exchange and logs a lost client
         http.createContext("/v1/chat/completions", ex -> handle(ex, openAi::completions));
         http.createContext("/v1/models", ex -> handle(ex, openAi::models));
-        AdminRoutes.mount(new OpsSurface(metrics, problem).details(() -> Map.of("deployment", server.deployment())), server)
+        AdminRoutes.mount(new OpsSurface(metrics, problem).details(() -> Map.of("deployment", server.deployment(), "lambda",
+                server.lambda())), server)
                 .mountOn(http);
         http.createContext("/", ex -> handle(ex, dashboard::serve));
         web.registerMetrics(metrics);
