@@ -157,8 +157,47 @@ class ServeRestartITCase {
             p = serve(config, log);
             servesStableOneAndCanaryTwoWithTheSameLambda(awaitHealthy(p, port, log), port, "after kill -9");
 
-            p.destroy(); // SIGTERM: the graceful path
+            // SIGTERM under load, the graceful path: 4 clients chat; every answer a client got reaches
+            // dualign.responses, once (the server stops taking requests, answers those in flight, flushes, exits)
+            java.util.Set<String> answered = java.util.concurrent.ConcurrentHashMap.newKeySet();
+            java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+            List<Thread> clients = new java.util.ArrayList<>();
+            for (int c = 0; c < 4; c++) {
+                Thread t = new Thread(() -> {
+                    while (!stop.get()) {
+                        try {
+                            HttpResponse<String> r = CLIENT.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+                                    + "/v1/chat/completions")).header("Content-Type", "application/json").timeout(Duration.ofSeconds(30))
+                                    .POST(HttpRequest.BodyPublishers.ofString("{\"max_tokens\":8,\"messages\":[{\"role\":\"user\","
+                                            + "\"content\":\"i feel low today\"}]}")).build(), HttpResponse.BodyHandlers.ofString());
+                            if (r.statusCode() == 200) {
+                                answered.add(JSON.readTree(r.body()).get("id").asText());
+                            }
+                        } catch (Exception e) {
+                            // refused or cut while stopping: not an answer the client got
+                        }
+                    }
+                });
+                t.start();
+                clients.add(t);
+            }
+            Thread.sleep(3_000);
+            p.destroy(); // SIGTERM
             assertThat(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)).as("stopped within 60 s").isTrue();
+            stop.set(true);
+            for (Thread t : clients) {
+                t.join();
+            }
+            assertThat(answered).isNotEmpty();
+            Map<String, Integer> logged = new java.util.HashMap<>();
+            for (var r : KafkaTestClient.consume(KAFKA.bootstrapServers(), lk.responses(), Integer.MAX_VALUE, Duration.ofSeconds(15))) {
+                var e = dev.dualign.core.event.Events.parse(dev.dualign.core.event.ResponseEvent.class, r.value());
+                if (!e.isReference() && answered.contains(e.promptId())) {
+                    logged.merge(e.promptId(), 1, Integer::sum);
+                }
+            }
+            assertThat(logged.keySet()).as("answers given before SIGTERM, in dualign.responses").containsExactlyInAnyOrderElementsOf(answered);
+            assertThat(logged.values()).as("each once").containsOnly(1);
             p = serve(config, log);
             servesStableOneAndCanaryTwoWithTheSameLambda(awaitHealthy(p, port, log), port, "after a graceful stop");
 
