@@ -5,7 +5,8 @@
 #   docker/Dockerfile          dockerfile-utils lint, dockerfilelint (and hadolint when on the PATH)
 #   docker/docker-compose.yml  dclint: the Compose Specification schema plus best-practice rules
 #   all YAML in docker/, deploy/ yamllint
-#   deploy/k8s/*.yaml          validate-k8s.mjs: Kubernetes API schemas (kubernetes-models), unknown
+#   deploy/k8s/*.yaml          validate-k8s.mjs: Kubernetes API schemas (kubernetes-models; PodMonitor:
+#                              @kubernetes-models/prometheus-operator), unknown
 #                              fields (@kubernetes/client-node), the FlinkDeployment (the operator's CRD
 #                              when FLINK_CRD names its file, else a built-in check), cross-references
 #   shell                      shellcheck: this script and the compose file's submit script
@@ -20,7 +21,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 TOOLS="${DUALIGN_LINT_DIR:-/tmp/dualign-lint}"
 NPM_PACKAGES=(dclint@3.1.0 dockerfile-utils@0.16.3 dockerfilelint@1.8.0 kubernetes-models@5.1.0
-  @kubernetes/client-node@1.4.0 ajv@8.20.0 yaml@2.9.1)
+  @kubernetes/client-node@1.4.0 ajv@8.20.0 yaml@2.9.1 @kubernetes-models/prometheus-operator@6.0.0)
 BIN="$TOOLS/node_modules/.bin"
 
 passed=(); failed=(); missing=()

@@ -44,7 +44,8 @@ function strict(value, type, path, where) {
 // --- 1. schema validation, kubernetes-models ------------------------------------------------------
 async function modelsClass(apiVersion, kind) {
   const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : [null, apiVersion];
-  const mod = group ? `kubernetes-models/${group}/${version}/${kind}` : `kubernetes-models/${version}/${kind}`;
+  const pkg = group === "monitoring.coreos.com" ? "@kubernetes-models/prometheus-operator" : "kubernetes-models";
+  const mod = group ? `${pkg}/${group}/${version}/${kind}` : `${pkg}/${version}/${kind}`;
   try {
     return (await import(mod))[kind];
   } catch {
@@ -66,9 +67,33 @@ async function validateCore(doc, where) {
   } catch (e) {
     problem(where, `schema: ${e.message}`);
   }
+  if (doc.apiVersion.startsWith("monitoring.coreos.com/")) {
+    podMonitorUnknown(doc, where); // the client has no model of the operator's kinds
+    return;
+  }
   const type = clientType(doc.apiVersion, doc.kind);
   if (!modelOf(type)) problem(where, `no field metadata for ${type}`);
   else strict(doc, type, doc.kind, where);
+}
+
+// The PodMonitor's generated schema accepts any field: the fields the operator's CRD knows, for the
+// parts used here (a typo, e.g. podMetricEndpoints, would leave Prometheus scraping nothing).
+const POD_MONITOR_FIELDS = {
+  "": ["apiVersion", "kind", "metadata", "spec"],
+  spec: ["attachMetadata", "jobLabel", "namespaceSelector", "podMetricsEndpoints", "podTargetLabels", "sampleLimit",
+    "selector", "targetLimit", "labelLimit", "labelNameLengthLimit", "labelValueLengthLimit", "keepDroppedTargets",
+    "scrapeProtocols", "scrapeClass", "fallbackScrapeProtocol", "selectorMechanism", "bodySizeLimit"],
+  endpoint: ["authorization", "basicAuth", "bearerTokenSecret", "enableHttp2", "filterRunning", "followRedirects",
+    "honorLabels", "honorTimestamps", "interval", "metricRelabelings", "oauth2", "params", "path", "port", "portNumber",
+    "proxyUrl", "relabelings", "scheme", "scrapeTimeout", "targetPort", "tlsConfig", "trackTimestampsStaleness"],
+};
+function podMonitorUnknown(doc, where) {
+  const check = (obj, allowed, path) => {
+    for (const k of Object.keys(obj ?? {})) if (!allowed.includes(k)) problem(where, `unknown field ${path}${k} (not in the PodMonitor CRD)`);
+  };
+  check(doc, POD_MONITOR_FIELDS[""], "");
+  check(doc.spec, POD_MONITOR_FIELDS.spec, "spec.");
+  (doc.spec?.podMetricsEndpoints ?? []).forEach((e, i) => check(e, POD_MONITOR_FIELDS.endpoint, `spec.podMetricsEndpoints[${i}].`));
 }
 
 // --- 3. FlinkDeployment ---------------------------------------------------------------------------
@@ -224,6 +249,18 @@ for (const { doc, where } of docs) {
 }
 const defined = (kind) => new Set(docs.filter((d) => d.doc.kind === kind).map((d) => d.doc.metadata?.name));
 const claims = defined("PersistentVolumeClaim");
+const secretKeys = new Map(docs.filter((d) => d.doc.kind === "Secret")
+  .map((d) => [d.doc.metadata?.name, new Set([...Object.keys(d.doc.data ?? {}), ...Object.keys(d.doc.stringData ?? {})])]));
+const secretRef = (where, what, name, key) => {
+  if (!secretKeys.has(name)) problem(where, `${what}: secret ${name} is not defined in these files`);
+  else if (key !== undefined && !secretKeys.get(name).has(key)) problem(where, `${what}: secret ${name} has no key ${key}`);
+};
+// a label selector (matchLabels and the In/NotIn/Exists/DoesNotExist expressions) against pod labels
+const selects = (sel, labels) => Object.entries(sel?.matchLabels ?? {}).every(([k, v]) => labels[k] === v)
+  && (sel?.matchExpressions ?? []).every((e) => ({
+    In: () => e.values.includes(labels[e.key]), NotIn: () => !e.values.includes(labels[e.key]),
+    Exists: () => e.key in labels, DoesNotExist: () => !(e.key in labels),
+  })[e.operator]?.() ?? false);
 const configMaps = defined("ConfigMap");
 for (const { doc, where } of docs) {
   for (const { spec } of podSpecs(doc)) {
@@ -231,12 +268,20 @@ for (const { doc, where } of docs) {
       if (v.persistentVolumeClaim && !claims.has(v.persistentVolumeClaim.claimName)) {
         problem(where, `volume ${v.name}: claim ${v.persistentVolumeClaim.claimName} is not defined in these files`);
       }
+      if (v.secret) {
+        secretRef(where, `volume ${v.name}`, v.secret.secretName);
+        for (const item of v.secret.items ?? []) secretRef(where, `volume ${v.name}`, v.secret.secretName, item.key);
+      }
       if (v.configMap && !configMaps.has(v.configMap.name)) {
         problem(where, `volume ${v.name}: config map ${v.configMap.name} is not defined in these files`);
       }
     }
     const volumes = new Set((spec.volumes ?? []).map((v) => v.name));
     for (const c of spec.containers ?? []) {
+      for (const e of c.env ?? []) {
+        const ref = e.valueFrom?.secretKeyRef;
+        if (ref && !ref.optional) secretRef(where, `${c.name}: env ${e.name}`, ref.name, ref.key);
+      }
       for (const m of c.volumeMounts ?? []) if (!volumes.has(m.name)) problem(where, `${c.name}: mount of undefined volume ${m.name}`);
       const ports = new Set((c.ports ?? []).map((p) => p.name).filter(Boolean));
       for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) {
@@ -249,6 +294,14 @@ for (const { doc, where } of docs) {
     const labels = doc.spec.template?.metadata?.labels ?? {};
     for (const [k, v] of Object.entries(doc.spec.selector.matchLabels)) {
       if (labels[k] !== v) problem(where, `selector ${k}=${v} does not match the pod template's labels`);
+    }
+  }
+  if (doc.kind === "PodMonitor") {
+    const pods = docs.flatMap((d) => podSpecs(d.doc)).filter((p) => selects(doc.spec?.selector, p.labels));
+    if (!pods.length) problem(where, "selector matches no pod template in these files");
+    for (const e of doc.spec?.podMetricsEndpoints ?? []) {
+      const unnamed = pods.filter((p) => !(p.spec.containers ?? []).some((c) => (c.ports ?? []).some((cp) => cp.name === e.port)));
+      if (e.port && unnamed.length) problem(where, `port ${e.port} is not a named container port of every selected pod template`);
     }
   }
   if (doc.kind === "Service" && doc.spec?.selector) {

@@ -68,7 +68,7 @@ public final class OpsSurface {
      *     answers 503 with it, so an orchestrator stops routing there
      */
     public OpsSurface(ServiceMetrics metrics, Supplier<String> problem) {
-        this.metrics = metrics;
+        this.metrics = JvmMetrics.register(metrics); // every process's /metrics: its JVM and its resident memory
         this.problem = problem;
     }
 

@@ -11,9 +11,16 @@ import java.util.function.Supplier;
 /**
  * The policy server's and the fine-tuner's Prometheus metrics, in the text exposition format
  * (version 0.0.4), served at {@code /metrics}: operators watch Prometheus and Grafana, not logs.
- * Counters, gauges (read when scraped) and histograms with fixed buckets; labels carry the
- * version, the outcome or the event, never the metric's name. No client library: a handful of
- * series, and the server already has an HTTP endpoint to serve them from.
+ * Counters, gauges (read when scraped), histograms with fixed buckets and summaries read elsewhere
+ * (count and sum only, e.g. the JVM's garbage collections); labels carry the version, the outcome
+ * or the event, never the metric's name. No client library: a handful of series, and the server
+ * already has an HTTP endpoint to serve them from.
+ *
+ * <p>The format's rules are enforced where a metric is registered, so a wrong one fails at once
+ * (in a test) rather than being dropped by a scraper: names match {@code [a-zA-Z_:][a-zA-Z0-9_:]*},
+ * label names {@code [a-zA-Z_][a-zA-Z0-9_]*} (not {@code __…}), a counter's name ends in
+ * {@code _total} and nothing else's does (a count registered as a gauge is a mistake that
+ * {@code rate()} would not notice), and one name is one family of one type.
  */
 public final class ServiceMetrics {
     /** The exposition format's media type, for {@code /metrics}. */
@@ -37,6 +44,11 @@ public final class ServiceMetrics {
             this.counts = new long[bounds.length];
         }
     }
+
+    private static final java.util.regex.Pattern NAME = java.util.regex.Pattern.compile("[a-zA-Z_:][a-zA-Z0-9_:]*");
+    private static final java.util.regex.Pattern LABEL = java.util.regex.Pattern.compile("[a-zA-Z_][a-zA-Z0-9_]*");
+    /** The sample names a histogram or summary adds to its family's name. */
+    private static final List<String> SUFFIXES = List.of("_bucket", "_count", "_sum");
 
     private final Map<String, Family> families = new LinkedHashMap<>();
 
@@ -74,6 +86,17 @@ public final class ServiceMetrics {
         family(name, "counter", help).series().put(labelText(labels), value);
     }
 
+    /**
+     * A family of summaries without quantiles whose count and sum live elsewhere (e.g. each garbage
+     * collector's collections and seconds): {@code NAME_count} and {@code NAME_sum} per label set,
+     * values as {@code {count, sum}}.
+     */
+    public synchronized void summaries(String name, String help, Supplier<Map<Map<String, String>, double[]>> values) {
+        family(name, "summary", help).series().put("", new Summaries(values));
+    }
+
+    private record Summaries(Supplier<Map<Map<String, String>, double[]>> values) {}
+
     /** Records one observation in a histogram with the given bucket bounds (the first call fixes them). */
     public synchronized void observe(String name, String help, double[] buckets, double value) {
         Histogram h = (Histogram) family(name, "histogram", help).series().computeIfAbsent("", k -> new Histogram(buckets));
@@ -87,6 +110,24 @@ public final class ServiceMetrics {
     }
 
     private Family family(String name, String type, String help) {
+        if (!NAME.matcher(name).matches()) {
+            throw new IllegalArgumentException("metric name '" + name + "' is not [a-zA-Z_:][a-zA-Z0-9_:]*");
+        }
+        if (type.equals("counter") != name.endsWith("_total")) {
+            throw new IllegalArgumentException(type.equals("counter") ? "counter " + name + " must end in _total"
+                    : "a " + type + " named " + name + " reads as a counter (_total): register counts as counters");
+        }
+        if (!families.containsKey(name)) { // a histogram's NAME_count is not also a family of its own
+            for (Map.Entry<String, Family> e : families.entrySet()) {
+                boolean otherHasSamples = e.getValue().type().equals("histogram") || e.getValue().type().equals("summary");
+                boolean thisHasSamples = type.equals("histogram") || type.equals("summary");
+                for (String suffix : SUFFIXES) {
+                    if ((otherHasSamples && name.equals(e.getKey() + suffix)) || (thisHasSamples && e.getKey().equals(name + suffix))) {
+                        throw new IllegalArgumentException("metric " + name + " collides with the samples of " + e.getKey());
+                    }
+                }
+            }
+        }
         Family f = families.computeIfAbsent(name, n -> new Family(type, help, new LinkedHashMap<>()));
         if (!f.type().equals(type)) {
             throw new IllegalArgumentException("metric " + name + " is a " + f.type() + ", not a " + type);
@@ -105,7 +146,12 @@ public final class ServiceMetrics {
             out.append("# TYPE ").append(name).append(' ').append(f.type()).append('\n');
             for (Map.Entry<String, Object> s : f.series().entrySet()) {
                 Object v = s.getValue();
-                if (v instanceof Histogram h) {
+                if (v instanceof Summaries sm) {
+                    for (Map.Entry<Map<String, String>, double[]> g : sm.values().get().entrySet()) {
+                        line(out, name + "_count", labelText(g.getKey()), g.getValue()[0]);
+                        line(out, name + "_sum", labelText(g.getKey()), g.getValue()[1]);
+                    }
+                } else if (v instanceof Histogram h) {
                     for (int i = 0; i < h.bounds.length; i++) {
                         line(out, name + "_bucket", "{le=\"" + number(h.bounds[i]) + "\"}", h.counts[i]);
                     }
@@ -143,6 +189,11 @@ public final class ServiceMetrics {
     static String labelText(Map<String, String> labels) {
         if (labels == null || labels.isEmpty()) {
             return "";
+        }
+        for (String k : labels.keySet()) {
+            if (!LABEL.matcher(k).matches() || k.startsWith("__")) {
+                throw new IllegalArgumentException("label name '" + k + "' is not [a-zA-Z_][a-zA-Z0-9_]* or is reserved (__)");
+            }
         }
         List<String> parts = new ArrayList<>();
         // sorted by name: one label set is one series whatever map it came in (Map.of's order varies by JVM)

@@ -11,6 +11,16 @@ import java.util.Optional;
  * state and publishes the steps; the rules are read and tested here, without Flink.
  */
 public interface ControlPolicy {
+    /**
+     * Whether λ may still move from this state: then every input the controller gets is one that
+     * could end in a dual step (the job counts them beside its steps, and an alert watches for
+     * inputs without steps). Never in {@code monitor} mode, and in {@code one-shot} mode only
+     * until its one solve: there λ stays put by design, and a quiet λ is no stall.
+     */
+    default boolean movesLambda(ControllerState s) {
+        return false;
+    }
+
     /** A policy version's running estimate arrived. */
     default Decision onEstimate(ControllerState s, VersionEstimate e) {
         return Decision.stay(s);

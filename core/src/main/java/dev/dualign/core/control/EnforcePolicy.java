@@ -29,6 +29,12 @@ public final class EnforcePolicy extends OneShotPolicy {
         super(cfg);
     }
 
+    /** λ is solved again on every window of candidate sets. */
+    @Override
+    public boolean movesLambda(ControllerState s) {
+        return true;
+    }
+
     @Override
     public boolean wantsReference(ControllerState s) {
         return true;

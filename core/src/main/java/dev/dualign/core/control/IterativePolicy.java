@@ -29,6 +29,12 @@ public final class IterativePolicy extends OneShotPolicy {
         this.names = cfg.names();
     }
 
+    /** A step per fine-tuned version, for as long as versions come. */
+    @Override
+    public boolean movesLambda(ControllerState s) {
+        return true;
+    }
+
     @Override
     public Decision onEstimate(ControllerState s, VersionEstimate e) {
         long v = e.policyVersion();

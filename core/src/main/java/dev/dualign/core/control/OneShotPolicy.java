@@ -46,6 +46,12 @@ public class OneShotPolicy implements ControlPolicy {
         return Decision.stepped(next, new DualStep(kind, 0, 0, lambda, evidence, cfg.atLambdaMax(lambda)));
     }
 
+    /** Until the one solve (or its init fallback); the iterative and enforce modes go on. */
+    @Override
+    public boolean movesLambda(ControllerState s) {
+        return !s.oneShotDone();
+    }
+
     @Override
     public ControllerState arm(ControllerState s, long now) {
         return !s.oneShotDone() && s.deadline() == 0 ? s.withDeadline(now + cfg.referenceTimeoutMs()) : s;

@@ -31,6 +31,12 @@ public final class PrimalDualPolicy implements ControlPolicy {
         this.margins = cfg.targets(cfg.margins());
     }
 
+    /** A step every mini-batch of live samples. */
+    @Override
+    public boolean movesLambda(ControllerState s) {
+        return true;
+    }
+
     @Override
     public Decision onLiveSample(ControllerState s, ScoredSample x) {
         long v = x.policyVersion() == null ? 0 : x.policyVersion();

@@ -525,4 +525,20 @@ class ControlPolicyTest {
         assertThat(below.step().orElseThrow().atLambdaMax()).isEmpty();
         assertThat(below.alerts()).isEmpty();
     }
+
+    /** What the job's dualInputs counter counts, so that its NoDualStep alert fires only where λ should move. */
+    @Test
+    void lambdaMayMoveInTheSteppingModesAndInOneShotOnlyBeforeItsSolve() {
+        for (DualMode m : new DualMode[] {DualMode.ITERATIVE, DualMode.PRIMAL_DUAL, DualMode.ENFORCE}) {
+            ControlPolicy p = ControlPolicy.of(settings(m, 0.2));
+            assertThat(p.movesLambda(START)).as(m.key()).isTrue();
+            assertThat(p.movesLambda(STARTED)).as(m.key()).isTrue();
+        }
+        ControlPolicy oneShot = ControlPolicy.of(settings(DualMode.ONE_SHOT, 0.2));
+        assertThat(oneShot.movesLambda(START)).isTrue();
+        assertThat(oneShot.movesLambda(STARTED)).isFalse();
+        ControlPolicy monitor = ControlPolicy.of(settings(DualMode.MONITOR, 0.2));
+        assertThat(monitor.movesLambda(START)).isFalse();
+        assertThat(monitor.movesLambda(STARTED)).isFalse();
+    }
 }

@@ -84,6 +84,10 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
 
     @Override
     public void processElement(ControllerInput in, Context ctx, Collector<DualUpdate> out) throws Exception {
+        ControllerState before = state.value();
+        if (policy.movesLambda(before == null ? ControllerState.initial(names.size()) : before)) {
+            gauges().received(in.samples().size() + (in.estimate() != null ? 1 : 0));
+        }
         if (in.estimate() != null) {
             carryOut(policy.onEstimate(current(ctx.getCurrentKey()), in.estimate()), ctx, out);
         }

@@ -13,6 +13,7 @@ final class LambdaGauges {
     private final double[] values;
 
     private final org.apache.flink.metrics.Counter steps;
+    private final org.apache.flink.metrics.Counter inputs;
 
     LambdaGauges(MetricGroup metrics, List<String> names, double lambdaMax) {
         values = new double[names.size()];
@@ -23,8 +24,14 @@ final class LambdaGauges {
             // 1 while λ sits at its bound: the margin may be unreachable (an alert rule watches it)
             g.gauge("atLambdaMax", (Gauge<Integer>) () -> values[idx] >= lambdaMax - 1e-12 ? 1 : 0);
         }
-        // every λ update (an alert rule watches for none in a while)
+        // every λ update, and every input while λ may move (ControlPolicy.movesLambda): the alert
+        // DualignNoDualStep fires on inputs without steps, not on a λ that is meant to stay put
         steps = metrics.counter("dualSteps");
+        inputs = metrics.counter("dualInputs");
+    }
+
+    void received(int n) {
+        inputs.inc(n);
     }
 
     void stepped() {
