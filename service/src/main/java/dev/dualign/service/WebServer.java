@@ -24,6 +24,7 @@ import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.server.handler.ContextHandlerCollection;
 import org.eclipse.jetty.server.handler.CrossOriginHandler;
+import org.eclipse.jetty.server.handler.GracefulHandler;
 import org.eclipse.jetty.server.handler.QoSHandler;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
@@ -98,6 +99,12 @@ public final class WebServer implements AutoCloseable {
         }
     }
 
+    /**
+     * How long {@link #close} lets requests in progress finish (a non-streamed LLM answer through the
+     * gateway can take longer: it is cut then) while new ones are refused.
+     */
+    public static final long DRAIN_MS = 30_000;
+
     /** Threads kept for the operations paths and Jetty's own acceptor and selectors, beyond {@link Limits#maxActive}. */
     static final int SPARE_THREADS = 16;
 
@@ -166,7 +173,9 @@ public final class WebServer implements AutoCloseable {
             cors.setHandler(gate);
             gate = cors;
         }
-        jetty.setHandler(new MinimumRate(limits.minRequestBytesPerSecond(), gate));
+        // on close, requests in progress are answered (up to DRAIN_MS) while new ones get 503
+        jetty.setHandler(new GracefulHandler(new MinimumRate(limits.minRequestBytesPerSecond(), gate)));
+        jetty.setStopTimeout(DRAIN_MS);
         http = new JettyHttpServer(jetty, true, conf) {
             @Override
             public HttpContext createContext(String path, HttpHandler handler) {
@@ -231,7 +240,11 @@ public final class WebServer implements AutoCloseable {
         return this;
     }
 
-    /** Stops accepting and closes every connection; handlers still running see their streams fail. */
+    /**
+     * Stops taking requests (new ones get 503), lets those in progress finish for up to
+     * {@link #DRAIN_MS}, then closes every connection; handlers still running then see their
+     * streams fail.
+     */
     @Override
     public void close() {
         if (jetty == null) {

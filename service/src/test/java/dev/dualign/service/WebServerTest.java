@@ -287,4 +287,34 @@ class WebServerTest {
             }
         }
     }
+
+    @Test
+    @Timeout(60)
+    void closingAnswersWhatIsInProgressAndRefusesWhatComesAfter() throws Exception {
+        CountDownLatch entered = new CountDownLatch(1);
+        WebServer w = new WebServer("127.0.0.1", 0, WebServer.Limits.api(), "test-drain");
+        w.http().createContext("/v1/slow", ex -> {
+            entered.countDown();
+            try {
+                Thread.sleep(1_500);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            answer(ex, "finished");
+        });
+        w.start();
+        URI u = URI.create("http://127.0.0.1:" + w.port() + "/v1/slow");
+        CompletableFuture<HttpResponse<String>> inProgress = CLIENT.sendAsync(HttpRequest.newBuilder(u).build(),
+                HttpResponse.BodyHandlers.ofString());
+        entered.await();
+        Thread closer = new Thread(w::close);
+        closer.start();
+        HttpResponse<String> r = inProgress.get();
+        assertThat(r.statusCode()).isEqualTo(200);
+        assertThat(r.body()).isEqualTo("finished /v1/slow");
+        closer.join();
+        // after close nothing is taken
+        assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> CLIENT.send(HttpRequest.newBuilder(u).build(),
+                HttpResponse.BodyHandlers.ofString()))).isInstanceOf(java.io.IOException.class);
+    }
 }
