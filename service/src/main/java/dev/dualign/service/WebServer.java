@@ -1,6 +1,7 @@
 package dev.dualign.service;
 
 import com.sun.net.httpserver.HttpContext;
+import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
@@ -167,11 +168,13 @@ public final class WebServer implements AutoCloseable {
             gate = cors;
         }
         jetty.setHandler(new MinimumRate(limits.minRequestBytesPerSecond(), gate));
+        jetty.setErrorHandler(new JsonErrors());
         http = new JettyHttpServer(jetty, true, conf) {
             @Override
             public HttpContext createContext(String path, HttpHandler handler) {
                 // the JDK matches "/v1/" as a prefix of "/v1/embeddings"; Jetty matches whole segments of "/v1"
-                return super.createContext(path.length() > 1 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path, handler);
+                return super.createContext(path.length() > 1 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path,
+                        ex -> handler.handle(new Draining(ex)));
             }
         };
     }
@@ -338,15 +341,93 @@ public final class WebServer implements AutoCloseable {
     /** An OpenAI-style error reply. */
     static void error(Response response, Callback callback, int status, String message, String type, String code) {
         String body = "{\"error\":{\"message\":" + quote(message) + ",\"type\":" + quote(type) + ",\"param\":null,\"code\":"
-                + quote(code) + "}}";
+                + (code == null ? "null" : quote(code)) + "}}";
         response.setStatus(status);
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
         response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-store");
         response.write(true, ByteBuffer.wrap(body.getBytes(StandardCharsets.UTF_8)), callback);
     }
 
-    private static String quote(String s) {
-        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
+    /** A JSON string: quotes, backslashes and control characters escaped. */
+    static String quote(String s) {
+        StringBuilder sb = new StringBuilder(s.length() + 2).append('"');
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '"' || c == '\\') {
+                sb.append('\\').append(c);
+            } else if (c < 0x20 || c == 0x7f || Character.isSurrogate(c)) {
+                sb.append(String.format("\\u%04x", (int) c));
+            } else {
+                sb.append(c);
+            }
+        }
+        return sb.append('"').toString();
+    }
+
+    /**
+     * Jetty's own error replies (a malformed request line or header, an ambiguous or too long URI, a
+     * body that does not match its length) as the OpenAI-style JSON every other error here is,
+     * instead of an HTML page a client cannot read (found by the fuzz tests, issue #31).
+     */
+    private static final class JsonErrors extends org.eclipse.jetty.server.handler.ErrorHandler {
+        @Override
+        protected void generateResponse(Request request, Response response, int code, String message, Throwable cause,
+                Callback callback) {
+            String why = message == null || message.isBlank() ? org.eclipse.jetty.http.HttpStatus.getMessage(code) : message;
+            error(response, callback, code, why, code >= 500 ? "server_error" : "invalid_request_error", null);
+        }
+    }
+
+    /**
+     * An exchange that reads what is left of the request body before its answer is sent (up to
+     * {@link #DRAIN_LIMIT}; past that the answer says {@code Connection: close}). A handler that
+     * refuses a request without reading its body (405, 401, 404, 413) otherwise leaves Jetty to close
+     * the connection after the answer without saying so, and a keep-alive client's next request on
+     * it fails with no answer at all (found by the fuzz tests, issue #31).
+     */
+    static final class Draining extends HttpExchange {
+        static final int DRAIN_LIMIT = 1 << 20;
+        private final HttpExchange ex;
+
+        Draining(HttpExchange ex) {
+            this.ex = ex;
+        }
+
+        @Override
+        public void sendResponseHeaders(int rCode, long responseLength) throws IOException {
+            try {
+                java.io.InputStream in = ex.getRequestBody();
+                long left = DRAIN_LIMIT;
+                byte[] buf = new byte[8192];
+                for (int n; left > 0 && (n = in.read(buf, 0, (int) Math.min(buf.length, left))) >= 0;) {
+                    left -= n;
+                }
+                if (left <= 0) {
+                    ex.getResponseHeaders().set("Connection", "close");
+                }
+            } catch (IOException e) {
+                // the body could not be read (the client stalled or went away): this connection ends here
+                ex.getResponseHeaders().set("Connection", "close");
+            }
+            ex.sendResponseHeaders(rCode, responseLength);
+        }
+
+        @Override public com.sun.net.httpserver.Headers getRequestHeaders() { return ex.getRequestHeaders(); }
+        @Override public com.sun.net.httpserver.Headers getResponseHeaders() { return ex.getResponseHeaders(); }
+        @Override public java.net.URI getRequestURI() { return ex.getRequestURI(); }
+        @Override public String getRequestMethod() { return ex.getRequestMethod(); }
+        @Override public HttpContext getHttpContext() { return ex.getHttpContext(); }
+        @Override public void close() { ex.close(); }
+        @Override public java.io.InputStream getRequestBody() { return ex.getRequestBody(); }
+        @Override public java.io.OutputStream getResponseBody() { return ex.getResponseBody(); }
+        @Override public InetSocketAddress getRemoteAddress() { return ex.getRemoteAddress(); }
+        @Override public int getResponseCode() { return ex.getResponseCode(); }
+        @Override public InetSocketAddress getLocalAddress() { return ex.getLocalAddress(); }
+        @Override public String getProtocol() { return ex.getProtocol(); }
+        @Override public Object getAttribute(String name) { return ex.getAttribute(name); }
+        @Override public void setAttribute(String name, Object value) { ex.setAttribute(name, value); }
+        @Override public void setStreams(java.io.InputStream i, java.io.OutputStream o) { ex.setStreams(i, o); }
+        @Override public com.sun.net.httpserver.HttpPrincipal getPrincipal() { return ex.getPrincipal(); }
     }
 
     /** Jetty's QoS limit; its 503s carry {@code Retry-After} and an OpenAI-style error, and are counted. */
