@@ -174,7 +174,12 @@ public final class WebServer implements AutoCloseable {
             public HttpContext createContext(String path, HttpHandler handler) {
                 // the JDK matches "/v1/" as a prefix of "/v1/embeddings"; Jetty matches whole segments of "/v1"
                 return super.createContext(path.length() > 1 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path,
-                        ex -> handler.handle(new Draining(ex)));
+                        ex -> {
+                            Draining d = new Draining(ex);
+                            if (uriProblem(d) == null) {
+                                handler.handle(d);
+                            }
+                        });
             }
         };
     }
@@ -371,10 +376,38 @@ public final class WebServer implements AutoCloseable {
      */
     private static final class JsonErrors extends org.eclipse.jetty.server.handler.ErrorHandler {
         @Override
-        protected void generateResponse(Request request, Response response, int code, String message, Throwable cause,
-                Callback callback) {
-            String why = message == null || message.isBlank() ? org.eclipse.jetty.http.HttpStatus.getMessage(code) : message;
+        public boolean handle(Request request, Response response, Callback callback) {
+            // every method: Jetty's own handler writes no body for methods other than GET, POST and HEAD
+            int code = request.getAttribute(ERROR_STATUS) instanceof Integer i ? i : response.getStatus();
+            Object message = request.getAttribute(ERROR_MESSAGE);
+            String why = message == null || message.toString().isBlank() ? org.eclipse.jetty.http.HttpStatus.getMessage(code)
+                    : message.toString();
             error(response, callback, code, why, code >= 500 ? "server_error" : "invalid_request_error", null);
+            return true;
+        }
+    }
+
+    /**
+     * Answers 400 to a request whose URI Jetty accepted and {@link java.net.URI} does not (a query
+     * such as {@code ?%zz}): every handler reads {@link HttpExchange#getRequestURI}, which then threw
+     * and became a 500 (found by the fuzz tests, issue #31). Returns the problem, or null when there is none.
+     */
+    static String uriProblem(HttpExchange ex) throws IOException {
+        try {
+            ex.getRequestURI();
+            return null;
+        } catch (IllegalArgumentException e) {
+            String why = "malformed request URI: " + e.getMessage();
+            byte[] b = ("{\"error\":{\"message\":" + quote(why) + ",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}")
+                    .getBytes(StandardCharsets.UTF_8);
+            ex.getResponseHeaders().set("Content-Type", "application/json");
+            ex.getResponseHeaders().set("Cache-Control", "no-store");
+            ex.sendResponseHeaders(400, b.length);
+            try (java.io.OutputStream o = ex.getResponseBody()) {
+                o.write(b);
+            }
+            ex.close();
+            return why;
         }
     }
 
