@@ -1,6 +1,7 @@
 package dev.dualign.service;
 
 import com.sun.net.httpserver.HttpContext;
+import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
@@ -176,11 +177,18 @@ public final class WebServer implements AutoCloseable {
         // on close, requests in progress are answered (up to DRAIN_MS) while new ones get 503
         jetty.setHandler(new GracefulHandler(new MinimumRate(limits.minRequestBytesPerSecond(), gate)));
         jetty.setStopTimeout(DRAIN_MS);
+        jetty.setErrorHandler(new JsonErrors());
         http = new JettyHttpServer(jetty, true, conf) {
             @Override
             public HttpContext createContext(String path, HttpHandler handler) {
                 // the JDK matches "/v1/" as a prefix of "/v1/embeddings"; Jetty matches whole segments of "/v1"
-                return super.createContext(path.length() > 1 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path, handler);
+                return super.createContext(path.length() > 1 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path,
+                        ex -> {
+                            Draining d = new Draining(ex);
+                            if (uriProblem(d) == null) {
+                                handler.handle(d);
+                            }
+                        });
             }
         };
     }
@@ -351,15 +359,127 @@ public final class WebServer implements AutoCloseable {
     /** An OpenAI-style error reply. */
     static void error(Response response, Callback callback, int status, String message, String type, String code) {
         String body = "{\"error\":{\"message\":" + quote(message) + ",\"type\":" + quote(type) + ",\"param\":null,\"code\":"
-                + quote(code) + "}}";
+                + (code == null ? "null" : quote(code)) + "}}";
         response.setStatus(status);
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
         response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-store");
         response.write(true, ByteBuffer.wrap(body.getBytes(StandardCharsets.UTF_8)), callback);
     }
 
-    private static String quote(String s) {
-        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
+    /** A JSON string: quotes, backslashes and control characters escaped. */
+    static String quote(String s) {
+        StringBuilder sb = new StringBuilder(s.length() + 2).append('"');
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '"' || c == '\\') {
+                sb.append('\\').append(c);
+            } else if (c < 0x20 || c == 0x7f || Character.isSurrogate(c)) {
+                sb.append(String.format("\\u%04x", (int) c));
+            } else {
+                sb.append(c);
+            }
+        }
+        return sb.append('"').toString();
+    }
+
+    /**
+     * Jetty's own error replies (a malformed request line or header, an ambiguous or too long URI, a
+     * body that does not match its length) as the OpenAI-style JSON every other error here is,
+     * instead of an HTML page a client cannot read (found by the fuzz tests, issue #31).
+     */
+    private static final class JsonErrors extends org.eclipse.jetty.server.handler.ErrorHandler {
+        @Override
+        public boolean handle(Request request, Response response, Callback callback) {
+            // every method: Jetty's own handler writes no body for methods other than GET, POST and HEAD
+            int code = request.getAttribute(ERROR_STATUS) instanceof Integer i ? i : response.getStatus();
+            if (code == 505 || code == 501) {
+                // an HTTP version or transfer coding Jetty does not speak is the client's error: a 5xx
+                // here would read as the server failing (only shedding answers 5xx)
+                code = 400;
+                response.setStatus(400);
+            }
+            Object message = request.getAttribute(ERROR_MESSAGE);
+            String why = message == null || message.toString().isBlank() ? org.eclipse.jetty.http.HttpStatus.getMessage(code)
+                    : message.toString();
+            error(response, callback, code, why, code >= 500 ? "server_error" : "invalid_request_error", null);
+            return true;
+        }
+    }
+
+    /**
+     * Answers 400 to a request whose URI Jetty accepted and {@link java.net.URI} does not (a query
+     * such as {@code ?%zz}): every handler reads {@link HttpExchange#getRequestURI}, which then threw
+     * and became a 500 (found by the fuzz tests, issue #31). Returns the problem, or null when there is none.
+     */
+    static String uriProblem(HttpExchange ex) throws IOException {
+        try {
+            ex.getRequestURI();
+            return null;
+        } catch (IllegalArgumentException e) {
+            String why = "malformed request URI: " + e.getMessage();
+            byte[] b = ("{\"error\":{\"message\":" + quote(why) + ",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}")
+                    .getBytes(StandardCharsets.UTF_8);
+            ex.getResponseHeaders().set("Content-Type", "application/json");
+            ex.getResponseHeaders().set("Cache-Control", "no-store");
+            ex.sendResponseHeaders(400, b.length);
+            try (java.io.OutputStream o = ex.getResponseBody()) {
+                o.write(b);
+            }
+            ex.close();
+            return why;
+        }
+    }
+
+    /**
+     * An exchange that reads what is left of the request body before its answer is sent (up to
+     * {@link #DRAIN_LIMIT}; past that the answer says {@code Connection: close}). A handler that
+     * refuses a request without reading its body (405, 401, 404, 413) otherwise leaves Jetty to close
+     * the connection after the answer without saying so, and a keep-alive client's next request on
+     * it fails with no answer at all (found by the fuzz tests, issue #31).
+     */
+    static final class Draining extends HttpExchange {
+        static final int DRAIN_LIMIT = 1 << 20;
+        private final HttpExchange ex;
+
+        Draining(HttpExchange ex) {
+            this.ex = ex;
+        }
+
+        @Override
+        public void sendResponseHeaders(int rCode, long responseLength) throws IOException {
+            try {
+                java.io.InputStream in = ex.getRequestBody();
+                long left = DRAIN_LIMIT;
+                byte[] buf = new byte[8192];
+                for (int n; left > 0 && (n = in.read(buf, 0, (int) Math.min(buf.length, left))) >= 0;) {
+                    left -= n;
+                }
+                if (left <= 0) {
+                    ex.getResponseHeaders().set("Connection", "close");
+                }
+            } catch (IOException e) {
+                // the body could not be read (the client stalled or went away): this connection ends here
+                ex.getResponseHeaders().set("Connection", "close");
+            }
+            ex.sendResponseHeaders(rCode, responseLength);
+        }
+
+        @Override public com.sun.net.httpserver.Headers getRequestHeaders() { return ex.getRequestHeaders(); }
+        @Override public com.sun.net.httpserver.Headers getResponseHeaders() { return ex.getResponseHeaders(); }
+        @Override public java.net.URI getRequestURI() { return ex.getRequestURI(); }
+        @Override public String getRequestMethod() { return ex.getRequestMethod(); }
+        @Override public HttpContext getHttpContext() { return ex.getHttpContext(); }
+        @Override public void close() { ex.close(); }
+        @Override public java.io.InputStream getRequestBody() { return ex.getRequestBody(); }
+        @Override public java.io.OutputStream getResponseBody() { return ex.getResponseBody(); }
+        @Override public InetSocketAddress getRemoteAddress() { return ex.getRemoteAddress(); }
+        @Override public int getResponseCode() { return ex.getResponseCode(); }
+        @Override public InetSocketAddress getLocalAddress() { return ex.getLocalAddress(); }
+        @Override public String getProtocol() { return ex.getProtocol(); }
+        @Override public Object getAttribute(String name) { return ex.getAttribute(name); }
+        @Override public void setAttribute(String name, Object value) { ex.setAttribute(name, value); }
+        @Override public void setStreams(java.io.InputStream i, java.io.OutputStream o) { ex.setStreams(i, o); }
+        @Override public com.sun.net.httpserver.HttpPrincipal getPrincipal() { return ex.getPrincipal(); }
     }
 
     /** Jetty's QoS limit; its 503s carry {@code Retry-After} and an OpenAI-style error, and are counted. */
