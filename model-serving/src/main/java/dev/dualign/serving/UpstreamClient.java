@@ -146,6 +146,15 @@ final class UpstreamClient {
             try (OutputStream out = ex.getResponseBody()) {
                 out.write(body);
             }
+            if (ok && prompt != null && type.startsWith("application/json")) {
+                // asked for a stream, answered whole (an upstream that ignores "stream", or reads it
+                // otherwise than we do): the client has a completion, so it is logged like one
+                try {
+                    answers.log(prompt, JSON.readTree(body));
+                } catch (IOException notJson) {
+                    // not a completion: nothing to log
+                }
+            }
             return ok ? "ok" : "upstream_" + r.statusCode();
         } finally {
             watch.cancel(false);

@@ -48,6 +48,8 @@ class GatewayFuzzTest {
     static void start() throws Exception {
         // WebServer's class initialisation keeps HttpServer.create the JDK's own server (not Jetty's adapter)
         Class.forName("dev.dualign.service.WebServer");
+        // the JDK server leaves Nagle on: each answer would wait ~40 ms for the gateway's delayed ACK
+        System.setProperty("sun.net.httpserver.nodelay", "true");
         upstream = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 64);
         upstream.setExecutor(Executors.newFixedThreadPool(4));
         upstream.createContext("/", ex -> {
@@ -85,16 +87,27 @@ class GatewayFuzzTest {
         Res r = fuzz.send(new Req("POST", "/v1/chat/completions", Map.of("Content-Type", "application/json"),
                 "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}".getBytes(StandardCharsets.UTF_8)));
         assertThat(r.status()).as("the gateway answers after the fuzz").isEqualTo(200);
-        countAnswered(r);
+        countAnswered(r, "/v1/chat/completions");
         long until = System.nanoTime() + 10_000_000_000L;
         while (logged.get() < answered.get() && System.nanoTime() < until) {
             Thread.sleep(10);
         }
-        assertThat(logged.get()).as("completions logged, of those answered").isEqualTo(answered.get());
+        // nothing lost: at least every completion answered on the chat route is logged (a path Jetty
+        // normalises onto that route, e.g. with a dot segment, is logged too and not counted here)
+        assertThat(logged.get()).as("completions logged, of those answered").isGreaterThanOrEqualTo(answered.get());
     }
 
     /** A relayed completion, known by its shape: the stand-in's one choice. */
-    private static void countAnswered(Res r) throws Exception {
+    /**
+     * Counts a completion the gateway must have logged: one answered on the chat completions route.
+     * The stand-in answers a completion to any path ending in /chat/completions, and the gateway
+     * relays other paths (/v1//chat/completions, …) unchanged without logging them, as it should.
+     */
+    private static void countAnswered(Res r, String path) throws Exception {
+        String p = path == null ? "" : path.replaceAll("[?#].*$", "");
+        if (!p.equals("/v1/chat/completions") && !p.equals("/v1/chat/completions/")) {
+            return;
+        }
         if (r.status() == 200 && r.contentType().startsWith("application/json") && r.body().length > 0) {
             JsonNode n = HttpFuzz.JSON.readTree(r.body());
             if (n.path("object").asText().equals("chat.completion")) {
@@ -122,7 +135,14 @@ class GatewayFuzzTest {
 
     @Property(tries = HttpFuzz.TRIES)
     void postChatCompletions(@ForAll("completions") Req q) throws Exception {
-        countAnswered(fuzz.check("POST /v1/chat/completions", q));
+        countAnswered(fuzz.check("POST /v1/chat/completions", q), q.path());
+        // each answered completion is logged (the sink runs just after the answer is written)
+        long until = System.nanoTime() + 5_000_000_000L;
+        while (logged.get() < answered.get() && System.nanoTime() < until) {
+            Thread.sleep(2);
+        }
+        assertThat(logged.get()).as("logged, of those answered, after %s %s", q.headers(),
+                q.body() == null ? "no body" : new String(q.body(), StandardCharsets.UTF_8)).isGreaterThanOrEqualTo(answered.get());
     }
 
     @Provide
@@ -148,7 +168,7 @@ class GatewayFuzzTest {
 
     @Property(tries = HttpFuzz.TRIES)
     void otherRoutesRelayed(@ForAll("relayed") Req q) throws Exception {
-        countAnswered(fuzz.check("* /v1/* (relayed)", q));
+        countAnswered(fuzz.check("* /v1/* (relayed)", q), q.path());
     }
 
     @Provide
@@ -172,7 +192,7 @@ class GatewayFuzzTest {
 
     @Property(tries = HttpFuzz.TRIES)
     void oddPaths(@ForAll("anywhere") Req q) throws Exception {
-        countAnswered(fuzz.check("* odd paths", q));
+        countAnswered(fuzz.check("* odd paths", q), q.path());
     }
 
     @Provide
@@ -183,6 +203,8 @@ class GatewayFuzzTest {
 
     @Property(tries = HttpFuzz.TRIES)
     void malformedHttp(@ForAll("malformed") byte[] request) throws Exception {
-        countAnswered(RawHttp.check(fuzz, request));
+        String line = new String(request, StandardCharsets.ISO_8859_1).split("\r?\n", 2)[0];
+        String[] parts = line.split(" ");
+        countAnswered(RawHttp.check(fuzz, request), parts.length > 1 ? parts[1] : null);
     }
 }

@@ -231,10 +231,20 @@ final class HttpFuzz {
         boolean ok = false;
         Res r = null;
         try {
-            r = send(q);
+            try {
+                r = send(q);
+            } catch (java.io.IOException lost) {
+                // java.net.http sent it on a kept-alive connection the server had closed after an
+                // earlier refusal (an HTTP server may close a connection at any time between
+                // requests); the same request on a fresh connection must be answered
+                r = raw(q);
+            }
             checkAnswer(q.method(), r);
             ok = true;
             return r;
+        } catch (AssertionError | Exception e) {
+            throw new AssertionError("fuzz " + target + ": " + q.method() + " " + q.path() + " " + q.headers() + " body "
+                    + (q.body() == null ? "none" : q.body().length + " bytes") + ": " + e.getMessage(), e);
         } finally {
             t.count(r == null ? "exception" : Integer.toString(r.status()), !ok);
         }
