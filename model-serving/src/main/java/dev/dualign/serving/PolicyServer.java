@@ -130,6 +130,7 @@ public final class PolicyServer implements AutoCloseable {
      */
     public void pinAs(String holder) {
         java.util.concurrent.atomic.AtomicReference<java.util.Set<Long>> written = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicLong writtenAt = new java.util.concurrent.atomic.AtomicLong();
         Runnable pin = () -> {
             // the two newest rollback targets: rollback goes back one at a time, and a deeper one is rarely loaded
             java.util.Set<Long> v = new java.util.TreeSet<>(deployments.previousStable().stream().limit(2).toList());
@@ -140,19 +141,26 @@ public final class PolicyServer implements AutoCloseable {
                     v.add(x);
                 }
             }
-            if (v.equals(written.get())) {
+            long now = System.currentTimeMillis();
+            if (v.equals(written.get()) && now - writtenAt.get() < PIN_REFRESH_MS) {
                 return; // most events (a refusal, a retire before a canary) change nothing to pin
             }
             try {
-                registry.pin(ModelNames.POLICY, holder, v);
+                registry.pin(ModelNames.POLICY, holder, v); // rewritten daily too: an older pin is a dead holder's
                 written.set(v);
+                writtenAt.set(now);
             } catch (RuntimeException e) { // housekeeping: serving goes on, pruning may take a version it needed
                 LOG.warn("could not pin versions {} for {}: {}", v, holder, e.toString());
             }
         };
         pin.run();
         timeline.addListener(e -> pin.run());
+        pinRefresh = pin;
     }
+
+    /** How often a live server rewrites its pin, well within {@link ModelRegistry#PIN_TTL_MS}. */
+    static final long PIN_REFRESH_MS = 24 * 3600_000L;
+    private volatile Runnable pinRefresh;
 
     /** Loads the tokenizer, the reference policy (version 0) and the initial version from the registry. */
     public static PolicyServer start(ModelRegistry registry, ServerSettings settings, Device device) {
@@ -356,6 +364,10 @@ public final class PolicyServer implements AutoCloseable {
 
     /** Deploys the waiting version once the canary is decided or its hold is over ({@link CanarySlot#tick}). */
     public long tick() {
+        Runnable refresh = pinRefresh;
+        if (refresh != null) {
+            refresh.run(); // a no-op unless the pin is a day old
+        }
         return canarySlot.tick();
     }
 

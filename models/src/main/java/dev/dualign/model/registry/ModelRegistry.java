@@ -265,8 +265,18 @@ public final class ModelRegistry {
         }
     }
 
-    /** Every version of {@code name} some holder has pinned. */
+    /**
+     * A pin not rewritten for this long is a holder's that is gone (a server instance replaced, a
+     * name changed): it is removed, so its versions can be pruned. Live servers rewrite theirs daily.
+     */
+    public static final long PIN_TTL_MS = 7 * 24 * 3600_000L;
+
+    /** Every version of {@code name} some live holder has pinned (pins older than {@link #PIN_TTL_MS} are removed). */
     public java.util.Set<Long> pinned(String name) {
+        return pinned(name, System.currentTimeMillis());
+    }
+
+    java.util.Set<Long> pinned(String name, long now) {
         checkName(name);
         java.util.Set<Long> out = new java.util.TreeSet<>();
         Path dir = root.resolve(name).resolve(PINS);
@@ -275,6 +285,10 @@ public final class ModelRegistry {
         }
         try (Stream<Path> s = Files.list(dir)) {
             for (Path f : s.filter(p -> !p.getFileName().toString().contains(".tmp-")).toList()) {
+                if (now - Files.getLastModifiedTime(f).toMillis() > PIN_TTL_MS) {
+                    Files.deleteIfExists(f); // a gone holder's: its versions may be pruned now
+                    continue;
+                }
                 for (String line : Files.readAllLines(f)) {
                     if (line.strip().matches("\\d{1,18}")) {
                         out.add(Long.parseLong(line.strip()));

@@ -169,6 +169,23 @@ class ModelRegistryTest {
     }
 
     @Test
+    void aPinNotRewrittenForAWeekIsAGoneHoldersAndIsRemoved() throws Exception {
+        ModelRegistry reg = new ModelRegistry(root, 2);
+        for (int i = 0; i < 3; i++) {
+            reg.publish("policy", null, null, Map.of(), Map.of(), Map.of(), files("w", "v" + i));
+        }
+        reg.pin("policy", "crashed", List.of(1L));
+        reg.pin("policy", "live", List.of(2L));
+        java.nio.file.Path gone = root.resolve("policy").resolve(ModelRegistry.PINS).resolve("crashed");
+        long now = System.currentTimeMillis();
+        java.nio.file.Files.setLastModifiedTime(gone, java.nio.file.attribute.FileTime.fromMillis(now - ModelRegistry.PIN_TTL_MS - 60_000));
+        assertThat(reg.pinned("policy", now)).containsExactly(2L);
+        assertThat(gone).doesNotExist();
+        reg.publish("policy", null, null, Map.of(), Map.of(), Map.of(), files("w", "v3"));
+        assertThat(reg.versions("policy")).as("1 is no longer pinned, so it is pruned").containsExactly(0L, 2L, 3L);
+    }
+
+    @Test
     void shouldRejectBadNames() {
         ModelRegistry reg = new ModelRegistry(root, 2);
         assertThatThrownBy(() -> reg.versions("../etc")).hasMessageContaining("model name");
