@@ -157,13 +157,13 @@ public final class WebServer implements AutoCloseable {
         connector.setIdleTimeout(limits.idleTimeout().toMillis());
         connector.setAcceptQueueSize(256);
         jetty.addConnector(connector);
-        QoSHandler qos = new Shedding(shed);
+        QoSHandler qos = new JettyHandlers.Shedding(shed);
         qos.setMaxRequestCount(limits.maxActive());
         qos.setMaxSuspendedRequestCount(limits.maxWaiting());
         qos.setMaxSuspend(limits.maxWait());
         qos.excludePath(OPS_PATHS);
         qos.setHandler(new ContextHandlerCollection());
-        Handler gate = new ClientGate(access.keys(), unauthorized, rateLimited, qos);
+        Handler gate = new JettyHandlers.ClientGate(access.keys(), unauthorized, rateLimited, qos);
         if (!access.corsOrigins().isEmpty()) {
             CrossOriginHandler cors = new CrossOriginHandler();
             cors.setAllowedOriginPatterns(access.corsOrigins().stream()
@@ -175,17 +175,17 @@ public final class WebServer implements AutoCloseable {
             gate = cors;
         }
         // on close, requests in progress are answered (up to DRAIN_MS) while new ones get 503
-        jetty.setHandler(new GracefulHandler(new MinimumRate(limits.minRequestBytesPerSecond(), gate)));
+        jetty.setHandler(new GracefulHandler(new JettyHandlers.MinimumRate(limits.minRequestBytesPerSecond(), gate)));
         jetty.setStopTimeout(DRAIN_MS);
-        jetty.setErrorHandler(new JsonErrors());
+        jetty.setErrorHandler(new JettyHandlers.JsonErrors());
         http = new JettyHttpServer(jetty, true, conf) {
             @Override
             public HttpContext createContext(String path, HttpHandler handler) {
                 // the JDK matches "/v1/" as a prefix of "/v1/embeddings"; Jetty matches whole segments of "/v1"
                 return super.createContext(path.length() > 1 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path,
                         ex -> {
-                            Draining d = new Draining(ex);
-                            if (uriProblem(d) == null) {
+                            DrainingExchange.Draining d = new DrainingExchange.Draining(ex);
+                            if (DrainingExchange.uriProblem(d) == null) {
                                 handler.handle(d);
                             }
                         });
@@ -264,263 +264,6 @@ public final class WebServer implements AutoCloseable {
             jetty.stop();
         } catch (Exception e) {
             throw new IllegalStateException("cannot stop the HTTP server: " + e, e);
-        }
-    }
-
-    /**
-     * Ends a request whose body arrives slower than a floor, once it has had {@link #GRACE_MS}: Jetty
-     * enforces {@link HttpConfiguration#setMinRequestDataRate} only under its servlet layer, and a
-     * client that sends a byte now and then never trips the idle timeout while it holds a slot.
-     */
-    private static final class MinimumRate extends Handler.Wrapper {
-        static final long GRACE_MS = 2_000;
-        private final long bytesPerSecond;
-
-        MinimumRate(long bytesPerSecond, Handler next) {
-            super(next);
-            this.bytesPerSecond = bytesPerSecond;
-        }
-
-        @Override
-        public boolean handle(Request request, Response response, Callback callback) throws Exception {
-            if (bytesPerSecond <= 0) {
-                return super.handle(request, response, callback);
-            }
-            long start = System.nanoTime();
-            return super.handle(new Request.Wrapper(request) {
-                private long bytes;
-
-                @Override
-                public Content.Chunk read() {
-                    Content.Chunk c = super.read();
-                    if (c == null || Content.Chunk.isFailure(c)) {
-                        return c;
-                    }
-                    bytes += c.remaining();
-                    long ms = (System.nanoTime() - start) / 1_000_000;
-                    if (!c.isLast() && ms > GRACE_MS && bytes < bytesPerSecond * ms / 1000) {
-                        c.release();
-                        return Content.Chunk.from(new TimeoutException("request body arrived at " + (bytes * 1000 / ms)
-                                + " B/s, below the floor of " + bytesPerSecond + " B/s"));
-                    }
-                    return c;
-                }
-            }, response, callback);
-        }
-    }
-
-    /**
-     * Asks every API request ({@code /v1/*}) for a client's key when there are keys, and holds each
-     * client to its rate limit: 401 without a known key, 429 with {@code Retry-After} past the limit,
-     * both as OpenAI-style errors. Other paths (health, metrics, the token-protected admin, the
-     * dashboard) are not the API's and pass.
-     */
-    private static final class ClientGate extends Handler.Wrapper {
-        private final ClientKeys keys;
-        private final AtomicLong unauthorized;
-        private final java.util.concurrent.ConcurrentHashMap<String, AtomicLong> rateLimited;
-
-        ClientGate(ClientKeys keys, AtomicLong unauthorized, java.util.concurrent.ConcurrentHashMap<String, AtomicLong> rateLimited,
-                Handler next) {
-            super(next);
-            this.keys = keys;
-            this.unauthorized = unauthorized;
-            this.rateLimited = rateLimited;
-        }
-
-        @Override
-        public boolean handle(Request request, Response response, Callback callback) throws Exception {
-            String path = Request.getPathInContext(request);
-            if (keys == null || !(path.equals("/v1") || path.startsWith("/v1/"))) {
-                return super.handle(request, response, callback);
-            }
-            ClientKeys.Client c = keys.find(request.getHeaders().get(HttpHeader.AUTHORIZATION));
-            if (c == null) {
-                unauthorized.incrementAndGet();
-                response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer realm=\"dualign\"");
-                error(response, callback, 401, "a known API key is needed: Authorization: Bearer <key>", "invalid_request_error",
-                        "invalid_api_key");
-                return true;
-            }
-            if (c.bucket() != null) {
-                long wait = c.bucket().tryTake(System.nanoTime());
-                if (wait > 0) {
-                    rateLimited.computeIfAbsent(c.name(), k -> new AtomicLong()).incrementAndGet();
-                    response.getHeaders().put(HttpHeader.RETRY_AFTER, Long.toString(Math.max(1, (wait + 999_999_999L) / 1_000_000_000L)));
-                    error(response, callback, 429, "rate limit of " + c.perMinute() + " requests a minute reached for client '"
-                            + c.name() + "'", "requests", "rate_limit_exceeded");
-                    return true;
-                }
-            }
-            return super.handle(request, response, callback);
-        }
-    }
-
-    /** An OpenAI-style error reply. */
-    static void error(Response response, Callback callback, int status, String message, String type, String code) {
-        String body = "{\"error\":{\"message\":" + quote(message) + ",\"type\":" + quote(type) + ",\"param\":null,\"code\":"
-                + (code == null ? "null" : quote(code)) + "}}";
-        response.setStatus(status);
-        response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
-        response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-store");
-        response.write(true, ByteBuffer.wrap(body.getBytes(StandardCharsets.UTF_8)), callback);
-    }
-
-    /** A JSON string: quotes, backslashes and control characters escaped. */
-    static String quote(String s) {
-        StringBuilder sb = new StringBuilder(s.length() + 2).append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c == '"' || c == '\\') {
-                sb.append('\\').append(c);
-            } else if (c < 0x20 || c == 0x7f || Character.isSurrogate(c)) {
-                sb.append(String.format("\\u%04x", (int) c));
-            } else {
-                sb.append(c);
-            }
-        }
-        return sb.append('"').toString();
-    }
-
-    /**
-     * Jetty's own error replies (a malformed request line or header, an ambiguous or too long URI, a
-     * body that does not match its length) as the OpenAI-style JSON every other error here is,
-     * instead of an HTML page a client cannot read (found by the fuzz tests, issue #31).
-     */
-    private static final class JsonErrors extends org.eclipse.jetty.server.handler.ErrorHandler {
-        @Override
-        public boolean handle(Request request, Response response, Callback callback) {
-            // every method: Jetty's own handler writes no body for methods other than GET, POST and HEAD
-            int code = request.getAttribute(ERROR_STATUS) instanceof Integer i ? i : response.getStatus();
-            if (code == 505 || code == 501) {
-                // an HTTP version or transfer coding Jetty does not speak is the client's error: a 5xx
-                // here would read as the server failing (only shedding answers 5xx)
-                code = 400;
-                response.setStatus(400);
-            }
-            Object message = request.getAttribute(ERROR_MESSAGE);
-            String why = message == null || message.toString().isBlank() ? org.eclipse.jetty.http.HttpStatus.getMessage(code)
-                    : message.toString();
-            error(response, callback, code, why, code >= 500 ? "server_error" : "invalid_request_error", null);
-            return true;
-        }
-    }
-
-    /**
-     * Answers 400 to a request whose URI Jetty accepted and {@link java.net.URI} does not (a query
-     * such as {@code ?%zz}): every handler reads {@link HttpExchange#getRequestURI}, which then threw
-     * and became a 500 (found by the fuzz tests, issue #31). Returns the problem, or null when there is none.
-     */
-    static String uriProblem(HttpExchange ex) throws IOException {
-        try {
-            ex.getRequestURI();
-            return null;
-        } catch (IllegalArgumentException e) {
-            String why = "malformed request URI: " + e.getMessage();
-            byte[] b = ("{\"error\":{\"message\":" + quote(why) + ",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}")
-                    .getBytes(StandardCharsets.UTF_8);
-            ex.getResponseHeaders().set("Content-Type", "application/json");
-            ex.getResponseHeaders().set("Cache-Control", "no-store");
-            ex.sendResponseHeaders(400, b.length);
-            try (java.io.OutputStream o = ex.getResponseBody()) {
-                o.write(b);
-            }
-            ex.close();
-            return why;
-        }
-    }
-
-    /**
-     * An exchange that reads what is left of the request body before its answer is sent (up to
-     * {@link #DRAIN_LIMIT}; past that the answer says {@code Connection: close}). A handler that
-     * refuses a request without reading its body (405, 401, 404, 413) otherwise leaves Jetty to close
-     * the connection after the answer without saying so, and a keep-alive client's next request on
-     * it fails with no answer at all (found by the fuzz tests, issue #31).
-     */
-    static final class Draining extends HttpExchange {
-        static final int DRAIN_LIMIT = 1 << 20;
-        private final HttpExchange ex;
-
-        Draining(HttpExchange ex) {
-            this.ex = ex;
-        }
-
-        @Override
-        public void sendResponseHeaders(int rCode, long responseLength) throws IOException {
-            try {
-                java.io.InputStream in = ex.getRequestBody();
-                long left = DRAIN_LIMIT;
-                byte[] buf = new byte[8192];
-                for (int n; left > 0 && (n = in.read(buf, 0, (int) Math.min(buf.length, left))) >= 0;) {
-                    left -= n;
-                }
-                if (left <= 0) {
-                    ex.getResponseHeaders().set("Connection", "close");
-                }
-            } catch (IOException e) {
-                // the body could not be read (the client stalled or went away): this connection ends here
-                ex.getResponseHeaders().set("Connection", "close");
-            }
-            ex.sendResponseHeaders(rCode, responseLength);
-        }
-
-        @Override public com.sun.net.httpserver.Headers getRequestHeaders() { return ex.getRequestHeaders(); }
-        @Override public com.sun.net.httpserver.Headers getResponseHeaders() { return ex.getResponseHeaders(); }
-        @Override public java.net.URI getRequestURI() { return ex.getRequestURI(); }
-        @Override public String getRequestMethod() { return ex.getRequestMethod(); }
-        @Override public HttpContext getHttpContext() { return ex.getHttpContext(); }
-        @Override public void close() { ex.close(); }
-        @Override public java.io.InputStream getRequestBody() { return ex.getRequestBody(); }
-        @Override public java.io.OutputStream getResponseBody() { return ex.getResponseBody(); }
-        @Override public InetSocketAddress getRemoteAddress() { return ex.getRemoteAddress(); }
-        @Override public int getResponseCode() { return ex.getResponseCode(); }
-        @Override public InetSocketAddress getLocalAddress() { return ex.getLocalAddress(); }
-        @Override public String getProtocol() { return ex.getProtocol(); }
-        @Override public Object getAttribute(String name) { return ex.getAttribute(name); }
-        @Override public void setAttribute(String name, Object value) { ex.setAttribute(name, value); }
-        @Override public void setStreams(java.io.InputStream i, java.io.OutputStream o) { ex.setStreams(i, o); }
-        @Override public com.sun.net.httpserver.HttpPrincipal getPrincipal() { return ex.getPrincipal(); }
-    }
-
-    /** Jetty's QoS limit; its 503s carry {@code Retry-After} and an OpenAI-style error, and are counted. */
-    private static final class Shedding extends QoSHandler {
-        private static final byte[] BODY = ("{\"error\":{\"message\":\"the server is at capacity; try again\","
-                + "\"type\":\"server_error\",\"param\":null,\"code\":\"overloaded\"}}").getBytes(StandardCharsets.UTF_8);
-        private final AtomicLong shed;
-
-        Shedding(AtomicLong shed) {
-            this.shed = shed;
-        }
-
-        @Override
-        protected void reject(Request request, Response response, Callback callback, int status) {
-            if (status == 503) {
-                overloaded(response, callback);
-            } else {
-                super.reject(request, response, callback, status);
-            }
-        }
-
-        @Override
-        protected void failSuspended(Request request, Response response, Callback callback, int status, Throwable failure) {
-            if (status == 503) {
-                overloaded(response, callback);
-            } else {
-                super.failSuspended(request, response, callback, status, failure);
-            }
-        }
-
-        private void overloaded(Response response, Callback callback) {
-            shed.incrementAndGet();
-            if (response.isCommitted()) {
-                callback.failed(new IllegalStateException("response already committed"));
-                return;
-            }
-            response.setStatus(503);
-            response.getHeaders().put(HttpHeader.RETRY_AFTER, "1");
-            response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
-            response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-store");
-            response.write(true, ByteBuffer.wrap(BODY), callback);
         }
     }
 

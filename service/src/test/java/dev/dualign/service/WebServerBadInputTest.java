@@ -72,7 +72,7 @@ class WebServerBadInputTest {
     @Test
     void aRefusedBodyPastTheDrainLimitClosesTheConnectionSayingSo() throws Exception {
         HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-        byte[] big = new byte[WebServer.Draining.DRAIN_LIMIT + 100_000];
+        byte[] big = new byte[DrainingExchange.Draining.DRAIN_LIMIT + 100_000];
         HttpResponse<String> refused = client.send(HttpRequest.newBuilder(URI.create(base + "/v1/refuse"))
                 .POST(HttpRequest.BodyPublishers.ofByteArray(big)).build(), HttpResponse.BodyHandlers.ofString());
         assertThat(refused.statusCode()).isEqualTo(405);
@@ -116,7 +116,7 @@ class WebServerBadInputTest {
 
     @Test
     void anErrorMessageWithControlCharactersIsStillJson() throws Exception {
-        JsonNode n = JSON.readTree(WebServer.quote("a\"b\\c\u0000\u001f\n\ud800"));
+        JsonNode n = JSON.readTree(JettyHandlers.quote("a\"b\\c\u0000\u001f\n\ud800"));
         assertThat(n.asText()).isEqualTo("a\"b\\c\u0000\u001f\n\ud800");
     }
 
