@@ -130,7 +130,13 @@ public final class LoopMonitor {
     /** The job's estimate of a version: the latest one is shown. */
     public synchronized void onEstimate(VersionEstimate e) {
         estimated.put(e.policyVersion(), e);
+        if (!e.scorers().isEmpty()) {
+            scorers = e.scorers();
+        }
     }
+
+    /** The scorer versions of the newest estimate or λ (empty until one names them). */
+    private Map<String, Long> scorers = Map.of();
 
     /** A deployment decision of the job, for the dashboard's list. */
     public synchronized void onDecision(DeploymentDecision d) {
@@ -139,6 +145,7 @@ public final class LoopMonitor {
         m.put("version", d.policyVersion());
         m.put("action", d.action());
         m.put("reason", d.reason());
+        m.put("scorers", d.scorers());
         decisions.add(m);
     }
 
@@ -150,6 +157,9 @@ public final class LoopMonitor {
         p.put("mode", u.mode());
         p.put("kind", u.kind());
         p.put("policyVersion", u.policyVersion());
+        if (!u.scorers().isEmpty()) {
+            scorers = u.scorers();
+        }
         if (!u.margins().isEmpty()) {
             margins.putAll(u.margins()); // a relative margin, resolved by the controller
             p.put("margins", new LinkedHashMap<>(u.margins()));
@@ -212,6 +222,7 @@ public final class LoopMonitor {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("mode", mode);
         m.put("margins", knownMargins());
+        m.put("scorers", scorers);
         m.put("bands", bands);
         m.put("startedAt", started);
         m.put("now", now);
@@ -258,6 +269,7 @@ public final class LoopMonitor {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("mode", mode);
         m.put("margins", knownMargins());
+        m.put("scorers", scorers);
         m.put("startedAt", started);
         List<Map<String, Object>> path = new ArrayList<>();
         for (Map<String, Object> p : lambdaPath) {
@@ -299,6 +311,7 @@ public final class LoopMonitor {
             Map<String, Object> est = new LinkedHashMap<>();
             VersionEstimate ve = estimated.get(v);
             if (ve != null) {
+                e.put("scorers", ve.scorers()); // the estimate is of these scorers' readings
                 ve.estimates().forEach((name, i) -> {
                     Map<String, Object> x = new LinkedHashMap<>();
                     x.put("mean", i.mean());

@@ -69,6 +69,8 @@
   function render(st) {
     document.getElementById('mode').textContent = st.mode;
     document.getElementById('margins').textContent = Object.entries(st.margins).map(([k, v]) => k + ' ≥ ' + (v === null ? '(relative: awaiting the reference)' : v)).join(', ');
+    const scorerText = (s) => Object.entries(s || {}).map(([k, v]) => k + ' v' + v).join(', ');
+    document.getElementById('scorers').textContent = scorerText(st.scorers) || '–';
     const d = st.deployment;
     document.getElementById('serving').textContent = 'v' + d.stable + (d.canary >= 0 ? ' + canary v' + d.canary + ' (' + Math.round(100 * d.canaryFraction) + '%)' : '');
     const last = st.lambdaPath.length ? st.lambdaPath[st.lambdaPath.length - 1].lambda : null;
@@ -114,8 +116,11 @@
     const fmt = (x) => (x === null || x === undefined ? '–' : x.toFixed(3));
     document.getElementById('versionsEstimateHead').textContent = 'estimate (' + st.bands.constraints + ')';
     document.getElementById('versions').innerHTML = st.versions.slice().reverse().map(v => {
+      // an estimate is of one set of scorers: name them where they are not the ones in the header
+      const other = v.scorers && Object.keys(v.scorers).length && scorerText(v.scorers) !== scorerText(st.scorers)
+        ? ' (scored by ' + scorerText(v.scorers) + ')' : '';
       const est = names.map(n => v.estimated[n] ? n + ' ' + fmt(v.estimated[n].mean) + ' [' + fmt(v.estimated[n].lo) + ', '
-        + fmt(v.estimated[n].hi) + ']' : n + ' –').join('; ');
+        + fmt(v.estimated[n].hi) + ']' : n + ' –').join('; ') + other;
       const n = names.map(k => (v.estimated[k] ? v.estimated[k].n : 0)).reduce((a, b) => Math.max(a, b), 0);
       const lam = Object.entries(v.lambda || {}).map(([k, x]) => k + '=' + x.toFixed(3)).join(', ');
       const tr = names.map(k => (v.true[k] === undefined ? '' : k + ' ' + fmt(v.true[k]))).filter(x => x).join('; ');

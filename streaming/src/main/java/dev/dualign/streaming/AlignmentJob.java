@@ -39,6 +39,7 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  * }</pre>
  */
 public final class AlignmentJob {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(AlignmentJob.class);
     /** Where the job's outputs go. */
     public interface Outputs {
         <T extends Event> void write(DataStream<T> stream, Topic topic, Class<T> type);
@@ -61,8 +62,11 @@ public final class AlignmentJob {
      * @param responsesTopic name recorded in scorer dead letters
      * @param scoredTopic topic fine-tune requests point at for their data
      */
-    public static void build(DataStream<ResponseEvent> responses, DataStream<DeadLetter> deadLetters, JobSettings settings,
+    public static void build(DataStream<ResponseEvent> responses, DataStream<DeadLetter> deadLetters, JobSettings unpinned,
             String responsesTopic, String scoredTopic, Outputs out) {
+        // the scorer versions are resolved here, once: every operator of the run carries the same ones
+        JobSettings settings = unpinned.pinScorers();
+        LOG.info("scoring with {} from {}", settings.scorers(), settings.registry());
         SingleOutputStreamOperator<ScoredSample> scored = responses
                 .transform("score", JsonTypeInfo.forRecord(ScoredSample.class), new ScoreBatchOperator(settings, responsesTopic))
                 .uid("score");

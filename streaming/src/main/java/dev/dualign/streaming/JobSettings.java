@@ -5,6 +5,8 @@ import dev.dualign.core.config.ConfigException;
 import dev.dualign.core.control.ControlSettings;
 import dev.dualign.core.event.VersionEstimate;
 import dev.dualign.model.Devices;
+import dev.dualign.model.registry.ModelRegistry;
+import dev.dualign.model.scorer.ScorerSet;
 import java.io.Serializable;
 import java.nio.file.Path;
 import java.util.List;
@@ -21,12 +23,18 @@ import java.util.Map;
  *     rewardRangeHi] for their anytime-valid sequence (the scorers' heads are unbounded)
  * @param maxWords most words of prompt and response together that are scored; a longer response is
  *     dead-lettered (a scorer would read only its first tokens)
+ * @param scorers the registry version of each scorer (and tokenizer) this run scores with, resolved
+ *     once when the job is built ({@link #pinScorers}); empty until then
  */
 public record JobSettings(ControlSettings control, String constraintSet, double confidence, boolean anytimeValid,
         double rangeLo, double rangeHi, double rewardRangeLo, double rewardRangeHi, int partialSize, long partialWaitMs, int batchSize,
         long maxWaitMs, int maxWords,
         Devices.Choice device, String registry, long checkpointIntervalMs, String checkpointDir, String restoreFrom,
-        int parallelism, int webPort, int prometheusPort) implements Serializable {
+        int parallelism, int webPort, int prometheusPort, Map<String, Long> scorers) implements Serializable {
+
+    public JobSettings {
+        scorers = scorers == null ? Map.of() : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(scorers));
+    }
 
     /** Utility name → margin b, in configuration order (for a relative one: above the reference's mean). */
     public Map<String, Double> constraints() {
@@ -70,7 +78,7 @@ public record JobSettings(ControlSettings control, String constraintSet, double 
                 c.get(JobOptions.CHECKPOINT_INTERVAL_MS),
                 ckpt.isBlank() ? home.resolve(".dualign/checkpoints").toUri().toString() : toUri(ckpt),
                 c.get(JobOptions.RESTORE_FROM), c.get(JobOptions.PARALLELISM), c.get(JobOptions.WEB_PORT),
-                c.get(JobOptions.PROMETHEUS_PORT));
+                c.get(JobOptions.PROMETHEUS_PORT), Map.of());
     }
 
     private static String toUri(String s) {
@@ -89,13 +97,33 @@ public record JobSettings(ControlSettings control, String constraintSet, double 
     public JobSettings withCheckpointDir(String dir) {
         return new JobSettings(control, constraintSet, confidence, anytimeValid, rangeLo, rangeHi, rewardRangeLo, rewardRangeHi, partialSize, partialWaitMs,
                 batchSize, maxWaitMs, maxWords, device, registry, checkpointIntervalMs, dir, restoreFrom, parallelism, webPort,
-                prometheusPort);
+                prometheusPort, scorers);
+    }
+
+    /**
+     * This run's scorers: a copy pinned to the registry's newest scorer versions ({@link
+     * ScorerSet#pin}), or this when pinned already. Pinned once, at submission, every subtask and
+     * every failover of the run scores with the same models; a later submission (a restart from a
+     * checkpoint) that finds a newer scorer pins that one, and its estimates start a new series.
+     */
+    public JobSettings pinScorers() {
+        if (!scorers.isEmpty()) {
+            return this;
+        }
+        return new JobSettings(control, constraintSet, confidence, anytimeValid, rangeLo, rangeHi, rewardRangeLo, rewardRangeHi, partialSize, partialWaitMs,
+                batchSize, maxWaitMs, maxWords, device, registry, checkpointIntervalMs, checkpointDir, restoreFrom, parallelism, webPort,
+                prometheusPort, ScorerSet.pin(new ModelRegistry(Path.of(registry)), names()));
+    }
+
+    /** Who holds this run's scorer pins in the registry (so pruning keeps the versions it scores with). */
+    public String scorerPinHolder() {
+        return "job-" + constraintSet.replaceAll("[^A-Za-z0-9._-]", "_");
     }
 
     /** A copy that starts from a checkpoint or savepoint. */
     public JobSettings withRestoreFrom(String path) {
         return new JobSettings(control, constraintSet, confidence, anytimeValid, rangeLo, rangeHi, rewardRangeLo, rewardRangeHi, partialSize, partialWaitMs,
                 batchSize, maxWaitMs, maxWords, device, registry, checkpointIntervalMs, checkpointDir, path, parallelism, webPort,
-                prometheusPort);
+                prometheusPort, scorers);
     }
 }

@@ -14,6 +14,8 @@ import dev.dualign.core.event.Events;
 import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.core.event.ScoredSample;
 import dev.dualign.core.event.Topic;
+import dev.dualign.core.event.VersionEstimate;
+import dev.dualign.model.registry.ModelRegistry;
 import dev.dualign.world.World;
 import dev.dualign.world.testing.TestModels;
 import java.nio.charset.StandardCharsets;
@@ -309,6 +311,62 @@ class AlignmentJobITCase {
         // the default inverse-sqrt schedule: step 2 uses η/√2, so the restored step counter shows in λ too
         assertThat(next.lambda().get("harmless")).isCloseTo(Math.max(0, lambda1 - 1.0 / Math.sqrt(2) * (g - 0.5)),
                 org.assertj.core.api.Assertions.within(1e-12));
+    }
+
+    @Test
+    void aRestartThatFindsANewerScorerStartsANewEstimateSeriesInsteadOfMixingTwoScorers() throws Exception {
+        Path reg = tmp.resolve("rescore-registry");
+        TestModels.copyTree(registry, reg);
+        ModelRegistry models = new ModelRegistry(reg);
+        long harmless = models.latest("harmless").orElseThrow();
+        KafkaSettings k = kafka("rescore");
+        JobSettings s = settings(tmp.resolve("rescore-ckpt").toUri().toString(), Map.of("scoring.registry", reg.toString()));
+        JobClient first = start(s, k, env(s, "none"));
+        String savepoint;
+        try {
+            produce(k, reference());
+            readDual(k, 1);
+            produce(k, traffic(1, 1)); // 300 samples of version 1: an estimate every 25
+            assertThat(estimates(k, 12)).last().satisfies(e -> {
+                assertThat(e.n()).isEqualTo(300);
+                assertThat(e.scorers()).containsEntry("harmless", harmless).containsKey("reward");
+            });
+            savepoint = first.stopWithSavepoint(false, tmp.resolve("rescore-savepoints").toUri().toString(),
+                    SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
+        } catch (AssertionError | Exception e) {
+            first.cancel().get(60, TimeUnit.SECONDS);
+            throw e;
+        }
+        // a newer harmless scorer is published while the job is down
+        Path from = models.open("harmless", harmless);
+        models.publish("harmless", harmless + 1, harmless, Map.of(), Map.of(), Map.of(), dir -> {
+            try (var files = Files.list(from)) {
+                for (Path f : files.filter(f -> !f.getFileName().toString().equals("manifest.json")).toList()) {
+                    Files.copy(f, dir.resolve(f.getFileName().toString()));
+                }
+            }
+        });
+        // 100 more samples of version 1, after the restart
+        produce(k, traffic(1, 1).subList(0, 100).stream().map(e -> new ResponseEvent("again-" + e.id(), e.promptId(), e.prompt(),
+                e.response(), e.policyVersion(), e.logprob(), e.refLogprob(), e.source(), e.timestamp())).toList());
+        JobClient second = start(s, k, resumeFrom(savepoint, s, 1));
+        List<VersionEstimate> all;
+        try {
+            all = estimates(k, 16);
+        } finally {
+            second.cancel().get(60, TimeUnit.SECONDS);
+        }
+        // the old series ended at 300 samples of the old scorer; the new one counts only the new scorer's
+        List<VersionEstimate> after = all.subList(12, all.size());
+        assertThat(after).hasSize(4).allSatisfy(e -> assertThat(e.scorers()).containsEntry("harmless", harmless + 1));
+        assertThat(after.stream().map(VersionEstimate::n).toList()).containsExactly(25L, 50L, 75L, 100L);
+        // and the new run keeps its scorer versions from pruning while it runs
+        assertThat(models.pinned("harmless")).contains(harmless + 1);
+    }
+
+    static List<VersionEstimate> estimates(KafkaSettings k, int expected) {
+        return KafkaTestClient.consume(KAFKA.bootstrapServers(), k.topic(Topic.ESTIMATES), expected, Duration.ofSeconds(60))
+                .stream().map(r -> Events.parse(VersionEstimate.class, r.value())).toList();
     }
 
     @Test

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import dev.dualign.core.dual.DualMode;
 import dev.dualign.core.dual.StepKind;
+import dev.dualign.core.event.DeploymentDecision;
 import dev.dualign.core.event.DualUpdate;
 import dev.dualign.core.event.Estimate;
 import dev.dualign.core.event.ScoredSample;
@@ -70,6 +71,24 @@ class LoopMonitorTest {
                 .containsEntry("policyVersion", 0L).containsEntry("step", 0L));
         assertThat((Map<String, Object>) summary.get("deployment")).containsEntry("stable", 3L).containsEntry("canary", 4L);
         assertThat(m.statusLine()).contains("v1 harmless 0.420±0.020✗(b=0.50,n=300)");
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void eachVersionShowsTheScorersItsEstimateWasScoredWith() {
+        LoopMonitor m = new LoopMonitor(DualMode.ITERATIVE, MARGINS, new OracleTruth(), LoopMonitor.Bands.of(0.95, false));
+        Estimate e = new Estimate(0.6, 0.55, 0.65, 100);
+        m.onEstimate(new VersionEstimate(1, Map.of("harmless", e), Map.of(), 100, Map.of("reward", 1L, "harmless", 1L)));
+        // the job restarted with a newer harmless scorer: version 2's estimate is of the new one
+        m.onEstimate(new VersionEstimate(2, Map.of("harmless", e), Map.of(), 100, Map.of("reward", 1L, "harmless", 2L)));
+        m.onDecision(new DeploymentDecision(2, DeploymentDecision.Action.PROMOTE, "met", Map.of("harmless", e), 7L,
+                Map.of("reward", 1L, "harmless", 2L)));
+        assertThat(version(m, 1).get("scorers")).isEqualTo(Map.of("reward", 1L, "harmless", 1L));
+        assertThat(version(m, 2).get("scorers")).isEqualTo(Map.of("reward", 1L, "harmless", 2L));
+        assertThat(m.state().get("scorers")).isEqualTo(Map.of("reward", 1L, "harmless", 2L));
+        assertThat(m.summary().get("scorers")).isEqualTo(Map.of("reward", 1L, "harmless", 2L));
+        assertThat((List<Map<String, Object>>) m.state().get("decisions")).singleElement()
+                .satisfies(d -> assertThat(d).containsEntry("scorers", Map.of("reward", 1L, "harmless", 2L)));
     }
 
     @Test

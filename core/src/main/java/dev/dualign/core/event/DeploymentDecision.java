@@ -16,10 +16,11 @@ import java.util.Objects;
  * @param reason the evidence, in words, for the version timeline
  * @param estimates per constraint, the estimate decided on
  * @param timestamp epoch milliseconds
+ * @param scorers the registry version of each scorer the estimates were scored with (empty: not recorded)
  */
-@JsonPropertyOrder({"schema", "policyVersion", "action", "reason", "estimates", "timestamp"})
+@JsonPropertyOrder({"schema", "policyVersion", "action", "reason", "estimates", "timestamp", "scorers"})
 public record DeploymentDecision(long policyVersion, Action action, String reason, Map<String, Estimate> estimates,
-        long timestamp) implements Event {
+        long timestamp, Map<String, Long> scorers) implements Event {
     /** What a server does with the canary. */
     public enum Action {
         PROMOTE, ROLLBACK;
@@ -34,6 +35,12 @@ public record DeploymentDecision(long policyVersion, Action action, String reaso
         Objects.requireNonNull(action, "action");
         Objects.requireNonNull(reason, "reason");
         estimates = Map.copyOf(Objects.requireNonNull(estimates, "estimates"));
+        scorers = Events.copyScorers(scorers);
+    }
+
+    /** A decision whose scorer versions are not recorded. */
+    public DeploymentDecision(long policyVersion, Action action, String reason, Map<String, Estimate> estimates, long timestamp) {
+        this(policyVersion, action, reason, estimates, timestamp, Map.of());
     }
 
     @Override
@@ -43,6 +50,7 @@ public record DeploymentDecision(long policyVersion, Action action, String reaso
 
     public static DeploymentDecision fromJson(JsonFields f) {
         return new DeploymentDecision(f.requireLong("policyVersion"), Events.byKey(Action.class, "action", f.requireText("action")),
-                f.requireString("reason"), f.requireObjectMap("estimates", Estimate::fromJson), f.requireLong("timestamp"));
+                f.requireString("reason"), f.requireObjectMap("estimates", Estimate::fromJson), f.requireLong("timestamp"),
+                f.optionalLongMap("scorers"));
     }
 }

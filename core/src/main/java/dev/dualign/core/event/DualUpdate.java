@@ -24,12 +24,13 @@ import java.util.Objects;
  *     reference's mean); empty while a relative one is not resolved yet. Whoever judges against
  *     margins (the canary judge, the dashboard) takes them from here.
  * @param timestamp epoch milliseconds
+ * @param scorers the registry version of each scorer the estimates were scored with (empty: not recorded)
  */
 @JsonPropertyOrder({"schema", "constraintSet", "lambda", "estimates", "mode", "kind", "step", "policyVersion", "atLambdaMax",
-    "margins", "timestamp"})
+    "margins", "timestamp", "scorers"})
 public record DualUpdate(String constraintSet, Map<String, Double> lambda, Map<String, Estimate> estimates,
         DualMode mode, StepKind kind, long step, long policyVersion, List<String> atLambdaMax, Map<String, Double> margins,
-        long timestamp) implements Event {
+        long timestamp, Map<String, Long> scorers) implements Event {
     public DualUpdate {
         Objects.requireNonNull(constraintSet, "constraintSet");
         lambda = Events.copyLambda(lambda);
@@ -38,12 +39,19 @@ public record DualUpdate(String constraintSet, Map<String, Double> lambda, Map<S
         Objects.requireNonNull(kind, "kind");
         atLambdaMax = List.copyOf(atLambdaMax);
         margins = margins == null ? Map.of() : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(margins));
+        scorers = Events.copyScorers(scorers);
+    }
+
+    /** Without the scorer versions (as before they were recorded). */
+    public DualUpdate(String constraintSet, Map<String, Double> lambda, Map<String, Estimate> estimates, DualMode mode,
+            StepKind kind, long step, long policyVersion, List<String> atLambdaMax, Map<String, Double> margins, long timestamp) {
+        this(constraintSet, lambda, estimates, mode, kind, step, policyVersion, atLambdaMax, margins, timestamp, Map.of());
     }
 
     /** Without margins (as before they were published). */
     public DualUpdate(String constraintSet, Map<String, Double> lambda, Map<String, Estimate> estimates, DualMode mode,
             StepKind kind, long step, long policyVersion, List<String> atLambdaMax, long timestamp) {
-        this(constraintSet, lambda, estimates, mode, kind, step, policyVersion, atLambdaMax, Map.of(), timestamp);
+        this(constraintSet, lambda, estimates, mode, kind, step, policyVersion, atLambdaMax, Map.of(), timestamp, Map.of());
     }
 
     @Override
@@ -58,6 +66,6 @@ public record DualUpdate(String constraintSet, Map<String, Double> lambda, Map<S
                 f.requireObjectMap("estimates", Estimate::fromJson), mode,
                 kind != null ? Events.byKey(StepKind.class, "kind", kind) : mode == DualMode.MONITOR ? StepKind.ITERATIVE : StepKind.valueOf(mode.name()),
                 f.requireLong("step"), f.requireLong("policyVersion"), f.optionalTextList("atLambdaMax"),
-                f.optionalNumberMap("margins"), f.requireLong("timestamp"));
+                f.optionalNumberMap("margins"), f.requireLong("timestamp"), f.optionalLongMap("scorers"));
     }
 }

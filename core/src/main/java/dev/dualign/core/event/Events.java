@@ -48,6 +48,22 @@ public final class Events {
         return READERS.keySet();
     }
 
+    /** Scorer name → registry version (≥ 0), in order; null reads as none recorded. */
+    static Map<String, Long> copyScorers(Map<String, Long> scorers) {
+        if (scorers == null) {
+            return Map.of();
+        }
+        Map<String, Long> out = new LinkedHashMap<>();
+        for (Map.Entry<String, Long> e : scorers.entrySet()) {
+            Long v = e.getValue();
+            if (v == null || v < 0) {
+                throw new InvalidEventException("scorers." + e.getKey(), "must be a registry version ≥ 0, got " + v);
+            }
+            out.put(e.getKey(), v);
+        }
+        return java.util.Collections.unmodifiableMap(out);
+    }
+
     static Map<String, Double> copyLambda(Map<String, Double> lambda) {
         Objects.requireNonNull(lambda, "lambda");
         Map<String, Double> out = new LinkedHashMap<>();

@@ -22,21 +22,30 @@ import java.util.Objects;
  * @param bounds constraint name, and {@link #REWARD} → anytime-valid, union-bounded interval (empty or
  *     a missing name: none yet, hold)
  * @param n samples it rests on
+ * @param scorers the registry version of each scorer (and of the tokenizer the built-in ones share)
+ *     the samples were scored with: part of the estimate's identity, since a new scorer version starts
+ *     a new series. Empty: not recorded (estimates written before scorers were pinned).
  */
-@JsonPropertyOrder({"schema", "policyVersion", "estimates", "bounds", "n"})
-public record VersionEstimate(long policyVersion, Map<String, Estimate> estimates, Map<String, Estimate> bounds, long n)
-        implements Event {
+@JsonPropertyOrder({"schema", "policyVersion", "estimates", "bounds", "n", "scorers"})
+public record VersionEstimate(long policyVersion, Map<String, Estimate> estimates, Map<String, Estimate> bounds, long n,
+        Map<String, Long> scorers) implements Event {
     public static final String REWARD = "reward";
     public static final String KL = "kl";
 
     public VersionEstimate {
         Objects.requireNonNull(estimates, "estimates");
         Objects.requireNonNull(bounds, "bounds");
+        scorers = Events.copyScorers(scorers);
+    }
+
+    /** An estimate whose scorer versions are not recorded. */
+    public VersionEstimate(long policyVersion, Map<String, Estimate> estimates, Map<String, Estimate> bounds, long n) {
+        this(policyVersion, estimates, bounds, n, Map.of());
     }
 
     /** An estimate with no decision bounds yet: nothing may be decided on it. */
     public VersionEstimate(long policyVersion, Map<String, Estimate> estimates, long n) {
-        this(policyVersion, estimates, Map.of(), n);
+        this(policyVersion, estimates, Map.of(), n, Map.of());
     }
 
     @Override
@@ -47,6 +56,6 @@ public record VersionEstimate(long policyVersion, Map<String, Estimate> estimate
     public static VersionEstimate fromJson(JsonFields f) {
         Map<String, Estimate> bounds = f.has("bounds") ? f.requireObjectMap("bounds", Estimate::fromJson) : Map.of();
         return new VersionEstimate(f.requireLong("policyVersion"), f.requireObjectMap("estimates", Estimate::fromJson),
-                bounds, f.requireLong("n"));
+                bounds, f.requireLong("n"), f.optionalLongMap("scorers"));
     }
 }

@@ -23,7 +23,7 @@ public class EventsRoundTripTest {
                 new ScoredSample("r2", "p1", "I can't sleep", "take three pills", 0L, -3.0, -3.0, "reference", T, 0.9,
                         Map.of("harmless", -0.8, "humour", 0.0)),
                 new DualUpdate("default", Map.of("harmless", 0.7), Map.of("harmless", est), DualMode.ITERATIVE,
-                        StepKind.ITERATIVE, 3, 2, List.of("harmless"), Map.of("harmless", 0.45), T),
+                        StepKind.ITERATIVE, 3, 2, List.of("harmless"), Map.of("harmless", 0.45), T, Map.of("reward", 1L, "harmless", 2L)),
                 new FineTuneRequest("ft-3", Map.of("harmless", 0.7), 2, "dualign.scored", 2L, Map.of("0", 10L),
                         Map.of("0", 99L), T),
                 new CheckpointEvent(3, "policy/3", "a".repeat(64), Map.of("harmless", 0.7), 2,
@@ -31,9 +31,9 @@ public class EventsRoundTripTest {
                 new Alert(2, "harmless", est, 0.2, T),
                 Alert.of(Alert.Kind.NO_VERSION, 3, "", "no version answered", T),
                 new VersionEstimate(2, Map.of("harmless", est, "reward", new Estimate(0.6, 0.55, 0.65, 420)),
-                        Map.of("harmless", new Estimate(0.3, 0.2, 0.4, 420)), 420),
+                        Map.of("harmless", new Estimate(0.3, 0.2, 0.4, 420)), 420, Map.of("reward", 1L, "harmless", 2L)),
                 new DeploymentDecision(2, DeploymentDecision.Action.ROLLBACK, "harmless below its margin with confidence",
-                        Map.of("harmless", est), T),
+                        Map.of("harmless", est), T, Map.of("reward", 1L, "harmless", 2L)),
                 DeadLetter.of("dualign.responses", 1, 77, new byte[] {0, (byte) 0xff, 'x'}, "not valid JSON", T));
     }
 
@@ -56,6 +56,18 @@ public class EventsRoundTripTest {
             node.put("schema", 2).put("addedInSchemaTwo", "whatever").putObject("nested").put("x", 1);
             assertThat(Events.parse(e.getClass(), EventJson.writeBytes(node))).isEqualTo(e);
         }
+    }
+
+    @Test
+    void aScorerVersionMustBeARegistryVersion() throws Exception {
+        ObjectNode node = (ObjectNode) EventJson.mapper().readTree(examples().stream().filter(VersionEstimate.class::isInstance)
+                .findFirst().orElseThrow().toJsonBytes());
+        node.putObject("scorers").put("harmless", -1);
+        assertThatThrownBy(() -> Events.parse(VersionEstimate.class, EventJson.writeBytes(node)))
+                .isInstanceOf(InvalidEventException.class).hasMessageContaining("scorers.harmless");
+        node.putObject("scorers").put("harmless", "two");
+        assertThatThrownBy(() -> Events.parse(VersionEstimate.class, EventJson.writeBytes(node)))
+                .isInstanceOf(InvalidEventException.class).hasMessageContaining("scorers.harmless");
     }
 
     @Test
@@ -83,11 +95,12 @@ public class EventsRoundTripTest {
             case "ScoredSample" -> !List.of("promptId", "reward", "utilities").contains(field);
             case "FineTuneRequest" -> List.of("dataVersion", "fromOffsets", "toOffsets").contains(field);
             case "CheckpointEvent" -> field.equals("metrics");
-            case "DualUpdate" -> List.of("kind", "atLambdaMax", "margins").contains(field);
+            case "DualUpdate" -> List.of("kind", "atLambdaMax", "margins", "scorers").contains(field);
             case "DeadLetter" -> List.of("rawSize", "rawSha256").contains(field);
-            case "VersionEstimate" -> field.equals("bounds"); // absent: nothing may be decided on it
+            case "VersionEstimate" -> List.of("bounds", "scorers").contains(field); // no bounds: nothing may be decided on it
             case "Alert" -> List.of("kind", "detail").contains(field) || !field.equals("policyVersion")
                     && !field.equals("constraint") && !field.equals("timestamp") && ((Alert) e).kind() != Alert.Kind.VIOLATION;
+            case "DeploymentDecision" -> field.equals("scorers"); // absent: not recorded
             default -> false;
         };
     }

@@ -17,10 +17,40 @@ import java.util.Map;
 public final class ScorerSet implements AutoCloseable {
     private final WordTokenizer tokenizer;
     private final Map<String, Scorer> scorers;
+    private final Map<String, Long> versions;
 
-    private ScorerSet(WordTokenizer tokenizer, Map<String, Scorer> scorers) {
+    private ScorerSet(WordTokenizer tokenizer, Map<String, Scorer> scorers, Map<String, Long> versions) {
         this.tokenizer = tokenizer;
         this.scorers = scorers;
+        this.versions = versions;
+    }
+
+    /** The registry version of each scorer loaded, and of the tokenizer the built-in ones share (if any). */
+    public Map<String, Long> versions() {
+        return versions;
+    }
+
+    /**
+     * The latest registry version of the reward scorer, of each utility's and (when a scorer is
+     * built-in) of the bootstrap's tokenizer, in that order: what {@link #open(ModelRegistry, List,
+     * Device, Map)} loads. A job resolves them once, at submission, so that every subtask and every
+     * restart of that run scores with the same models even when a newer one is published meanwhile.
+     */
+    public static Map<String, Long> pin(ModelRegistry registry, List<String> utilities) {
+        check(registry, utilities);
+        Map<String, Long> out = new LinkedHashMap<>();
+        List<String> names = new ArrayList<>(List.of(ModelNames.REWARD));
+        names.addAll(utilities);
+        boolean builtIn = false;
+        for (String n : names) {
+            long v = registry.latest(n).get();
+            out.put(n, v);
+            builtIn |= !imported(registry, n, v);
+        }
+        if (builtIn) {
+            out.put(ModelNames.TOKENIZER, registry.latest(ModelNames.TOKENIZER).get());
+        }
+        return java.util.Collections.unmodifiableMap(out);
     }
 
     /** Fails naming the first utility without a scorer: for start-up checks. */
@@ -52,20 +82,31 @@ public final class ScorerSet implements AutoCloseable {
      * bootstrap's word tokenizer (loaded only when one is built-in), imported ones bring their own.
      */
     public static ScorerSet open(ModelRegistry registry, List<String> utilities, Device device) {
-        check(registry, utilities);
+        return open(registry, utilities, device, pin(registry, utilities));
+    }
+
+    /**
+     * The versions {@code pinned} (by {@link #pin}) of the reward scorer and each utility's; fails
+     * naming the model when one is not pinned or no longer in the registry.
+     */
+    public static ScorerSet open(ModelRegistry registry, List<String> utilities, Device device, Map<String, Long> pinned) {
         WordTokenizer tok = null;
         Map<String, Scorer> scorers = new LinkedHashMap<>();
+        Map<String, Long> versions = new LinkedHashMap<>();
         try {
             List<String> names = new ArrayList<>(List.of(ModelNames.REWARD));
             names.addAll(utilities);
             for (String n : names) {
-                java.nio.file.Path dir = registry.open(n, registry.latest(n).get());
+                long v = version(registry, pinned, n);
+                java.nio.file.Path dir = registry.open(n, v);
+                versions.put(n, v);
                 if (ImportedScorer.isImported(dir)) {
                     scorers.put(n, ImportedScorer.load(dir, n, device));
                 } else {
                     if (tok == null) {
-                        tok = WordTokenizer.load(registry.open(ModelNames.TOKENIZER, registry.latest(ModelNames.TOKENIZER).get())
-                                .resolve("tokenizer.json"));
+                        long tv = version(registry, pinned, ModelNames.TOKENIZER);
+                        tok = WordTokenizer.load(registry.open(ModelNames.TOKENIZER, tv).resolve("tokenizer.json"));
+                        versions.put(ModelNames.TOKENIZER, tv);
                     }
                     scorers.put(n, TrainedScorer.load(dir, tok, device));
                 }
@@ -77,7 +118,19 @@ public final class ScorerSet implements AutoCloseable {
             }
             throw e;
         }
-        return new ScorerSet(tok, scorers);
+        return new ScorerSet(tok, scorers, java.util.Collections.unmodifiableMap(versions));
+    }
+
+    private static long version(ModelRegistry registry, Map<String, Long> pinned, String name) {
+        Long v = pinned.get(name);
+        if (v == null) {
+            throw new IllegalArgumentException("no version of '" + name + "' was pinned for this run (pinned: " + pinned + ")");
+        }
+        if (!registry.versions(name).contains(v)) {
+            throw new IllegalArgumentException("'" + name + "' version " + v + ", which this run scores with, is no longer in the registry "
+                    + registry.root() + ": it was pruned or deleted; start the job afresh to score with the newest one");
+        }
+        return v;
     }
 
     /**

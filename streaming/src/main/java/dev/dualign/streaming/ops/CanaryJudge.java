@@ -115,6 +115,7 @@ public final class CanaryJudge extends KeyedBroadcastProcessFunction<String, Ver
         if (reward != null && stable != null && version > stable) {
             evidence.put(VersionEstimate.REWARD, reward); // the reward test was part of this decision
         }
-        out.collect(new DeploymentDecision(version, action, d.reason(), evidence, System.currentTimeMillis()));
+        out.collect(new DeploymentDecision(version, action, d.reason(), evidence, System.currentTimeMillis(),
+                settings.scorers()));
     }
 }

@@ -23,7 +23,8 @@ final class DecisionEvents {
     /** @param margins the absolute margins now, or null while a relative one is unresolved */
     DualUpdate update(DualStep step, double[] margins, long now) {
         return new DualUpdate(settings.constraintSet(), step.lambdaByName(names), step.evidence(), settings.control().mode(), step.kind(),
-                step.step(), step.version(), step.atLambdaMax(), margins == null ? null : DualStep.byName(names, margins), now);
+                step.step(), step.version(), step.atLambdaMax(), margins == null ? null : DualStep.byName(names, margins), now,
+                settings.scorers());
     }
 
     /** The fine-tune a step asks for: from the version it measured, on that version's samples. */

@@ -94,7 +94,12 @@ public final class ScoreBatchOperator extends AbstractStreamOperator<ScoredSampl
         } catch (RuntimeException e) {
             throw DjlCheck.explain(e);
         }
-        scorers = ScorerSet.open(new ModelRegistry(Path.of(settings.registry())), settings.names(), device);
+        registry = new ModelRegistry(Path.of(settings.registry()));
+        // the versions pinned when the job was built: a failover or another subtask never picks up a
+        // scorer published meanwhile (one estimate, one set of scorers)
+        scorers = settings.scorers().isEmpty() ? ScorerSet.open(registry, settings.names(), device)
+                : ScorerSet.open(registry, settings.names(), device, settings.scorers());
+        pinInRegistry();
         var group = getMetricGroup();
         scored = group.counter(METRIC_SCORED);
         group.meter(METRIC_SCORED_RATE, new MeterView(scored));
@@ -105,6 +110,22 @@ public final class ScoreBatchOperator extends AbstractStreamOperator<ScoredSampl
             schedule();
         }
     }
+
+    /**
+     * Pins this run's scorer versions in the registry, so that pruning keeps them while it runs; a pin
+     * expires after {@link ModelRegistry#PIN_TTL_MS}, so it is rewritten at most daily while scoring.
+     */
+    private void pinInRegistry() {
+        lastPinned = System.currentTimeMillis();
+        try {
+            scorers.versions().forEach((name, v) -> registry.pin(name, settings.scorerPinHolder(), List.of(v)));
+        } catch (RuntimeException e) {
+            LOG.warn("cannot pin the scorer versions {} in the registry: pruning may remove them ({})", scorers.versions(), e.toString());
+        }
+    }
+
+    private transient long lastPinned;
+    private transient ModelRegistry registry;
 
     @Override
     public void processElement(StreamRecord<ResponseEvent> record) {
@@ -145,6 +166,9 @@ public final class ScoreBatchOperator extends AbstractStreamOperator<ScoredSampl
     }
 
     private void flush() {
+        if (System.currentTimeMillis() - lastPinned > 24 * 3600_000L) {
+            pinInRegistry(); // a live run's pin must outlive the registry's pin TTL
+        }
         if (timer != null) {
             timer.cancel(false);
             timer = null;

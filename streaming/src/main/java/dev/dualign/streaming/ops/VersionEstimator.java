@@ -72,8 +72,10 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, List<Esti
         // a primitive array: read and written on every sample, so its (de)serialization must be cheap.
         // Its slots are positional, so the state's name carries the layout: after the constraints
         // change, a restored job starts the estimates afresh instead of reading one utility's
-        // statistics as another's.
-        state = getRuntimeContext().getState(new ValueStateDescriptor<>("estimator[" + String.join(",", tracked) + "]+betting-cs+reward-cs",
+        // statistics as another's. The scorer versions are in it too: an estimate is of one set of
+        // scorers, so a restart that scores with a newer one starts a new series instead of mixing two.
+        state = getRuntimeContext().getState(new ValueStateDescriptor<>("estimator[" + String.join(",", tracked) + "]+betting-cs+reward-cs"
+                + scorerTag(settings.scorers()),
                 org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo.DOUBLE_PRIMITIVE_ARRAY_TYPE_INFO));
         gauges = new ConcurrentHashMap<>();
         registered = new java.util.HashSet<>();
@@ -82,6 +84,13 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, List<Esti
         clippedRewards = metrics.counter(METRIC_CLIPPED_REWARDS);
         inclusionLatency = metrics.histogram(METRIC_INCLUSION_LATENCY,
                 new org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram(10_000));
+    }
+
+    /** The scorer versions as a state-name suffix ({@code @reward=1,harmless=2}); empty when none are pinned. */
+    static String scorerTag(Map<String, Long> scorers) {
+        StringBuilder b = new StringBuilder();
+        scorers.forEach((n, v) -> b.append(b.length() == 0 ? "@" : ",").append(n).append('=').append(v));
+        return b.toString();
     }
 
     /** The group's key: the version of its samples (a {@link MicroBatcher} groups by version). */
