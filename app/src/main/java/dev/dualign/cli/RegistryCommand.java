@@ -77,14 +77,15 @@ final class RegistryCommand implements Runnable {
     }
 
     @Command(name = "scorer", mixinStandardHelpOptions = true,
-            description = {"Publish your own reward or utility scorer: a TorchScript model and its Hugging Face tokenizer.json.",
+            description = {"Publish your own reward or utility scorer: a TorchScript (.pt) or ONNX (.onnx) model and its Hugging",
+                "Face tokenizer.json. TorchScript runs on DJL's PyTorch engine, ONNX on its OnnxRuntime engine.",
                 "The prompt and response go in as a text pair (the tokenizer's template), truncated and padded to --max-length;",
                 "the score is one output column, raw or through --transform. The model is run on test pairs first; one that",
                 "does not run is refused and nothing is published. The job, server and fine-tuner use the newest version of",
                 "each name when they start. Contract and exporting a Hugging Face model: docs/plug-in.md.",
                 "Trust: a TorchScript file is code. Loading it (here, and in every job, server and fine-tuner that uses it)",
                 "runs what its author put in it. Import only models from people you trust; the manifest records the file's",
-                "sha256 and who imported it."})
+                "sha256 and who imported it. An ONNX file is a graph of standard operators, not code."})
     static final class ImportScorer implements Callable<Integer> {
         @Spec
         CommandSpec spec;
@@ -92,7 +93,7 @@ final class RegistryCommand implements Runnable {
         @Option(names = "--name", required = true, description = "reward, or the utility of a constraint (e.g. harmless).")
         String name;
 
-        @Option(names = "--model", required = true, paramLabel = "FILE", description = "TorchScript file (torch.jit.save).")
+        @Option(names = "--model", required = true, paramLabel = "FILE", description = "TorchScript file (torch.jit.save), or ONNX file (.onnx).")
         Path model;
 
         @Option(names = "--tokenizer", required = true, paramLabel = "FILE", description = "Hugging Face tokenizer.json.")
@@ -144,7 +145,7 @@ final class RegistryCommand implements Runnable {
                 spec.commandLine().getErr().println("dualign registry import scorer: " + e.getMessage());
                 return Dualign.EXIT_BAD_INPUT;
             }
-            out.printf("published %s version %d to %s%n", name, r.manifest().version(), reg.root());
+            out.printf("published %s version %d to %s (%s)%n", name, r.manifest().version(), reg.root(), r.spec().format());
             out.printf("  inputs %s, output %d%s, transform %s, max length %d%n", r.spec().inputs(), r.spec().output(),
                     r.spec().label() == null ? "" : " (" + r.spec().label() + ")", r.spec().transform(), r.spec().maxLength());
             for (int i = 0; i < ScorerImport.SMOKE.size(); i++) {

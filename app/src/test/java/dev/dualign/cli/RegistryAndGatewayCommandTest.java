@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The command line of issue #14: `registry import scorer` publishes the fixture and refuses what
+ * The command line of issues #14 and #30: `registry import scorer` publishes the fixture (TorchScript and ONNX) and refuses what
  * would not run with exit code 2 and the reason; gateway mode's configuration fails at start-up
  * naming the key.
  */
@@ -26,6 +26,11 @@ class RegistryAndGatewayCommandTest {
                 FIXTURE + "model.pt", "--tokenizer", FIXTURE + "tokenizer.json", "--label", "harmless", "--transform", "softmax");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("published harmless version 0", "output 1 (harmless)", "transform softmax", "max length 64");
+        // the same classifier as ONNX: the same options, run by the OnnxRuntime engine
+        CliRun onnx = CliRun.of("registry", "import", "scorer", "--registry", reg.toString(), "--name", "harmless", "--model",
+                FIXTURE + "model.onnx", "--tokenizer", FIXTURE + "tokenizer.json", "--label", "harmless", "--transform", "softmax");
+        assertThat(onnx.code()).as(onnx.err()).isZero();
+        assertThat(onnx.out()).contains("published harmless version 1", "(onnx)", "output 1 (harmless)", "max length 64");
         CliRun list = CliRun.of("registry", "list", "--registry", reg.toString());
         assertThat(list.code()).isZero();
         assertThat(list.out()).contains("harmless", "imported-scorer");

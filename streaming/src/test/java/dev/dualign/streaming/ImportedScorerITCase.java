@@ -40,15 +40,17 @@ import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.junit.jupiter.api.Order;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A team's own scorer in the job: the fixture's TorchScript classifier and Hugging Face tokenizer
- * (fixtures/tiny-bert-scorer), imported as the harmlessness scorer beside the built-in reward,
- * scores every response on a MiniCluster reading the embedded broker; its scores in
- * {@code dualign.scored} are those of the same model and tokenizer run directly through DJL here.
+ * A team's own scorer in the job: the fixture's classifier and Hugging Face tokenizer
+ * (fixtures/tiny-bert-scorer), imported from its TorchScript file and from its ONNX file as the
+ * harmlessness scorer beside the built-in reward, scores every response on a MiniCluster reading the
+ * embedded broker; its scores in {@code dualign.scored} are those of the same model and tokenizer run
+ * directly through the same DJL engine here (PyTorch for {@code model.pt}, OnnxRuntime for {@code model.onnx}).
  */
 class ImportedScorerITCase {
     @RegisterExtension
@@ -65,29 +67,33 @@ class ImportedScorerITCase {
     @TempDir
     static Path tmp;
 
-    @Test
-    void theJobScoresWithTheImportedModelExactlyAsDjlRunsIt() throws Exception {
-        Path registry = tmp.resolve("registry");
+    @ParameterizedTest
+    @ValueSource(strings = {"model.pt", "model.onnx"})
+    void theJobScoresWithTheImportedModelExactlyAsDjlRunsIt(String file) throws Exception {
+        String run = file.endsWith(".onnx") ? "onnx" : "pt";
+        Path registry = tmp.resolve("registry-" + run);
         TestModels.copyTree(TestModels.registry(), registry);
         ModelRegistry reg = new ModelRegistry(registry);
-        ScorerImport.Result imported = ScorerImport.publish(reg, new ScorerImport.Request("harmless", FIXTURE.resolve("model.pt"),
+        ScorerImport.Result imported = ScorerImport.publish(reg, new ScorerImport.Request("harmless", FIXTURE.resolve(file),
                 FIXTURE.resolve("tokenizer.json"), null, null, "harmless", null, null, "softmax"), Device.cpu());
         assertThat(imported.manifest().version()).isEqualTo(1); // on top of the bootstrap's built-in version 0
+        assertThat(reg.manifest("harmless", 1).info()).containsEntry("format", file.endsWith(".onnx") ? "onnx" : "torchscript");
 
         Map<String, Object> m = new HashMap<>(Map.of("constraints.harmless", 0.5, "dual.mode", "iterative",
                 "scoring.registry", registry.toString(), "scoring.device", "cpu", "scoring.batch-size", 16,
-                "checkpoint.interval-ms", 200, "checkpoint.dir", tmp.resolve("ckpt").toUri().toString(), "flink.parallelism", 1,
+                "checkpoint.interval-ms", 200, "checkpoint.dir", tmp.resolve("ckpt-" + run).toUri().toString(), "flink.parallelism", 1,
                 "metrics.prometheus-port", 0));
         JobSettings s = JobSettings.from(Config.of(m, JobConfig.ALL, JobConfig.PASS_THROUGH), tmp);
-        KafkaSettings d = KAFKA.settings("imp");
-        KafkaSettings k = new KafkaSettings(d.bootstrapServers(), "imp", 1, 1, true, "imp-tx", 60000, 1 << 20, "imp-group", Map.of());
+        KafkaSettings d = KAFKA.settings("imp-" + run);
+        KafkaSettings k = new KafkaSettings(d.bootstrapServers(), "imp-" + run, 1, 1, true, "imp-" + run + "-tx", 60000, 1 << 20,
+                "imp-" + run + "-group", Map.of());
         TopicAdmin.ensure(k).requireOk();
         Configuration c = JobEnvironment.configuration(s);
         c.setString("restart-strategy.type", "none");
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(c);
         env.setParallelism(1);
         AlignmentJob.kafka(env, s, k, false);
-        JobClient job = env.executeAsync("imported-scorer");
+        JobClient job = env.executeAsync("imported-scorer-" + run);
 
         List<ResponseEvent> responses = new ArrayList<>();
         SplittableRandom rnd = new SplittableRandom(3);
@@ -111,11 +117,11 @@ class ImportedScorerITCase {
         }
         assertThat(scored).hasSize(responses.size());
 
-        // the same model and tokenizer, straight through DJL: BERT pair encoding padded to the
-        // config's 64 positions, logits → softmax of column 1 ("harmless" in id2label)
+        // the same model and tokenizer, straight through the same DJL engine: BERT pair encoding padded
+        // to the config's 64 positions, logits → softmax of column 1 ("harmless" in id2label)
         Map<String, Double> direct = new HashMap<>();
         Criteria<NDList, NDList> criteria = Criteria.builder().setTypes(NDList.class, NDList.class)
-                .optModelPath(FIXTURE.resolve("model.pt").toAbsolutePath()).optEngine("PyTorch").build();
+                .optModelPath(FIXTURE.resolve(file).toAbsolutePath()).optEngine(file.endsWith(".onnx") ? "OnnxRuntime" : "PyTorch").build();
         try (HuggingFaceTokenizer tok = HuggingFaceTokenizer.builder().optTokenizerPath(FIXTURE.resolve("tokenizer.json"))
                         .optPadToMaxLength().optMaxLength(64).optTruncation(true).build();
                 ZooModel<NDList, NDList> model = criteria.loadModel();
@@ -132,13 +138,15 @@ class ImportedScorerITCase {
                 mask[i] = enc[i].getAttentionMask();
                 types[i] = enc[i].getTypeIds();
             }
-            float[] logits = predictor.predict(new NDList(nd.create(ids), nd.create(mask), nd.create(types))).get(0).toFloatArray();
+            NDList in = new NDList(nd.create(ids), nd.create(mask), nd.create(types));
+            float[] logits = predictor.predict(in).get(0).toFloatArray();
             assertThat(logits).hasSize(2 * responses.size());
             for (int i = 0; i < responses.size(); i++) {
                 direct.put(responses.get(i).id(), 1 / (1 + Math.exp(logits[2 * i] - logits[2 * i + 1])));
             }
         }
         for (ScoredSample x : scored) {
+            // the job's 16-row batches against one 50-row batch: another shape, float32 rounding apart (decision 24)
             assertThat(x.utilities().get("harmless")).as("harmless of %s", x.id()).isCloseTo(direct.get(x.id()), within(1e-5));
         }
         // the scores carry information: the fixture does not call every response the same

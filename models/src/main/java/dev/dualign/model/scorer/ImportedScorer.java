@@ -24,12 +24,14 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * A scorer a team brings: a TorchScript model run by DJL's PyTorch engine, with any Hugging Face
- * {@code tokenizer.json}, published by {@code dualign registry import scorer}. The prompt and the
- * response are encoded as a pair (the tokenizer's own template: [CLS] prompt [SEP] response [SEP]
- * for BERT), truncated longest-first and padded to {@link Spec#maxLength()}, so every batch has one
- * shape and a response scores the same in any company (see {@link ScorerSet#score(List, int)}).
- * The score is one output column of the model, raw or through a sigmoid or a softmax.
+ * A scorer a team brings: a TorchScript model run by DJL's PyTorch engine or an ONNX model run by
+ * DJL's OnnxRuntime engine (the format recorded in its spec picks the engine, decision 30), with any
+ * Hugging Face {@code tokenizer.json}, published by {@code dualign registry import scorer}. The
+ * prompt and the response are encoded as a pair (the tokenizer's own template: [CLS] prompt [SEP]
+ * response [SEP] for BERT), truncated longest-first and padded to {@link Spec#maxLength()}, so every
+ * batch has one shape and a response scores the same in any company (see
+ * {@link ScorerSet#score(List, int)}). The score is one output column of the model, raw or through a
+ * sigmoid or a softmax.
  */
 public final class ImportedScorer implements Scorer {
     /** The file beside the model that says how to run it; its presence marks an imported scorer. */
@@ -39,13 +41,21 @@ public final class ImportedScorer implements Scorer {
     public static final String KIND = "imported-scorer";
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** {@link Spec#format()} of a TorchScript model, run by DJL's PyTorch engine. */
+    public static final String TORCHSCRIPT = "torchscript";
+    /** {@link Spec#format()} of an ONNX model, run by DJL's OnnxRuntime engine when its plugin folder is on the class path. */
+    public static final String ONNX = "onnx";
+    /** DJL's name of the engine that runs ONNX models. */
+    public static final String ONNX_ENGINE = "OnnxRuntime";
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ImportedScorer.class);
+
     /** The model inputs the tokenizer can fill, by the names Hugging Face models use. */
     public static final List<String> KNOWN_INPUTS = List.of("input_ids", "attention_mask", "token_type_ids");
 
     /**
      * How to run an imported model.
      *
-     * @param format {@code torchscript}
+     * @param format {@code torchscript} or {@code onnx}: which DJL engine runs the model
      * @param modelFile the model's file name in the version's directory
      * @param inputs the model's inputs in order, each one of {@link #KNOWN_INPUTS}, int64 [batch, maxLength]
      * @param output the column of a [batch, classes] output that is the score (ignored for a [batch] or [batch, 1] output)
@@ -57,8 +67,8 @@ public final class ImportedScorer implements Scorer {
     public record Spec(String format, String modelFile, List<String> inputs, int output, String transform, int maxLength,
             String label) {
         public Spec {
-            if (!format.equals("torchscript")) {
-                throw new IllegalArgumentException("model format must be torchscript, got " + format);
+            if (!format.equals(TORCHSCRIPT) && !format.equals(ONNX)) {
+                throw new IllegalArgumentException("model format must be torchscript or onnx, got " + format);
             }
             if (inputs.isEmpty() || !KNOWN_INPUTS.containsAll(inputs) || inputs.stream().distinct().count() != inputs.size()) {
                 throw new IllegalArgumentException("inputs must be distinct names among " + KNOWN_INPUTS + ", got " + inputs);
@@ -83,6 +93,53 @@ public final class ImportedScorer implements Scorer {
     private final HuggingFaceTokenizer tokenizer;
     private final ZooModel<NDList, NDList> model;
     private final Predictor<NDList, NDList> predictor;
+
+    /** The format of a model file, by its name: {@code .onnx} is ONNX, anything else TorchScript. */
+    public static String formatOf(Path modelFile) {
+        return modelFile.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".onnx") ? ONNX : TORCHSCRIPT;
+    }
+
+    /** The DJL engine that runs a format. */
+    static String engineOf(String format) {
+        return format.equals(ONNX) ? ONNX_ENGINE : "PyTorch";
+    }
+
+    /**
+     * Whether DJL can run ONNX models here: the OnnxRuntime engine's jars (a 137 MB plugin, decision 30)
+     * are on the class path. The launcher always has them; a Flink cluster has them when its {@code lib/}
+     * has {@code streaming/target/flink-lib-onnx/}.
+     */
+    public static boolean onnxAvailable() {
+        try {
+            return ai.djl.engine.Engine.hasEngine(ONNX_ENGINE);
+        } catch (RuntimeException | LinkageError e) {
+            return false;
+        }
+    }
+
+    /** Why an ONNX scorer cannot load here, and what to do about it. */
+    public static String onnxMissing() {
+        return "DJL's OnnxRuntime engine is not on the class path: bin/dualign puts app/target/engines/onnxruntime/ on it "
+                + "(rebuild with bin/dualign if that folder is missing); on a Flink cluster copy streaming/target/flink-lib-onnx/*.jar "
+                + "(built by bin/dualign job --jar) into Flink's lib/ beside flink-lib/ and restart it (decision 30)";
+    }
+
+    /**
+     * The device an engine runs on for {@code requested}: a GPU only when that engine sees one. The
+     * onnxruntime jar the build ships is the CPU build, so on a GPU machine a TorchScript scorer runs on
+     * the GPU and an ONNX one on the CPU unless {@code onnxruntime_gpu} replaces it (logged either way).
+     */
+    static Device deviceFor(String engine, Device requested) {
+        if (!requested.isGpu()) {
+            return requested;
+        }
+        int gpus = ai.djl.engine.Engine.getEngine(engine).getGpuCount();
+        if (gpus > 0) {
+            return requested;
+        }
+        LOG.warn("DJL's {} engine sees no GPU; its scorers run on the CPU", engine);
+        return Device.cpu();
+    }
 
     private ImportedScorer(String name, Spec spec, HuggingFaceTokenizer tokenizer, ZooModel<NDList, NDList> model) {
         this.name = name;
@@ -138,14 +195,31 @@ public final class ImportedScorer implements Scorer {
         } catch (IOException | RuntimeException e) {
             throw new IllegalArgumentException("cannot load the tokenizer " + tokenizerFile + ": " + e.getMessage(), e);
         }
+        boolean onnx = spec.format().equals(ONNX);
+        String what = onnx ? "ONNX" : "TorchScript";
+        if (onnx && !onnxAvailable()) {
+            tok.close();
+            throw new IllegalArgumentException("cannot load the ONNX model " + modelFile + ": " + onnxMissing());
+        }
         try {
-            Criteria<NDList, NDList> criteria = Criteria.builder().setTypes(NDList.class, NDList.class)
-                    .optModelPath(modelFile.toAbsolutePath()).optModelName(stem(modelFile)).optEngine("PyTorch")
-                    .optDevice(device).optOption("mapLocation", "true").build();
-            return new ImportedScorer(name, spec, tok, criteria.loadModel());
+            String engine = engineOf(spec.format());
+            var builder = Criteria.builder().setTypes(NDList.class, NDList.class).optModelPath(modelFile.toAbsolutePath())
+                    .optModelName(stem(modelFile)).optEngine(engine).optDevice(deviceFor(engine, device));
+            if (!onnx) {
+                builder.optOption("mapLocation", "true");
+            } else {
+                // as many threads as the PyTorch scorers get (bin/dualign: 1), unless set apart; ORT's default is every core
+                String threads = System.getProperty("ai.djl.onnxruntime.num_threads", System.getProperty("ai.djl.pytorch.num_threads"));
+                if (threads != null) {
+                    builder.optOption("intraOpNumThreads", threads);
+                }
+            }
+            ImportedScorer s = new ImportedScorer(name, spec, tok, builder.build().loadModel());
+            LOG.info("scorer {}: {} model {} on {} ({} engine)", name, what, modelFile.getFileName(), s.device(), engine);
+            return s;
         } catch (IOException | ModelNotFoundException | MalformedModelException | RuntimeException e) {
             tok.close();
-            throw new IllegalArgumentException("cannot load the TorchScript model " + modelFile + ": " + e.getMessage(), e);
+            throw new IllegalArgumentException("cannot load the " + what + " model " + modelFile + ": " + e.getMessage(), e);
         }
     }
 
@@ -162,6 +236,11 @@ public final class ImportedScorer implements Scorer {
 
     public Spec spec() {
         return spec;
+    }
+
+    /** Where the model runs: what the job logs for each scorer. */
+    public Device device() {
+        return model.getNDManager().getDevice();
     }
 
     /** The tokenizer's encoding of each pair (for tests and the importer's report). */
@@ -181,7 +260,8 @@ public final class ImportedScorer implements Scorer {
         Encoding[] enc = encode(batch);
         int b = batch.size();
         int len = spec.maxLength();
-        try (NoGrad g = NoGrad.enter(); NDManager m = model.getNDManager().newSubManager()) {
+        // grad mode is PyTorch's alone; OnnxRuntime records nothing
+        try (NoGrad g = spec.format().equals(TORCHSCRIPT) ? NoGrad.enter() : null; NDManager m = model.getNDManager().newSubManager()) {
             NDList inputs = new NDList();
             for (String input : spec.inputs()) {
                 long[] flat = new long[b * len];
@@ -196,12 +276,15 @@ public final class ImportedScorer implements Scorer {
                     }
                     System.arraycopy(row, 0, flat, i * len, len);
                 }
-                inputs.add(m.create(flat, new Shape(b, len)));
+                NDArray x = m.create(flat, new Shape(b, len));
+                x.setName(input); // ONNX feeds inputs by name
+                inputs.add(x);
             }
             NDList out = predictor.predict(inputs);
-            NDArray o = out.get(0).toType(DataType.FLOAT32, false);
+            NDArray o = out.get(0).getDataType() == DataType.FLOAT32 ? out.get(0) : out.get(0).toType(DataType.FLOAT32, false);
             return column(o.toFloatArray(), o.getShape(), b);
-        } catch (TranslateException e) {
+        } catch (TranslateException | ai.djl.engine.EngineException | IllegalArgumentException | UnsupportedOperationException e) {
+            // the engine refused the inputs: the importer tries the next input set, the job fails naming the scorer
             throw new IllegalStateException("scorer " + name + " failed: " + e.getMessage(), e);
         }
     }

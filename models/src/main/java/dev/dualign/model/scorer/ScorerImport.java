@@ -16,10 +16,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Publishes a team's own scorer as a registry version after checking that it runs: the model is
- * loaded with its tokenizer exactly as the job will load it and scores a few pairs, and a model
- * that fails to load, rejects its inputs, returns the wrong shape or a non-finite score is
- * refused with the reason and nothing is published.
+ * Publishes a team's own scorer, TorchScript ({@code .pt}) or ONNX ({@code .onnx}), as a registry
+ * version after checking that it runs: the model is loaded with its tokenizer exactly as the job will
+ * load it (by the engine its format names) and scores a few pairs, and a model that fails to load,
+ * rejects its inputs, returns the wrong shape or a non-finite score, or a tokenizer with ids beyond
+ * the model's vocabulary, is refused with the reason and nothing is published.
  */
 public final class ScorerImport {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -37,7 +38,7 @@ public final class ScorerImport {
      * What to import.
      *
      * @param name the registry name: {@code reward} or a constraint's utility
-     * @param model the TorchScript file
+     * @param model the TorchScript file, or an ONNX file ({@code .onnx})
      * @param tokenizer a Hugging Face {@code tokenizer.json}
      * @param config a Hugging Face {@code config.json} (its {@code id2label} and
      *     {@code max_position_embeddings}), or null: then {@code config.json} beside the model, if any
@@ -59,10 +60,8 @@ public final class ScorerImport {
         require(Files.isRegularFile(r.model()), "--model", "no such file: " + r.model());
         require(Files.isRegularFile(r.tokenizer()), "--tokenizer", "no such file: " + r.tokenizer());
         require(r.output() == null || r.label() == null, "--output", "give --output or --label, not both");
-        String lower = r.model().getFileName().toString().toLowerCase(java.util.Locale.ROOT);
-        require(!lower.endsWith(".onnx"), "--model", "ONNX models are not imported (decision 23: the engine would add 137 MB "
-                + "of natives to every deployment): export it to TorchScript (torch.jit.trace or torch.jit.script, then save); "
-                + "docs/plug-in.md shows how");
+        String format = ImportedScorer.formatOf(r.model());
+        require(!format.equals(ImportedScorer.ONNX) || ImportedScorer.onnxAvailable(), "--model", ImportedScorer.onnxMissing());
         Path configFile = r.config() != null ? r.config() : r.model().resolveSibling("config.json");
         JsonNode config = null;
         if (Files.isRegularFile(configFile)) {
@@ -74,6 +73,7 @@ public final class ScorerImport {
         } else {
             require(r.config() == null, "--config", "no such file: " + r.config());
         }
+        checkVocabulary(r.tokenizer(), config, configFile);
         Map<Integer, String> labels = labels(config);
         int output = 0;
         String label = null;
@@ -95,16 +95,16 @@ public final class ScorerImport {
         int maxLength = r.maxLength() != null ? r.maxLength()
                 : config != null && config.path("max_position_embeddings").canConvertToInt()
                         ? Math.min(DEFAULT_MAX_LENGTH, config.get("max_position_embeddings").asInt()) : DEFAULT_MAX_LENGTH;
-        String modelFile = "model.pt";
+        String modelFile = format.equals(ImportedScorer.ONNX) ? "model.onnx" : "model.pt";
         List<List<String>> tries = r.inputs() != null ? List.of(r.inputs()) : INPUT_GUESSES;
         List<String> failures = new ArrayList<>();
         for (List<String> inputs : tries) {
-            ImportedScorer.Spec spec = new ImportedScorer.Spec("torchscript", modelFile, inputs, output, r.transform(), maxLength, label);
+            ImportedScorer.Spec spec = new ImportedScorer.Spec(format, modelFile, inputs, output, r.transform(), maxLength, label);
             double[] scores;
             try (ImportedScorer s = ImportedScorer.load(r.name(), spec, r.model(), r.tokenizer(), device)) {
                 scores = s.score(SMOKE);
             } catch (IllegalStateException | ai.djl.engine.EngineException e) {
-                failures.add(inputs + ": " + firstLine(e.getCause() != null ? e.getCause().getMessage() : e.getMessage()));
+                failures.add(inputs + ": " + firstLine(rootCause(e).getMessage()));
                 continue;
             }
             for (double x : scores) {
@@ -114,9 +114,10 @@ public final class ScorerImport {
             }
             Map<String, String> info = new LinkedHashMap<>();
             info.put("kind", ImportedScorer.KIND);
-            info.put("format", "torchscript");
+            info.put("format", format); // picks the engine that runs it (decision 30)
             info.put("source", r.model().toAbsolutePath().toString());
-            // a TorchScript file is code its author wrote: record what was imported, and by whom
+            // a TorchScript file is code its author wrote (an ONNX file is a graph of standard operators):
+            // record what was imported, and by whom
             info.put("sourceSha256", sha256(r.model()));
             info.put("importedBy", System.getProperty("user.name", "unknown"));
             info.put("importedAt", java.time.Instant.now().toString());
@@ -146,6 +147,38 @@ public final class ScorerImport {
         }
     }
 
+    /**
+     * Refuses a tokenizer that gives ids the model has no embedding for, when the config says the
+     * model's {@code vocab_size}: the model would fail (or, on some engines, read past its table) on
+     * the first response that uses such a token, which the smoke pairs may not.
+     */
+    static void checkVocabulary(Path tokenizer, JsonNode config, Path configFile) {
+        if (config == null || !config.path("vocab_size").canConvertToInt()) {
+            return;
+        }
+        int vocab = config.get("vocab_size").asInt();
+        JsonNode t;
+        try {
+            t = JSON.readTree(tokenizer.toFile());
+        } catch (IOException e) {
+            throw new IllegalArgumentException("--tokenizer: " + tokenizer + " is not JSON: " + e.getMessage(), e);
+        }
+        long max = -1;
+        JsonNode v = t.path("model").path("vocab");
+        if (v.isObject()) { // WordPiece, BPE, WordLevel: token → id
+            for (JsonNode id : (Iterable<JsonNode>) v::elements) {
+                max = Math.max(max, id.asLong());
+            }
+        } else if (v.isArray()) { // Unigram: [token, score], the id is the position
+            max = v.size() - 1;
+        }
+        for (JsonNode a : t.path("added_tokens")) {
+            max = Math.max(max, a.path("id").asLong());
+        }
+        require(max < vocab, "--tokenizer", tokenizer + " has token ids up to " + max + ", but the model's vocabulary has "
+                + vocab + " entries (vocab_size in " + configFile + "): it is not this model's tokenizer; nothing was published");
+    }
+
     /** {@code id2label} of a Hugging Face config, by index. */
     static Map<Integer, String> labels(JsonNode config) {
         Map<Integer, String> out = new LinkedHashMap<>();
@@ -161,6 +194,15 @@ public final class ScorerImport {
             }
         }
         return out;
+    }
+
+    /** The engine's own exception under DJL's and ours (their messages repeat its class name). */
+    private static Throwable rootCause(Throwable e) {
+        Throwable t = e;
+        while (t.getCause() != null && t.getCause() != t) {
+            t = t.getCause();
+        }
+        return t;
     }
 
     /** The line of an engine's message that says what failed (PyTorch ends with "RuntimeError: …"). */

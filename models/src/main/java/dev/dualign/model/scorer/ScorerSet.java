@@ -15,6 +15,7 @@ import java.util.Map;
  * ones ({@link ImportedScorer}) with their own. One per Flink subtask.
  */
 public final class ScorerSet implements AutoCloseable {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ScorerSet.class);
     private final WordTokenizer tokenizer;
     private final Map<String, Scorer> scorers;
     private final Map<String, Long> versions;
@@ -109,6 +110,7 @@ public final class ScorerSet implements AutoCloseable {
                         versions.put(ModelNames.TOKENIZER, tv);
                     }
                     scorers.put(n, TrainedScorer.load(dir, tok, device));
+                    LOG.info("scorer {}: built-in model on {} (PyTorch engine)", n, device); // an imported one logs its own
                 }
             }
         } catch (RuntimeException e) {

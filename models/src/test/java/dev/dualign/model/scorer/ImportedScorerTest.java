@@ -161,9 +161,6 @@ class ImportedScorerTest {
         assertThatThrownBy(() -> ScorerImport.publish(reg, new ScorerImport.Request("harmless", notAModel,
                 FIXTURE.resolve("tokenizer.json"), FIXTURE.resolve("config.json"), null, null, null, null, "none"), Device.cpu()))
                 .hasMessageContaining("cannot load the TorchScript model");
-        assertThatThrownBy(() -> ScorerImport.publish(reg, new ScorerImport.Request("harmless", FIXTURE.resolve("model.onnx"),
-                FIXTURE.resolve("tokenizer.json"), null, null, null, null, null, "none"), Device.cpu()))
-                .hasMessageContaining("ONNX");
         assertThatThrownBy(() -> ScorerImport.publish(reg, new ScorerImport.Request("harmless", FIXTURE.resolve("model.pt"),
                 root.resolve("missing.json"), null, null, null, null, null, "none"), Device.cpu()))
                 .hasMessageContaining("--tokenizer");
