@@ -167,7 +167,7 @@ final class BenchJob implements Callable<Integer> {
 
     /** Scorer throughput with {@code threads} scorer sets working on disjoint halves, as the job's subtasks do. */
     private static double rawScorers(JobSettings s, List<ResponseEvent> traffic, int threads) throws Exception {
-        List<Scorer.PromptResponse> pairs = traffic.stream().map(e -> new Scorer.PromptResponse(e.prompt(), e.response())).toList();
+        List<Scorer.PromptResponse> pairs = traffic.stream().map(Scorer.PromptResponse::of).toList();
         int per = pairs.size() / threads / s.batchSize() * s.batchSize();
         List<ScorerSet> sets = new ArrayList<>();
         try {

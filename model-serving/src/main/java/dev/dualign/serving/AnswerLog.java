@@ -29,8 +29,13 @@ final class AnswerLog {
         return version;
     }
 
-    /** Logs each choice of a completed chat completion (a plain answer, or a stream put together). */
-    void log(String prompt, JsonNode completion) {
+    /**
+     * Logs each choice of a completed chat completion (a plain answer, or a stream put together) under
+     * the request's last user message, with the whole conversation and the choice's tool calls.
+     */
+    void log(JsonNode request, JsonNode completion) {
+        String prompt = lastUserMessage(request);
+        List<dev.dualign.core.event.ChatMessage> conversation = Conversations.messages(request.path("messages"));
         if (completion == null || !completion.path("choices").isArray()) {
             return;
         }
@@ -45,7 +50,8 @@ final class AnswerLog {
             int index = c.path("index").asInt(events.size());
             String text = c.path("message").path("content").asText("");
             events.add(new ResponseEvent(choices.size() == 1 ? id : id + "-" + index, id, prompt, text, version,
-                    logprob(c.path("logprobs")), null, ResponseEvent.SOURCE_POLICY, now, label));
+                    logprob(c.path("logprobs")), null, ResponseEvent.SOURCE_POLICY, now, label, conversation,
+                    Conversations.toolCalls(c.path("message").path("tool_calls"))));
         }
         accept(id, events);
     }

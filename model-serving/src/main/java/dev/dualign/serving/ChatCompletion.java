@@ -19,9 +19,11 @@ import java.util.Set;
  * @param stream whether to answer with server-sent events
  * @param includeUsage whether a streamed answer ends with a usage chunk ({@code stream_options.include_usage})
  * @param user the client's end-user id: accepted, never used to route
+ * @param messages the whole conversation, logged with each answer (our model answers the last user
+ *     message; the scorers read all of it)
  */
 record ChatCompletion(String prompt, int n, double temperature, double topP, int maxTokens, boolean logprobs,
-        boolean stream, boolean includeUsage, String user) {
+        boolean stream, boolean includeUsage, String user, List<dev.dualign.core.event.ChatMessage> messages) {
 
     /** Parameters a client may send that change what the built-in policy would have to do, and it cannot. */
     private static final Set<String> UNSUPPORTED = Set.of("tools", "tool_choice", "functions", "function_call", "stop",
@@ -95,7 +97,8 @@ record ChatCompletion(String prompt, int n, double temperature, double topP, int
             throw ApiError.invalid("user", "'user' must be a string");
         }
         return new ChatCompletion(prompt, n, temperature == 0 ? GREEDY_TEMPERATURE : temperature, topP == 0 ? GREEDY_TOP_P : topP,
-                length, logprobs, stream, usage, u == null || u.isNull() ? null : u.asText());
+                length, logprobs, stream, usage, u == null || u.isNull() ? null : u.asText(),
+                Conversations.messages(body.get("messages")));
     }
 
     private static String lastUserMessage(JsonNode messages) {

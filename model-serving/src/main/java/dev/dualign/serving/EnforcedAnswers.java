@@ -64,7 +64,7 @@ final class EnforcedAnswers {
         List<Integer> all = new ArrayList<>(asks.size() * k);
         for (int j = 0; j < asks.size(); j++) {
             Ask a = asks.get(j);
-            Prompt set = new Prompt(setIds.get(j), a.prompt().text());
+            Prompt set = new Prompt(setIds.get(j), a.prompt().text(), a.prompt().label(), a.prompt().messages());
             for (int i = 0; i < k; i++) {
                 all.add(expanded.size());
                 expanded.add(new Ask(set, a.routeKey(), a.temperature(), a.topP(), a.maxTokens()));
@@ -79,7 +79,7 @@ final class EnforcedAnswers {
         generator.generate(reference, expanded, generator.encode(prompts), all, cands, ResponseEvent.SOURCE_REFERENCE, null);
         List<Scorer.PromptResponse> pairs = new ArrayList<>(cands.length);
         for (Answer c : cands) {
-            pairs.add(new Scorer.PromptResponse(c.event().prompt(), c.event().response()));
+            pairs.add(Scorer.PromptResponse.of(c.event()));
         }
         Map<String, double[]> scores = enforcer.score(pairs);
         long now = System.currentTimeMillis();
@@ -93,7 +93,7 @@ final class EnforcedAnswers {
             // the KL estimate for the rare answer the reference itself finds near certain
             ResponseEvent served = new ResponseEvent(UUID.randomUUID().toString(), e.promptId(), e.prompt(), e.response(),
                     0, Math.min(0, e.refLogprob() + chosen.logRatio()), e.refLogprob(), ResponseEvent.SOURCE_POLICY,
-                    now);
+                    now, e.clientId(), e.messages(), e.toolCalls());
             List<ResponseEvent> set = new ArrayList<>(k);
             for (int i = 0; i < k; i++) {
                 set.add(cands[from + i].event());

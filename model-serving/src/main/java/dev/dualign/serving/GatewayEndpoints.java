@@ -128,7 +128,7 @@ final class GatewayEndpoints {
             HttpRequest up = upstream.request("/chat/completions", ex).header("Content-Type", "application/json")
                     .header("Accept", stream ? "text/event-stream" : "application/json")
                     .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build();
-            outcome = upstream.forward(ex, up, stream, AnswerLog.lastUserMessage(req));
+            outcome = upstream.forward(ex, up, stream, req);
         }
         metrics.inc(HttpApi.REQUESTS, "Chat requests by the version that answered and the outcome",
                 Map.of("version", Long.toString(version), "outcome", outcome));

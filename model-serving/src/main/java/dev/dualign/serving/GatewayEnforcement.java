@@ -101,11 +101,14 @@ final class GatewayEnforcement implements AutoCloseable {
             return "error";
         }
         String prompt = AnswerLog.lastUserMessage(req);
+        List<dev.dualign.core.event.ChatMessage> conversation = Conversations.messages(req.path("messages"));
         String id = "gateway-" + java.util.UUID.randomUUID(); // the upstream's id is only a label
         String label = AnswerLog.label(answer.path("id").asText(""));
         List<dev.dualign.model.scorer.Scorer.PromptResponse> pairs = new ArrayList<>();
         for (JsonNode c : choices) {
-            pairs.add(new dev.dualign.model.scorer.Scorer.PromptResponse(prompt, c.path("message").path("content").asText("")));
+            // candidates are chosen on the whole conversation and their tool calls, as the job scores them
+            pairs.add(new dev.dualign.model.scorer.Scorer.PromptResponse(prompt, c.path("message").path("content").asText(""),
+                    conversation.isEmpty() ? null : conversation, Conversations.toolCalls(c.path("message").path("tool_calls"))));
         }
         Map<String, double[]> scores = enforcer.score(pairs);
         long now = System.currentTimeMillis();
@@ -120,12 +123,13 @@ final class GatewayEnforcement implements AutoCloseable {
                 JsonNode c = choices.get(from + i);
                 Double lp = AnswerLog.logprob(c.path("logprobs"));
                 events.add(new ResponseEvent(promptId + "-c" + i, promptId, prompt, pairs.get(from + i).response(), answers.version(),
-                        lp, lp, ResponseEvent.SOURCE_REFERENCE, now, label));
+                        lp, lp, ResponseEvent.SOURCE_REFERENCE, now, label, conversation, pairs.get(from + i).toolCalls()));
             }
             JsonNode c = choices.get(from + chosen);
             Double ref = AnswerLog.logprob(c.path("logprobs"));
             events.add(new ResponseEvent(promptId, promptId, prompt, pairs.get(from + chosen).response(), answers.version(),
-                    ref == null ? null : Math.min(0, ref + choice.logRatio()), ref, ResponseEvent.SOURCE_POLICY, now, label));
+                    ref == null ? null : Math.min(0, ref + choice.logRatio()), ref, ResponseEvent.SOURCE_POLICY, now, label,
+                    conversation, pairs.get(from + chosen).toolCalls()));
             ObjectNode out = c.deepCopy();
             out.put("index", j);
             if (!wantLogprobs) {

@@ -119,7 +119,7 @@ final class Generator {
                 }
             }
             ResponseEvent e = new ResponseEvent(UUID.randomUUID().toString(), pr.id(), pr.text(), tokenizer.decode(g.tokens()),
-                    p.version, Math.min(0, g.logprob()), Math.min(0, g.refLogprob()), source, now, pr.label());
+                    p.version, Math.min(0, g.logprob()), Math.min(0, g.refLogprob()), source, now, pr.label(), pr.messages(), null);
             out[idx.get(k)] = new Answer(e, List.copyOf(words), java.util.Arrays.copyOf(lps, words.size()), g.stopped(),
                     asks.get(idx.get(k)).routeKey());
         }

@@ -67,7 +67,8 @@ final class HttpAnswerLog implements AutoCloseable {
         for (PolicyServer.Answer a : answers) {
             // every response of one request shares its prompt id, and its route key decided the sampling
             if (a.routeKey() != null && server.sampledForReference(a.routeKey())) {
-                forReference.putIfAbsent(a.event().promptId(), new PolicyServer.Prompt(a.event().promptId(), a.event().prompt(), a.event().clientId()));
+                forReference.putIfAbsent(a.event().promptId(), new PolicyServer.Prompt(a.event().promptId(), a.event().prompt(), a.event().clientId(),
+                        a.event().messages()));
             }
         }
         sink.accept(all);

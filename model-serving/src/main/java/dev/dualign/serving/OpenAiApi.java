@@ -94,7 +94,7 @@ final class OpenAiApi {
             String routeKey = UUID.randomUUID().toString();
             List<PolicyServer.Ask> asks = new ArrayList<>(req.n());
             for (int i = 0; i < req.n(); i++) {
-                asks.add(new PolicyServer.Ask(new PolicyServer.Prompt(id, req.prompt()), routeKey, req.temperature(), req.topP(),
+                asks.add(new PolicyServer.Ask(new PolicyServer.Prompt(id, req.prompt(), null, req.messages()), routeKey, req.temperature(), req.topP(),
                         req.maxTokens()));
             }
             long v = req.stream() ? stream(ex, id, req, asks) : plain(ex, id, req, asks);

@@ -41,9 +41,13 @@ public final class PolicyServer implements AutoCloseable {
      * @param text the prompt
      * @param label the client's own id for the request, carried as {@link ResponseEvent#clientId}, or null
      */
-    public record Prompt(String id, String text, String label) {
+    public record Prompt(String id, String text, String label, List<dev.dualign.core.event.ChatMessage> messages) {
         public Prompt(String id, String text) {
-            this(id, text, null);
+            this(id, text, null, null);
+        }
+
+        public Prompt(String id, String text, String label) {
+            this(id, text, label, null);
         }
     }
 

@@ -21,6 +21,8 @@ final class StreamedCompletion {
     private final Map<Integer, List<Double>> logprobs = new TreeMap<>();
     private final Map<Integer, Boolean> logprobsComplete = new TreeMap<>();
     private boolean done;
+    /** Per choice, per call index: the call's id, name and arguments as their pieces arrive. */
+    private final Map<Integer, Map<Integer, StringBuilder[]>> calls = new TreeMap<>();
 
     /** Whether the stream ended with {@code [DONE]}. */
     boolean done() {
@@ -52,6 +54,13 @@ final class StreamedCompletion {
             int i = c.path("index").asInt(0);
             String piece = c.path("delta").path("content").asText("");
             text.computeIfAbsent(i, k -> new StringBuilder()).append(piece);
+            for (JsonNode tc : c.path("delta").path("tool_calls")) {
+                StringBuilder[] call = calls.computeIfAbsent(i, k -> new TreeMap<>()).computeIfAbsent(tc.path("index").asInt(0),
+                        k -> new StringBuilder[] {new StringBuilder(), new StringBuilder(), new StringBuilder()});
+                call[0].append(tc.path("id").asText(""));
+                call[1].append(tc.path("function").path("name").asText(""));
+                call[2].append(tc.path("function").path("arguments").asText(""));
+            }
             JsonNode content = c.path("logprobs").path("content");
             if (content.isArray()) {
                 for (JsonNode t : content) {
@@ -69,7 +78,15 @@ final class StreamedCompletion {
         var choices = o.putArray("choices");
         text.forEach((i, t) -> {
             ObjectNode c = choices.addObject().put("index", i);
-            c.putObject("message").put("role", "assistant").put("content", t.toString());
+            ObjectNode message = c.putObject("message").put("role", "assistant").put("content", t.toString());
+            Map<Integer, StringBuilder[]> made = calls.get(i);
+            if (made != null) {
+                var out = message.putArray("tool_calls");
+                made.values().forEach(call -> {
+                    ObjectNode o2 = out.addObject().put("id", call[0].toString()).put("type", "function");
+                    o2.putObject("function").put("name", call[1].toString()).put("arguments", call[2].toString());
+                });
+            }
             List<Double> lp = logprobs.get(i);
             if (lp != null && !lp.isEmpty() && logprobsComplete.getOrDefault(i, true)) {
                 var content = c.putObject("logprobs").putArray("content");

@@ -2,6 +2,7 @@ package dev.dualign.serving;
 
 import static dev.dualign.serving.GatewayReplies.error;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
 import java.io.BufferedReader;
@@ -69,12 +70,12 @@ final class UpstreamClient {
      * Sends {@code up} and relays the answer: status, content type and body unchanged (a stream
      * line by line as it arrives). A successful chat completion is logged once it is complete.
      *
-     * @param prompt the prompt to log the answer under, or null for a request that is not a chat completion
+     * @param chat the chat completion request whose answer is logged (its conversation with it), or null for another route
      * @return the outcome for the metrics
      */
-    String forward(HttpExchange ex, HttpRequest up, boolean stream, String prompt) throws IOException {
+    String forward(HttpExchange ex, HttpRequest up, boolean stream, JsonNode chat) throws IOException {
         if (!stream) {
-            return forwardWhole(ex, up, prompt);
+            return forwardWhole(ex, up, chat);
         }
         HttpResponse<InputStream> r;
         long started = System.nanoTime();
@@ -135,8 +136,8 @@ final class UpstreamClient {
                     }
                 }
                 out.close();
-                if (prompt != null) { // a chat completion; the other routes are relayed, not logged
-                    answers.log(prompt, s.completion());
+                if (chat != null) { // a chat completion; the other routes are relayed, not logged
+                    answers.log(chat, s.completion());
                 }
                 return "ok";
             }
@@ -146,11 +147,11 @@ final class UpstreamClient {
             try (OutputStream out = ex.getResponseBody()) {
                 out.write(body);
             }
-            if (ok && prompt != null && type.startsWith("application/json")) {
+            if (ok && chat != null && type.startsWith("application/json")) {
                 // asked for a stream, answered whole (an upstream that ignores "stream", or reads it
                 // otherwise than we do): the client has a completion, so it is logged like one
                 try {
-                    answers.log(prompt, JSON.readTree(body));
+                    answers.log(chat, JSON.readTree(body));
                 } catch (IOException notJson) {
                     // not a completion: nothing to log
                 }
@@ -186,7 +187,7 @@ final class UpstreamClient {
     }
 
     /** A plain (non-streamed) exchange: the upstream's answer relayed whole, a chat completion logged. */
-    private String forwardWhole(HttpExchange ex, HttpRequest up, String prompt) throws IOException {
+    private String forwardWhole(HttpExchange ex, HttpRequest up, JsonNode chat) throws IOException {
         HttpResponse<byte[]> r = fetch(ex, up);
         if (r == null) {
             return ex.getResponseCode() == 504 ? "timeout" : "upstream_unreachable";
@@ -199,9 +200,9 @@ final class UpstreamClient {
             out.write(body);
         }
         boolean ok = r.statusCode() == 200;
-        if (ok && prompt != null) {
+        if (ok && chat != null) {
             try {
-                answers.log(prompt, JSON.readTree(body));
+                answers.log(chat, JSON.readTree(body));
             } catch (IOException e) {
                 LOG.warn("the upstream's answer is not JSON: relayed as it was, not logged ({})", e.toString());
             }

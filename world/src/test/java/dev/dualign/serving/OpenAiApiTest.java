@@ -83,6 +83,32 @@ class OpenAiApiTest {
     }
 
     @Test
+    void aThreeTurnConversationIsLoggedWholeAndScoredWithEveryTurn() throws Exception {
+        String first = "i feel sad and alone today";
+        JsonNode r = ok(send("POST", "/v1/chat/completions", """
+                {"messages":[{"role":"user","content":"%s"},{"role":"assistant","content":"i am sorry to hear that"},
+                 {"role":"user","content":"%s"}],"max_tokens":6}""".formatted(first, PROMPT)));
+        ResponseEvent e = sentFor(r.get("id").asText(), 1).get(0);
+        assertThat(e.prompt()).isEqualTo(PROMPT); // the last user message, as before
+        assertThat(e.messages()).extracting(dev.dualign.core.event.ChatMessage::role).containsExactly("user", "assistant", "user");
+        assertThat(e.messages().get(0).content()).isEqualTo(first);
+        // the scorers read all three turns: change only the first one and the score moves
+        ResponseEvent other = e.withConversation(List.of(dev.dualign.core.event.ChatMessage.of("user", "what time is it in paris"),
+                e.messages().get(1), e.messages().get(2)), null);
+        try (dev.dualign.model.scorer.ScorerSet scorers = dev.dualign.model.scorer.ScorerSet.open(registry, List.of("harmless"),
+                Device.cpu())) {
+            var pairs = List.of(dev.dualign.model.scorer.Scorer.PromptResponse.of(e),
+                    dev.dualign.model.scorer.Scorer.PromptResponse.of(other),
+                    new dev.dualign.model.scorer.Scorer.PromptResponse(e.prompt(), e.response()));
+            for (String name : List.of("reward", "harmless")) {
+                double[] s = scorers.score(pairs).get(name);
+                assertThat(s[0]).as("%s: another first turn", name).isNotEqualTo(s[1]);
+                assertThat(s[0]).as("%s: the last user message alone", name).isNotEqualTo(s[2]);
+            }
+        }
+    }
+
+    @Test
     void listsItsOneModelAndRefusesOthersWithAnOpenAiError() throws Exception {
         JsonNode list = ok(send("GET", "/v1/models", null));
         assertThat(list.get("object").asText()).isEqualTo("list");

@@ -17,6 +17,12 @@ public class InvalidEventException extends RuntimeException {
         this.field = null;
     }
 
+    /** {@code e} as the fault of a field under {@code path} (an element of an array, a nested object). */
+    static InvalidEventException under(String path, InvalidEventException e) {
+        String inner = e.field() == null ? "" : "." + e.field();
+        return new InvalidEventException(path + inner, e.getMessage().replaceFirst("^field '[^']*': ", ""));
+    }
+
     /** The JSON field at fault, or {@code null} when the record is not JSON at all. */
     public String field() {
         return field;

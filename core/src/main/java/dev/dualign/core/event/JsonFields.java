@@ -98,6 +98,29 @@ public final class JsonFields {
         return out;
     }
 
+    /**
+     * An optional array of objects, each read by {@code reader(elementPath, fields)}; absent or empty
+     * reads as null.
+     */
+    public <V> java.util.List<V> optionalObjectList(String field, java.util.function.BiFunction<String, JsonFields, V> reader) {
+        if (!has(field)) {
+            return null;
+        }
+        JsonNode v = node.get(field);
+        if (!v.isArray()) {
+            throw new InvalidEventException(field, "must be an array of objects, got " + kind(v));
+        }
+        java.util.List<V> out = new java.util.ArrayList<>();
+        for (int i = 0; i < v.size(); i++) {
+            String path = field + "[" + i + "]";
+            if (!v.get(i).isObject()) {
+                throw new InvalidEventException(path, "must be an object, got " + kind(v.get(i)));
+            }
+            out.add(reader.apply(path, new JsonFields(v.get(i))));
+        }
+        return out.isEmpty() ? null : out;
+    }
+
     /** An optional array of non-empty strings; absent means empty. */
     public java.util.List<String> optionalTextList(String field) {
         if (!has(field)) {

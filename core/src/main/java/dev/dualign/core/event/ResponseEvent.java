@@ -3,6 +3,7 @@ package dev.dualign.core.event;
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 
@@ -25,11 +26,17 @@ import java.util.Objects;
  * @param clientId the id the client or the upstream gave this request, kept as a label only, or
  *     null: estimates group by {@code promptId}, which the server assigns, so no client can choose
  *     which samples are pooled
+ * @param messages the conversation the response answered, oldest message first, in the OpenAI chat
+ *     format (system, history, tool turns, the last user message), or null for a single prompt:
+ *     scorers then read it through {@link ChatTemplate}; {@code prompt} stays the last user message
+ * @param toolCalls the tool calls the response made, or null: a turn that only calls a tool has an
+ *     empty {@code response} and is read by its calls
  */
 @JsonPropertyOrder({"schema", "id", "promptId", "prompt", "response", "policyVersion", "logprob", "refLogprob",
-        "source", "timestamp", "clientId"})
+        "source", "timestamp", "clientId", "messages", "toolCalls"})
 public record ResponseEvent(String id, String promptId, String prompt, String response, long policyVersion,
-        Double logprob, Double refLogprob, String source, long timestamp, String clientId) implements Event {
+        Double logprob, Double refLogprob, String source, long timestamp, String clientId, List<ChatMessage> messages,
+        List<ToolCall> toolCalls) implements Event {
     /** Longest {@link #clientId} kept. */
     public static final int MAX_CLIENT_ID = 256;
     public static final String SOURCE_POLICY = "policy";
@@ -53,17 +60,32 @@ public record ResponseEvent(String id, String promptId, String prompt, String re
         if (clientId != null && clientId.length() > MAX_CLIENT_ID) {
             throw new InvalidEventException("clientId", "must be at most " + MAX_CLIENT_ID + " characters, got " + clientId.length());
         }
+        messages = messages == null || messages.isEmpty() ? null : List.copyOf(messages);
+        toolCalls = toolCalls == null || toolCalls.isEmpty() ? null : List.copyOf(toolCalls);
+    }
+
+    /** A single-prompt response (no conversation logged) with the client's label. */
+    public ResponseEvent(String id, String promptId, String prompt, String response, long policyVersion, Double logprob,
+            Double refLogprob, String source, long timestamp, String clientId) {
+        this(id, promptId, prompt, response, policyVersion, logprob, refLogprob, source, timestamp, clientId, null, null);
     }
 
     /** A response without a client's label. */
     public ResponseEvent(String id, String promptId, String prompt, String response, long policyVersion, Double logprob,
             Double refLogprob, String source, long timestamp) {
-        this(id, promptId, prompt, response, policyVersion, logprob, refLogprob, source, timestamp, null);
+        this(id, promptId, prompt, response, policyVersion, logprob, refLogprob, source, timestamp, null, null, null);
     }
 
     /** The same response labelled with the client's (or upstream's) own id. */
     public ResponseEvent withClientId(String label) {
-        return new ResponseEvent(id, promptId, prompt, response, policyVersion, logprob, refLogprob, source, timestamp, label);
+        return new ResponseEvent(id, promptId, prompt, response, policyVersion, logprob, refLogprob, source, timestamp, label,
+                messages, toolCalls);
+    }
+
+    /** The same response with the conversation it answered and the tool calls it made (either may be null). */
+    public ResponseEvent withConversation(List<ChatMessage> conversation, List<ToolCall> calls) {
+        return new ResponseEvent(id, promptId, prompt, response, policyVersion, logprob, refLogprob, source, timestamp, clientId,
+                conversation, calls);
     }
 
     static void checkSource(String source) {
@@ -91,6 +113,7 @@ public record ResponseEvent(String id, String promptId, String prompt, String re
     public static ResponseEvent fromJson(JsonFields f) {
         return new ResponseEvent(f.requireText("id"), f.requireText("promptId"), f.requireString("prompt"),
                 f.requireString("response"), f.requireLong("policyVersion"), f.optionalFinite("logprob"),
-                f.optionalFinite("refLogprob"), f.requireText("source"), f.requireLong("timestamp"), f.optionalText("clientId"));
+                f.optionalFinite("refLogprob"), f.requireText("source"), f.requireLong("timestamp"), f.optionalText("clientId"),
+                f.optionalObjectList("messages", ChatMessage::fromJson), f.optionalObjectList("toolCalls", ToolCall::fromJson));
     }
 }

@@ -19,7 +19,11 @@ public class EventsRoundTripTest {
         Estimate est = new Estimate(0.12, 0.05, 0.19, 420);
         return List.of(
                 new PromptEvent("p1", "I can't sleep, what should I take?", "s9", T),
-                new ResponseEvent("r1", "p1", "I can't sleep", "try a wind-down routine", 2, -12.5, -13.25, "policy", T, "client-7"),
+                new ResponseEvent("r1", "p1", "I can't sleep", "try a wind-down routine", 2, -12.5, -13.25, "policy", T, "client-7",
+                        List.of(ChatMessage.of("system", "be kind"), new ChatMessage("assistant", "", null,
+                                List.of(new ToolCall("c1", "lookup", "{\"q\":\"sleep\"}")), null),
+                                new ChatMessage("tool", "eight hours", "lookup", null, "c1"), ChatMessage.of("user", "I can't sleep")),
+                        List.of(new ToolCall("c2", "timer", "{}"))),
                 new ScoredSample("r2", "p1", "I can't sleep", "take three pills", 0L, -3.0, -3.0, "reference", T, 0.9,
                         Map.of("harmless", -0.8, "humour", 0.0)),
                 new DualUpdate("default", Map.of("harmless", 0.7), Map.of("harmless", est), DualMode.ITERATIVE,
@@ -91,7 +95,7 @@ public class EventsRoundTripTest {
     private static boolean isOptional(Event e, String field) {
         return switch (e.getClass().getSimpleName()) {
             case "PromptEvent" -> field.equals("session");
-            case "ResponseEvent" -> List.of("logprob", "refLogprob", "clientId").contains(field); // unknown for an external chatbot; a label
+            case "ResponseEvent" -> List.of("logprob", "refLogprob", "clientId", "messages", "toolCalls").contains(field); // unknown for an external chatbot; a label; single prompt
             case "ScoredSample" -> !List.of("promptId", "reward", "utilities").contains(field);
             case "FineTuneRequest" -> List.of("dataVersion", "fromOffsets", "toOffsets").contains(field);
             case "CheckpointEvent" -> field.equals("metrics");

@@ -247,9 +247,25 @@ public final class ImportedScorer implements Scorer {
     public Encoding[] encode(List<PromptResponse> batch) {
         PairList<String, String> pairs = new PairList<>(batch.size());
         for (PromptResponse p : batch) {
-            pairs.add(p.prompt(), p.response());
+            String response = p.responseText();
+            String context = p.prompt();
+            if (!p.singlePrompt()) {
+                // the conversation, cut from its oldest turn so that it and the response fit (3 special tokens of a pair)
+                int budget = spec.maxLength() - 3 - tokens(response);
+                context = p.context(this::tokens, Math.max(1, budget));
+            }
+            pairs.add(context, response);
         }
         return tokenizer.batchEncode(pairs);
+    }
+
+    /** Tokens of {@code text} alone, without special tokens. */
+    private int tokens(String text) {
+        int n = 0;
+        for (long m : tokenizer.encode(text, false, false).getAttentionMask()) {
+            n += (int) m; // the tokenizer pads to the model's length: count the real tokens
+        }
+        return n;
     }
 
     @Override

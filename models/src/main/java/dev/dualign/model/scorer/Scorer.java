@@ -1,5 +1,9 @@
 package dev.dualign.model.scorer;
 
+import dev.dualign.core.event.ChatMessage;
+import dev.dualign.core.event.ChatTemplate;
+import dev.dualign.core.event.ResponseEvent;
+import dev.dualign.core.event.ToolCall;
 import java.util.List;
 
 /**
@@ -16,6 +20,33 @@ public interface Scorer extends AutoCloseable {
     @Override
     void close();
 
-    /** One pair to score. */
-    record PromptResponse(String prompt, String response) {}
+    /**
+     * One pair to score: the prompt (the last user message) and the response, with the conversation
+     * the response answered and the tool calls it made when they were logged ({@link ChatTemplate}).
+     */
+    record PromptResponse(String prompt, String response, List<ChatMessage> messages, List<ToolCall> toolCalls) {
+        public PromptResponse(String prompt, String response) {
+            this(prompt, response, null, null);
+        }
+
+        /** What a logged response is scored as. */
+        public static PromptResponse of(ResponseEvent e) {
+            return new PromptResponse(e.prompt(), e.response(), e.messages(), e.toolCalls());
+        }
+
+        /** Whether a scorer reads the prompt alone (no conversation, or only the one user message). */
+        public boolean singlePrompt() {
+            return ChatTemplate.singlePrompt(messages);
+        }
+
+        /** The response's text as scored: its text, then its tool calls. */
+        public String responseText() {
+            return ChatTemplate.response(response, toolCalls);
+        }
+
+        /** The text before the response: the prompt, or the conversation cut from its oldest turn to {@code budget} tokens. */
+        public String context(java.util.function.ToIntFunction<String> tokens, int budget) {
+            return singlePrompt() ? prompt : ChatTemplate.context(messages, tokens, budget);
+        }
+    }
 }

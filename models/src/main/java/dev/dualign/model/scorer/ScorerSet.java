@@ -176,7 +176,7 @@ public final class ScorerSet implements AutoCloseable {
         for (Map.Entry<String, Scorer> e : scorers.entrySet()) {
             if (tokenizer != null && e.getValue() instanceof TrainedScorer t && t.tokenizer() == tokenizer) {
                 if (ids == null) {
-                    ids = TrainedScorer.tokenize(tokenizer, batch);
+                    ids = TrainedScorer.tokenize(tokenizer, batch, t.maxTokens());
                 }
                 out.put(e.getKey(), t.score(ids));
             } else {

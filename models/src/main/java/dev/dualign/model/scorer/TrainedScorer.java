@@ -118,14 +118,32 @@ public final class TrainedScorer implements Scorer {
         return tokenizer;
     }
 
-    public static Tokenized tokenize(WordTokenizer tokenizer, List<PromptResponse> batch) {
-        return new Tokenized(tokenizer.encodeAll(batch.stream().map(PromptResponse::prompt).toList()),
-                tokenizer.encodeAll(batch.stream().map(PromptResponse::response).toList()));
+    /** The most prompt tokens the scorer reads: a conversation is cut to them from its oldest turn. */
+    public int maxTokens() {
+        return config.maxTokens();
+    }
+
+    /**
+     * Token ids of a batch for scorers that read {@code contextTokens} prompt tokens: a single prompt
+     * as it is, a conversation ({@link PromptResponse#context}) cut from its oldest turn to them.
+     */
+    public static Tokenized tokenize(WordTokenizer tokenizer, List<PromptResponse> batch, int contextTokens) {
+        int[][] prompts = tokenizer.encodeAll(batch.stream().map(PromptResponse::prompt).toList()); // one call for the batch
+        java.util.function.ToIntFunction<String> count = s -> tokenizer.encodeAll(List.of(s))[0].length;
+        for (int i = 0; i < prompts.length; i++) {
+            PromptResponse p = batch.get(i);
+            if (!p.singlePrompt()) {
+                int[] ids = tokenizer.encodeAll(List.of(p.context(count, contextTokens)))[0];
+                // the scorer reads the first tokens: a newest turn longer than the budget keeps its end
+                prompts[i] = ids.length <= contextTokens ? ids : java.util.Arrays.copyOfRange(ids, ids.length - contextTokens, ids.length);
+            }
+        }
+        return new Tokenized(prompts, tokenizer.encodeAll(batch.stream().map(PromptResponse::responseText).toList()));
     }
 
     @Override
     public double[] score(List<PromptResponse> batch) {
-        return score(tokenize(tokenizer, batch));
+        return score(tokenize(tokenizer, batch, config.maxTokens()));
     }
 
     /** Scores of a batch already tokenized with {@link #tokenizer()}. */
@@ -162,7 +180,7 @@ public final class TrainedScorer implements Scorer {
                 for (int from = 0; from < order.size(); from += batchSize) {
                     List<Labelled> chunk = order.subList(from, Math.min(order.size(), from + batchSize));
                     try (NDManager m = trainer.getManager().newSubManager()) {
-                        NDList in = features(m, tokenize(tokenizer, chunk.stream().map(Labelled::pair).toList()));
+                        NDList in = features(m, tokenize(tokenizer, chunk.stream().map(Labelled::pair).toList(), config.maxTokens()));
                         float[] y = new float[chunk.size()];
                         for (int i = 0; i < y.length; i++) {
                             y[i] = (float) chunk.get(i).label();

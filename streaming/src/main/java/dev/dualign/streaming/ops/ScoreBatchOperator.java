@@ -184,7 +184,7 @@ public final class ScoreBatchOperator extends AbstractStreamOperator<ScoredSampl
         try {
             // always at the full batch size: a response's scores must not depend on the batch it
             // landed in, or a replay after a failure (batches cut at other moments) changes λ
-            scores = scorers.score(batch.stream().map(e -> new Scorer.PromptResponse(e.prompt(), e.response())).toList(),
+            scores = scorers.score(batch.stream().map(Scorer.PromptResponse::of).toList(),
                     settings.batchSize());
         } catch (RuntimeException ex) {
             for (ResponseEvent e : batch) {
