@@ -55,27 +55,28 @@ public final class DistillTrainer {
      * @param maxEpochs most passes over the examples
      * @param batchSize examples per step
      * @param learningRate Adam step size
-     * @param patience epochs without a better held-out loss before stopping
+     * @param checksPerEpoch held-out checks per pass (each may stop training and keep the best weights so far)
+     * @param patience checks without a better held-out loss before stopping
      * @param maxKl a KL(π_θ‖π_ref) estimate beyond this is divergence: training stops with an error
      * @param klPrompts held-out prompts answered once each, per epoch, for the KL estimate
      * @param maxTokens longest response sampled for the KL estimate
      * @param seed shuffling and sampling seed
      */
-    public record Options(int maxEpochs, int batchSize, float learningRate, int patience, double maxKl, int klPrompts,
-            int maxTokens, long seed) {}
+    public record Options(int maxEpochs, int batchSize, float learningRate, int checksPerEpoch, int patience, double maxKl,
+            int klPrompts, int maxTokens, long seed) {}
 
     /**
      * @param steps optimiser steps taken
-     * @param epochs epochs run
-     * @param bestEpoch the epoch whose weights were kept (0: none beat the starting weights)
-     * @param trainLoss weighted NLL per prompt of the last epoch run
+     * @param checks held-out checks made after training started
+     * @param bestCheck the check whose weights were kept (0: none beat the starting weights)
+     * @param trainLoss weighted NLL per prompt since the last check
      * @param heldOutBefore held-out weighted NLL per prompt of the starting weights
      * @param heldOutLoss held-out weighted NLL per prompt of the kept weights
      * @param kl KL(π_θ‖π_ref) estimate of the kept weights (mean log π_θ/π_ref of its own responses)
-     * @param heldOutCurve held-out loss after each epoch (index 0: before training)
-     * @param klCurve KL estimate after each epoch (index 0: before training)
+     * @param heldOutCurve held-out loss at each check (index 0: before training)
+     * @param klCurve KL estimate at each check (index 0: before training)
      */
-    public record Result(int steps, int epochs, int bestEpoch, double trainLoss, double heldOutBefore, double heldOutLoss,
+    public record Result(int steps, int checks, int bestCheck, double trainLoss, double heldOutBefore, double heldOutLoss,
             double kl, List<Double> heldOutCurve, List<Double> klCurve) {}
 
     private DistillTrainer() {}
@@ -116,21 +117,24 @@ public final class DistillTrainer {
         curve.add(heldOutLoss(policy, heldOut));
         klCurve.add(kl(policy, reference, klPrompts, o, 0));
         double best = curve.get(0);
-        int bestEpoch = 0;
+        int bestCheck = 0;
         byte[] bestWeights = snapshot(policy.model().getBlock());
         List<Integer> order = new ArrayList<>();
         for (int i = 0; i < train.size(); i++) {
             order.add(i);
         }
+        int perEpoch = (train.size() + o.batchSize() - 1) / o.batchSize();
+        int checkEvery = Math.max(1, (perEpoch + o.checksPerEpoch() - 1) / o.checksPerEpoch());
         Random rnd = new Random(o.seed());
         int steps = 0;
-        int epoch = 0;
+        int check = 0;
+        double sum = 0;
+        int since = 0;
         double lastLoss = Double.NaN;
         try (Trainer trainer = policy.model().newTrainer(cfg)) {
-            while (epoch < o.maxEpochs() && epoch - bestEpoch < o.patience()) {
-                epoch++;
+            training:
+            for (int epoch = 1; epoch <= o.maxEpochs(); epoch++) {
                 Collections.shuffle(order, rnd);
-                double sum = 0;
                 for (int from = 0; from < order.size(); from += o.batchSize()) {
                     List<Example> batch = order.subList(from, Math.min(order.size(), from + o.batchSize())).stream()
                             .map(train::get).toList();
@@ -149,29 +153,40 @@ public final class DistillTrainer {
                     }
                     trainer.step();
                     progress.accept(++steps);
-                }
-                lastLoss = sum / trainGroups;
-                double held = heldOutLoss(policy, heldOut);
-                double kl = kl(policy, reference, klPrompts, o, epoch);
-                curve.add(held);
-                klCurve.add(kl);
-                LOG.info("distillation epoch {}: train loss {}, held-out loss {}, KL(π_θ‖π_ref) ≈ {} nats", epoch,
-                        String.format("%.4f", lastLoss), String.format("%.4f", held), String.format("%.3f", kl));
-                if (!(Math.abs(kl) <= o.maxKl())) {
-                    throw new IllegalStateException(String.format("distillation moved the policy too far from the reference: "
-                            + "KL(π_θ‖π_ref) ≈ %.3f exceeds the bound %.3f", kl, o.maxKl()));
-                }
-                if (held < best) {
-                    best = held;
-                    bestEpoch = epoch;
-                    bestWeights = snapshot(policy.model().getBlock());
+                    since++;
+                    boolean last = from + o.batchSize() >= order.size();
+                    if (steps % checkEvery != 0 && !(last && epoch == o.maxEpochs())) {
+                        continue;
+                    }
+                    check++;
+                    lastLoss = sum * perEpoch / (since * trainGroups); // per prompt, as if over a whole pass
+                    sum = 0;
+                    since = 0;
+                    double held = heldOutLoss(policy, heldOut);
+                    double kl = kl(policy, reference, klPrompts, o, check);
+                    curve.add(held);
+                    klCurve.add(kl);
+                    LOG.info("distillation check {} (epoch {}, step {}): train loss {}, held-out loss {}, KL(π_θ‖π_ref) ≈ {} nats",
+                            check, epoch, steps, String.format("%.4f", lastLoss), String.format("%.4f", held),
+                            String.format("%.3f", kl));
+                    if (!(Math.abs(kl) <= o.maxKl())) {
+                        throw new IllegalStateException(String.format("distillation moved the policy too far from the reference: "
+                                + "KL(π_θ‖π_ref) ≈ %.3f exceeds the bound %.3f", kl, o.maxKl()));
+                    }
+                    if (held < best) {
+                        best = held;
+                        bestCheck = check;
+                        bestWeights = snapshot(policy.model().getBlock());
+                    } else if (check - bestCheck >= o.patience()) {
+                        break training;
+                    }
                 }
             }
         }
-        if (bestEpoch != epoch) {
+        if (bestCheck != check) {
             restore(policy, bestWeights);
         }
-        return new Result(steps, epoch, bestEpoch, lastLoss, curve.get(0), best, klCurve.get(bestEpoch), List.copyOf(curve),
+        return new Result(steps, check, bestCheck, lastLoss, curve.get(0), best, klCurve.get(bestCheck), List.copyOf(curve),
                 List.copyOf(klCurve));
     }
 

@@ -31,11 +31,11 @@ public final class FineTuneOptions {
                     + "(pseudo-preference pairs).");
     public static final ConfigOption<Integer> SAMPLES = ConfigOption.integer("finetune.distill.samples", 16)
             .check(v -> v >= 2, "an integer ≥ 2").describe("distill: responses sampled per prompt (K).");
-    public static final ConfigOption<Integer> DISTILL_EPOCHS = ConfigOption.integer("finetune.distill.max-epochs", 6)
+    public static final ConfigOption<Integer> DISTILL_EPOCHS = ConfigOption.integer("finetune.distill.max-epochs", 3)
             .check(v -> v >= 1, "an integer ≥ 1").describe("distill: most passes over the weighted samples.");
-    public static final ConfigOption<Integer> PATIENCE = ConfigOption.integer("finetune.distill.patience", 1)
-            .check(v -> v >= 1, "an integer ≥ 1").describe("distill: epochs without a better held-out loss before stopping.");
-    public static final ConfigOption<Double> DISTILL_LEARNING_RATE = ConfigOption.number("finetune.distill.learning-rate", 1e-3)
+    public static final ConfigOption<Integer> PATIENCE = ConfigOption.integer("finetune.distill.patience", 2)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("distill: held-out checks (4 a pass) without a better loss before stopping.");
+    public static final ConfigOption<Double> DISTILL_LEARNING_RATE = ConfigOption.number("finetune.distill.learning-rate", 3e-4)
             .check(v -> v > 0, "a number > 0").describe("distill: Adam step size.");
     public static final ConfigOption<Double> PUBLISH_TOLERANCE = ConfigOption.number("finetune.distill.publish-tolerance", 0.02)
             .check(v -> v >= 0, "a number ≥ 0")

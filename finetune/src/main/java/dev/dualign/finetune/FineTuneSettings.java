@@ -39,7 +39,7 @@ public record FineTuneSettings(List<String> utilities, double beta, int epochs, 
      *
      * @param samples K responses per prompt (16–32)
      * @param maxEpochs most passes over the weighted samples
-     * @param patience epochs without a better held-out loss before stopping
+     * @param patience held-out checks ({@link #CHECKS_PER_EPOCH} a pass) without a better loss before stopping
      * @param learningRate Adam step size
      * @param minWeight samples weighing less within their prompt are left out
      * @param heldOut share of the prompts kept out of training for the held-out loss and the publish gate
@@ -47,7 +47,9 @@ public record FineTuneSettings(List<String> utilities, double beta, int epochs, 
      */
     public record Distill(int samples, int maxEpochs, int patience, float learningRate, double minWeight, double heldOut,
             double publishTolerance) {
-        public static final Distill DEFAULTS = new Distill(16, 6, 1, 1e-3f, 1e-3, 0.1, 0.02);
+        public static final Distill DEFAULTS = new Distill(16, 3, 2, 3e-4f, 1e-3, 0.1, 0.02);
+        /** Held-out checks per pass over the samples: one pass at 1e-3 already overfits (decision 29). */
+        public static final int CHECKS_PER_EPOCH = 4;
 
         public Distill {
             if (samples < 2 || maxEpochs < 1 || patience < 1 || !(learningRate > 0) || !(minWeight >= 0 && minWeight < 1)

@@ -46,7 +46,7 @@ class DistillTrainerTest {
             List<DistillTrainer.Example> held = DistillTrainer.group(100, PROMPT, RESPONSES, w, 1e-3);
             double before = DistillTrainer.heldOutLoss(policy, held);
             DistillTrainer.Result r = DistillTrainer.train(policy, reference, train, held,
-                    new DistillTrainer.Options(80, 8, 5e-3f, 6, 50, 4, 6, 1), s -> { });
+                    new DistillTrainer.Options(80, 8, 5e-3f, 1, 6, 50, 4, 6, 1), s -> { });
             // the held-out loss fell, to the cross-entropy floor H(w) give or take, and the kept weights are the reported ones
             double entropy = 0;
             for (double x : w) {
@@ -55,7 +55,7 @@ class DistillTrainerTest {
             assertThat(r.heldOutBefore()).isCloseTo(before, within(1e-4));
             assertThat(r.heldOutLoss()).isLessThan(before - 3).isLessThan(entropy + 0.3);
             assertThat(DistillTrainer.heldOutLoss(policy, held)).isCloseTo(r.heldOutLoss(), within(1e-4));
-            assertThat(r.klCurve()).hasSize(r.epochs() + 1);
+            assertThat(r.klCurve()).hasSize(r.checks() + 1);
             assertThat(r.kl()).isPositive(); // it moved away from the reference it started equal to
             double[] lp = policy.logProbs(List.of(PROMPT, PROMPT, PROMPT), RESPONSES);
             return new double[] {lp[0] - lp[1], lp[0] - lp[2]};

@@ -345,9 +345,9 @@ final class Lab implements AutoCloseable {
         FineTuneSettings fs = FineTuneSettings.defaults(utilities, BETA);
         progress.stage(label, d.maxEpochs() * ((train.size() + fs.batchSize() - 1) / fs.batchSize()));
         DistillTrainer.Result r = DistillTrainer.train(policy, reference, train, held, new DistillTrainer.Options(d.maxEpochs(),
-                fs.batchSize(), d.learningRate(), d.patience(), fs.maxKl(), 64, MAX_TOKENS, seed), progress::advance);
+                fs.batchSize(), d.learningRate(), FineTuneSettings.Distill.CHECKS_PER_EPOCH, d.patience(), fs.maxKl(), 64, MAX_TOKENS, seed), progress::advance);
         progress.finish(String.format("%d weighted samples, epoch %d of %d kept, held-out loss %.3f → %.3f, KL %.2f",
-                train.size(), r.bestEpoch(), r.epochs(), r.heldOutBefore(), r.heldOutLoss(), r.kl()));
+                train.size(), r.bestCheck(), r.checks(), r.heldOutBefore(), r.heldOutLoss(), r.kl()));
         return r;
     }
 

@@ -111,7 +111,7 @@ final class TradeoffExperiment implements Experiment {
                         ObjectNode o = v.json(grid[i]).put("tiltHarmless", t.harmless()).put("tiltReward", t.reward())
                                 .put("tiltScoredReward", t.scoredReward()).put("tiltKl", t.kl())
                                 .put("heldOutLossBefore", r.heldOutBefore()).put("heldOutLoss", r.heldOutLoss())
-                                .put("epochs", r.epochs()).put("bestEpoch", r.bestEpoch()).put("trainKl", r.kl());
+                                .put("checks", r.checks()).put("bestCheck", r.bestCheck()).put("trainKl", r.kl());
                         t.scoredUtilities().forEach((key, x) -> o.put("tiltScored_" + key, x));
                         ds.add(o);
                     }
