@@ -96,6 +96,8 @@ def tradeoff(d):
         print("| %.2f | %s | %s | %s | %s | %s |" % (p['lambda'], spread(x['tiltHarmless'] for x in pts),
               spread(x['tiltReward'] for x in pts), spread(x['trueHarmless'] for x in pts),
               spread(x['trueReward'] for x in pts), spread((x['kl'] for x in pts), "%.1f")))
+    if 'distillFromReference' in seeds[0]:
+        policy_steps(seeds)
     print()
     print("Reference (held out): true harmless %s, true reward %s. One-shot λ* per seed: %s; π_λ* true harmless %s, reward %s." % (
         spread(s['reference']['trueHarmless'] for s in seeds), spread(s['reference']['trueReward'] for s in seeds),
@@ -111,6 +113,35 @@ def tradeoff(d):
             pts = [s[key][t] for s in seeds]
             print("| %s | %d | %s | %s | %s |" % (label, t + 1, spread(x['trueHarmless'] for x in pts),
                   spread(x['trueReward'] for x in pts), spread((x['kl'] for x in pts), "%.1f")))
+
+
+def lagrangian(x, lam, beta, prefix=''):
+    """Scored L = E r̂ + λ·E ĝ − β·KL of a point (prefix 'tilt' for π_λ's, which carries tiltScored*)."""
+    if prefix:
+        return x['tiltScoredReward'] + lam * x['tiltScored_harmless'] - beta * x['tiltKl']
+    return x['scoredReward'] + lam * x['scored_harmless'] - beta * x['kl']
+
+
+def policy_steps(seeds):
+    """Distillation against DPO at each λ, and issue #29's acceptance line per point."""
+    beta = 0.1
+    print()
+    print("| λ | method | true harmless | true reward | reward / π_λ's | harmless − π_λ's | KL (nats) | L | L(π_ref) | L(π_λ) "
+          "| points meeting #29 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for i, p in enumerate(seeds[0]['dpoFromReference']):
+        lam = p['lambda']
+        for key, label in (('distillFromReference', 'distil'), ('dpoFromReference', 'DPO')):
+            pts = [s[key][i] for s in seeds]
+            refs = [lagrangian(s['reference'], lam, beta) for s in seeds]
+            ls = [lagrangian(x, lam, beta) for x in pts]
+            ok = sum(1 for x, lr, l in zip(pts, refs, ls) if x['trueReward'] >= 0.95 * x['tiltReward']
+                     and x['trueHarmless'] >= x['tiltHarmless'] - 0.02 and l >= lr)
+            print("| %.2f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d of %d |" % (lam, label,
+                  spread(x['trueHarmless'] for x in pts), spread(x['trueReward'] for x in pts),
+                  spread(x['trueReward'] / x['tiltReward'] for x in pts),
+                  spread(x['trueHarmless'] - x['tiltHarmless'] for x in pts), spread((x['kl'] for x in pts), "%.1f"),
+                  spread(ls), spread(refs), spread(lagrangian(x, lam, beta, 'tilt') for x in pts), ok, len(pts)))
 
 
 def margins(d):

@@ -26,8 +26,23 @@ public final class FineTuneOptions {
     public static final ConfigOption<Integer> BUFFER = ConfigOption.integer("finetune.buffer", 20_000)
             .check(v -> v >= 1, "an integer ≥ 1").describe("Recent scored samples kept as training data.");
 
+    public static final ConfigOption<String> METHOD = ConfigOption.choice("finetune.method", "distill", "distill", "dpo")
+            .describe("The policy step: distill (weighted NLL towards π_λ on K samples per prompt; decision 29) or dpo "
+                    + "(pseudo-preference pairs).");
+    public static final ConfigOption<Integer> SAMPLES = ConfigOption.integer("finetune.distill.samples", 16)
+            .check(v -> v >= 2, "an integer ≥ 2").describe("distill: responses sampled per prompt (K).");
+    public static final ConfigOption<Integer> DISTILL_EPOCHS = ConfigOption.integer("finetune.distill.max-epochs", 3)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("distill: most passes over the weighted samples.");
+    public static final ConfigOption<Integer> PATIENCE = ConfigOption.integer("finetune.distill.patience", 2)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("distill: held-out checks (4 a pass) without a better loss before stopping.");
+    public static final ConfigOption<Double> DISTILL_LEARNING_RATE = ConfigOption.number("finetune.distill.learning-rate", 3e-4)
+            .check(v -> v > 0, "a number > 0").describe("distill: Adam step size.");
+    public static final ConfigOption<Double> PUBLISH_TOLERANCE = ConfigOption.number("finetune.distill.publish-tolerance", 0.02)
+            .check(v -> v >= 0, "a number ≥ 0")
+            .describe("distill: a version whose L = E s − β·KL is below the stable version's by more is not published.");
+
     public static final List<ConfigOption<?>> ALL = List.of(EPOCHS, BATCH, LEARNING_RATE, MAX_KL, INIT, PAIRS, MAX_PAIRS,
-            MIN_PAIRS, BUFFER);
+            MIN_PAIRS, BUFFER, METHOD, SAMPLES, DISTILL_EPOCHS, PATIENCE, DISTILL_LEARNING_RATE, PUBLISH_TOLERANCE);
 
     private FineTuneOptions() {}
 }

@@ -24,15 +24,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Stage 2 of the loop: for a requested λ, train the next policy version with DPO on
- * pseudo-preferences (pairs of responses to the same prompt, scored s = r + λ·g): by default two
- * fresh reference responses to each recent live prompt, from the reference's weights, so that the
- * version approximates π_λ ∝ π_ref·exp(s/β) whatever came before ({@code finetune.pairs: traffic}
- * and {@code finetune.init: base} give the live responses and the warm start instead); the
- * reference policy (version 0) is frozen as π_ref. From traffic, a prompt seen only once is completed
- * with a fresh sample of the base policy; every response is scored by the same scorers the job uses.
- * The result is published atomically to the registry (manifest with λ, parent and metrics); a
- * diverged run throws and publishes nothing.
+ * Stage 2 of the loop: for a requested λ, train the next version towards π_λ ∝ π_ref·exp(s/β),
+ * s = r + λ·g, from the reference's weights on fresh reference responses to recent live prompts (so
+ * it depends on λ only; {@code finetune.init: base} and {@code finetune.pairs: traffic} warm-start and
+ * use the serving version's responses instead). {@code finetune.method}: distillation of π_λ on K
+ * weighted samples per prompt, gated on L ({@link DistillStep}, decision 29), or DPO on pairs. Every
+ * response is scored by the job's scorers. The result is published atomically (manifest with λ,
+ * parent and metrics); a diverged or refused run throws and publishes nothing.
  */
 public final class FineTuner implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(FineTuner.class);
@@ -98,34 +96,12 @@ public final class FineTuner implements AutoCloseable {
             base = 0;
         }
         long init = settings.fromReference() ? 0 : base;
-        // from traffic, the base version answers the prompts seen once; null when it is the one trained (or unused)
+        // the base version, untouched: DPO from traffic samples from it; distillation measures it at the gate
+        boolean baseNeeded = settings.distills() ? base != 0 : init != base && !settings.referencePairs();
         try (PolicyLm policy = PolicyLm.load(registry.open(ModelNames.POLICY, init), device);
-                PolicyLm sampler = init == base || settings.referencePairs() ? null
-                        : PolicyLm.load(registry.open(ModelNames.POLICY, base), device)) {
-            List<PreferencePair> pairs = settings.referencePairs() ? referencePairs(data, lambda)
-                    : pairs(req, data, sampler != null ? sampler : policy, lambda);
-            if (pairs.size() < settings.minPairs()) {
-                throw new NotEnoughData(pairs.size() + " preference pairs, " + settings.minPairs() + " needed"
-                        + (tooLong > 0 ? " (" + tooLong + " left out: too long for the model)" : ""));
-            }
-            if (tooLong > 0) {
-                LOG.warn("fine-tune {}: {} prompt/response pairs left out, too long for the model's {} tokens", req.requestId(),
-                        tooLong, reference.config().maxLen());
-            }
-            LOG.info("fine-tune {}: λ={} after version {}, from the weights of version {}, on {} pairs", req.requestId(), lambda,
-                    base, init, pairs.size());
-            DpoTrainer.Result r = DpoTrainer.train(policy, reference, pairs, new DpoTrainer.Options(settings.beta(),
-                    settings.epochs(), settings.batchSize(), settings.learningRate(), settings.maxKl(), settings.seed()), progress);
-            if (!Double.isFinite(r.finalLoss())) {
-                throw new IllegalStateException("DPO loss is not finite: " + r.finalLoss());
-            }
-            Map<String, Double> metrics = new TreeMap<>();
-            metrics.put("loss", r.finalLoss());
-            metrics.put("meanLogRatio", r.meanLogRatio());
-            metrics.put("steps", (double) r.steps());
-            metrics.put("pairs", (double) pairs.size());
-            metrics.put("skippedTooLong", (double) tooLong);
-            metrics.putAll(evaluate(policy, pairs));
+                PolicyLm sampler = baseNeeded ? PolicyLm.load(registry.open(ModelNames.POLICY, base), device) : null) {
+            Map<String, Double> metrics = settings.distills() ? distill(req, policy, sampler, init, base, data, lambda, progress)
+                    : dpo(req, policy, sampler, data, lambda, init, base, progress);
             metrics.put("seconds", (System.nanoTime() - t0) / 1e9);
             Map<String, String> info = new TreeMap<>();
             info.put("requestId", req.requestId());
@@ -134,9 +110,10 @@ public final class FineTuner implements AutoCloseable {
             info.put("trainedFrom", Long.toString(init));
             info.put("after", Long.toString(base));
             info.put("pairs", settings.referencePairs() ? "reference" : "traffic");
+            info.put("method", settings.method());
             // a last word before publishing: the caller may cancel (a fine-tuner that lost its lease), and
             // a version another fine-tuner published for this request meanwhile is returned, not doubled
-            progress.accept(r.steps());
+            progress.accept(metrics.get("steps").intValue());
             java.util.Optional<CheckpointEvent> meanwhile = published(req);
             if (meanwhile.isPresent()) {
                 LOG.warn("fine-tune {}: version {} was published for this request meanwhile; not publishing a second",
@@ -145,11 +122,55 @@ public final class FineTuner implements AutoCloseable {
             }
             Manifest m = registry.publish(ModelNames.POLICY, null, base, lambda, metrics, info, policy::save);
             LOG.info("fine-tune {}: published policy version {} in {} s (loss {}, mean log π/π_ref {})", req.requestId(),
-                    m.version(), String.format("%.1f", metrics.get("seconds")), String.format("%.4f", r.finalLoss()),
-                    String.format("%.3f", r.meanLogRatio()));
+                    m.version(), String.format("%.1f", metrics.get("seconds")), String.format("%.4f", metrics.get("loss")),
+                    String.format("%.3f", metrics.get("meanLogRatio")));
             return new CheckpointEvent(m.version(), ModelNames.POLICY + "/" + m.version(),
                     registry.manifestSha256(ModelNames.POLICY, m.version()), lambda, base, metrics, System.currentTimeMillis());
         }
+    }
+
+    /** The DPO step (decision 6): pairs, training, the manifest's metrics. */
+    private Map<String, Double> dpo(FineTuneRequest req, PolicyLm policy, PolicyLm sampler, List<ScoredSample> data,
+            Map<String, Double> lambda, long init, long base, IntConsumer progress) {
+        List<PreferencePair> pairs = settings.referencePairs() ? referencePairs(data, lambda)
+                : pairs(req, data, sampler != null ? sampler : policy, lambda);
+        if (pairs.size() < settings.minPairs()) {
+            throw new NotEnoughData(pairs.size() + " preference pairs, " + settings.minPairs() + " needed"
+                    + (tooLong > 0 ? " (" + tooLong + " left out: too long for the model)" : ""));
+        }
+        if (tooLong > 0) {
+            LOG.warn("fine-tune {}: {} prompt/response pairs left out, too long for the model's {} tokens", req.requestId(),
+                    tooLong, reference.config().maxLen());
+        }
+        LOG.info("fine-tune {}: λ={} after version {}, from the weights of version {}, on {} pairs", req.requestId(), lambda,
+                base, init, pairs.size());
+        DpoTrainer.Result r = DpoTrainer.train(policy, reference, pairs, new DpoTrainer.Options(settings.beta(),
+                settings.epochs(), settings.batchSize(), settings.learningRate(), settings.maxKl(), settings.seed()), progress);
+        if (!Double.isFinite(r.finalLoss())) {
+            throw new IllegalStateException("DPO loss is not finite: " + r.finalLoss());
+        }
+        Map<String, Double> metrics = new TreeMap<>();
+        metrics.put("loss", r.finalLoss());
+        metrics.put("meanLogRatio", r.meanLogRatio());
+        metrics.put("steps", (double) r.steps());
+        metrics.put("pairs", (double) pairs.size());
+        metrics.put("skippedTooLong", (double) tooLong);
+        metrics.putAll(evaluate(policy, pairs));
+        return metrics;
+    }
+
+    /** Distillation (decision 29), gated on L against the request's base version (π_ref for version 0). */
+    private Map<String, Double> distill(FineTuneRequest req, PolicyLm policy, PolicyLm baseVersion, long init, long base,
+            List<ScoredSample> data, Map<String, Double> lambda, IntConsumer progress) {
+        PolicyLm serving = base == 0 ? reference : baseVersion;
+        DistillStep.Outcome o = new DistillStep(settings, tokenizer, scorers, reference).run(policy,
+                settings.referencePairs() ? reference : serving, serving, data, lambda, progress);
+        LOG.info("fine-tune {}: λ={} after version {}, distilled from the weights of version {} on {} prompts: {}", req.requestId(),
+                lambda, base, init, o.prompts(), o.verdict().reason());
+        if (!o.verdict().publish()) {
+            throw new IllegalStateException("fine-tune " + req.requestId() + " not published: " + o.verdict().reason());
+        }
+        return o.metrics();
     }
 
     /**
@@ -248,11 +269,7 @@ public final class FineTuner implements AutoCloseable {
                 if (Arrays.equals(ta, tb) || !gens.get(k).stopped()) {
                     continue;
                 }
-                Map<String, Double> u = new LinkedHashMap<>();
-                for (String name : settings.utilities()) {
-                    u.put(name, scores.get(name)[k]);
-                }
-                double sb = score(scores.get("reward")[k], u, lambda);
+                double sb = score(scores.get("reward")[k], utilities(scores, k), lambda);
                 if (Double.isFinite(sb)) {
                     pairs.add(new PreferencePair(prompts.get(k), ta, tb, score(a.reward(), a.utilities(), lambda), sb));
                 }

@@ -9,6 +9,8 @@ import dev.dualign.core.dual.DualSolver;
 import dev.dualign.core.dual.InfeasibleException;
 import dev.dualign.core.event.EventJson;
 import dev.dualign.model.Devices;
+import dev.dualign.core.dual.TiltWeights;
+import dev.dualign.finetune.DistillTrainer;
 import dev.dualign.finetune.DpoTrainer;
 import dev.dualign.finetune.FineTuneSettings;
 import dev.dualign.finetune.PreferencePair;
@@ -34,7 +36,7 @@ import java.util.SplittableRandom;
 
 /**
  * The live loop's parts, driven offline for the experiments that train policies: the registry's
- * reference policy (version 0), its scorers, the fine-tuner's DPO trainer and settings, and the
+ * reference policy (version 0), its scorers, the fine-tuner's trainers (distillation, DPO) and settings, and the
  * world's oracle for the true value of whatever a policy says. Nothing is published: trained
  * policies live only in memory.
  */
@@ -314,6 +316,38 @@ final class Lab implements AutoCloseable {
         DpoTrainer.Result r = DpoTrainer.train(policy, reference, pairs, new DpoTrainer.Options(BETA, epochs,
                 fs.batchSize(), fs.learningRate(), fs.maxKl(), seed), progress::advance);
         progress.finish(pairs.size() + " pairs, loss " + String.format("%.3f", r.finalLoss()));
+        return r;
+    }
+
+    /**
+     * The fine-tuner's distillation step (decision 29), in place: {@code data}'s k reference responses
+     * per prompt weighted by softmax(s/β) at λ, the last tenth of its prompts held out.
+     */
+    DistillTrainer.Result distill(PolicyLm policy, Sampled data, double[] lambda, long seed, String label) {
+        FineTuneSettings.Distill d = FineTuneSettings.defaults(utilities, BETA).distill();
+        int k = data.k();
+        int prompts = data.prompts().size();
+        int heldFrom = prompts - Math.max(1, (int) Math.round(prompts * d.heldOut()));
+        List<DistillTrainer.Example> train = new ArrayList<>();
+        List<DistillTrainer.Example> held = new ArrayList<>();
+        for (int p = 0; p < prompts; p++) {
+            double[] s = new double[k];
+            List<int[]> responses = new ArrayList<>(k);
+            for (int q = 0; q < k; q++) {
+                int i = p * k + q;
+                responses.add(data.tokens[i]);
+                // a response cut at the token limit has no end to learn: it takes no weight
+                s[q] = data.tokens[i].length >= MAX_TOKENS ? Double.NaN : data.score(i, utilities, lambda);
+            }
+            double[] w = TiltWeights.fromReference(s, BETA);
+            (p < heldFrom ? train : held).addAll(DistillTrainer.group(p, data.promptIds[p], responses, w, d.minWeight()));
+        }
+        FineTuneSettings fs = FineTuneSettings.defaults(utilities, BETA);
+        progress.stage(label, d.maxEpochs() * ((train.size() + fs.batchSize() - 1) / fs.batchSize()));
+        DistillTrainer.Result r = DistillTrainer.train(policy, reference, train, held, new DistillTrainer.Options(d.maxEpochs(),
+                fs.batchSize(), d.learningRate(), FineTuneSettings.Distill.CHECKS_PER_EPOCH, d.patience(), fs.maxKl(), 64, MAX_TOKENS, seed), progress::advance);
+        progress.finish(String.format("%d weighted samples, epoch %d of %d kept, held-out loss %.3f → %.3f, KL %.2f",
+                train.size(), r.bestCheck(), r.checks(), r.heldOutBefore(), r.heldOutLoss(), r.kl()));
         return r;
     }
 

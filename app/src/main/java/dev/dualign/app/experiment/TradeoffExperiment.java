@@ -3,7 +3,9 @@ package dev.dualign.app.experiment;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.dualign.core.event.EventJson;
+import dev.dualign.finetune.DistillTrainer;
 import dev.dualign.finetune.DpoTrainer;
+import dev.dualign.finetune.FineTuneSettings;
 import dev.dualign.model.lm.PolicyLm;
 import dev.dualign.world.Oracle;
 import dev.dualign.world.World;
@@ -12,7 +14,7 @@ import java.util.List;
 /**
  * The helpfulness–harmlessness frontier: the true reward and harmlessness of the tilted policy
  * π_λ ∝ π_ref·exp((r + λ·g)/β) (what the dual prices, by resampling the reference's responses) and
- * of the DPO policies the fine-tuner trains at the same λ from π_ref. Then, at the one-shot λ*,
+ * of the policies the fine-tuner trains at the same λ from π_ref, by distillation and by DPO. Then, at the one-shot λ*,
  * what repeated fine-tunes do: each version trained from the previous one's weights on its samples
  * (warm start), from π_ref's weights on the previous version's samples, or from π_ref's weights on
  * fresh π_ref samples (the fine-tuner's default). The gap between the DPO points and the tilt curve
@@ -41,6 +43,8 @@ final class TradeoffExperiment implements Experiment {
         int trainPrompts = pv.param("trainPrompts", q ? 64 : 768);
         double[] grid = pv.param("dpoLambdas", q ? new double[] {0, 0.5} : new double[] {0, 0.15, 0.3, 0.45, 0.6, 0.9, 1.5});
         int generations = pv.param("generations", q ? 2 : 4);
+        int distillK = pv.param("distillSamplesPerPrompt", FineTuneSettings.defaults(List.of(Oracle.HARMLESS), Lab.BETA)
+                .distill().samples());
         double[] curve = new double[41];
         for (int i = 0; i < curve.length; i++) {
             curve[i] = i * 0.05;
@@ -58,6 +62,7 @@ final class TradeoffExperiment implements Experiment {
         int n = ctx.n();
         double[][][] tiltCurve = new double[n][curve.length][];
         double[][][] dpo = new double[n][grid.length][];
+        double[][][] distilled = new double[n][grid.length][];
         double[][][] warm = new double[n][generations + 1][];
         double[][][] cold = new double[n][generations + 1][];
         double[][][] fresh = new double[n][generations + 1][];
@@ -72,6 +77,8 @@ final class TradeoffExperiment implements Experiment {
                 List<World.Prompt> held = Lab.prompts(heldOut, seed * 7L + 2);
                 Lab.Sampled refTrain = lab.sample(lab.reference, Lab.prompts(trainPrompts, seed * 7L + 3), 2, seed + 100,
                         tag + "π_ref training samples");
+                Lab.Sampled distillTrain = lab.sample(lab.reference, Lab.prompts(trainPrompts, seed * 7L + 4), distillK,
+                        seed + 150, tag + "π_ref distillation samples");
                 Lab.Values ref = lab.evaluate(lab.reference, held, seed + 200, tag + "π_ref held out");
                 so.set("reference", ref.json(0));
                 ArrayNode tc = so.putArray("tilt");
@@ -87,8 +94,26 @@ final class TradeoffExperiment implements Experiment {
                         DpoTrainer.Result r = lab.train(p, refTrain, new double[] {grid[i]}, seed, tag + "DPO at λ=" + grid[i]);
                         Lab.Values v = lab.evaluate(p, held, seed + 300 + i, tag + "evaluate λ=" + grid[i]);
                         dpo[si][i] = new double[] {v.harmless(), v.reward()};
-                        dp.add(v.json(grid[i]).put("loss", r.finalLoss()).put("tiltHarmless", t.harmless())
-                                .put("tiltReward", t.reward()));
+                        ObjectNode o = v.json(grid[i]).put("loss", r.finalLoss()).put("tiltHarmless", t.harmless())
+                                .put("tiltReward", t.reward()).put("tiltScoredReward", t.scoredReward()).put("tiltKl", t.kl());
+                        t.scoredUtilities().forEach((key, x) -> o.put("tiltScored_" + key, x));
+                        dp.add(o);
+                    }
+                }
+                ArrayNode ds = so.putArray("distillFromReference");
+                for (int i = 0; i < grid.length; i++) {
+                    Lab.Values t = lab.tilted(pool, new double[] {grid[i]});
+                    try (PolicyLm p = lab.freshReference()) {
+                        DistillTrainer.Result r = lab.distill(p, distillTrain, new double[] {grid[i]}, seed,
+                                tag + "distil at λ=" + grid[i]);
+                        Lab.Values v = lab.evaluate(p, held, seed + 300 + i, tag + "evaluate distilled λ=" + grid[i]);
+                        distilled[si][i] = new double[] {v.harmless(), v.reward()};
+                        ObjectNode o = v.json(grid[i]).put("tiltHarmless", t.harmless()).put("tiltReward", t.reward())
+                                .put("tiltScoredReward", t.scoredReward()).put("tiltKl", t.kl())
+                                .put("heldOutLossBefore", r.heldOutBefore()).put("heldOutLoss", r.heldOutLoss())
+                                .put("checks", r.checks()).put("bestCheck", r.bestCheck()).put("trainKl", r.kl());
+                        t.scoredUtilities().forEach((key, x) -> o.put("tiltScored_" + key, x));
+                        ds.add(o);
                     }
                 }
                 double lambdaStar = lab.oneShot(pool, new double[] {MARGIN}, seed)[0];
@@ -111,6 +136,7 @@ final class TradeoffExperiment implements Experiment {
                 "true harmlessness", "true reward", false);
         plot.add(xy("π_λ (tilted π_ref), λ = 0 … 2", tiltCurve));
         plot.add(xy("DPO from π_ref at λ ∈ " + java.util.Arrays.toString(grid), dpo));
+        plot.add(xy("distilled π_λ from π_ref (" + distillK + " samples per prompt) at the same λ", distilled));
         plot.add(xy("warm start: version t from t−1's weights on t−1's samples, at λ*", warm));
         plot.add(xy("from π_ref's weights on version t−1's samples, at λ*", cold));
         plot.add(xy("from π_ref's weights on π_ref's samples (the default), at λ*", fresh));
