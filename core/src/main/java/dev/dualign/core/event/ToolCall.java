@@ -34,6 +34,12 @@ public record ToolCall(String id, @com.fasterxml.jackson.annotation.JsonIgnore S
         return new java.util.LinkedHashMap<>(Map.of("name", name, "arguments", arguments));
     }
 
+    /** Jackson's way in (the Flink serializers read records by their JSON): the wire shape. */
+    @com.fasterxml.jackson.annotation.JsonCreator
+    static ToolCall json(@JsonProperty("id") String id, @JsonProperty("function") Map<String, String> function) {
+        return new ToolCall(id, function == null ? null : function.get("name"), function == null ? null : function.get("arguments"));
+    }
+
     static ToolCall fromJson(String path, JsonFields f) {
         try {
             JsonFields fn = f.requireObject("function");
