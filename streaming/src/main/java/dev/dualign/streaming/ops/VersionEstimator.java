@@ -249,7 +249,7 @@ public final class VersionEstimator extends KeyedProcessFunction<Long, List<Esti
             out.put(e.getKey(), Estimate.of(i));
             n = Math.max(n, r.n());
         }
-        return new VersionEstimate(version, out, bounds, n);
+        return new VersionEstimate(version, out, bounds, n, settings.scorers());
     }
 
     /** The anytime-valid interval needs observations inside the declared range. */
