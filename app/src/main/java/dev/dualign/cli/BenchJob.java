@@ -89,7 +89,7 @@ final class BenchJob implements Callable<Integer> {
         }
         int events = this.events != null ? this.events : minilm ? 6_000 : 300_000;
         if (minilm) {
-            BootstrapCommand.ensureMinilm(Config.of(Map.of("scoring.registry", reg.toString()), DualignOptions.ALL,
+            BootstrapCommand.ensureMinilm(Config.of(Map.of("scoring.registry", reg.toString(), "constraints.harmless", 0.5), DualignOptions.ALL,
                     DualignOptions.PASS_THROUGH), Path.of(System.getProperty("dualign.home", ".")), dev.dualign.world.bootstrap.ModelSize.SMALL, out);
         }
         if (!Bootstrap.isBootstrapped(new ModelRegistry(reg))) {
