@@ -119,7 +119,7 @@ public final class HeadScorer implements Scorer {
 
     @Override
     public double[] score(List<PromptResponse> batch) {
-        return score(encoder.features(batch, Math.max(1, batch.size()), false));
+        return score(encoder.features(batch, 1, true)); // the features it was trained on (decision 31)
     }
 
     @Override

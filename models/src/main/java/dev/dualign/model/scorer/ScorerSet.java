@@ -239,8 +239,8 @@ public final class ScorerSet implements AutoCloseable {
         Map<SentenceEncoder, float[][]> features = new java.util.IdentityHashMap<>();
         for (Map.Entry<String, Scorer> e : scorers.entrySet()) {
             if (e.getValue() instanceof HeadScorer h) {
-                out.put(e.getKey(), h.score(features.computeIfAbsent(h.encoder(),
-                        enc -> enc.features(batch, Math.max(1, batch.size()), false))));
+                // buckets: the features the heads were trained on (padding a quantized encoder changes them, decision 31)
+                out.put(e.getKey(), h.score(features.computeIfAbsent(h.encoder(), enc -> enc.features(batch, 1, true))));
             } else if (tokenizer != null && e.getValue() instanceof TrainedScorer t && t.tokenizer() == tokenizer) {
                 if (ids == null) {
                     ids = TrainedScorer.tokenize(tokenizer, batch);
