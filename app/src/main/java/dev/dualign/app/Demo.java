@@ -83,6 +83,8 @@ public final class Demo implements AutoCloseable {
     private String bootstrapServers;
     private final CountDownLatch finished = new CountDownLatch(1);
     private volatile boolean closed;
+    /** The scorer models the job scores with, with their files' checksums: what the summary names. */
+    private Map<String, Object> scorerModels = Map.of();
 
     private Demo(PrintWriter out, LoopMonitor monitor) {
         this.out = out;
@@ -108,6 +110,7 @@ public final class Demo implements AutoCloseable {
         }
         ensureModels(js, o, out); // before the monitor: its clock is the loop's, not the bootstrap's
         Demo d = new Demo(out, monitorFor(js, new OracleTruth())); // the simulated users' prompts: truth is known
+        d.scorerModels = scorerModels(new ModelRegistry(Path.of(js.registry())), js.names());
         try {
             d.startParts(c, home, js, o);
             return d;
@@ -288,7 +291,35 @@ public final class Demo implements AutoCloseable {
     }
 
     public Map<String, Object> summary() {
-        return monitor.summary();
+        Map<String, Object> s = new java.util.LinkedHashMap<>(monitor.summary());
+        s.put("scorerModels", scorerModels);
+        return s;
+    }
+
+    /**
+     * The models a job opened now scores with ({@link ScorerSet#pin}: each scorer, and the tokenizer or
+     * encoder they share), each with its version, kind and every file's sha256.
+     */
+    public static Map<String, Object> scorerModels(ModelRegistry registry, java.util.List<String> utilities) {
+        Map<String, Object> out = new java.util.LinkedHashMap<>();
+        ScorerSet.pin(registry, utilities).forEach((name, v) -> {
+            var m = registry.manifest(name, v);
+            Map<String, Object> d = new java.util.LinkedHashMap<>();
+            d.put("version", v);
+            d.put("kind", m.info().getOrDefault("kind", name.equals(dev.dualign.model.registry.ModelNames.TOKENIZER) ? "tokenizer" : "word-model"));
+            if (m.info().containsKey("model")) {
+                d.put("model", m.info().get("model"));
+            }
+            if (m.info().containsKey("source")) {
+                d.put("source", m.info().get("source"));
+            }
+            Map<String, String> files = new java.util.LinkedHashMap<>();
+            m.files().forEach(f -> files.put(f.path(), "sha256:" + f.sha256()));
+            d.put("files", files);
+            d.put("manifestSha256", registry.manifestSha256(name, v));
+            out.put(name, d);
+        });
+        return out;
     }
 
     /** Stops every part, newest first; safe to call twice. */

@@ -62,11 +62,15 @@ final class BenchJob implements Callable<Integer> {
     @Option(names = "--registry", paramLabel = "DIR", description = "Registry with a bootstrap (default: .dualign/registry).")
     Path registry;
 
-    @Option(names = "--events", defaultValue = "300000", description = "Responses for the throughput runs (default: ${DEFAULT-VALUE}).")
-    int events;
+    @Option(names = "--events", description = "Responses for the throughput runs (default: 300000; 6000 with --scorers minilm).")
+    Integer events;
 
-    @Option(names = "--rate", defaultValue = "500", description = "Responses/s for the latency run (default: ${DEFAULT-VALUE}).")
-    int rate;
+    @Option(names = "--rate", description = "Responses/s for the latency run (default: 500; half the raw throughput with --scorers minilm).")
+    Integer rate;
+
+    @Option(names = "--scorers", defaultValue = "latest", paramLabel = "KIND", description = "latest: the registry's newest scorers; "
+            + "minilm: all-MiniLM-L6-v2 with trained heads, bootstrapped first when they are not the newest (default: ${DEFAULT-VALUE}).")
+    String scorers;
 
     @Option(names = "--latency-seconds", defaultValue = "30", description = "Length of the latency run (default: ${DEFAULT-VALUE}).")
     int latencySeconds;
@@ -78,6 +82,16 @@ final class BenchJob implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         Path reg = registry != null ? registry : BootstrapCommand.defaultRegistry();
+        boolean minilm = scorers.equals(dev.dualign.world.bootstrap.MinilmScorers.FAMILY);
+        if (!minilm && !scorers.equals("latest")) {
+            spec.commandLine().getErr().println("dualign bench job: --scorers must be latest or minilm, got '" + scorers + "'");
+            return Dualign.EXIT_BAD_INPUT;
+        }
+        int events = this.events != null ? this.events : minilm ? 6_000 : 300_000;
+        if (minilm) {
+            BootstrapCommand.ensureMinilm(Config.of(Map.of("scoring.registry", reg.toString(), "constraints.harmless", 0.5), DualignOptions.ALL,
+                    DualignOptions.PASS_THROUGH), Path.of(System.getProperty("dualign.home", ".")), dev.dualign.world.bootstrap.ModelSize.SMALL, out);
+        }
         if (!Bootstrap.isBootstrapped(new ModelRegistry(reg))) {
             spec.commandLine().getErr().println("dualign bench job: no bootstrap in " + reg + "; run dualign bootstrap first");
             return Dualign.EXIT_BAD_INPUT;
@@ -86,16 +100,25 @@ final class BenchJob implements Callable<Integer> {
         try (EmbeddedKafka kafka = EmbeddedKafka.start(tmp.resolve("kafka"))) {
             List<ResponseEvent> traffic = traffic(events);
             JobSettings s = settings(reg, tmp, 0);
+            out.printf("scorers: %s%n", ScorerSet.pin(new ModelRegistry(reg), s.names()));
+            out.printf("CPU: %s, %d cores%n", cpu(), Runtime.getRuntime().availableProcessors());
+            out.flush();
 
-            double raw1 = rawScorers(s, traffic, 1);
-            double raw = rawScorers(s, traffic, parallelism);
-            out.printf("raw batched scorers (reward + %s, batch %d): %,.0f responses/s on 1 thread, %,.0f on %d threads%n",
-                    s.names(), s.batchSize(), raw1, raw, parallelism);
+            double raw1 = rawScorers(s, traffic, 1, true);
+            double raw = rawScorers(s, traffic, parallelism, true);
+            // padded to the maximum costs several times more: a quarter of the responses is enough to measure it
+            double rawMax = rawScorers(s, traffic.subList(0, Math.max(traffic.size() / 4, 4 * parallelism * s.batchSize())), parallelism,
+                    false);
+            out.printf("raw scorers (reward + %s, batch %d, called directly): length buckets %,.0f responses/s on 1 thread, %,.0f on %d "
+                    + "threads; padded to the maximum %,.0f on %d threads (buckets ×%.2f)%n",
+                    s.names(), s.batchSize(), raw1, raw, parallelism, rawMax, parallelism, raw / rawMax);
+            out.flush();
+            int rate = this.rate != null ? this.rate : minilm ? Math.max(1, (int) (raw / 2)) : 500;
 
             KafkaSettings in = load(kafka, "bj-in.", traffic);
             // each job its own consumer group: a shared one would start each job where the last stopped
-            passthrough(in.withGroupId("bench-warm"), in.withTopicPrefix("bj-warm."), tmp); // the first job in a JVM pays class loading
-            double pass = passthrough(in.withGroupId("bench-pass"), in.withTopicPrefix("bj-pass."), tmp);
+            passthrough(in.withGroupId("bench-warm"), in.withTopicPrefix("bj-warm."), tmp, events); // the first job in a JVM pays class loading
+            double pass = passthrough(in.withGroupId("bench-pass"), in.withTopicPrefix("bj-pass."), tmp, events);
             out.printf("Kafka passthrough (exactly-once, same data): %,.0f responses/s%n", pass);
 
             long t0 = System.nanoTime();
@@ -130,9 +153,10 @@ final class BenchJob implements Callable<Integer> {
             out.printf("latency from a response's timestamp to its inclusion in an estimate, at %d responses/s for %d s:%n",
                     rate, latencySeconds);
             out.printf("  p50 %s ms, p99 %s ms (per estimator subtask)%n", q.get("0.5"), q.get("0.99"));
-            out.printf("  | %s | %d cores | %,.0f/s | %,.0f/s | %,.0f/s | %.0f%% | %.0f%% | p50 %s, p99 %s ms |%n", LocalDate.now(),
-                    Runtime.getRuntime().availableProcessors(), job, raw, pass, 100 * job / raw, 100 * job / pass,
-                    q.get("0.5"), q.get("0.99"));
+            out.printf("  | %s | %s, %d cores | %s | %,.0f/s | %,.0f/s | %,.0f/s | %,.0f/s | %.2f | p50 %s, p99 %s ms at %d/s |%n",
+                    LocalDate.now(), cpu(), Runtime.getRuntime().availableProcessors(), scorers, job, raw, rawMax, pass, job / raw,
+                    q.get("0.5"), q.get("0.99"), rate);
+            out.printf("job/raw: %.2f%n", job / raw);
             out.flush();
         } finally {
             try (var files = Files.walk(tmp)) {
@@ -140,6 +164,16 @@ final class BenchJob implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** The CPU's model name, from /proc/cpuinfo. */
+    static String cpu() {
+        try {
+            return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
+                    .map(l -> l.substring(l.indexOf(':') + 1).trim()).findFirst().orElse("unknown CPU");
+        } catch (java.io.IOException e) {
+            return "unknown CPU";
+        }
     }
 
     private static JobSettings settings(Path reg, Path tmp, int prometheus) {
@@ -154,7 +188,7 @@ final class BenchJob implements Callable<Integer> {
         return JobSettings.from(c, tmp);
     }
 
-    private static List<ResponseEvent> traffic(int n) {
+    private List<ResponseEvent> traffic(int n) {
         SplittableRandom rnd = new SplittableRandom(5);
         List<ResponseEvent> out = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
@@ -166,15 +200,15 @@ final class BenchJob implements Callable<Integer> {
     }
 
     /** Scorer throughput with {@code threads} scorer sets working on disjoint halves, as the job's subtasks do. */
-    private static double rawScorers(JobSettings s, List<ResponseEvent> traffic, int threads) throws Exception {
+    private static double rawScorers(JobSettings s, List<ResponseEvent> traffic, int threads, boolean buckets) throws Exception {
         List<Scorer.PromptResponse> pairs = traffic.stream().map(Scorer.PromptResponse::of).toList();
         int per = pairs.size() / threads / s.batchSize() * s.batchSize();
         List<ScorerSet> sets = new ArrayList<>();
         try {
             for (int t = 0; t < threads; t++) {
                 ScorerSet set = ScorerSet.open(new ModelRegistry(Path.of(s.registry())), s.names(), Devices.resolve("auto"));
-                for (int w = 0; w < 50; w++) {
-                    set.score(pairs.subList(w * s.batchSize(), (w + 1) * s.batchSize())); // warm-up (JIT)
+                for (int w = 0; w < Math.min(50, pairs.size() / s.batchSize() / 4); w++) {
+                    set.score(pairs.subList(w * s.batchSize(), (w + 1) * s.batchSize()), s.batchSize(), buckets); // warm-up (JIT)
                 }
                 sets.add(set);
             }
@@ -185,7 +219,7 @@ final class BenchJob implements Callable<Integer> {
                 List<Scorer.PromptResponse> mine = pairs.subList(t * per, (t + 1) * per);
                 Thread w = new Thread(() -> {
                     for (int from = 0; from < mine.size(); from += s.batchSize()) {
-                        set.score(mine.subList(from, from + s.batchSize()));
+                        set.score(mine.subList(from, from + s.batchSize()), s.batchSize(), buckets); // as the job calls it
                     }
                 });
                 w.start();
@@ -218,7 +252,7 @@ final class BenchJob implements Callable<Integer> {
         return new KafkaProducer<>(props, new ByteArraySerializer(), new ByteArraySerializer());
     }
 
-    private double passthrough(KafkaSettings in, KafkaSettings out, Path tmp) throws Exception {
+    private double passthrough(KafkaSettings in, KafkaSettings out, Path tmp, int events) throws Exception {
         TopicAdmin.ensure(out).requireOk();
         Configuration c = new Configuration();
         c.setString("execution.checkpointing.interval", "1000 ms");

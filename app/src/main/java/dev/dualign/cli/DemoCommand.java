@@ -63,6 +63,11 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--size", defaultValue = "small", description = "Model size bootstrapped when there is no registry: tiny | small (default: ${DEFAULT-VALUE}).")
     ModelSize size;
 
+    @Option(names = "--scorers", paramLabel = "KIND", defaultValue = "latest", description = "latest: the registry's newest scorers; "
+            + "minilm: all-MiniLM-L6-v2 with trained heads, bootstrapped first when the registry's newest scorers are not these "
+            + "(default: ${DEFAULT-VALUE}).")
+    String scorers;
+
     @Option(names = "--status-every", paramLabel = "TIME", defaultValue = "5s", description = "Status line interval (default: ${DEFAULT-VALUE}).")
     String statusEvery;
 
@@ -90,6 +95,11 @@ final class DemoCommand implements Callable<Integer> {
 
         out.println(ConfigFile.describe(c));
         out.flush();
+        if (scorers.equals(dev.dualign.world.bootstrap.MinilmScorers.FAMILY)) {
+            BootstrapCommand.ensureMinilm(c, home, size, out);
+        } else if (!scorers.equals("latest")) {
+            throw new ConfigException("--scorers", "must be latest or minilm, got '" + scorers + "'");
+        }
         Demo demo = Demo.start(c, home, o, out);
         CountDownLatch printed = new CountDownLatch(1);
         Thread hook = new Thread(() -> {

@@ -28,9 +28,9 @@ import java.util.List;
  * DJL's OnnxRuntime engine (the format recorded in its spec picks the engine, decision 30), with any
  * Hugging Face {@code tokenizer.json}, published by {@code dualign registry import scorer}. The
  * prompt and the response are encoded as a pair (the tokenizer's own template: [CLS] prompt [SEP]
- * response [SEP] for BERT), truncated longest-first and padded to {@link Spec#maxLength()}, so every
- * batch has one shape and a response scores the same in any company (see
- * {@link ScorerSet#score(List, int)}). The score is one output column of the model, raw or through a
+ * response [SEP] for BERT), truncated longest-first to {@link Spec#maxLength()}, and run in calls
+ * whose shape depends on the pair alone (its length bucket, {@link LengthBuckets}), so a response
+ * scores the same in any company (see {@link ScorerSet#score(List, int)}). The score is one output column of the model, raw or through a
  * sigmoid or a softmax.
  */
 public final class ImportedScorer implements Scorer {
@@ -270,38 +270,99 @@ public final class ImportedScorer implements Scorer {
 
     @Override
     public double[] score(List<PromptResponse> batch) {
-        if (batch.isEmpty()) {
-            return new double[0];
-        }
-        Encoding[] enc = encode(batch);
-        int b = batch.size();
-        int len = spec.maxLength();
-        // grad mode is PyTorch's alone; OnnxRuntime records nothing
-        try (NoGrad g = spec.format().equals(TORCHSCRIPT) ? NoGrad.enter() : null; NDManager m = model.getNDManager().newSubManager()) {
-            NDList inputs = new NDList();
-            for (String input : spec.inputs()) {
-                long[] flat = new long[b * len];
-                for (int i = 0; i < b; i++) {
-                    long[] row = switch (input) {
-                        case "input_ids" -> enc[i].getIds();
-                        case "attention_mask" -> enc[i].getAttentionMask();
-                        default -> enc[i].getTypeIds();
-                    };
-                    if (row.length != len) {
-                        throw new IllegalStateException("the tokenizer gave " + row.length + " tokens, not the padded " + len);
-                    }
-                    System.arraycopy(row, 0, flat, i * len, len);
+        return score(batch, Math.max(1, batch.size()), false); // one call at the maximum length
+    }
+
+    /**
+     * Scores in calls whose shape depends on each pair alone: by length bucket ({@code buckets}), or
+     * all at the maximum length in calls of {@code rows} (see {@link LengthBuckets#plan}).
+     */
+    @Override
+    public double[] score(List<PromptResponse> batch, int rows, boolean buckets) {
+        double[] s = new double[batch.size()];
+        run(batch, rows, buckets, (call, mask, out, shape) -> {
+            double[] col = column(out, shape, call.rows().length);
+            for (int k = 0; k < call.rows().length; k++) {
+                if (call.rows()[k] >= 0) {
+                    s[call.rows()[k]] = col[k];
                 }
-                NDArray x = m.create(flat, new Shape(b, len));
-                x.setName(input); // ONNX feeds inputs by name
-                inputs.add(x);
             }
-            NDList out = predictor.predict(inputs);
-            NDArray o = out.get(0).getDataType() == DataType.FLOAT32 ? out.get(0) : out.get(0).toType(DataType.FLOAT32, false);
-            return column(o.toFloatArray(), o.getShape(), b);
-        } catch (TranslateException | ai.djl.engine.EngineException | IllegalArgumentException | UnsupportedOperationException e) {
-            // the engine refused the inputs: the importer tries the next input set, the job fails naming the scorer
-            throw new IllegalStateException("scorer " + name + " failed: " + e.getMessage(), e);
+        });
+        return s;
+    }
+
+    /** The output of one call: row k is pair {@code call.rows()[k]} (or padding), {@code mask} its attention mask. */
+    interface CallOutput {
+        void accept(LengthBuckets.Call call, long[] mask, float[] out, Shape shape);
+    }
+
+    /** Runs the model on {@code batch} in the calls {@link LengthBuckets#plan} gives, handing each output to {@code sink}. */
+    void run(List<PromptResponse> batch, int rows, boolean buckets, CallOutput sink) {
+        if (batch.isEmpty()) {
+            return;
+        }
+        List<PromptResponse> withPad = new java.util.ArrayList<>(batch);
+        withPad.add(new PromptResponse("", "")); // the padding row
+        Encoding[] enc = encode(withPad);
+        int max = spec.maxLength();
+        int[] tokens = new int[batch.size()];
+        for (int i = 0; i < tokens.length; i++) {
+            long[] m = enc[i].getAttentionMask();
+            if (m.length != max) {
+                throw new IllegalStateException("the tokenizer gave " + m.length + " tokens, not the padded " + max);
+            }
+            int n = 0;
+            while (n < max && m[n] == 1) {
+                n++;
+            }
+            tokens[i] = n;
+            for (int k = n; k < max; k++) {
+                if (m[k] != 0) { // not padded on the right: only the full length keeps every token
+                    tokens[i] = max;
+                    break;
+                }
+            }
+        }
+        for (LengthBuckets.Call call : LengthBuckets.plan(tokens, max, rows, buckets)) {
+            int b = call.rows().length;
+            int len = call.length();
+            // grad mode is PyTorch's alone; OnnxRuntime records nothing
+            try (NoGrad g = spec.format().equals(TORCHSCRIPT) ? NoGrad.enter() : null;
+                    NDManager m = model.getNDManager().newSubManager()) {
+                NDList inputs = new NDList();
+                long[] mask = null;
+                for (String input : spec.inputs()) {
+                    long[] flat = new long[b * len];
+                    for (int i = 0; i < b; i++) {
+                        Encoding e = enc[call.rows()[i] >= 0 ? call.rows()[i] : batch.size()];
+                        long[] row = switch (input) {
+                            case "input_ids" -> e.getIds();
+                            case "attention_mask" -> e.getAttentionMask();
+                            default -> e.getTypeIds();
+                        };
+                        System.arraycopy(row, 0, flat, i * len, len); // right-padded: the first len tokens are the row at len
+                    }
+                    if (input.equals("attention_mask")) {
+                        mask = flat;
+                    }
+                    NDArray x = m.create(flat, new Shape(b, len));
+                    x.setName(input); // ONNX feeds inputs by name
+                    inputs.add(x);
+                }
+                if (mask == null) {
+                    mask = new long[b * len];
+                    for (int i = 0; i < b; i++) {
+                        long[] row = enc[call.rows()[i] >= 0 ? call.rows()[i] : batch.size()].getAttentionMask();
+                        System.arraycopy(row, 0, mask, i * len, len);
+                    }
+                }
+                NDList out = predictor.predict(inputs);
+                NDArray o = out.get(0).getDataType() == DataType.FLOAT32 ? out.get(0) : out.get(0).toType(DataType.FLOAT32, false);
+                sink.accept(call, mask, o.toFloatArray(), o.getShape());
+            } catch (TranslateException | ai.djl.engine.EngineException | IllegalArgumentException | UnsupportedOperationException e) {
+                // the engine refused the inputs: the importer tries the next input set, the job fails naming the scorer
+                throw new IllegalStateException("scorer " + name + " failed: " + e.getMessage(), e);
+            }
         }
     }
 

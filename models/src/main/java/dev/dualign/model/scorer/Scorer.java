@@ -17,6 +17,26 @@ public interface Scorer extends AutoCloseable {
 
     double[] score(List<PromptResponse> batch);
 
+    /**
+     * Scores in model calls whose shape depends on each pair alone, so a pair scores the same bits in
+     * any company (decisions 5 and 32): here, chunks of {@code rows} padded with empty pairs; a
+     * transformer scorer cuts calls by length bucket instead, or, with {@code buckets} off, pads every
+     * pair to its maximum length.
+     */
+    default double[] score(List<PromptResponse> batch, int rows, boolean buckets) {
+        double[] out = new double[batch.size()];
+        for (int from = 0; from < batch.size(); from += rows) {
+            int n = Math.min(rows, batch.size() - from);
+            List<PromptResponse> chunk = new java.util.ArrayList<>(rows);
+            chunk.addAll(batch.subList(from, from + n));
+            while (chunk.size() < rows) {
+                chunk.add(new PromptResponse("", ""));
+            }
+            System.arraycopy(score(chunk), 0, out, from, n);
+        }
+        return out;
+    }
+
     @Override
     void close();
 

@@ -108,7 +108,7 @@ class ImportedScorerTest {
         // no tokenizer and no built-in scorer in this registry: the set opens on imported scorers alone
         try (ScorerSet set = ScorerSet.open(reg, List.of("harmless"), Device.cpu()); ImportedScorer direct = fixture(1, "softmax")) {
             List<Scorer.PromptResponse> pairs = ScorerImport.SMOKE;
-            Map<String, double[]> scores = set.score(pairs, 4);
+            Map<String, double[]> scores = set.score(pairs, 4, false); // padded to the maximum: decision 5's shape
             assertThat(scores.keySet()).containsExactly("reward", "harmless");
             // the set pads the 3 pairs to 4 rows; at the same shape the score is the same to the last bit (decision 5)
             List<Scorer.PromptResponse> padded = new ArrayList<>(pairs);

@@ -109,6 +109,28 @@ class OnnxScorerTest {
     }
 
     @Test
+    void lengthBucketsGiveEachPairOneShapeAndTheModelsScoresToRounding() {
+        // decision 32: a pair's call shape is its length bucket's, so its bits do not depend on its company
+        List<Scorer.PromptResponse> pairs = pairs();
+        try (ImportedScorer s = load("model.onnx", 1, "none")) {
+            double[] all = s.score(pairs, 16, true);
+            List<Scorer.PromptResponse> some = new ArrayList<>(pairs.subList(40, 50));
+            some.add(pairs.get(3));
+            some.add(0, pairs.get(7));
+            double[] few = s.score(some, 16, true);
+            assertThat(few[0]).isEqualTo(all[7]);
+            assertThat(few[11]).isEqualTo(all[3]);
+            // a bucket against the maximum length: another shape (decision 24), masked padding; a float32 model agrees to rounding
+            double[] max = s.score(pairs, 16, false);
+            for (int i = 0; i < pairs.size(); i++) {
+                assertThat(all[i]).as("pair %d", i).isCloseTo(max[i], within(LOGIT_TOLERANCE));
+            }
+            int[] tokens = Arrays.stream(s.encode(pairs)).mapToInt(e -> (int) Arrays.stream(e.getAttentionMask()).sum()).toArray();
+            assertThat(LengthBuckets.plan(tokens, 64, 16, true)).extracting(LengthBuckets.Call::length).contains(32, 64);
+        }
+    }
+
+    @Test
     void theImporterPublishesBothFormatsAndTheSetRunsEachOnItsEngine(@TempDir Path root) {
         ModelRegistry reg = new ModelRegistry(root);
         ScorerImport.Result onnx = ScorerImport.publish(reg, request("harmless", "model.onnx", null, null), Device.cpu());
@@ -123,7 +145,7 @@ class OnnxScorerTest {
         assertThat(reg.manifest("harmless", 0).files()).extracting(f -> f.path())
                 .containsExactlyInAnyOrder("model.onnx", "tokenizer.json", "imported-scorer.json");
         try (ScorerSet set = ScorerSet.open(reg, List.of("harmless"), Device.cpu())) {
-            Map<String, double[]> scores = set.score(ScorerImport.SMOKE, ScorerImport.SMOKE.size());
+            Map<String, double[]> scores = set.score(ScorerImport.SMOKE, ScorerImport.SMOKE.size(), false);
             // the smoke batch's own shape on each engine: the same bits as the importer's run
             assertThat(scores.get("harmless")).containsExactly(onnx.smokeScores());
             assertThat(scores.get("reward")).containsExactly(pt.smokeScores());

@@ -14,8 +14,8 @@ import java.util.Random;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
-class ScorerSetTest {
-    static List<Scorer.PromptResponse> pairs(int n) {
+public class ScorerSetTest {
+    public static List<Scorer.PromptResponse> pairs(int n) {
         SplittableRandom rnd = new SplittableRandom(3);
         List<Scorer.PromptResponse> out = new ArrayList<>();
         for (int i = 0; i < n; i++) {
@@ -26,7 +26,7 @@ class ScorerSetTest {
     }
 
     /** Scores of {@code pairs} when they arrive shuffled, in batches of random sizes 1..rows. */
-    static double[] inRandomCompany(ScorerSet s, List<Scorer.PromptResponse> pairs, int rows, long seed) {
+    public static double[] inRandomCompany(ScorerSet s, List<Scorer.PromptResponse> pairs, int rows, long seed) {
         List<Integer> order = new ArrayList<>();
         for (int i = 0; i < pairs.size(); i++) {
             order.add(i);
