@@ -148,7 +148,14 @@ final class BenchJob implements Callable<Integer> {
             Thread.sleep(5000);
             produceLive(liveKafka, rate, latencySeconds);
             Thread.sleep(3000);
-            Map<String, List<Double>> q = latencyQuantiles(port);
+            Map<String, List<Double>> q;
+            try {
+                q = latencyQuantiles(port);
+            } catch (java.io.IOException e) {
+                // the throughput above stands on its own: say the latency was not measured, and why
+                out.printf("latency: not measured (the job's Prometheus endpoint on port %d did not answer: %s)%n", port, e);
+                q = Map.of();
+            }
             client.cancel().get(60, TimeUnit.SECONDS);
             out.printf("latency from a response's timestamp to its inclusion in an estimate, at %d responses/s for %d s:%n",
                     rate, latencySeconds);
@@ -288,6 +295,19 @@ final class BenchJob implements Callable<Integer> {
 
     /** quantile → values per subtask, scraped from the Prometheus endpoint. */
     private static Map<String, List<Double>> latencyQuantiles(int port) throws Exception {
+        java.io.IOException last = null;
+        for (int attempt = 0; attempt < 10; attempt++) { // the reporter starts with the job: give it a few seconds
+            try {
+                return quantiles(port);
+            } catch (java.io.IOException e) {
+                last = e;
+                Thread.sleep(1000);
+            }
+        }
+        throw last;
+    }
+
+    private static Map<String, List<Double>> quantiles(int port) throws Exception {
         String body = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
                 .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString()).body();
         Pattern p = Pattern.compile("^\\S*inclusionLatencyMs\\{.*quantile=\"([0-9.]+)\".*\\}\\s+(\\S+)$", Pattern.MULTILINE);

@@ -221,7 +221,8 @@ public final class ScorerSet implements AutoCloseable {
                 while (chunk.size() < rows) {
                     chunk.add(EMPTY);
                 }
-                TrainedScorer.Tokenized ids = TrainedScorer.tokenize(tokenizer, chunk);
+                TrainedScorer.Tokenized ids = TrainedScorer.tokenize(tokenizer, chunk,
+                        ((TrainedScorer) scorers.get(shared.get(0))).maxTokens());
                 for (String name : shared) {
                     System.arraycopy(((TrainedScorer) scorers.get(name)).score(ids), 0, out.get(name), from, n);
                 }
