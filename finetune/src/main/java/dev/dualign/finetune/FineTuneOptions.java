@@ -26,7 +26,7 @@ public final class FineTuneOptions {
     public static final ConfigOption<Integer> BUFFER = ConfigOption.integer("finetune.buffer", 20_000)
             .check(v -> v >= 1, "an integer ≥ 1").describe("Recent scored samples kept as training data.");
 
-    public static final ConfigOption<String> METHOD = ConfigOption.choice("finetune.method", "distill", "distill", "dpo")
+    public static final ConfigOption<String> METHOD = ConfigOption.choice("finetune.method", "dpo", "distill", "dpo")
             .describe("The policy step: distill (weighted NLL towards π_λ on K samples per prompt; decision 29) or dpo "
                     + "(pseudo-preference pairs).");
     public static final ConfigOption<Integer> SAMPLES = ConfigOption.integer("finetune.distill.samples", 16)

@@ -15,8 +15,9 @@ class FineTuneOptionsTest {
     }
 
     @Test
-    void distillationIsTheDefaultAndTheOldConstructorsKeepDpo() {
-        assertThat(FineTuneSettings.defaults(List.of("harmless"), 0.1).distills()).isTrue();
+    void dpoStaysTheLiveDefaultUntilDistillationIsProvenInTheLoopAndTheOldConstructorsKeepDpo() {
+        assertThat(FineTuneSettings.defaults(List.of("harmless"), 0.1).distills()).isFalse();
+        assertThat(FineTuneSettings.defaults(List.of("harmless"), 0.1).withMethod("distill").distills()).isTrue();
         assertThat(new FineTuneSettings(List.of("harmless"), 0.1, 1, 16, 1e-3f, 30.0, 200, 20, 20, 5000, 3).method())
                 .isEqualTo(FineTuneSettings.DPO);
         assertThatThrownBy(() -> FineTuneSettings.defaults(List.of("harmless"), 0.1).withMethod("ppo"))
