@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The cold-start check (issue #31): `bin/dualign serve` before λ(0) (fresh topics, no job yet, so it
-# draws reference samples for the one-shot solve) against the same server with reference sampling
-# off, 32 outside clients each (Overload.java), in the same run. It holds when the cold server's
-# completions/s are ≥ 0.8 × the other's while its reference samples still arrive (the counter on
-# /metrics grows during the measured seconds). Needs a bootstrapped registry (.dualign/registry,
-# or REGISTRY=DIR). Exit status 0 when it held.
+# The cold-start check (issue #31): one `bin/dualign serve` before λ(0) (fresh topics, no job yet, so
+# it draws reference samples for the one-shot solve in the background), 32 outside clients
+# (Overload.java); then λ(0) is published on the dual topic as the job would, the same server stops
+# sampling, and the same clients measure it again. It holds when the completions/s before λ(0) are
+# ≥ 0.8 × those after, while reference samples still arrived (the counter on /metrics grew during the
+# measured seconds). One process for both halves: two servers measured one after the other differed
+# by more than the effect (ratios 0.73 to 0.96 on the same commit). Needs a bootstrapped registry
+# (.dualign/registry, or REGISTRY=DIR). Exit status 0 when it held.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/tools/serving-checks"
@@ -15,52 +17,66 @@ cleanup() { [[ -f "$WORK/serve.pid" ]] && kill "$(cat "$WORK/serve.pid")" 2>/dev
 trap cleanup EXIT
 metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 
-run() { # label reference-fraction prefix → prints completions/s and reference samples made in the window
-  cat >"$WORK/$1.yaml" <<YAML
+CP="$ROOT/app/target/lib/*"
+cat >"$WORK/serve.yaml" <<YAML
 kafka:
   bootstrap.servers: 127.0.0.1:$KAFKA_PORT
-  topic-prefix: $3
+  topic-prefix: cold.
 constraints:
   harmless: 0.5
 dual:
   one-shot:
-    prompts: 100000   # the solve keeps wanting samples for the whole measurement
+    prompts: 100000   # the solve keeps wanting samples until λ(0) is published
 scoring:
   registry: "${REGISTRY:-}"
 server:
   port: $PORT
-  reference-fraction: $2
+  reference-fraction: ${REFERENCE_FRACTION:-0.3}
+${REFERENCE_SHARE:+  reference-share: $REFERENCE_SHARE}
 YAML
-  DUALIGN_JAVA_OPTS="-Xmx2g" "$ROOT/bin/dualign" serve --role server --config "$WORK/$1.yaml" >"$WORK/$1.out" 2>&1 &
-  echo $! >"$WORK/serve.pid"
-  for _ in $(seq 1 240); do
-    curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break
-    kill -0 "$(cat "$WORK/serve.pid")" 2>/dev/null || { tail -n 30 "$WORK/$1.out" >&2; return 1; }
-    sleep 0.5
-  done
-  "$JAVA" "$HERE/Overload.java" "http://127.0.0.1:$PORT" 32 0 5 >/dev/null # warm-up
-  local before; before="$(metric dualign_reference_samples_total)"
-  "$JAVA" "$HERE/Overload.java" "http://127.0.0.1:$PORT" 32 0 "$SECONDS_MEASURED" >"$WORK/$1.client"
-  local after sampling; after="$(metric dualign_reference_samples_total)"; sampling="$(metric dualign_reference_sampling)"
-  local answered; answered="$(grep -o 'answered [0-9]*' "$WORK/$1.client" | awk '{print $2}')"
-  kill "$(cat "$WORK/serve.pid")"; wait "$(cat "$WORK/serve.pid")" 2>/dev/null || true; rm -f "$WORK/serve.pid"
-  echo "$1 $answered ${before:-0} ${after:-0} ${sampling:-0}"
-}
 
 echo "cold-start: commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD || echo ' (dirty)'), $(date -u +%F), $(nproc) cores"
 "$ROOT/bin/dualign" kafka up --port "$KAFKA_PORT" >"$WORK/kafka.out" 2>&1 &
 echo $! >"$WORK/kafka.pid"
 for _ in $(seq 1 90); do grep -q 'running at' "$WORK/kafka.out" && break; sleep 1; done
-read -r _ cold_n cold_b cold_a cold_s < <(run cold 0.3 cold.)
-read -r _ warm_n _ _ _ < <(run warm 0 warm.)
-python3 - "$cold_n" "$cold_b" "$cold_a" "$cold_s" "$warm_n" "$SECONDS_MEASURED" <<'PY'
+DUALIGN_JAVA_OPTS="-Xmx2g" "$ROOT/bin/dualign" serve --role server --config "$WORK/serve.yaml" >"$WORK/serve.out" 2>&1 &
+echo $! >"$WORK/serve.pid"
+for _ in $(seq 1 240); do
+  curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break
+  kill -0 "$(cat "$WORK/serve.pid")" 2>/dev/null || { tail -n 30 "$WORK/serve.out" >&2; exit 1; }
+  sleep 0.5
+done
+measure() { # label → "completions reference-samples sampling" over SECONDS_MEASURED
+  local before after sampling answered
+  before="$(metric dualign_reference_samples_total)"
+  "$JAVA" "$HERE/Overload.java" "http://127.0.0.1:$PORT" 32 0 "$SECONDS_MEASURED" >"$WORK/$1.client"
+  after="$(metric dualign_reference_samples_total)"; sampling="$(metric dualign_reference_sampling)"
+  answered="$(grep -o 'answered [0-9]*' "$WORK/$1.client" | awk '{print $2}')"
+  echo "${answered:-0} $(awk -v a="${after:-0}" -v b="${before:-0}" 'BEGIN { print a - b }') ${sampling:-0}"
+}
+"$JAVA" "$HERE/Overload.java" "http://127.0.0.1:$PORT" 32 0 10 >/dev/null # warm-up
+read -r cold_n cold_refs cold_s < <(measure cold)
+# λ(0), as the job publishes it; any λ update tells the server the one-shot solve is done
+now_ms=$(( $(date +%s) * 1000 ))
+"$JAVA" -cp "$CP" "$HERE/PublishDual.java" "127.0.0.1:$KAFKA_PORT" cold.dual harmless \
+  "{\"schema\":1,\"constraintSet\":\"harmless\",\"lambda\":{\"harmless\":1.0},\"estimates\":{},\"mode\":\"one-shot\",\"kind\":\"one-shot\",\"step\":0,\"policyVersion\":0,\"timestamp\":$now_ms}" \
+  2>"$WORK/publish.err" || { cat "$WORK/publish.err" >&2; exit 1; }
+sampling_off() { metric dualign_reference_sampling | awk 'NF { off = ($1 == 0) } END { exit !off }'; }
+for _ in $(seq 1 60); do sampling_off && break; sleep 0.5; done
+sampling_off || { echo "cold-start: FAILED: the server still samples 30 s after λ(0) was published" >&2; exit 1; }
+"$JAVA" "$HERE/Overload.java" "http://127.0.0.1:$PORT" 32 0 3 >/dev/null # the queue's last samples done
+read -r warm_n warm_refs warm_s < <(measure warm)
+python3 - "$cold_n" "$cold_refs" "$cold_s" "$warm_n" "$warm_refs" "$SECONDS_MEASURED" <<'PY'
 import sys
-cold, before, after, sampling, warm, secs = (float(x) for x in sys.argv[1:])
-cold_rate, warm_rate, ref_rate = cold / secs, warm / secs, (after - before) / secs
+cold, refs, sampling, warm, warm_refs, secs = (float(x) for x in sys.argv[1:])
+cold_rate, warm_rate, ref_rate = cold / secs, warm / secs, refs / secs
 print(f"cold-start: before λ(0) {cold_rate:.1f} completions/s with reference samples at {ref_rate:.1f}/s "
-      f"(sampling {'on' if sampling == 1 else 'off'}); reference sampling off {warm_rate:.1f}/s; ratio {cold_rate / warm_rate:.2f}")
+      f"(sampling {'on' if sampling == 1 else 'off'}); after λ(0) {warm_rate:.1f}/s with {warm_refs / secs:.1f}/s; "
+      f"ratio {cold_rate / warm_rate:.2f}")
 if ref_rate <= 0 or sampling != 1:
     sys.exit("cold-start: FAILED: no reference samples arrived while the cold server was measured")
+if warm_refs > 0:
+    sys.exit("cold-start: FAILED: reference samples still arrived after λ(0)")
 if cold_rate < 0.8 * warm_rate:
     sys.exit(f"cold-start: FAILED: {cold_rate:.1f}/s is below 0.8 × {warm_rate:.1f}/s")
 print("cold-start: ok")

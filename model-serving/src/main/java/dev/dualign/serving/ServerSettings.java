@@ -35,8 +35,13 @@ public record ServerSettings(String host, int port, String adminToken, double ca
         int referenceSamples, int maxTokens, double temperature, long requestTimeoutMs, long initialVersion,
         long seed, int batch, String model, Enforce enforce, double referenceShare, int referenceTarget) {
 
-    /** The default share of generation time for reference samples ({@code server.reference-share}). */
-    public static final double DEFAULT_REFERENCE_SHARE = 0.1;
+    /**
+     * The default share of generation time for reference samples ({@code server.reference-share}). A
+     * second of it costs users more than a second on a small machine (the sampler holds the model on
+     * one thread while the other cores wait): at 0.1 users kept 0.77–0.89 of their throughput, at 0.05
+     * 0.82–0.92 (tools/serving-checks/cold-start.sh, docs/benchmarks.md).
+     */
+    public static final double DEFAULT_REFERENCE_SHARE = 0.05;
 
     /** Settings whose reference sampling stops only when λ(0) arrives, at the default share. */
     public ServerSettings(String host, int port, String adminToken, double canaryFraction, long canaryHoldMs, double referenceFraction,
