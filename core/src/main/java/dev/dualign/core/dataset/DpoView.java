@@ -10,8 +10,9 @@ import java.util.SplittableRandom;
 /**
  * The policy dataset seen as preference pairs for a DPO trainer (TRL's conversational format): the
  * same prompts and responses, paired within each prompt's K by a fixed rule, with the soft label
- * p_chosen = σ((s_chosen − s_rejected)/β) the record's β gives. DPO needs no weights: its optimum
- * on any pairs that cover the responses is π_ref·exp(s/β), whichever version sampled them.
+ * p_chosen = σ((s_chosen − s_rejected)/β) the record's β gives. β is in the label, so DPO's own β
+ * is 1: its optimum on any pairs that cover the responses is then π_ref·exp(s/β), whichever version
+ * sampled them, and it needs no weights.
  */
 public final class DpoView {
     /** The {@code format} a request names for this file. */
