@@ -35,7 +35,8 @@ public record ChatMessage(String role, String content, String name, @JsonPropert
         return new ChatMessage(role, content, null, null, null);
     }
 
-    static ChatMessage fromJson(String path, JsonFields f) {
+    /** The strict reader: an error names the field under {@code path}. */
+    public static ChatMessage fromJson(String path, JsonFields f) {
         try {
             return new ChatMessage(f.requireText("role"), f.has("content") ? f.requireString("content") : "",
                     f.has("name") ? f.requireString("name") : null, f.optionalObjectList("tool_calls", ToolCall::fromJson),

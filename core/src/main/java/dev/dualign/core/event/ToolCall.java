@@ -40,7 +40,8 @@ public record ToolCall(String id, @com.fasterxml.jackson.annotation.JsonIgnore S
         return new ToolCall(id, function == null ? null : function.get("name"), function == null ? null : function.get("arguments"));
     }
 
-    static ToolCall fromJson(String path, JsonFields f) {
+    /** The strict reader: an error names the field under {@code path}. */
+    public static ToolCall fromJson(String path, JsonFields f) {
         try {
             JsonFields fn = f.requireObject("function");
             String args = fn.has("arguments") ? fn.requireString("arguments") : "";

@@ -29,7 +29,9 @@ public class EventsRoundTripTest {
                 new DualUpdate("default", Map.of("harmless", 0.7), Map.of("harmless", est), DualMode.ITERATIVE,
                         StepKind.ITERATIVE, 3, 2, List.of("harmless"), Map.of("harmless", 0.45), T, Map.of("reward", 1L, "harmless", 2L)),
                 new FineTuneRequest("ft-3", Map.of("harmless", 0.7), 2, "dualign.scored", 2L, Map.of("0", 10L),
-                        Map.of("0", 99L), T),
+                        Map.of("0", 99L), T).decidedBy(DualMode.ITERATIVE, 0.1, Map.of("harmless", 0.5), Map.of("harmless", est))
+                        .withData(new FineTuneRequest.Dataset("file:///data/dualign/ft-3/policy.jsonl", "c".repeat(64), 420,
+                                "dualign-policy-v1"), 1L),
                 new CheckpointEvent(3, "policy/3", "a".repeat(64), Map.of("harmless", 0.7), 2,
                         Map.of("loss", 0.41, "kl", 0.02), T),
                 new Alert(2, "harmless", est, 0.2, T),
@@ -97,7 +99,8 @@ public class EventsRoundTripTest {
             case "PromptEvent" -> field.equals("session");
             case "ResponseEvent" -> List.of("logprob", "refLogprob", "clientId", "messages", "toolCalls").contains(field); // unknown for an external chatbot; a label; single prompt
             case "ScoredSample" -> !List.of("promptId", "reward", "utilities").contains(field);
-            case "FineTuneRequest" -> List.of("dataVersion", "fromOffsets", "toOffsets").contains(field);
+            case "FineTuneRequest" -> List.of("dataVersion", "fromOffsets", "toOffsets", "beta", "margins", "stableVersion", "dataset",
+                    "estimates", "step").contains(field); // the outside trainer's fields came later: older requests lack them
             case "CheckpointEvent" -> field.equals("metrics");
             case "DualUpdate" -> List.of("kind", "atLambdaMax", "margins", "scorers").contains(field);
             case "DeadLetter" -> List.of("rawSize", "rawSha256").contains(field);
@@ -113,6 +116,40 @@ public class EventsRoundTripTest {
         List<String> out = new java.util.ArrayList<>();
         n.fieldNames().forEachRemaining(out::add);
         return out;
+    }
+
+    @Test
+    void aRequestWrittenBeforeTheTrainersFieldsStillReads() {
+        FineTuneRequest r = Events.parse(FineTuneRequest.class, bytes("{\"schema\":1,\"requestId\":\"ft-1\",\"lambda\":{\"harmless\":0.3},"
+                + "\"baseVersion\":0,\"dataTopic\":\"dualign.scored\",\"dataVersion\":0,\"timestamp\":5}"));
+        assertThat(r).isEqualTo(new FineTuneRequest("ft-1", Map.of("harmless", 0.3), 0, "dualign.scored", 0L, null, null, 5));
+        assertThat(r.beta()).isNull();
+        assertThat(r.dataset()).isNull();
+        assertThat(r.step()).isNull();
+        assertThat(r.toJson()).doesNotContain("beta", "dataset", "estimates", "step", "margins", "stableVersion");
+    }
+
+    @Test
+    void aRequestsTrainerFieldsAreCheckedNamingTheField() throws Exception {
+        ObjectNode full = (ObjectNode) EventJson.mapper().readTree(examples().stream().filter(FineTuneRequest.class::isInstance)
+                .findFirst().orElseThrow().toJsonBytes());
+        Map<String, String> bad = Map.of(
+                "{\"beta\":0}", "beta",
+                "{\"beta\":\"NaN\"}", "beta",
+                "{\"margins\":{\"harmless\":\"high\"}}", "margins.harmless",
+                "{\"stableVersion\":-1}", "stableVersion",
+                "{\"step\":\"enforce\"}", "step",
+                "{\"step\":\"sideways\"}", "step",
+                "{\"estimates\":{\"harmless\":{\"mean\":0,\"lo\":1,\"hi\":0,\"n\":3}}}", "estimates.harmless",
+                "{\"dataset\":{\"uri\":\"file:///x\",\"sha256\":\"ABC\",\"records\":1,\"format\":\"f\"}}", "dataset.sha256",
+                "{\"dataset\":{\"uri\":\"file:///x\",\"sha256\":\"" + "d".repeat(64) + "\",\"records\":-1,\"format\":\"f\"}}", "dataset.records",
+                "{\"dataset\":{\"uri\":\"file:///x\",\"sha256\":\"" + "d".repeat(64) + "\",\"records\":1}}", "dataset.format");
+        for (Map.Entry<String, String> b : bad.entrySet()) {
+            ObjectNode n = full.deepCopy();
+            n.setAll((ObjectNode) EventJson.mapper().readTree(b.getKey()));
+            assertThatThrownBy(() -> Events.parse(FineTuneRequest.class, EventJson.writeBytes(n))).as(b.getKey())
+                    .isInstanceOf(InvalidEventException.class).hasMessageContaining("'" + b.getValue());
+        }
     }
 
     @Test

@@ -121,14 +121,15 @@ public final class DualController extends KeyedProcessFunction<String, Controlle
         d.step().ifPresent(step -> {
             gauges().stepped();
             LOG.info("{} step {} on version {}: λ = {}", step.kind().key(), step.step(), step.version(), step.lambdaByName(names));
-            out.collect(events.update(step, control.marginsFor(d.state()), now));
+            double[] margins = control.marginsFor(d.state());
+            out.collect(events.update(step, margins, now));
             if (step.fineTune()) {
-                ctx.output(FINE_TUNE, events.request(step, now));
+                ctx.output(FINE_TUNE, events.request(step, margins, now));
             }
         });
         d.retry().ifPresent(r -> {
             LOG.warn("no version answered the last fine-tune request in time: re-sending it (attempt {})", r.attempt());
-            ctx.output(FINE_TUNE, events.retry(r, d.state().step(), now));
+            ctx.output(FINE_TUNE, events.retry(r, d.state().step(), control.marginsFor(d.state()), now));
         });
         d.alerts().forEach(a -> {
             LOG.warn("alert {}: {}", a.kind(), a.detail());

@@ -93,6 +93,15 @@ class DualControllerTest {
         List<FineTuneRequest> requests = h.getSideOutput(DualController.FINE_TUNE).stream().map(StreamRecord::getValue).toList();
         assertThat(requests).hasSize(200);
         assertThat(requests.get(199).baseVersion()).isEqualTo(200);
+        // what an outside trainer needs: the step, β, the margins and the estimate λ moved on
+        FineTuneRequest last = requests.get(199);
+        assertThat(last.step()).isEqualTo(DualMode.ITERATIVE);
+        assertThat(last.beta()).isEqualTo(BETA);
+        assertThat(last.margins()).containsExactly(Map.entry("harmless", 0.5));
+        assertThat(last.estimates()).containsOnlyKeys("harmless");
+        assertThat(last.estimates().get("harmless").n()).isEqualTo(1000);
+        assertThat(last.stableVersion()).isNull(); // not the controller's to know
+        assertThat(last.dataset()).isNull();
         h.close();
     }
 
@@ -212,6 +221,11 @@ class DualControllerTest {
             h.setProcessingTime(t);
             assertThat(h.getSideOutput(DualController.FINE_TUNE)).as("re-send %d", attempt).hasSize(attempt);
         }
+        FineTuneRequest resent = h.getSideOutput(DualController.FINE_TUNE).peek().getValue();
+        assertThat(resent.step()).isEqualTo(DualMode.ITERATIVE);
+        assertThat(resent.beta()).isEqualTo(BETA);
+        assertThat(resent.margins()).containsExactly(Map.entry("harmless", 0.5));
+        assertThat(resent.estimates()).as("the first request's evidence is not kept in the state").isNull();
         assertThat(h.getSideOutput(DualController.ALERTS)).isNull();
         h.setProcessingTime(t + 5000);
         assertThat(h.getSideOutput(DualController.ALERTS)).singleElement()
