@@ -118,10 +118,7 @@ public final class WebServer implements AutoCloseable {
     static {
         // jetty-http-spi registers itself as the JDK's HttpServer provider; HttpServer.create (the
         // baseline, and tests' stand-in upstreams) keeps meaning the JDK's own server
-        String provider = "com.sun.net.httpserver.HttpServerProvider";
-        if (System.getProperty(provider) == null) {
-            System.setProperty(provider, "sun.net.httpserver.DefaultHttpServerProvider");
-        }
+        dev.dualign.core.config.JdkHttpServerProvider.pin();
     }
 
     private final Server jetty;
