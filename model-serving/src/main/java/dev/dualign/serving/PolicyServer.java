@@ -33,7 +33,6 @@ import org.slf4j.LoggerFactory;
 public final class PolicyServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PolicyServer.class);
 
-    /** A prompt to answer; the id decides canary routing, so one prompt always meets one version. */
     /**
      * A prompt to answer.
      *
@@ -133,37 +132,12 @@ public final class PolicyServer implements AutoCloseable {
      * pruning never deletes them, so this server finds them again after a restart.
      */
     public void pinAs(String holder) {
-        java.util.concurrent.atomic.AtomicReference<java.util.Set<Long>> written = new java.util.concurrent.atomic.AtomicReference<>();
-        java.util.concurrent.atomic.AtomicLong writtenAt = new java.util.concurrent.atomic.AtomicLong();
-        Runnable pin = () -> {
-            // the two newest rollback targets: rollback goes back one at a time, and a deeper one is rarely loaded
-            java.util.Set<Long> v = new java.util.TreeSet<>(deployments.previousStable().stream().limit(2).toList());
-            Deployment d = deployments.deployment();
-            v.add(d.stable());
-            for (long x : new long[] {d.canary(), canarySlot.waitingVersion()}) {
-                if (x >= 0) {
-                    v.add(x);
-                }
-            }
-            long now = System.currentTimeMillis();
-            if (v.equals(written.get()) && now - writtenAt.get() < PIN_REFRESH_MS) {
-                return; // most events (a refusal, a retire before a canary) change nothing to pin
-            }
-            try {
-                registry.pin(ModelNames.POLICY, holder, v); // rewritten daily too: an older pin is a dead holder's
-                written.set(v);
-                writtenAt.set(now);
-            } catch (RuntimeException e) { // housekeeping: serving goes on, pruning may take a version it needed
-                LOG.warn("could not pin versions {} for {}: {}", v, holder, e.toString());
-            }
-        };
+        VersionPins pin = new VersionPins(registry, holder, deployments, canarySlot);
         pin.run();
         timeline.addListener(e -> pin.run());
         pinRefresh = pin;
     }
 
-    /** How often a live server rewrites its pin, well within {@link ModelRegistry#PIN_TTL_MS}. */
-    static final long PIN_REFRESH_MS = 24 * 3600_000L;
     private volatile Runnable pinRefresh;
 
     /** Loads the tokenizer, the reference policy (version 0) and the initial version from the registry. */
@@ -317,7 +291,6 @@ public final class PolicyServer implements AutoCloseable {
         referenceSampler.noLongerNeeded();
     }
 
-    /** Whether this prompt is one of the {@code referenceFraction} also answered by the reference (until λ(0) is set). */
     /**
      * Queues a prompt the reference fraction picked for its reference samples, made in the
      * background within {@code server.reference-share} ({@link ReferenceSampler}).
