@@ -28,7 +28,8 @@ import org.slf4j.LoggerFactory;
  * request), {@link Generator} (producing answers), {@link EnforcedAnswers} (enforcement at
  * inference), {@link ReferenceSampler} (reference samples), {@link Deployments} (deploy, promote,
  * rollback), {@link CanarySlot} (waiting behind a canary, the job's decisions), {@link VersionLoader}
- * (load, verify, warm up), {@link VersionTimeline} (the version history) and {@link AdminView}.
+ * (load, verify, warm up), {@link VersionTimeline} (the version history), {@link AdminView} and
+ * {@link Adapters} (versions loaded by name beside the deployment).
  */
 public final class PolicyServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PolicyServer.class);
@@ -54,8 +55,13 @@ public final class PolicyServer implements AutoCloseable {
      * One response to draw: its prompt, the key that routes it (canary share and reference
      * sampling hash it), and how to sample. HTTP requests get a key the server makes, so no client
      * picks its version; Kafka prompts use their id, so a redelivered prompt meets the same version.
+     * An ask with an {@code adapter} is answered by that adapter's version, not the deployment's.
      */
-    public record Ask(Prompt prompt, String routeKey, double temperature, double topP, int maxTokens) {}
+    public record Ask(Prompt prompt, String routeKey, double temperature, double topP, int maxTokens, Adapters.Lease adapter) {
+        public Ask(Prompt prompt, String routeKey, double temperature, double topP, int maxTokens) {
+            this(prompt, routeKey, temperature, topP, maxTokens, null);
+        }
+    }
 
     /**
      * A drawn response: the event that goes to Kafka, and what an API shows of it.
@@ -108,6 +114,7 @@ public final class PolicyServer implements AutoCloseable {
     private final EnforcedAnswers enforced;
 
     private final ModelRegistry registry;
+    private final Adapters adapters;
 
     private PolicyServer(ModelRegistry registry, WordTokenizer tokenizer, Device device, ServerSettings settings,
             ServedPolicy reference, Enforcer enforcer) {
@@ -124,6 +131,7 @@ public final class PolicyServer implements AutoCloseable {
         this.referenceSampler = new ReferenceSampler(generator, reference, settings);
         this.admin = new AdminView(registry, deployments, loader, generator, timeline);
         this.enforced = enforcer == null ? null : new EnforcedAnswers(generator, reference, settings, enforcer);
+        this.adapters = new Adapters(registry, loader, settings, timeline);
     }
 
     /**
@@ -187,6 +195,11 @@ public final class PolicyServer implements AutoCloseable {
 
     public Deployment deployment() {
         return deployments.deployment();
+    }
+
+    /** The runtime adapters (vLLM's load/unload API). */
+    public Adapters adapters() {
+        return adapters;
     }
 
     /** Why the last version was refused (empty if none was). */
@@ -258,14 +271,9 @@ public final class PolicyServer implements AutoCloseable {
         return enforcer == null ? Map.of() : enforcer.lambda();
     }
 
-    /** {@code samples} responses of the reference policy to each prompt, tagged {@code source=reference}. */
-    public List<ResponseEvent> referenceSamples(List<Prompt> prompts, int samples) {
-        return referenceSampler.samples(prompts, samples);
-    }
-
     /** λ(0) is set: reference sampling stops ({@link ReferenceSampler#noLongerNeeded}). */
     public void referenceNoLongerNeeded() {
-        referenceNoLongerNeeded0();
+        referenceSampler.noLongerNeeded();
     }
 
     private volatile String held;
@@ -285,10 +293,6 @@ public final class PolicyServer implements AutoCloseable {
     /** Why users' requests are refused for now, or null when they are answered. */
     public String held() {
         return held;
-    }
-
-    private void referenceNoLongerNeeded0() {
-        referenceSampler.noLongerNeeded();
     }
 
     /**
@@ -383,6 +387,7 @@ public final class PolicyServer implements AutoCloseable {
         referenceSampler.close(); // before the reference model it generates with
         synchronized (deployments.swapLock) {
             deployments.releaseAll();
+            adapters.close();
             synchronized (reference.lm) { // after a generation still running on it
                 reference.lm.close();
             }
