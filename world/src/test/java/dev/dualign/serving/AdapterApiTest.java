@@ -317,6 +317,17 @@ class AdapterApiTest {
         }
     }
 
+    @Test
+    void aServerThatEnforcesAtInferenceLoadsNoAdapter() {
+        ServerSettings enforcing = ServerSettings.local(TOKEN, 0.0).withEnforce(new ServerSettings.Enforce(2, 0.1, List.of("harmless")));
+        try (PolicyServer server = PolicyServer.start(registry, enforcing, Device.cpu())) {
+            // every answer is chosen among the reference's there: an adapter would never answer
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> server.adapters().load("a", "policy/1", null))
+                    .isInstanceOf(Adapters.Refused.class).hasMessageContaining("enforce");
+            assertThat(server.adapters().loaded()).isEmpty();
+        }
+    }
+
     private static HttpResponse<String> send(HttpRequest.Builder b) throws Exception {
         return client.send(b.build(), HttpResponse.BodyHandlers.ofString());
     }
