@@ -137,12 +137,19 @@ public final class AdapterPlan {
      * @param stable the version all other traffic goes to (the base: the upstream's own, as requests name it)
      * @param canary the canary, or −1
      * @param share the canary's share of requests
+     * @param incoming a version to load beside them without routing to it yet, or −1: a new canary
+     *     is loaded before it replaces the current one, so a load that fails leaves the canary serving
      */
-    public record Target(long stable, long canary, double share) {
+    public record Target(long stable, long canary, double share, long incoming) {
         public Target {
             if (!(share >= 0 && share < 1)) {
                 throw new IllegalArgumentException("canary share must be in [0, 1), got " + share);
             }
+        }
+
+        /** A deployment with nothing incoming. */
+        public Target(long stable, long canary, double share) {
+            this(stable, canary, share, -1);
         }
     }
 
@@ -169,8 +176,9 @@ public final class AdapterPlan {
     public record Route(long stableVersion, String stableModel, long canaryVersion, String canaryModel, double share) {}
 
     /**
-     * One step towards the target: unloads first (they free room), then loads, and the route
-     * that holds until they are done. Each version routed to is ready on every replica.
+     * One step towards the target: unloads first (they free room), then loads (the stable
+     * version's, the canary's, the incoming one's), and the route that holds until they are done.
+     * Each version routed to is ready on every replica; the incoming one is never routed to.
      *
      * @param waiting why a load waits (no room until retired adapters drain), empty when none
      */
@@ -185,8 +193,9 @@ public final class AdapterPlan {
         if (s.loaded().size() != u.replicas()) {
             throw new IllegalArgumentException("loaded adapters of " + s.loaded().size() + " replicas, expected " + u.replicas());
         }
+        long[] wanted = {t.stable(), t.canary(), t.incoming()};
         Set<String> keep = new HashSet<>();
-        for (long v : new long[] {t.stable(), t.canary()}) {
+        for (long v : wanted) {
             Version known = s.known().get(v);
             if (known != null) {
                 keep.add(known.model());
@@ -206,7 +215,7 @@ public final class AdapterPlan {
                     after--;
                 }
             }
-            for (long v : new long[] {t.stable(), t.canary()}) {
+            for (long v : wanted) {
                 Version need = s.known().get(v);
                 if (need == null || !need.loads() || u.loading() != Loading.RUNTIME || here.contains(need.model())) {
                     continue;

@@ -126,6 +126,18 @@ class AdapterPlanTest {
     }
 
     @Test
+    void anIncomingVersionIsLoadedBesideTheCanaryButNotRoutedToUntilItTakesTheSlot() {
+        Target staging = new Target(BASE, 4, 0.2, 5);
+        Step s = AdapterPlan.plan(VLLM, state(List.of(Set.of("policy-v4")), Map.of()), staging);
+        assertThat(s.load()).containsExactly(new Load(0, V5));
+        assertThat(s.unload()).isEmpty();
+        assertThat(s.route()).isEqualTo(new Route(BASE, null, 4, "policy-v4", 0.2));
+        Step loaded = AdapterPlan.plan(VLLM, state(List.of(Set.of("policy-v4", "policy-v5")), Map.of()), staging);
+        assertThat(loaded.settled()).as("an incoming adapter is kept, not unloaded as retired").isTrue();
+        assertThat(loaded.route().canaryVersion()).isEqualTo(4);
+    }
+
+    @Test
     void requestsGoAsTheyCameToTheBaseAndByNameToAnExternalStable() {
         assertThat(AdapterPlan.plan(VLLM, state(List.of(Set.of()), Map.of()), new Target(BASE, -1, 0.2)).route())
                 .isEqualTo(new Route(BASE, null, -1, null, 0));
