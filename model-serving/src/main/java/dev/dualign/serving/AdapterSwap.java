@@ -191,6 +191,55 @@ final class AdapterSwap implements AutoCloseable {
     }
 
     /**
+     * A version from the deployment history that serves no more (retired, rolled back): admitted
+     * without loading, so its name stays taken after a restart.
+     */
+    void remember(CheckpointEvent c) {
+        synchronized (lock) {
+            if (known.containsKey(c.version()) || refused.contains(c.version())) {
+                return;
+            }
+            Admission a = AdapterPlan.admit(c.version(), c.external(), settings.upstream(), settings.canaryShare(), Map.copyOf(known));
+            if (a.version() != null) {
+                known.put(c.version(), a.version());
+            } else {
+                refused.add(c.version()); // refused when it came; said then
+            }
+        }
+    }
+
+    /**
+     * The stable version the deployment history names (a gateway started after a promotion):
+     * loaded on every replica and given all traffic but the canary's, or refused.
+     *
+     * @return whether it serves now
+     */
+    boolean deployStable(CheckpointEvent c) {
+        long v = c.version();
+        synchronized (lock) {
+            if (refused.contains(v) || target.stable() == v) {
+                return serves(v);
+            }
+            if (!known.containsKey(v)) {
+                Admission a = AdapterPlan.admit(v, c.external(), settings.upstream(), settings.canaryShare(), Map.copyOf(known));
+                if (a.refusal() != null) {
+                    refuse(v, a.refusal());
+                    return false;
+                }
+                known.put(v, a.version());
+            }
+            previousStable.push(target.stable());
+            target = new Target(v, target.canary() == v ? -1 : target.canary(), settings.canaryShare());
+            settle();
+            if (serves(v)) {
+                timeline.record(v, "deploy", "the stable version by the deployment history, as model " + known.get(v).model());
+                return true;
+            }
+            return false;
+        }
+    }
+
+    /**
      * Carries out the job's decision about the canary: promote makes it the stable version, roll
      * back drops it (or, without a canary, returns to the previous stable version). A decision
      * about any other version changes nothing.

@@ -190,6 +190,23 @@ public final class Gateway implements AutoCloseable {
         return swap.offer(c);
     }
 
+    /** A version of the deployment history that serves no more: its name stays taken. */
+    void remember(dev.dualign.core.event.CheckpointEvent c) {
+        if (swap != null) {
+            swap.remember(c);
+        }
+    }
+
+    /** The stable version by the deployment history, loaded and serving, or refused. */
+    boolean deployStable(dev.dualign.core.event.CheckpointEvent c) {
+        return swap != null && swap.deployStable(c);
+    }
+
+    /** The base version: the upstream's own deployment ({@code server.upstream.version}). */
+    long baseVersion() {
+        return settings.version();
+    }
+
     /** The job's decision about the canary, carried out (promote, roll back); others change nothing. */
     public boolean carryOut(dev.dualign.core.event.DeploymentDecision d) {
         return swap != null && swap.carryOut(d);
