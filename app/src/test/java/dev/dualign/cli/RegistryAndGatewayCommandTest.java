@@ -67,7 +67,7 @@ class RegistryAndGatewayCommandTest {
     @Test
     void aSwappingGatewayIsCheckedAtStartUpNamingTheKey() {
         Map<String, Object> m = new java.util.HashMap<>(Map.of("server.backend", "upstream", "server.upstream.url",
-                "http://vllm:8000/v1", "server.upstream.adapters", "vllm"));
+                "http://vllm:8000/v1", "server.upstream.adapters", "vllm", "constraints.harmless", 0.5));
         Gateway.Settings gs = ServeCommand.gatewaySettings(config(m), Map.of());
         assertThatThrownBy(() -> ServeCommand.adapterSettings(config(m), gs, dev.dualign.core.control.ControlSettings.from(config(m))))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("server.upstream.max-loras");
