@@ -71,6 +71,7 @@ final class ServeCommand implements Callable<Integer> {
         ModelRegistry registry = new ModelRegistry(Path.of(js.registry()));
         boolean gateway = c.get(ServingOptions.BACKEND).equals("upstream");
         Gateway.Settings gs = gateway && role != Role.FINETUNER ? gatewaySettings(c, System.getenv()) : null;
+        dev.dualign.serving.AdapterSettings adapters = gs == null ? null : adapterSettings(c, gs, js.control());
         dev.dualign.service.WebServer.Access access = access(c, gs);
         if (!(gateway && role == Role.SERVER) || js.control().mode().enforcesAtInference()) {
             // a gateway alone scores nothing, unless it enforces
@@ -92,6 +93,7 @@ final class ServeCommand implements Callable<Integer> {
         Gateway gw = null;
         ResponseSink gwSink = null;
         dev.dualign.serving.LambdaFollower follower = null;
+        dev.dualign.serving.GatewayFollower gwVersions = null;
         if (gs != null) {
             gwSink = new ResponseSink(lk);
             ResponseSink sink = gwSink;
@@ -107,6 +109,18 @@ final class ServeCommand implements Callable<Integer> {
                 follower = new dev.dualign.serving.LambdaFollower(lk, gw::onLambda);
                 lambdas.set(follower);
                 out.printf("Enforcement:      %d candidates per answer from the upstream, λ from %s%n", enforce.candidates(), lk.dual());
+            } else if (adapters != null) { // versions swapped into the upstream: followed on the checkpoint and decision topics
+                java.util.concurrent.atomic.AtomicReference<dev.dualign.serving.GatewayFollower> versions =
+                        new java.util.concurrent.atomic.AtomicReference<>();
+                gw = new Gateway(gs, sink, metrics, () -> {
+                    String p = sink.problem();
+                    var f = versions.get();
+                    return p != null || f == null ? p : f.problem();
+                }, null, null, ServingOptions.httpLimits(c), access, adapters);
+                gwVersions = new dev.dualign.serving.GatewayFollower(lk, gw);
+                versions.set(gwVersions);
+                out.printf("Adapters:         %s on %d replica(s), new versions from %s, decisions from %s%n",
+                        c.get(ServingOptions.UPSTREAM_ADAPTERS), adapters.replicas().size(), lk.checkpoints(), lk.decisions());
             } else {
                 gw = new Gateway(gs, sink, metrics, sink::problem, null, null, ServingOptions.httpLimits(c), access);
             }
@@ -152,6 +166,7 @@ final class ServeCommand implements Callable<Integer> {
         Gateway g = gw;
         ResponseSink gsink = gwSink;
         dev.dualign.serving.LambdaFollower lf = follower;
+        dev.dualign.serving.GatewayFollower gv = gwVersions;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             // HTTP first, while the answers' Kafka sinks are still open (the policy server answers what is in flight;
             // the gateway still cuts its requests short)
@@ -164,6 +179,9 @@ final class ServeCommand implements Callable<Integer> {
             }
             if (lf != null) {
                 lf.close();
+            }
+            if (gv != null) {
+                gv.close();
             }
             if (l != null) {
                 l.close(); // flushes the HTTP answers' sinks
@@ -200,6 +218,20 @@ final class ServeCommand implements Callable<Integer> {
                     + "key is passed on");
         }
         return access;
+    }
+
+    /**
+     * How the gateway swaps versions into its upstream ({@code server.upstream.adapters}), or null;
+     * a canary without room for two adapters, or swapping under enforcement, fails here naming the key.
+     */
+    static dev.dualign.serving.AdapterSettings adapterSettings(Config c, Gateway.Settings gs,
+            dev.dualign.core.control.ControlSettings control) {
+        dev.dualign.serving.AdapterSettings a = dev.dualign.serving.AdapterSettings.from(c, gs.upstream());
+        if (a != null && control.mode().enforcesAtInference()) {
+            throw new ConfigException(ServingOptions.UPSTREAM_ADAPTERS.key(), "dual.mode enforce draws each answer's candidates "
+                    + "from the upstream's one deployment and fine-tunes nothing: set it to none, or choose a dual.mode that fine-tunes");
+        }
+        return a;
     }
 
     static Gateway.Settings gatewaySettings(Config c, Map<String, String> env) {

@@ -65,6 +65,21 @@ class RegistryAndGatewayCommandTest {
     }
 
     @Test
+    void aSwappingGatewayIsCheckedAtStartUpNamingTheKey() {
+        Map<String, Object> m = new java.util.HashMap<>(Map.of("server.backend", "upstream", "server.upstream.url",
+                "http://vllm:8000/v1", "server.upstream.adapters", "vllm", "constraints.harmless", 0.5));
+        Gateway.Settings gs = ServeCommand.gatewaySettings(config(m), Map.of());
+        assertThatThrownBy(() -> ServeCommand.adapterSettings(config(m), gs, dev.dualign.core.control.ControlSettings.from(config(m))))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("server.upstream.max-loras");
+        m.put("server.upstream.max-loras", 4);
+        assertThat(ServeCommand.adapterSettings(config(m), gs, dev.dualign.core.control.ControlSettings.from(config(m))).replicas())
+                .containsExactly(gs.upstream());
+        m.put("dual.mode", "enforce");
+        assertThatThrownBy(() -> ServeCommand.adapterSettings(config(m), gs, dev.dualign.core.control.ControlSettings.from(config(m))))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("server.upstream.adapters").hasMessageContaining("enforce");
+    }
+
+    @Test
     void aGatewayHoldingTheUpstreamsKeyMustAskItsClientsForTheirs(@TempDir Path dir) throws Exception {
         Map<String, Object> keyed = Map.of("server.backend", "upstream", "server.upstream.url", "http://chatbot:8000/v1",
                 "server.upstream.api-key-env", "CHATBOT_KEY");

@@ -34,6 +34,11 @@ final class AnswerLog {
      * the request's last user message, with the whole conversation and the choice's tool calls.
      */
     void log(JsonNode request, JsonNode completion) {
+        log(request, completion, version);
+    }
+
+    /** {@link #log(JsonNode, JsonNode)} under {@code answeredBy}: the version the request was routed to. */
+    void log(JsonNode request, JsonNode completion, long answeredBy) {
         String prompt = lastUserMessage(request);
         List<dev.dualign.core.event.ChatMessage> conversation = Conversations.messages(request.path("messages"));
         if (completion == null || !completion.path("choices").isArray()) {
@@ -49,7 +54,7 @@ final class AnswerLog {
         for (JsonNode c : choices) {
             int index = c.path("index").asInt(events.size());
             String text = c.path("message").path("content").asText("");
-            events.add(new ResponseEvent(choices.size() == 1 ? id : id + "-" + index, id, prompt, text, version,
+            events.add(new ResponseEvent(choices.size() == 1 ? id : id + "-" + index, id, prompt, text, answeredBy,
                     logprob(c.path("logprobs")), null, ResponseEvent.SOURCE_POLICY, now, label, conversation,
                     Conversations.toolCalls(c.path("message").path("tool_calls"))));
         }

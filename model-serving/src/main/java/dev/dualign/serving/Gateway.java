@@ -91,6 +91,10 @@ public final class Gateway implements AutoCloseable {
     private final HttpServer http;
     /** Enforcement through the upstream, or null. */
     private final GatewayEnforcement enforcement;
+    /** The versions swapped into the upstream, or null when it serves its one deployment. */
+    private final AdapterSwap swap;
+    /** Versions offered, canaried, promoted, rolled back, retired and refused. */
+    private final VersionTimeline timeline = new VersionTimeline();
 
     public Gateway(Settings settings, Consumer<List<ResponseEvent>> sink, ServiceMetrics metrics, Supplier<String> problem)
             throws IOException {
@@ -113,8 +117,22 @@ public final class Gateway implements AutoCloseable {
      */
     public Gateway(Settings settings, Consumer<List<ResponseEvent>> sink, ServiceMetrics metrics, Supplier<String> problem,
             ServerSettings.Enforce enforce, ScorerSet scorers, WebServer.Limits limits, WebServer.Access access) throws IOException {
+        this(settings, sink, metrics, problem, enforce, scorers, limits, access, null);
+    }
+
+    /**
+     * @param adapters how outside versions are swapped into the upstream ({@code server.upstream.adapters}),
+     *     or null to serve its one deployment; not with enforcement
+     */
+    public Gateway(Settings settings, Consumer<List<ResponseEvent>> sink, ServiceMetrics metrics, Supplier<String> problem,
+            ServerSettings.Enforce enforce, ScorerSet scorers, WebServer.Limits limits, WebServer.Access access,
+            AdapterSettings adapters) throws IOException {
         if ((enforce == null) != (scorers == null)) {
             throw new IllegalArgumentException("enforcement needs its scorers, and scorers are for enforcement");
+        }
+        if (enforce != null && adapters != null) {
+            throw new IllegalArgumentException("enforcement draws its candidates from the upstream's one deployment: "
+                    + "it does not canary swapped-in versions");
         }
         AnswerLog answers = new AnswerLog(sink, settings.version());
         UpstreamClient upstream = new UpstreamClient(settings, answers, access.keys() == null);
@@ -122,7 +140,10 @@ public final class Gateway implements AutoCloseable {
         this.settings = settings;
         this.metrics = metrics;
         this.problem = problem;
-        GatewayEndpoints endpoints = new GatewayEndpoints(upstream, enforcement, metrics, settings.version());
+        timeline.addListener(e -> metrics.inc("dualign_version_events_total",
+                "Deployment events by kind (canary, promote, rollback, retire, refused, …)", Map.of("event", e.kind())));
+        this.swap = adapters == null ? null : new AdapterSwap(adapters, settings.version(), settings.apiKey(), timeline);
+        GatewayEndpoints endpoints = new GatewayEndpoints(upstream, enforcement, metrics, settings.version(), swap);
         this.web = new WebServer(settings.host(), settings.port(), limits, access, "dualign-gateway");
         this.http = web.http();
         http.createContext("/v1/chat/completions", ex -> serve(ex, endpoints::completions));
@@ -133,9 +154,10 @@ public final class Gateway implements AutoCloseable {
         web.start();
     }
 
-    /** {@code /healthz} (503 with the problem while there is one, and the upstream) and {@code /metrics}. */
+    /** {@code /healthz} (503 with the problem while there is one, the upstream and the route) and {@code /metrics}. */
     private void mountOps() {
-        new OpsSurface(metrics, problem).details(() -> Map.of("upstream", settings.upstream().toString())).mountOn(http);
+        new OpsSurface(metrics, problem).details(() -> swap == null ? Map.of("upstream", settings.upstream().toString())
+                : Map.of("upstream", settings.upstream().toString(), "route", swap.route())).mountOn(http);
     }
 
     public int port() {
@@ -153,9 +175,59 @@ public final class Gateway implements AutoCloseable {
         }
     }
 
+    /**
+     * A new version from the checkpoint topic: loaded into the upstream on every replica and
+     * canaried by model name, or refused with the reason in {@link #timeline()}. Each load is
+     * bounded by {@code server.upstream.adapter-timeout-ms}; without adapters every version is refused.
+     *
+     * @return whether the version answers requests now
+     */
+    public boolean offer(dev.dualign.core.event.CheckpointEvent c) {
+        if (swap == null) {
+            timeline.record(c.version(), "refuse", "the gateway swaps no versions into its upstream (server.upstream.adapters: none)");
+            return false;
+        }
+        return swap.offer(c);
+    }
+
+    /** A version of the deployment history that serves no more: its name stays taken. */
+    void remember(dev.dualign.core.event.CheckpointEvent c) {
+        if (swap != null) {
+            swap.remember(c);
+        }
+    }
+
+    /** The stable version by the deployment history, loaded and serving, or refused. */
+    boolean deployStable(dev.dualign.core.event.CheckpointEvent c) {
+        return swap != null && swap.deployStable(c);
+    }
+
+    /** The base version: the upstream's own deployment ({@code server.upstream.version}). */
+    long baseVersion() {
+        return settings.version();
+    }
+
+    /** The job's decision about the canary, carried out (promote, roll back); others change nothing. */
+    public boolean carryOut(dev.dualign.core.event.DeploymentDecision d) {
+        return swap != null && swap.carryOut(d);
+    }
+
+    /** Where requests go now (the stable version, the canary and its share, by model name). */
+    public dev.dualign.core.control.AdapterPlan.Route route() {
+        return swap == null ? new dev.dualign.core.control.AdapterPlan.Route(settings.version(), null, -1, null, 0) : swap.route();
+    }
+
+    /** What happened to each version offered: the refusals with their reasons among them. */
+    public List<PolicyServer.VersionEvent> timeline() {
+        return timeline.events();
+    }
+
     @Override
     public void close() {
         web.close();
+        if (swap != null) {
+            swap.close();
+        }
         if (enforcement != null) {
             enforcement.close();
         }

@@ -28,13 +28,24 @@ final class GatewayEndpoints {
     private final GatewayEnforcement enforcement;
     private final ServiceMetrics metrics;
     private final long version;
+    /** Canary routing by model name to the versions swapped into the upstream, or null. */
+    private final AdapterSwap swap;
 
     /** @param enforcement enforcement through the upstream, or null to forward requests as they came */
     GatewayEndpoints(UpstreamClient upstream, GatewayEnforcement enforcement, ServiceMetrics metrics, long version) {
+        this(upstream, enforcement, metrics, version, null);
+    }
+
+    /** @param swap the versions swapped into the upstream (never with enforcement), or null */
+    GatewayEndpoints(UpstreamClient upstream, GatewayEnforcement enforcement, ServiceMetrics metrics, long version, AdapterSwap swap) {
+        if (swap != null && enforcement != null) {
+            throw new IllegalArgumentException("enforcement draws its candidates from the upstream's one deployment: no canary routing with it");
+        }
         this.upstream = upstream;
         this.enforcement = enforcement;
         this.metrics = metrics;
         this.version = version;
+        this.swap = swap;
     }
 
     /** {@code /v1/models} and {@code /v1/models/<id>}: the upstream's answer, unchanged. */
@@ -122,16 +133,27 @@ final class GatewayEndpoints {
         }
         boolean stream = req.path("stream").asBoolean(false);
         String outcome;
+        long answeredBy = version;
         if (enforcement != null) {
             outcome = enforcement.answer(ex, (ObjectNode) req);
         } else {
-            HttpRequest up = upstream.request("/chat/completions", ex).header("Content-Type", "application/json")
-                    .header("Accept", stream ? "text/event-stream" : "application/json")
-                    .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build();
-            outcome = upstream.forward(ex, up, stream, req);
+            // routed like the policy server routes: by a fresh key per request, the canary's share to the canary
+            try (AdapterSwap.Slot slot = swap == null ? null : swap.acquire(java.util.UUID.randomUUID().toString())) {
+                if (slot != null) {
+                    answeredBy = slot.version();
+                    if (slot.model() != null) { // a swapped-in version: the upstream answers with it by name
+                        ((ObjectNode) req).put("model", slot.model());
+                        body = JSON.writeValueAsBytes(req);
+                    }
+                }
+                HttpRequest up = upstream.request("/chat/completions", ex).header("Content-Type", "application/json")
+                        .header("Accept", stream ? "text/event-stream" : "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build();
+                outcome = upstream.forward(ex, up, stream, req, answeredBy);
+            }
         }
         metrics.inc(HttpApi.REQUESTS, "Chat requests by the version that answered and the outcome",
-                Map.of("version", Long.toString(version), "outcome", outcome));
+                Map.of("version", Long.toString(answeredBy), "outcome", outcome));
         if (outcome.equals("ok")) {
             metrics.observe(HttpApi.LATENCY, "Chat latency, request read to answer written", ServiceMetrics.LATENCY_BUCKETS,
                     (System.nanoTime() - t0) / 1e9);

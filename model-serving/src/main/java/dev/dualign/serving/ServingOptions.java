@@ -56,6 +56,22 @@ public final class ServingOptions {
     public static final ConfigOption<Long> UPSTREAM_TOTAL_TIMEOUT_MS = ConfigOption.longInteger("server.upstream.total-timeout-ms",
             Gateway.Settings.DEFAULT_TOTAL_TIMEOUT_MS).check(v -> v > 0, "a number > 0")
             .describe("Gateway mode: most a whole answer may take, streamed or not (a plain LLM answer arrives only when complete).");
+    public static final ConfigOption<String> UPSTREAM_ADAPTERS = ConfigOption.choice("server.upstream.adapters", "none", "none",
+            "vllm", "sglang", "static").describe("Gateway mode: how a trainer's new version reaches the upstream. vllm | sglang: "
+                    + "loaded at run time over its adapter API and canaried by model name; static: each version is a model the "
+                    + "upstream already serves (server.upstream.static-models); none: outside versions are refused.");
+    public static final ConfigOption<String> UPSTREAM_STATIC_MODELS = ConfigOption.string("server.upstream.static-models", "")
+            .describe("Gateway mode, adapters static: VERSION=MODEL pairs, comma-separated, the upstream model serving each version "
+                    + "(a checkpoint may name its model id instead).");
+    public static final ConfigOption<String> UPSTREAM_REPLICAS = ConfigOption.string("server.upstream.replicas", "")
+            .describe("Gateway mode: each upstream replica's base URL (up to and including /v1), comma-separated; an adapter is "
+                    + "loaded on every one before any request is routed to it (empty: server.upstream.url is the one replica).");
+    public static final ConfigOption<Integer> UPSTREAM_MAX_LORAS = ConfigOption.integer("server.upstream.max-loras", 1)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Gateway mode: the upstream's --max-loras, most adapters loaded at "
+                    + "once; a canary needs 2 (the stable version's and the canary's).");
+    public static final ConfigOption<Long> UPSTREAM_ADAPTER_TIMEOUT_MS = ConfigOption.longInteger(
+            "server.upstream.adapter-timeout-ms", 60_000).check(v -> v > 0, "a number > 0")
+            .describe("Gateway mode: most one adapter load or unload may take; a load past it refuses the version.");
     public static final ConfigOption<String> MODEL = ConfigOption.string("server.model", "dualign")
             .check(v -> !v.isBlank(), "a non-empty model id")
             .describe("Model id of the OpenAI-compatible API (/v1/models); requests naming another model get 404.");
@@ -88,7 +104,8 @@ public final class ServingOptions {
     public static final List<ConfigOption<?>> ALL = List.of(HOST, PORT, ADMIN_TOKEN, CANARY_FRACTION, CANARY_HOLD_MS, REFERENCE_FRACTION,
             REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, INSTANCE_ID, BATCH, MODEL, ENFORCE_CANDIDATES, BACKEND,
             UPSTREAM_URL, UPSTREAM_API_KEY_ENV, UPSTREAM_VERSION, UPSTREAM_FIRST_BYTE_TIMEOUT_MS, UPSTREAM_IDLE_TIMEOUT_MS,
-            UPSTREAM_TOTAL_TIMEOUT_MS, HTTP_MAX_ACTIVE, HTTP_MAX_WAITING, HTTP_MAX_WAIT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MIN_BODY_RATE,
+            UPSTREAM_TOTAL_TIMEOUT_MS, UPSTREAM_ADAPTERS, UPSTREAM_STATIC_MODELS, UPSTREAM_REPLICAS, UPSTREAM_MAX_LORAS,
+            UPSTREAM_ADAPTER_TIMEOUT_MS, HTTP_MAX_ACTIVE, HTTP_MAX_WAITING, HTTP_MAX_WAIT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MIN_BODY_RATE,
             CLIENT_KEYS_FILE, CORS_ORIGINS, REFERENCE_SHARE, MAX_ADAPTERS);
 
     /**

@@ -74,8 +74,13 @@ final class UpstreamClient {
      * @return the outcome for the metrics
      */
     String forward(HttpExchange ex, HttpRequest up, boolean stream, JsonNode chat) throws IOException {
+        return forward(ex, up, stream, chat, answers.version());
+    }
+
+    /** {@link #forward(HttpExchange, HttpRequest, boolean, JsonNode)}, a chat completion logged under {@code version}. */
+    String forward(HttpExchange ex, HttpRequest up, boolean stream, JsonNode chat, long version) throws IOException {
         if (!stream) {
-            return forwardWhole(ex, up, chat);
+            return forwardWhole(ex, up, chat, version);
         }
         HttpResponse<InputStream> r;
         long started = System.nanoTime();
@@ -137,7 +142,7 @@ final class UpstreamClient {
                 }
                 out.close();
                 if (chat != null) { // a chat completion; the other routes are relayed, not logged
-                    answers.log(chat, s.completion());
+                    answers.log(chat, s.completion(), version);
                 }
                 return "ok";
             }
@@ -151,7 +156,7 @@ final class UpstreamClient {
                 // asked for a stream, answered whole (an upstream that ignores "stream", or reads it
                 // otherwise than we do): the client has a completion, so it is logged like one
                 try {
-                    answers.log(chat, JSON.readTree(body));
+                    answers.log(chat, JSON.readTree(body), version);
                 } catch (IOException notJson) {
                     // not a completion: nothing to log
                 }
@@ -187,7 +192,7 @@ final class UpstreamClient {
     }
 
     /** A plain (non-streamed) exchange: the upstream's answer relayed whole, a chat completion logged. */
-    private String forwardWhole(HttpExchange ex, HttpRequest up, JsonNode chat) throws IOException {
+    private String forwardWhole(HttpExchange ex, HttpRequest up, JsonNode chat, long version) throws IOException {
         HttpResponse<byte[]> r = fetch(ex, up);
         if (r == null) {
             return ex.getResponseCode() == 504 ? "timeout" : "upstream_unreachable";
@@ -202,7 +207,7 @@ final class UpstreamClient {
         boolean ok = r.statusCode() == 200;
         if (ok && chat != null) {
             try {
-                answers.log(chat, JSON.readTree(body));
+                answers.log(chat, JSON.readTree(body), version);
             } catch (IOException e) {
                 LOG.warn("the upstream's answer is not JSON: relayed as it was, not logged ({})", e.toString());
             }

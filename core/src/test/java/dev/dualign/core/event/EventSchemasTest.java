@@ -94,4 +94,30 @@ class EventSchemasTest {
             assertThat(readerRefuses).as("the reader refuses %s too", bad).isTrue();
         }
     }
+
+    @Test
+    void anExternalVersionIsCheckedByTheSchemaAsByTheReader() throws Exception {
+        CheckpointEvent c = new CheckpointEvent(4, "policy/4", "e".repeat(64), java.util.Map.of(), 3, null, 1)
+                .answering("ft-3", new CheckpointEvent.External("policy-v4", "/adapters/ft-3", null));
+        Schema s = schema(CheckpointEvent.class);
+        for (String bad : List.of("{\"external\":{}}", "{\"external\":{\"adapter\":\"v4\"}}", "{\"external\":{\"path\":\"/a\"}}",
+                "{\"external\":{\"adapter\":\"../v4\",\"path\":\"/a\"}}", "{\"external\":{\"modelId\":\"a//b\"}}",
+                "{\"requestId\":\"\"}")) {
+            ObjectNode n = (ObjectNode) EventJson.mapper().readTree(c.toJsonBytes());
+            n.setAll((ObjectNode) EventJson.mapper().readTree(bad));
+            assertThat(s.validate(n)).as(bad).isNotEmpty();
+            boolean readerRefuses;
+            try {
+                Events.parse(CheckpointEvent.class, EventJson.writeBytes(n));
+                readerRefuses = false;
+            } catch (InvalidEventException x) {
+                readerRefuses = true;
+            }
+            assertThat(readerRefuses).as("the reader refuses %s too", bad).isTrue();
+        }
+        ObjectNode byModel = (ObjectNode) EventJson.mapper().readTree(c.toJsonBytes());
+        byModel.putObject("external").put("modelId", "acme/llama-v4");
+        assertThat(s.validate(byModel)).isEmpty();
+        assertThat(Events.parse(CheckpointEvent.class, EventJson.writeBytes(byModel)).external().model()).isEqualTo("acme/llama-v4");
+    }
 }

@@ -34,6 +34,8 @@ public class EventsRoundTripTest {
                                 "dualign-policy-v1"), 1L),
                 new CheckpointEvent(3, "policy/3", "a".repeat(64), Map.of("harmless", 0.7), 2,
                         Map.of("loss", 0.41, "kl", 0.02), T),
+                new CheckpointEvent(4, "policy/4", "e".repeat(64), Map.of("harmless", 0.8), 3, Map.of("loss", 0.38), T)
+                        .answering("ft-3", new CheckpointEvent.External("policy-v4", "/adapters/ft-3", null)),
                 new Alert(2, "harmless", est, 0.2, T),
                 Alert.of(Alert.Kind.NO_VERSION, 3, "", "no version answered", T),
                 new VersionEstimate(2, Map.of("harmless", est, "reward", new Estimate(0.6, 0.55, 0.65, 420)),
@@ -101,7 +103,7 @@ public class EventsRoundTripTest {
             case "ScoredSample" -> !List.of("promptId", "reward", "utilities").contains(field);
             case "FineTuneRequest" -> List.of("dataVersion", "fromOffsets", "toOffsets", "beta", "margins", "stableVersion", "dataset",
                     "estimates", "step").contains(field); // the outside trainer's fields came later: older requests lack them
-            case "CheckpointEvent" -> field.equals("metrics");
+            case "CheckpointEvent" -> List.of("metrics", "requestId", "external").contains(field); // an outside trainer's fields came later
             case "DualUpdate" -> List.of("kind", "atLambdaMax", "margins", "scorers").contains(field);
             case "DeadLetter" -> List.of("rawSize", "rawSha256").contains(field);
             case "VersionEstimate" -> List.of("bounds", "scorers").contains(field); // no bounds: nothing may be decided on it
@@ -149,6 +151,44 @@ public class EventsRoundTripTest {
             n.setAll((ObjectNode) EventJson.mapper().readTree(b.getKey()));
             assertThatThrownBy(() -> Events.parse(FineTuneRequest.class, EventJson.writeBytes(n))).as(b.getKey())
                     .isInstanceOf(InvalidEventException.class).hasMessageContaining("'" + b.getValue());
+        }
+    }
+
+    @Test
+    void aCheckpointWrittenBeforeTheTrainersFieldsStillReadsAsABuiltInVersion() {
+        CheckpointEvent c = Events.parse(CheckpointEvent.class, bytes("{\"schema\":1,\"version\":3,\"path\":\"policy/3\",\"sha256\":\""
+                + "a".repeat(64) + "\",\"lambda\":{\"harmless\":0.7},\"parentVersion\":2,\"timestamp\":5}"));
+        assertThat(c).isEqualTo(new CheckpointEvent(3, "policy/3", "a".repeat(64), Map.of("harmless", 0.7), 2, Map.of(), 5));
+        assertThat(c.requestId()).isNull();
+        assertThat(c.external()).as("a built-in version names nothing outside").isNull();
+        assertThat(c.toJson()).doesNotContain("requestId", "external");
+    }
+
+    @Test
+    void anExternalVersionNamesAnAdapterWithItsPathOrAModelId() throws Exception {
+        CheckpointEvent byModel = Events.parse(CheckpointEvent.class, bytes("{\"version\":5,\"path\":\"policy/5\",\"sha256\":\""
+                + "a".repeat(64) + "\",\"lambda\":{},\"parentVersion\":4,\"timestamp\":5,\"requestId\":\"ft-9\","
+                + "\"external\":{\"modelId\":\"acme/llama-8b-v5\"}}"));
+        assertThat(byModel.external().model()).isEqualTo("acme/llama-8b-v5");
+        assertThat(byModel.requestId()).isEqualTo("ft-9");
+        assertThat(new CheckpointEvent.External("v5", "/a/v5", "acme/m").model()).as("the adapter first").isEqualTo("v5");
+        ObjectNode full = (ObjectNode) EventJson.mapper().readTree(examples().stream().filter(e -> e instanceof CheckpointEvent c
+                && c.external() != null).findFirst().orElseThrow().toJsonBytes());
+        Map<String, String> bad = Map.of(
+                "{\"external\":{}}", "external",
+                "{\"external\":{\"adapter\":\"v4\"}}", "external.path",
+                "{\"external\":{\"path\":\"/a/v4\"}}", "external.adapter",
+                "{\"external\":{\"adapter\":\"../v4\",\"path\":\"/a\"}}", "external.adapter",
+                "{\"external\":{\"adapter\":\"v 4\",\"path\":\"/a\"}}", "external.adapter",
+                "{\"external\":{\"adapter\":\"v4\",\"path\":\" \"}}", "external.path",
+                "{\"external\":{\"modelId\":\"a//b\"}}", "external.modelId",
+                "{\"external\":{\"adapter\":7,\"path\":\"/a\"}}", "external.adapter",
+                "{\"requestId\":\"\"}", "requestId");
+        for (Map.Entry<String, String> b : bad.entrySet()) {
+            ObjectNode n = full.deepCopy();
+            n.setAll((ObjectNode) EventJson.mapper().readTree(b.getKey()));
+            assertThatThrownBy(() -> Events.parse(CheckpointEvent.class, EventJson.writeBytes(n))).as(b.getKey())
+                    .isInstanceOf(InvalidEventException.class).hasMessageContaining("'" + b.getValue() + "'");
         }
     }
 

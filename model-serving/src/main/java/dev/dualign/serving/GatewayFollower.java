@@ -1,0 +1,180 @@
+package dev.dualign.serving;
+
+import dev.dualign.core.control.DeploymentHistory;
+import dev.dualign.core.event.CheckpointEvent;
+import dev.dualign.core.event.DeploymentDecision;
+import dev.dualign.core.event.Events;
+import dev.dualign.service.LoopKafka;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Brings a swapping gateway's versions from the loop's topics: first what {@code checkpoints} and
+ * {@code decisions} add up to so far ({@link DeploymentHistory}, as a starting policy server does),
+ * so a restarted gateway serves the same stable version and canary and every name used before
+ * stays taken; then each new external version is offered and each of the job's decisions carried
+ * out. An unreadable record is skipped and logged; a broker outage only delays it.
+ */
+public final class GatewayFollower implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(GatewayFollower.class);
+
+    private final Gateway gateway;
+    private final Thread thread;
+    private final Map<TopicPartition, Long> positions = new ConcurrentHashMap<>();
+    private volatile boolean running = true;
+    private volatile String problem;
+    private volatile KafkaConsumer<String, byte[]> current;
+    private boolean caughtUp;
+
+    public GatewayFollower(LoopKafka kafka, Gateway gateway) {
+        this.gateway = gateway;
+        this.thread = new Thread(() -> follow(kafka), "dualign-gateway-versions");
+        thread.setDaemon(true);
+        thread.start();
+    }
+
+    /** Sessions until closed: one that fails is reported and started again where the last one stopped. */
+    private void follow(LoopKafka kafka) {
+        long backoff = 1_000;
+        while (running) {
+            try (KafkaConsumer<String, byte[]> consumer = kafka.consumer("gateway-versions-" + java.util.UUID.randomUUID())) {
+                current = consumer;
+                List<TopicPartition> parts = new ArrayList<>();
+                for (String t : List.of(kafka.checkpoints(), kafka.decisions())) {
+                    var info = consumer.partitionsFor(t, Duration.ofSeconds(30));
+                    if (info == null || info.isEmpty()) {
+                        throw new IllegalStateException("topic " + t + " does not exist");
+                    }
+                    info.forEach(i -> parts.add(new TopicPartition(t, i.partition())));
+                }
+                consumer.assign(parts);
+                if (!caughtUp) {
+                    catchUp(consumer, parts, kafka);
+                    caughtUp = true;
+                }
+                parts.forEach(tp -> consumer.seek(tp, positions.getOrDefault(tp, 0L)));
+                backoff = 1_000;
+                problem = null;
+                while (running) {
+                    for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(500))) {
+                        handle(gateway, r.topic().equals(kafka.checkpoints()), r);
+                        positions.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1);
+                    }
+                }
+            } catch (org.apache.kafka.common.errors.InterruptException | org.apache.kafka.common.errors.WakeupException e) {
+                return; // closing
+            } catch (RuntimeException e) {
+                problem = "cannot follow versions on " + kafka.checkpoints() + " and " + kafka.decisions() + ": " + e;
+                LOG.warn("gateway versions: {}; trying again in {} s", e.toString(), backoff / 1000);
+                try {
+                    Thread.sleep(backoff);
+                } catch (InterruptedException ie) {
+                    return;
+                }
+                backoff = Math.min(30_000, backoff * 2);
+            } finally {
+                current = null;
+            }
+        }
+    }
+
+    /** Reads both topics from their beginning to their ends now, and serves what they add up to. */
+    private void catchUp(KafkaConsumer<String, byte[]> consumer, List<TopicPartition> parts, LoopKafka kafka) {
+        consumer.seekToBeginning(parts);
+        Map<TopicPartition, Long> ends = consumer.endOffsets(parts);
+        List<CheckpointEvent> checkpoints = new ArrayList<>();
+        List<DeploymentDecision> decisions = new ArrayList<>();
+        long deadline = System.currentTimeMillis() + 60_000;
+        while (parts.stream().anyMatch(tp -> consumer.position(tp) < ends.get(tp))) {
+            if (System.currentTimeMillis() > deadline) {
+                throw new IllegalStateException("could not read the deployment history within 60 s");
+            }
+            for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+                if (r.offset() >= ends.get(tp)) {
+                    continue; // after the snapshot: handled live
+                }
+                try {
+                    if (r.topic().equals(kafka.checkpoints())) {
+                        checkpoints.add(Events.parse(CheckpointEvent.class, r.value()));
+                    } else {
+                        decisions.add(Events.parse(DeploymentDecision.class, r.value()));
+                    }
+                } catch (RuntimeException e) {
+                    LOG.warn("deployment history: ignoring an unreadable record on {} at {}:{}", r.topic(), r.partition(), r.offset());
+                }
+            }
+        }
+        positions.putAll(ends);
+        restore(gateway, checkpoints, decisions);
+    }
+
+    /**
+     * What the history adds up to, carried out: every external version it names is remembered (its
+     * name stays taken), the promoted one serves as stable, the undecided newest one as the canary.
+     */
+    static void restore(Gateway g, List<CheckpointEvent> checkpoints, List<DeploymentDecision> decisions) {
+        DeploymentHistory h = new DeploymentHistory(g.baseVersion());
+        TreeMap<Long, CheckpointEvent> external = new TreeMap<>();
+        for (CheckpointEvent c : checkpoints) {
+            if (c.external() != null) {
+                h.announced(c.version(), c.sha256());
+                external.put(c.version(), c);
+            }
+        }
+        decisions.forEach(d -> h.decided(d.policyVersion(), d.action()));
+        long canary = h.canary().map(Map.Entry::getKey).orElse(-1L);
+        external.values().stream().filter(c -> c.version() != h.stable() && c.version() != canary).forEach(g::remember);
+        CheckpointEvent stable = external.get(h.stable());
+        if (stable != null) {
+            LOG.info("deployment history: version {} was promoted; serving it", h.stable());
+            g.deployStable(stable);
+        }
+        if (canary >= 0) {
+            LOG.info("deployment history: version {} is the undecided canary; serving it as the canary", canary);
+            g.offer(external.get(canary));
+        }
+    }
+
+    /** One live record: a checkpoint offered, a decision carried out; an unreadable one skipped. */
+    static void handle(Gateway gateway, boolean checkpoint, ConsumerRecord<String, byte[]> r) {
+        try {
+            if (checkpoint) {
+                gateway.offer(Events.parse(CheckpointEvent.class, r.value()));
+            } else {
+                gateway.carryOut(Events.parse(DeploymentDecision.class, r.value()));
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("skipping an unreadable record at {}-{}@{}: {}", r.topic(), r.partition(), r.offset(), e.toString());
+        }
+    }
+
+    /** Why the gateway cannot follow the loop's versions (for {@code /healthz}), or null while it does. */
+    public String problem() {
+        return problem;
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        KafkaConsumer<String, byte[]> c = current;
+        if (c != null) {
+            c.wakeup();
+        }
+        thread.interrupt();
+        try {
+            thread.join(5_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
