@@ -36,6 +36,8 @@ public final class Dualign implements Runnable {
 
     /** Runs the command line and returns its exit code (tests call this, not {@link #main}). */
     public static int run(String... args) {
+        // before any command starts a MiniCluster: its Prometheus reporter needs the JDK's HTTP server
+        dev.dualign.core.config.JdkHttpServerProvider.pin();
         return commandLine().execute(args);
     }
 

@@ -21,9 +21,10 @@ import java.util.Set;
  * @param user the client's end-user id: accepted, never used to route
  * @param messages the whole conversation, logged with each answer (our model answers the last user
  *     message; the scorers read all of it)
+ * @param adapter the runtime adapter the request names as its model, or null for the server's own model
  */
 record ChatCompletion(String prompt, int n, double temperature, double topP, int maxTokens, boolean logprobs,
-        boolean stream, boolean includeUsage, String user, List<dev.dualign.core.event.ChatMessage> messages) {
+        boolean stream, boolean includeUsage, String user, List<dev.dualign.core.event.ChatMessage> messages, String adapter) {
 
     /** Parameters a client may send that change what the built-in policy would have to do, and it cannot. */
     private static final Set<String> UNSUPPORTED = Set.of("tools", "tool_choice", "functions", "function_call", "stop",
@@ -57,10 +58,11 @@ record ChatCompletion(String prompt, int n, double temperature, double topP, int
      * Reads a request body.
      *
      * @param model the model id this server serves
+     * @param adapters whether a name is a loaded runtime adapter's (any other model is refused with 404)
      * @param maxTokens the server's longest response ({@code server.max-tokens})
      * @param maxN most responses one request may ask for ({@code server.batch})
      */
-    static ChatCompletion parse(JsonNode body, String model, int maxTokens, int maxN) {
+    static ChatCompletion parse(JsonNode body, String model, java.util.function.Predicate<String> adapters, int maxTokens, int maxN) {
         for (String f : UNSUPPORTED) {
             JsonNode v = body.get(f);
             if (v != null && !v.isNull() && !(v.isArray() && v.isEmpty())) {
@@ -68,9 +70,9 @@ record ChatCompletion(String prompt, int n, double temperature, double topP, int
             }
         }
         JsonNode m = body.get("model");
-        if (m != null && !m.isNull() && !(m.isTextual() && m.asText().equals(model))) {
-            throw new ApiError(404, "invalid_request_error", "model", "model_not_found",
-                    "The model '" + (m.isTextual() ? m.asText() : m.toString()) + "' does not exist; this server serves '" + model + "'");
+        String adapter = m != null && m.isTextual() && !m.asText().equals(model) ? m.asText() : null;
+        if (m != null && !m.isNull() && !(m.isTextual() && (m.asText().equals(model) || adapters.test(adapter)))) {
+            throw modelNotFound(m.isTextual() ? m.asText() : m.toString(), model);
         }
         String prompt = lastUserMessage(body.get("messages"));
         int n = integer(body, "n", 1, 1, maxN);
@@ -98,7 +100,13 @@ record ChatCompletion(String prompt, int n, double temperature, double topP, int
         }
         return new ChatCompletion(prompt, n, temperature == 0 ? GREEDY_TEMPERATURE : temperature, topP == 0 ? GREEDY_TOP_P : topP,
                 length, logprobs, stream, usage, u == null || u.isNull() ? null : u.asText(),
-                Conversations.messages(body.get("messages")));
+                Conversations.messages(body.get("messages")), adapter);
+    }
+
+    /** OpenAI's error for a model the server does not serve (404, {@code model_not_found}). */
+    static ApiError modelNotFound(String name, String model) {
+        return new ApiError(404, "invalid_request_error", "model", "model_not_found",
+                "The model '" + name + "' does not exist; this server serves '" + model + "' and the adapters /v1/models lists");
     }
 
     private static String lastUserMessage(JsonNode messages) {

@@ -21,8 +21,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The server's HTTP face: the OpenAI-compatible {@code /v1/chat/completions} and {@code /v1/models}
- * ({@link OpenAiApi}), Dualign's own {@code POST /v1/chat}, the token-protected admin endpoints and
+ * The server's HTTP face: the OpenAI-compatible {@code /v1/chat/completions} ({@link OpenAiApi}),
+ * {@code /v1/models} with vLLM's runtime adapter calls ({@link AdapterApi}), Dualign's own
+ * {@code POST /v1/chat}, the token-protected admin endpoints and
  * the dashboard (a page, the Chart.js bundle from its WebJar and {@code /api/state}), on
  * {@link WebServer}: past its limit a request gets 503 with {@code Retry-After} at once, and health
  * and admin answer under any load. Chat requests are batched dynamically ({@link ChatBatcher}) and
@@ -114,7 +115,11 @@ public final class HttpApi implements AutoCloseable {
         http.createContext("/v1/chat", ex -> handle(ex, this::chat));
         // OpenAI's endpoints write their own error objects: handle() only closes the exchange and logs a lost client
         http.createContext("/v1/chat/completions", ex -> handle(ex, openAi::completions));
-        http.createContext("/v1/models", ex -> handle(ex, openAi::models));
+        AdapterApi models = new AdapterApi(server);
+        http.createContext("/v1/models", ex -> handle(ex, models::models));
+        // vLLM's runtime adapter calls (admin token; outside the client keys and the load limit: WebServer.ADMIN_API_PATHS)
+        http.createContext("/v1/load_lora_adapter", ex -> handle(ex, models::load));
+        http.createContext("/v1/unload_lora_adapter", ex -> handle(ex, models::unload));
         AdminRoutes.mount(new OpsSurface(metrics, problem).details(() -> Map.of("deployment", server.deployment(), "lambda",
                 server.lambda())), server)
                 .mountOn(http);

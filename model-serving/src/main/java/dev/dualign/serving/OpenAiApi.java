@@ -26,9 +26,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The OpenAI-compatible face of the built-in policy: {@code POST /v1/chat/completions} (plain and
- * streamed as server-sent events) and {@code GET /v1/models}, with OpenAI-style error objects, so
- * existing chatbot clients and SDKs talk to Dualign unchanged. Requests go through the {@link
- * ChatBatcher}; each is routed by a key the server makes, never by anything the client sends.
+ * streamed as server-sent events), with OpenAI-style error objects, so existing chatbot clients and
+ * SDKs talk to Dualign unchanged ({@code /v1/models} and the adapter calls: {@link AdapterApi}).
+ * Requests go through the {@link ChatBatcher}; each is routed by a key the server makes, never by
+ * anything the client sends, except a runtime adapter named as its {@code model}, which answers it.
  */
 final class OpenAiApi {
     private static final Logger LOG = LoggerFactory.getLogger(OpenAiApi.class);
@@ -37,7 +38,6 @@ final class OpenAiApi {
     private final PolicyServer server;
     private final ChatBatcher batcher;
     private final ServiceMetrics metrics;
-    private final long created = System.currentTimeMillis() / 1000;
 
     OpenAiApi(PolicyServer server, ChatBatcher batcher, ServiceMetrics metrics) {
         this.server = server;
@@ -45,49 +45,29 @@ final class OpenAiApi {
         this.metrics = metrics;
     }
 
-    /** {@code GET /v1/models} and {@code GET /v1/models/{id}}. */
-    void models(HttpExchange ex) throws IOException {
-        try {
-            if (!ex.getRequestMethod().equals("GET")) {
-                ex.getResponseHeaders().add("Allow", "GET");
-                throw new ApiError(405, "invalid_request_error", null, "method_not_allowed", ex.getRequestMethod() + " not allowed; use GET");
-            }
-            String path = ex.getRequestURI().getPath();
-            String model = server.settings().model();
-            if (path.equals("/v1/models") || path.equals("/v1/models/")) {
-                ObjectNode list = JSON.createObjectNode().put("object", "list");
-                list.putArray("data").add(modelObject(model));
-                OpsSurface.reply(ex, 200, list);
-            } else if (path.equals("/v1/models/" + model)) {
-                OpsSurface.reply(ex, 200, modelObject(model));
-            } else {
-                throw new ApiError(404, "invalid_request_error", "model", "model_not_found",
-                        "The model '" + path.substring(path.lastIndexOf('/') + 1) + "' does not exist; this server serves '" + model + "'");
-            }
-        } catch (ApiError e) {
-            error(ex, e);
-        }
-    }
-
-    private ObjectNode modelObject(String id) {
-        return JSON.createObjectNode().put("id", id).put("object", "model").put("created", created).put("owned_by", "dualign");
-    }
-
     /** {@code POST /v1/chat/completions}. */
     void completions(HttpExchange ex) throws IOException {
         long t0 = System.nanoTime();
         String version = "none";
         String outcome = "ok";
+        Adapters.Lease adapter = null;
         try {
             if (!ex.getRequestMethod().equals("POST")) {
                 ex.getResponseHeaders().add("Allow", "POST");
                 throw new ApiError(405, "invalid_request_error", null, "method_not_allowed", ex.getRequestMethod() + " not allowed; use POST");
             }
             ServerSettings s = server.settings();
-            ChatCompletion req = ChatCompletion.parse(body(ex), s.model(), s.maxTokens(), s.batch());
+            ChatCompletion req = ChatCompletion.parse(body(ex), s.model(), server.adapters()::isLoaded, s.maxTokens(), s.batch());
             String problem = server.problem(req.prompt());
             if (problem != null) {
                 throw ApiError.invalid("messages", "the last user message cannot be answered: " + problem);
+            }
+            if (req.adapter() != null) {
+                // held until the answer is written: an unload lets this request finish on the version it named
+                adapter = server.adapters().lease(req.adapter());
+                if (adapter == null) {
+                    throw ChatCompletion.modelNotFound(req.adapter(), s.model()); // unloaded since the check
+                }
             }
             String id = "chatcmpl-" + UUID.randomUUID();
             // routing and reference sampling hash a key only the server knows: no client picks its version
@@ -95,9 +75,10 @@ final class OpenAiApi {
             List<PolicyServer.Ask> asks = new ArrayList<>(req.n());
             for (int i = 0; i < req.n(); i++) {
                 asks.add(new PolicyServer.Ask(new PolicyServer.Prompt(id, req.prompt(), null, req.messages()), routeKey, req.temperature(), req.topP(),
-                        req.maxTokens()));
+                        req.maxTokens(), adapter));
             }
-            long v = req.stream() ? stream(ex, id, req, asks) : plain(ex, id, req, asks);
+            String model = adapter == null ? s.model() : adapter.name();
+            long v = req.stream() ? stream(ex, id, model, req, asks) : plain(ex, id, model, req, asks);
             version = Long.toString(v);
         } catch (ApiError e) {
             outcome = e.status == 503 ? (e.code == null ? "error" : e.code) : e.status >= 500 ? "error" : "bad_request";
@@ -110,6 +91,9 @@ final class OpenAiApi {
             LOG.error("chat completion failed", e);
             error(ex, new ApiError(500, "server_error", null, null, String.valueOf(e.getMessage())));
         } finally {
+            if (adapter != null) {
+                adapter.close();
+            }
             metrics.inc(HttpApi.REQUESTS, "Chat requests by the version that answered and the outcome",
                     Map.of("version", version, "outcome", outcome));
             if (outcome.equals("ok")) {
@@ -146,6 +130,9 @@ final class OpenAiApi {
             if (c instanceof IllegalArgumentException) {
                 throw ApiError.invalid("messages", c.getMessage());
             }
+            if (c instanceof Adapters.Gone) {
+                throw new ApiError(404, "invalid_request_error", "model", "model_not_found", c.getMessage());
+            }
             throw new ApiError(500, "server_error", null, null, String.valueOf(c.getMessage()));
         } catch (java.util.concurrent.CancellationException e) {
             throw overloaded("the server is shutting down");
@@ -157,11 +144,11 @@ final class OpenAiApi {
     }
 
     /** Answers in one JSON body; returns the version that answered. */
-    private long plain(HttpExchange ex, String id, ChatCompletion req, List<PolicyServer.Ask> asks) throws IOException {
+    private long plain(HttpExchange ex, String id, String model, ChatCompletion req, List<PolicyServer.Ask> asks) throws IOException {
         long deadline = deadline();
         List<PolicyServer.Answer> answers = await(submit(asks, null), deadline);
         long version = answers.get(0).event().policyVersion();
-        ObjectNode out = head(id, "chat.completion", version);
+        ObjectNode out = head(id, "chat.completion", model, version);
         ArrayNode choices = out.putArray("choices");
         int completion = 0;
         for (int i = 0; i < answers.size(); i++) {
@@ -178,6 +165,9 @@ final class OpenAiApi {
         }
         out.set("usage", usage(answers.get(0), completion));
         ObjectNode ext = out.putObject("dualign").put("policyVersion", version);
+        if (req.adapter() != null) {
+            ext.put("adapter", req.adapter());
+        }
         ArrayNode ids = ext.putArray("responseIds");
         answers.forEach(a -> ids.add(a.event().id()));
         OpsSurface.reply(ex, 200, out);
@@ -193,7 +183,7 @@ final class OpenAiApi {
      * batch thread only queues words; this request's own thread writes them, so a slow reader
      * never holds up the batch. Returns the version that answered.
      */
-    private long stream(HttpExchange ex, String id, ChatCompletion req, List<PolicyServer.Ask> asks) throws IOException {
+    private long stream(HttpExchange ex, String id, String model, ChatCompletion req, List<PolicyServer.Ask> asks) throws IOException {
         long deadline = deadline();
         LinkedBlockingQueue<Drawn> drawn = new LinkedBlockingQueue<>();
         ChatBatcher.Pending p = submit(asks, (choice, tok, lp) -> drawn.add(new Drawn(choice, server.word(tok), lp)));
@@ -203,7 +193,7 @@ final class OpenAiApi {
         OutputStream out = ex.getResponseBody();
         int[] words = new int[asks.size()];
         for (int i = 0; i < asks.size(); i++) {
-            ObjectNode c = chunk(id, -1);
+            ObjectNode c = chunk(id, model, -1);
             ObjectNode choice = c.withArray("choices").addObject().put("index", i);
             choice.putObject("delta").put("role", "assistant").put("content", "");
             choice.putNull("logprobs");
@@ -213,7 +203,7 @@ final class OpenAiApi {
         while (true) {
             Drawn d = poll(drawn);
             if (d != null) {
-                ObjectNode c = chunk(id, -1);
+                ObjectNode c = chunk(id, model, -1);
                 ObjectNode choice = c.withArray("choices").addObject().put("index", d.choice());
                 choice.putObject("delta").put("content", (words[d.choice()] > 0 ? " " : "") + d.word());
                 if (req.logprobs()) {
@@ -247,7 +237,7 @@ final class OpenAiApi {
         for (int i = 0; i < answers.size(); i++) {
             PolicyServer.Answer a = answers.get(i);
             for (int w = words[i]; w < a.words().size(); w++) {
-                ObjectNode c = chunk(id, -1);
+                ObjectNode c = chunk(id, model, -1);
                 ObjectNode choice = c.withArray("choices").addObject().put("index", i);
                 choice.putObject("delta").put("content", (w > 0 ? " " : "") + a.words().get(w));
                 if (req.logprobs()) {
@@ -262,7 +252,7 @@ final class OpenAiApi {
         long version = answers.get(0).event().policyVersion();
         int completion = 0;
         for (int i = 0; i < answers.size(); i++) {
-            ObjectNode c = chunk(id, version);
+            ObjectNode c = chunk(id, model, version);
             ObjectNode choice = c.withArray("choices").addObject().put("index", i);
             choice.putObject("delta");
             choice.putNull("logprobs");
@@ -271,7 +261,7 @@ final class OpenAiApi {
             event(out, c);
         }
         if (req.includeUsage()) {
-            ObjectNode c = chunk(id, version);
+            ObjectNode c = chunk(id, model, version);
             c.putArray("choices");
             c.set("usage", usage(answers.get(0), completion));
             event(out, c);
@@ -290,9 +280,9 @@ final class OpenAiApi {
         }
     }
 
-    private ObjectNode head(String id, String object, long version) {
+    private ObjectNode head(String id, String object, String model, long version) {
         ObjectNode o = JSON.createObjectNode().put("id", id).put("object", object).put("created", System.currentTimeMillis() / 1000)
-                .put("model", server.settings().model());
+                .put("model", model);
         if (version >= 0) {
             o.put("system_fingerprint", "dualign-v" + version);
         } else {
@@ -301,8 +291,8 @@ final class OpenAiApi {
         return o;
     }
 
-    private ObjectNode chunk(String id, long version) {
-        return head(id, "chat.completion.chunk", version);
+    private ObjectNode chunk(String id, String model, long version) {
+        return head(id, "chat.completion.chunk", model, version);
     }
 
     private ObjectNode usage(PolicyServer.Answer first, int completion) {
@@ -332,7 +322,7 @@ final class OpenAiApi {
         out.flush();
     }
 
-    private static ObjectNode errorBody(ApiError e) {
+    static ObjectNode errorBody(ApiError e) {
         ObjectNode o = JSON.createObjectNode().put("message", e.getMessage()).put("type", e.type);
         if (e.param == null) {
             o.putNull("param");
@@ -348,7 +338,7 @@ final class OpenAiApi {
     }
 
     /** Replies with an OpenAI error object, unless a stream already started (then the stream said it). */
-    private static void error(HttpExchange ex, ApiError e) {
+    static void error(HttpExchange ex, ApiError e) {
         if (ex.getResponseCode() > 0) { // the status is sent (-1 or 0 before, by server)
             return;
         }
@@ -364,7 +354,7 @@ final class OpenAiApi {
         }
     }
 
-    private static JsonNode body(HttpExchange ex) throws IOException {
+    static JsonNode body(HttpExchange ex) throws IOException {
         byte[] b = ex.getRequestBody().readNBytes(HttpApi.MAX_BODY + 1);
         if (b.length > HttpApi.MAX_BODY) {
             throw new ApiError(413, "invalid_request_error", null, "request_too_large", "body larger than " + HttpApi.MAX_BODY + " bytes");

@@ -28,12 +28,12 @@ import org.slf4j.LoggerFactory;
  * request), {@link Generator} (producing answers), {@link EnforcedAnswers} (enforcement at
  * inference), {@link ReferenceSampler} (reference samples), {@link Deployments} (deploy, promote,
  * rollback), {@link CanarySlot} (waiting behind a canary, the job's decisions), {@link VersionLoader}
- * (load, verify, warm up), {@link VersionTimeline} (the version history) and {@link AdminView}.
+ * (load, verify, warm up), {@link VersionTimeline} (the version history), {@link AdminView} and
+ * {@link Adapters} (versions loaded by name beside the deployment).
  */
 public final class PolicyServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PolicyServer.class);
 
-    /** A prompt to answer; the id decides canary routing, so one prompt always meets one version. */
     /**
      * A prompt to answer.
      *
@@ -55,8 +55,13 @@ public final class PolicyServer implements AutoCloseable {
      * One response to draw: its prompt, the key that routes it (canary share and reference
      * sampling hash it), and how to sample. HTTP requests get a key the server makes, so no client
      * picks its version; Kafka prompts use their id, so a redelivered prompt meets the same version.
+     * An ask with an {@code adapter} is answered by that adapter's version, not the deployment's.
      */
-    public record Ask(Prompt prompt, String routeKey, double temperature, double topP, int maxTokens) {}
+    public record Ask(Prompt prompt, String routeKey, double temperature, double topP, int maxTokens, Adapters.Lease adapter) {
+        public Ask(Prompt prompt, String routeKey, double temperature, double topP, int maxTokens) {
+            this(prompt, routeKey, temperature, topP, maxTokens, null);
+        }
+    }
 
     /**
      * A drawn response: the event that goes to Kafka, and what an API shows of it.
@@ -109,6 +114,7 @@ public final class PolicyServer implements AutoCloseable {
     private final EnforcedAnswers enforced;
 
     private final ModelRegistry registry;
+    private final Adapters adapters;
 
     private PolicyServer(ModelRegistry registry, WordTokenizer tokenizer, Device device, ServerSettings settings,
             ServedPolicy reference, Enforcer enforcer) {
@@ -125,6 +131,7 @@ public final class PolicyServer implements AutoCloseable {
         this.referenceSampler = new ReferenceSampler(generator, reference, settings);
         this.admin = new AdminView(registry, deployments, loader, generator, timeline);
         this.enforced = enforcer == null ? null : new EnforcedAnswers(generator, reference, settings, enforcer);
+        this.adapters = new Adapters(registry, loader, settings, timeline);
     }
 
     /**
@@ -133,37 +140,12 @@ public final class PolicyServer implements AutoCloseable {
      * pruning never deletes them, so this server finds them again after a restart.
      */
     public void pinAs(String holder) {
-        java.util.concurrent.atomic.AtomicReference<java.util.Set<Long>> written = new java.util.concurrent.atomic.AtomicReference<>();
-        java.util.concurrent.atomic.AtomicLong writtenAt = new java.util.concurrent.atomic.AtomicLong();
-        Runnable pin = () -> {
-            // the two newest rollback targets: rollback goes back one at a time, and a deeper one is rarely loaded
-            java.util.Set<Long> v = new java.util.TreeSet<>(deployments.previousStable().stream().limit(2).toList());
-            Deployment d = deployments.deployment();
-            v.add(d.stable());
-            for (long x : new long[] {d.canary(), canarySlot.waitingVersion()}) {
-                if (x >= 0) {
-                    v.add(x);
-                }
-            }
-            long now = System.currentTimeMillis();
-            if (v.equals(written.get()) && now - writtenAt.get() < PIN_REFRESH_MS) {
-                return; // most events (a refusal, a retire before a canary) change nothing to pin
-            }
-            try {
-                registry.pin(ModelNames.POLICY, holder, v); // rewritten daily too: an older pin is a dead holder's
-                written.set(v);
-                writtenAt.set(now);
-            } catch (RuntimeException e) { // housekeeping: serving goes on, pruning may take a version it needed
-                LOG.warn("could not pin versions {} for {}: {}", v, holder, e.toString());
-            }
-        };
+        VersionPins pin = new VersionPins(registry, holder, deployments, canarySlot);
         pin.run();
         timeline.addListener(e -> pin.run());
         pinRefresh = pin;
     }
 
-    /** How often a live server rewrites its pin, well within {@link ModelRegistry#PIN_TTL_MS}. */
-    static final long PIN_REFRESH_MS = 24 * 3600_000L;
     private volatile Runnable pinRefresh;
 
     /** Loads the tokenizer, the reference policy (version 0) and the initial version from the registry. */
@@ -213,6 +195,11 @@ public final class PolicyServer implements AutoCloseable {
 
     public Deployment deployment() {
         return deployments.deployment();
+    }
+
+    /** The runtime adapters (vLLM's load/unload API). */
+    public Adapters adapters() {
+        return adapters;
     }
 
     /** Why the last version was refused (empty if none was). */
@@ -284,14 +271,9 @@ public final class PolicyServer implements AutoCloseable {
         return enforcer == null ? Map.of() : enforcer.lambda();
     }
 
-    /** {@code samples} responses of the reference policy to each prompt, tagged {@code source=reference}. */
-    public List<ResponseEvent> referenceSamples(List<Prompt> prompts, int samples) {
-        return referenceSampler.samples(prompts, samples);
-    }
-
     /** λ(0) is set: reference sampling stops ({@link ReferenceSampler#noLongerNeeded}). */
     public void referenceNoLongerNeeded() {
-        referenceNoLongerNeeded0();
+        referenceSampler.noLongerNeeded();
     }
 
     private volatile String held;
@@ -313,11 +295,6 @@ public final class PolicyServer implements AutoCloseable {
         return held;
     }
 
-    private void referenceNoLongerNeeded0() {
-        referenceSampler.noLongerNeeded();
-    }
-
-    /** Whether this prompt is one of the {@code referenceFraction} also answered by the reference (until λ(0) is set). */
     /**
      * Queues a prompt the reference fraction picked for its reference samples, made in the
      * background within {@code server.reference-share} ({@link ReferenceSampler}).
@@ -410,6 +387,7 @@ public final class PolicyServer implements AutoCloseable {
         referenceSampler.close(); // before the reference model it generates with
         synchronized (deployments.swapLock) {
             deployments.releaseAll();
+            adapters.close();
             synchronized (reference.lm) { // after a generation still running on it
                 reference.lm.close();
             }

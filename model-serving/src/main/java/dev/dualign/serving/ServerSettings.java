@@ -29,11 +29,12 @@ import dev.dualign.core.control.ControlSettings;
  *     request path ({@link dev.dualign.core.control.ReferenceBudget})
  * @param referenceTarget prompts the one-shot solve needs: reference sampling stops once this many
  *     are sampled ({@code dual.one-shot.prompts}), or when λ(0) arrives, whichever is first
+ * @param maxAdapters most runtime adapters loaded at once ({@link Adapters}; 0: none)
  */
 public record ServerSettings(String host, int port, String adminToken, double canaryFraction, long canaryHoldMs,
         double referenceFraction,
         int referenceSamples, int maxTokens, double temperature, long requestTimeoutMs, long initialVersion,
-        long seed, int batch, String model, Enforce enforce, double referenceShare, int referenceTarget) {
+        long seed, int batch, String model, Enforce enforce, double referenceShare, int referenceTarget, int maxAdapters) {
 
     /**
      * The default share of generation time for reference samples ({@code server.reference-share}). A
@@ -42,6 +43,17 @@ public record ServerSettings(String host, int port, String adminToken, double ca
      * 0.82–0.92 (tools/serving-checks/cold-start.sh, docs/benchmarks.md).
      */
     public static final double DEFAULT_REFERENCE_SHARE = 0.05;
+
+    /** The default of {@code server.max-adapters}: a canary and a stable version, with room for two more. */
+    public static final int DEFAULT_MAX_ADAPTERS = 4;
+
+    /** Settings with the default number of runtime adapters. */
+    public ServerSettings(String host, int port, String adminToken, double canaryFraction, long canaryHoldMs, double referenceFraction,
+            int referenceSamples, int maxTokens, double temperature, long requestTimeoutMs, long initialVersion, long seed, int batch,
+            String model, Enforce enforce, double referenceShare, int referenceTarget) {
+        this(host, port, adminToken, canaryFraction, canaryHoldMs, referenceFraction, referenceSamples, maxTokens, temperature,
+                requestTimeoutMs, initialVersion, seed, batch, model, enforce, referenceShare, referenceTarget, DEFAULT_MAX_ADAPTERS);
+    }
 
     /** Settings whose reference sampling stops only when λ(0) arrives, at the default share. */
     public ServerSettings(String host, int port, String adminToken, double canaryFraction, long canaryHoldMs, double referenceFraction,
@@ -94,6 +106,9 @@ public record ServerSettings(String host, int port, String adminToken, double ca
         if (referenceTarget < 1) {
             throw new IllegalArgumentException("reference target must be ≥ 1 prompt, got " + referenceTarget);
         }
+        if (maxAdapters < 0) {
+            throw new IllegalArgumentException("max adapters must be ≥ 0, got " + maxAdapters);
+        }
     }
 
     /** The model id of the built-in policy, whatever version serves. */
@@ -107,14 +122,20 @@ public record ServerSettings(String host, int port, String adminToken, double ca
     /** The same settings with another canary hold. */
     public ServerSettings withCanaryHoldMs(long ms) {
         return new ServerSettings(host, port, adminToken, canaryFraction, ms, referenceFraction, referenceSamples, maxTokens,
-                temperature, requestTimeoutMs, initialVersion, seed, batch, model, enforce, referenceShare, referenceTarget);
+                temperature, requestTimeoutMs, initialVersion, seed, batch, model, enforce, referenceShare, referenceTarget, maxAdapters);
     }
 
     /** The same settings with enforcement at inference (no reference sampling: the candidates are the reference samples). */
     public ServerSettings withEnforce(Enforce e) {
         return new ServerSettings(host, port, adminToken, canaryFraction, canaryHoldMs, e == null ? referenceFraction : 0,
                 referenceSamples, maxTokens, temperature, requestTimeoutMs, initialVersion, seed, batch, model, e, referenceShare,
-                referenceTarget);
+                referenceTarget, maxAdapters);
+    }
+
+    /** The same settings with another bound on runtime adapters. */
+    public ServerSettings withMaxAdapters(int max) {
+        return new ServerSettings(host, port, adminToken, canaryFraction, canaryHoldMs, referenceFraction, referenceSamples, maxTokens,
+                temperature, requestTimeoutMs, initialVersion, seed, batch, model, enforce, referenceShare, referenceTarget, max);
     }
 
     /**
@@ -139,7 +160,7 @@ public record ServerSettings(String host, int port, String adminToken, double ca
                 hold, c.get(ServingOptions.REFERENCE_FRACTION), c.get(ServingOptions.REFERENCE_SAMPLES), c.get(ServingOptions.MAX_TOKENS),
                 c.get(ServingOptions.TEMPERATURE), c.get(ServingOptions.REQUEST_TIMEOUT_MS), c.get(ServingOptions.INITIAL_VERSION),
                 seed, c.get(ServingOptions.BATCH), c.get(ServingOptions.MODEL), null, c.get(ServingOptions.REFERENCE_SHARE),
-                control.oneShotPrompts()).withEnforce(enforce(c, control));
+                control.oneShotPrompts(), c.get(ServingOptions.MAX_ADAPTERS)).withEnforce(enforce(c, control));
     }
 
     /**

@@ -59,6 +59,10 @@ public final class ServingOptions {
     public static final ConfigOption<String> MODEL = ConfigOption.string("server.model", "dualign")
             .check(v -> !v.isBlank(), "a non-empty model id")
             .describe("Model id of the OpenAI-compatible API (/v1/models); requests naming another model get 404.");
+    public static final ConfigOption<Integer> MAX_ADAPTERS = ConfigOption.integer("server.max-adapters",
+            ServerSettings.DEFAULT_MAX_ADAPTERS).check(v -> v >= 0 && v <= 64, "an integer in [0, 64]")
+            .describe("Runtime adapters (policy versions loaded by name with /v1/load_lora_adapter, as vLLM's --max-loras) "
+                    + "loaded at once; each is a whole copy of the policy in memory. 0: none.");
     public static final ConfigOption<Integer> HTTP_MAX_ACTIVE = ConfigOption.integer("server.http.max-active", 128)
             .check(v -> v >= 1, "≥ 1")
             .describe("API requests handled at once; each holds a thread while it waits for its answer (health, metrics and admin are outside it).");
@@ -85,7 +89,7 @@ public final class ServingOptions {
             REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, INSTANCE_ID, BATCH, MODEL, ENFORCE_CANDIDATES, BACKEND,
             UPSTREAM_URL, UPSTREAM_API_KEY_ENV, UPSTREAM_VERSION, UPSTREAM_FIRST_BYTE_TIMEOUT_MS, UPSTREAM_IDLE_TIMEOUT_MS,
             UPSTREAM_TOTAL_TIMEOUT_MS, HTTP_MAX_ACTIVE, HTTP_MAX_WAITING, HTTP_MAX_WAIT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MIN_BODY_RATE,
-            CLIENT_KEYS_FILE, CORS_ORIGINS, REFERENCE_SHARE);
+            CLIENT_KEYS_FILE, CORS_ORIGINS, REFERENCE_SHARE, MAX_ADAPTERS);
 
     /**
      * Who may call the API: the clients' keys ({@code server.client-keys-file}, read now, so a bad

@@ -85,7 +85,8 @@ final class JettyHandlers {
         @Override
         public boolean handle(Request request, Response response, Callback callback) throws Exception {
             String path = Request.getPathInContext(request);
-            if (keys == null || !(path.equals("/v1") || path.startsWith("/v1/"))) {
+            if (keys == null || !(path.equals("/v1") || path.startsWith("/v1/")) || java.util.Arrays.asList(WebServer.ADMIN_API_PATHS)
+                    .contains(path)) {
                 return super.handle(request, response, callback);
             }
             ClientKeys.Client c = keys.find(request.getHeaders().get(HttpHeader.AUTHORIZATION));

@@ -164,17 +164,29 @@ public final class OpsSurface {
     }
 
     private void admin(HttpExchange ex, Route r) throws Exception {
+        String why = unauthorized(ex, adminToken);
+        if (why != null) {
+            reply(ex, 401, Map.of("error", why));
+            return;
+        }
+        requireMethod(ex, r.method());
+        reply(ex, 200, r.action().handle(jsonBody(ex)));
+    }
+
+    /**
+     * Whether the request carries the admin token as its bearer token: null when it does, else why
+     * not, with {@code WWW-Authenticate} set for the 401 the caller answers. A null or blank token
+     * refuses every call.
+     */
+    public static String unauthorized(HttpExchange ex, String adminToken) {
         String given = ex.getRequestHeaders().getFirst("Authorization");
         boolean off = adminToken == null || adminToken.isBlank();
         if (off || given == null || !given.startsWith("Bearer ") || !MessageDigest.isEqual(
                 adminToken.getBytes(StandardCharsets.UTF_8), given.substring(7).trim().getBytes(StandardCharsets.UTF_8))) {
             ex.getResponseHeaders().add("WWW-Authenticate", "Bearer realm=\"dualign-admin\"");
-            reply(ex, 401, Map.of("error", off ? "admin endpoints are disabled: set server.admin-token"
-                    : "missing or invalid bearer token"));
-            return;
+            return off ? "admin endpoints are disabled: set server.admin-token" : "missing or invalid bearer token";
         }
-        requireMethod(ex, r.method());
-        reply(ex, 200, r.action().handle(jsonBody(ex)));
+        return null;
     }
 
     /** Refuses (405, with {@code Allow}) a request of another method. */

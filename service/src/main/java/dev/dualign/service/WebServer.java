@@ -48,6 +48,14 @@ public final class WebServer implements AutoCloseable {
     public static final String[] OPS_PATHS = {"/healthz", "/metrics", "/admin/*"};
 
     /**
+     * API paths that change what serves and check the admin token themselves ({@link
+     * OpsSurface#unauthorized}): vLLM's runtime adapter calls. Like {@code /admin/*} they are outside
+     * the load limit, and the client-key gate leaves them to that check (a client's key never loads
+     * or unloads a version).
+     */
+    public static final String[] ADMIN_API_PATHS = {"/v1/load_lora_adapter", "/v1/unload_lora_adapter"};
+
+    /**
      * How much work the server takes on.
      *
      * @param maxActive API requests handled at once; each holds a thread while it waits for its answer
@@ -118,10 +126,7 @@ public final class WebServer implements AutoCloseable {
     static {
         // jetty-http-spi registers itself as the JDK's HttpServer provider; HttpServer.create (the
         // baseline, and tests' stand-in upstreams) keeps meaning the JDK's own server
-        String provider = "com.sun.net.httpserver.HttpServerProvider";
-        if (System.getProperty(provider) == null) {
-            System.setProperty(provider, "sun.net.httpserver.DefaultHttpServerProvider");
-        }
+        dev.dualign.core.config.JdkHttpServerProvider.pin();
     }
 
     private final Server jetty;
@@ -162,6 +167,7 @@ public final class WebServer implements AutoCloseable {
         qos.setMaxSuspendedRequestCount(limits.maxWaiting());
         qos.setMaxSuspend(limits.maxWait());
         qos.excludePath(OPS_PATHS);
+        qos.excludePath(ADMIN_API_PATHS);
         qos.setHandler(new ContextHandlerCollection());
         Handler gate = new JettyHandlers.ClientGate(access.keys(), unauthorized, rateLimited, qos);
         if (!access.corsOrigins().isEmpty()) {

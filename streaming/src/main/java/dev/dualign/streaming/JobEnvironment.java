@@ -215,6 +215,7 @@ public final class JobEnvironment {
 
     /** A local MiniCluster environment, with the web UI when {@code webUi}. */
     public static StreamExecutionEnvironment local(JobSettings s, Configuration extra, boolean webUi) {
+        dev.dualign.core.config.JdkHttpServerProvider.pin(); // the MiniCluster's Prometheus reporter
         Configuration c = configuration(s);
         c.addAll(extra);
         if (webUi) {
