@@ -125,7 +125,8 @@ public final class FineTuner implements AutoCloseable {
                     m.version(), String.format("%.1f", metrics.get("seconds")), String.format("%.4f", metrics.get("loss")),
                     String.format("%.3f", metrics.get("meanLogRatio")));
             return new CheckpointEvent(m.version(), ModelNames.POLICY + "/" + m.version(),
-                    registry.manifestSha256(ModelNames.POLICY, m.version()), lambda, base, metrics, System.currentTimeMillis());
+                    registry.manifestSha256(ModelNames.POLICY, m.version()), lambda, base, metrics, System.currentTimeMillis())
+                    .answering(req.requestId(), null);
         }
     }
 
@@ -189,7 +190,7 @@ public final class FineTuner implements AutoCloseable {
             if (m.info() != null && req.requestId().equals(m.info().get("requestId")) && sameRequest(req, m)) {
                 return java.util.Optional.of(new CheckpointEvent(v, ModelNames.POLICY + "/" + v,
                         registry.manifestSha256(ModelNames.POLICY, v), m.lambda(), m.parentVersion() == null ? 0 : m.parentVersion(),
-                        m.metrics(), System.currentTimeMillis()));
+                        m.metrics(), System.currentTimeMillis()).answering(req.requestId(), null));
             }
         }
         return java.util.Optional.empty();

@@ -74,7 +74,7 @@ final class DeploymentCatchUp {
                         h.decided(d.policyVersion(), d.action());
                     } else {
                         CheckpointEvent c = Events.parse(CheckpointEvent.class, r.value());
-                        if (c.path().equals(ModelNames.POLICY + "/" + c.version())) {
+                        if (c.external() == null && c.path().equals(ModelNames.POLICY + "/" + c.version())) {
                             h.announced(c.version(), c.sha256());
                         }
                     }

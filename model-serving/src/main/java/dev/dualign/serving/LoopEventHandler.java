@@ -45,6 +45,10 @@ final class LoopEventHandler {
         } else if (t.equals(kafka.checkpoints())) {
             CheckpointEvent c = Events.parse(CheckpointEvent.class, r.value());
             monitor.onCheckpoint(c);
+            if (c.external() != null) { // a version for the user's inference server: a gateway loads it there, not serve
+                LOG.info("checkpoint for version {} names the external adapter {}: left to a gateway", c.version(), c.external());
+                return;
+            }
             if (!c.path().equals(ModelNames.POLICY + "/" + c.version())) {
                 LOG.error("checkpoint for version {} names path {}, not {}/{}: refused", c.version(), c.path(), ModelNames.POLICY,
                         c.version());
