@@ -316,13 +316,13 @@ public final class PolicyServer implements AutoCloseable {
 
     private volatile boolean referenceSinkSet;
 
-    /** Reference samples made, dropped (queue full, sink behind, stopped), and whether sampling still runs. */
+    /** Reference samples made, and whether sampling still runs; the sampler itself for the server's metrics. */
     public long referenceSamplesMade() {
         return referenceSampler.samplesMade();
     }
 
-    public long referenceSamplesDropped() {
-        return referenceSampler.dropped();
+    ReferenceSampler referenceSampler() {
+        return referenceSampler;
     }
 
     public boolean referenceSampling() {

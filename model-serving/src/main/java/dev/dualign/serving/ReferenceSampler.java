@@ -38,6 +38,7 @@ final class ReferenceSampler implements AutoCloseable {
     private final BlockingQueue<Prompt> queue = new ArrayBlockingQueue<>(QUEUE);
     private final AtomicLong samples = new AtomicLong();
     private final AtomicLong dropped = new AtomicLong();
+    private final AtomicLong busyNanos = new AtomicLong();
     private volatile boolean referenceWanted = true;
     private volatile Consumer<List<ResponseEvent>> sink;
     private volatile BooleanSupplier sinkBehind = () -> false;
@@ -127,6 +128,7 @@ final class ReferenceSampler implements AutoCloseable {
                 sink.accept(made);
                 long t1 = System.nanoTime();
                 budget.spent(t1, t1 - t0, batch.size());
+                busyNanos.addAndGet(t1 - t0);
                 samples.addAndGet(made.size());
                 if (budget.done()) {
                     stop("the one-shot solve has the " + budget.sampledPrompts() + " prompts it needs ("
@@ -173,6 +175,11 @@ final class ReferenceSampler implements AutoCloseable {
 
     long dropped() {
         return dropped.get();
+    }
+
+    /** Seconds the background samples have taken, their sending included: what the budget charged. */
+    double busySeconds() {
+        return busyNanos.get() / 1e9;
     }
 
     @Override

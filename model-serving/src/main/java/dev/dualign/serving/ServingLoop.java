@@ -113,7 +113,10 @@ public final class ServingLoop implements AutoCloseable {
         metrics.counter("dualign_reference_samples_total", "Reference samples made for the one-shot solve (background, within "
                 + "server.reference-share)", Map.of(), this.server::referenceSamplesMade);
         metrics.counter("dualign_reference_samples_dropped_total", "Prompts whose reference samples were not made: queue full, "
-                + "sink behind, or sampling stopped", Map.of(), this.server::referenceSamplesDropped);
+                + "sink behind, or sampling stopped", Map.of(), () -> this.server.referenceSampler().dropped());
+        metrics.counter("dualign_reference_busy_seconds_total", "Time the reference samples took, their sending included: "
+                + "over wall time, the share of server.reference-share they used", Map.of(),
+                () -> this.server.referenceSampler().busySeconds());
         metrics.gauge("dualign_reference_sampling", "1 while reference samples are still wanted (no λ(0), target not reached)",
                 Map.of(), () -> this.server.referenceSampling() ? 1 : 0);
         metrics.gauge("dualign_healthy", "1 when the component works, 0 while /healthz reports a problem", server,
