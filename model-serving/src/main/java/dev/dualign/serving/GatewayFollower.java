@@ -24,65 +24,48 @@ import org.slf4j.LoggerFactory;
  * stays taken; then each new external version is offered and each of the job's decisions carried
  * out. An unreadable record is skipped and logged; a broker outage only delays it.
  */
-public final class GatewayFollower implements AutoCloseable {
+public final class GatewayFollower extends TopicFollower {
     private static final Logger LOG = LoggerFactory.getLogger(GatewayFollower.class);
 
+    private final LoopKafka kafka;
     private final Gateway gateway;
-    private final Thread thread;
     private final Map<TopicPartition, Long> positions = new ConcurrentHashMap<>();
-    private volatile boolean running = true;
-    private volatile String problem;
-    private volatile KafkaConsumer<String, byte[]> current;
     private boolean caughtUp;
 
     public GatewayFollower(LoopKafka kafka, Gateway gateway) {
+        super("dualign-gateway-versions", LOG, "versions on " + kafka.checkpoints() + " and " + kafka.decisions());
+        this.kafka = kafka;
         this.gateway = gateway;
-        this.thread = new Thread(() -> follow(kafka), "dualign-gateway-versions");
-        thread.setDaemon(true);
-        thread.start();
+        start();
     }
 
-    /** Sessions until closed: one that fails is reported and started again where the last one stopped. */
-    private void follow(LoopKafka kafka) {
-        long backoff = 1_000;
-        while (running) {
-            try (KafkaConsumer<String, byte[]> consumer = kafka.consumer("gateway-versions-" + java.util.UUID.randomUUID())) {
-                current = consumer;
-                List<TopicPartition> parts = new ArrayList<>();
-                for (String t : List.of(kafka.checkpoints(), kafka.decisions())) {
-                    var info = consumer.partitionsFor(t, Duration.ofSeconds(30));
-                    if (info == null || info.isEmpty()) {
-                        throw new IllegalStateException("topic " + t + " does not exist");
-                    }
-                    info.forEach(i -> parts.add(new TopicPartition(t, i.partition())));
-                }
-                consumer.assign(parts);
-                if (!caughtUp) {
-                    catchUp(consumer, parts, kafka);
-                    caughtUp = true;
-                }
-                parts.forEach(tp -> consumer.seek(tp, positions.getOrDefault(tp, 0L)));
-                backoff = 1_000;
-                problem = null;
-                while (running) {
-                    for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(500))) {
-                        handle(gateway, r.topic().equals(kafka.checkpoints()), r);
-                        positions.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1);
-                    }
-                }
-            } catch (org.apache.kafka.common.errors.InterruptException | org.apache.kafka.common.errors.WakeupException e) {
-                return; // closing
-            } catch (RuntimeException e) {
-                problem = "cannot follow versions on " + kafka.checkpoints() + " and " + kafka.decisions() + ": " + e;
-                LOG.warn("gateway versions: {}; trying again in {} s", e.toString(), backoff / 1000);
-                try {
-                    Thread.sleep(backoff);
-                } catch (InterruptedException ie) {
-                    return;
-                }
-                backoff = Math.min(30_000, backoff * 2);
-            } finally {
-                current = null;
+    @Override
+    KafkaConsumer<String, byte[]> consumer() {
+        return kafka.consumer("gateway-versions-" + java.util.UUID.randomUUID());
+    }
+
+    /** A session starts where the last one stopped; the first one first serves what the history adds up to. */
+    @Override
+    void session(KafkaConsumer<String, byte[]> consumer) {
+        List<TopicPartition> parts = new ArrayList<>();
+        for (String t : List.of(kafka.checkpoints(), kafka.decisions())) {
+            var info = consumer.partitionsFor(t, Duration.ofSeconds(30));
+            if (info == null || info.isEmpty()) {
+                throw new IllegalStateException("topic " + t + " does not exist");
+            }
+            info.forEach(i -> parts.add(new TopicPartition(t, i.partition())));
+        }
+        consumer.assign(parts);
+        if (!caughtUp) {
+            catchUp(consumer, parts, kafka);
+            caughtUp = true;
+        }
+        parts.forEach(tp -> consumer.seek(tp, positions.getOrDefault(tp, 0L)));
+        connected();
+        while (running()) {
+            for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(500))) {
+                handle(gateway, r.topic().equals(kafka.checkpoints()), r);
+                positions.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1);
             }
         }
     }
@@ -155,26 +138,6 @@ public final class GatewayFollower implements AutoCloseable {
             }
         } catch (RuntimeException e) {
             LOG.warn("skipping an unreadable record at {}-{}@{}: {}", r.topic(), r.partition(), r.offset(), e.toString());
-        }
-    }
-
-    /** Why the gateway cannot follow the loop's versions (for {@code /healthz}), or null while it does. */
-    public String problem() {
-        return problem;
-    }
-
-    @Override
-    public void close() {
-        running = false;
-        KafkaConsumer<String, byte[]> c = current;
-        if (c != null) {
-            c.wakeup();
-        }
-        thread.interrupt();
-        try {
-            thread.join(5_000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
         }
     }
 }
