@@ -16,6 +16,7 @@ import dev.dualign.core.event.Topic;
 import dev.dualign.core.event.VersionEstimate;
 import dev.dualign.streaming.ops.CanaryJudge;
 import dev.dualign.streaming.ops.ControllerInput;
+import dev.dualign.streaming.ops.DatasetStage;
 import dev.dualign.streaming.ops.DualController;
 import dev.dualign.streaming.ops.EstimatorSample;
 import dev.dualign.streaming.ops.MicroBatcher;
@@ -117,7 +118,14 @@ public final class AlignmentJob {
                 .process(new CanaryJudge(settings), JsonTypeInfo.forEvent(DeploymentDecision.class))
                 .name("canary-judge").uid("canary-judge-by-set");
         out.write(decisions, Topic.DECISIONS, DeploymentDecision.class);
-        out.write(dual.getSideOutput(DualController.FINE_TUNE), Topic.CONTROL, FineTuneRequest.class);
+        // each request leaves with the file of scored responses its trainer reads (dataset.root)
+        DataStream<FineTuneRequest> requests = scored
+                .filter(s -> s.prompt() != null && s.response() != null).name("dataset-samples").uid("dataset-samples")
+                .keyBy(x -> set, Types.STRING)
+                .connect(dual.getSideOutput(DualController.FINE_TUNE).keyBy(x -> set, Types.STRING))
+                .process(new DatasetStage(settings), JsonTypeInfo.forEvent(FineTuneRequest.class))
+                .name("dataset").uid("dataset");
+        out.write(requests, Topic.CONTROL, FineTuneRequest.class);
         out.write(estimates.getSideOutput(VersionEstimator.ALERTS).union(dual.getSideOutput(DualController.ALERTS)),
                 Topic.ALERTS, Alert.class);
     }

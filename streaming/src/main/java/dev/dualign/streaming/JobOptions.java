@@ -55,9 +55,20 @@ public final class JobOptions {
     public static final ConfigOption<Integer> PROMETHEUS_PORT = ConfigOption.integer("metrics.prometheus-port", 9249)
             .check(v -> v >= 0 && v < 65536, "a port").describe("Prometheus metrics endpoint (0: off).");
 
+    public static final ConfigOption<String> DATASET_ROOT = ConfigOption.string("dataset.root", "")
+            .describe("Where the job writes each fine-tune request's dataset (a path or file: URI a trainer can read); "
+                    + "empty: .dualign/datasets under the installation.");
+    public static final ConfigOption<Integer> DATASET_MAX_PROMPTS = ConfigOption.integer("dataset.max-prompts", 768)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Most recent prompts a dataset holds (each with its scored responses).");
+    public static final ConfigOption<Integer> DATASET_MAX_RESPONSES = ConfigOption.integer("dataset.max-responses", 32)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Most responses kept per prompt (the K of the dataset).");
+    public static final ConfigOption<Integer> DATASET_KEEP = ConfigOption.integer("dataset.keep", 16)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("Dataset files kept under the root; older ones are deleted.");
+
     public static final List<ConfigOption<?>> ALL = List.of(CONSTRAINT_SET, CONFIDENCE, INTERVAL, RANGE_LO, RANGE_HI, REWARD_RANGE_LO, REWARD_RANGE_HI,
             PARTIAL_SIZE, PARTIAL_WAIT_MS, BATCH_SIZE, MAX_WAIT_MS, MAX_WORDS, DEVICE, REGISTRY, CHECKPOINT_INTERVAL_MS,
-            CHECKPOINT_DIR, RESTORE_FROM, PARALLELISM, WEB_PORT, PROMETHEUS_PORT);
+            CHECKPOINT_DIR, RESTORE_FROM, PARALLELISM, WEB_PORT, PROMETHEUS_PORT, DATASET_ROOT, DATASET_MAX_PROMPTS,
+            DATASET_MAX_RESPONSES, DATASET_KEEP);
 
     private JobOptions() {}
 }

@@ -30,7 +30,18 @@ public record JobSettings(ControlSettings control, String constraintSet, double 
         double rangeLo, double rangeHi, double rewardRangeLo, double rewardRangeHi, int partialSize, long partialWaitMs, int batchSize,
         long maxWaitMs, int maxWords,
         Devices.Choice device, String registry, long checkpointIntervalMs, String checkpointDir, String restoreFrom,
-        int parallelism, int webPort, int prometheusPort, Map<String, Long> scorers) implements Serializable {
+        int parallelism, int webPort, int prometheusPort, Map<String, Long> scorers, Datasets datasets) implements Serializable {
+
+    /**
+     * Where and how much the job writes for each fine-tune request: the file a trainer reads
+     * instead of the job's topics.
+     *
+     * @param root the directory (absolute path) the files go under
+     * @param maxPrompts most recent prompts a file holds
+     * @param maxResponses most responses kept per prompt (K)
+     * @param keep files kept; older ones are deleted
+     */
+    public record Datasets(String root, int maxPrompts, int maxResponses, int keep) implements Serializable {}
 
     public JobSettings {
         scorers = scorers == null ? Map.of() : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(scorers));
@@ -78,7 +89,24 @@ public record JobSettings(ControlSettings control, String constraintSet, double 
                 c.get(JobOptions.CHECKPOINT_INTERVAL_MS),
                 ckpt.isBlank() ? home.resolve(".dualign/checkpoints").toUri().toString() : toUri(ckpt),
                 c.get(JobOptions.RESTORE_FROM), c.get(JobOptions.PARALLELISM), c.get(JobOptions.WEB_PORT),
-                c.get(JobOptions.PROMETHEUS_PORT), Map.of());
+                c.get(JobOptions.PROMETHEUS_PORT), Map.of(), datasets(c, home));
+    }
+
+    private static Datasets datasets(Config c, Path home) {
+        String root = c.get(JobOptions.DATASET_ROOT);
+        Path dir;
+        if (root.isBlank()) {
+            dir = home.resolve(".dualign/datasets");
+        } else if (root.startsWith("file:")) {
+            dir = Path.of(java.net.URI.create(root));
+        } else if (root.contains("://")) {
+            throw new ConfigException(JobOptions.DATASET_ROOT.key(), "must be a path or a file: URI (mount shared storage "
+                    + "where the job and the trainers see it), got " + root);
+        } else {
+            dir = Path.of(root);
+        }
+        return new Datasets(dir.toAbsolutePath().normalize().toString(), c.get(JobOptions.DATASET_MAX_PROMPTS),
+                c.get(JobOptions.DATASET_MAX_RESPONSES), c.get(JobOptions.DATASET_KEEP));
     }
 
     private static String toUri(String s) {
@@ -97,7 +125,7 @@ public record JobSettings(ControlSettings control, String constraintSet, double 
     public JobSettings withCheckpointDir(String dir) {
         return new JobSettings(control, constraintSet, confidence, anytimeValid, rangeLo, rangeHi, rewardRangeLo, rewardRangeHi, partialSize, partialWaitMs,
                 batchSize, maxWaitMs, maxWords, device, registry, checkpointIntervalMs, dir, restoreFrom, parallelism, webPort,
-                prometheusPort, scorers);
+                prometheusPort, scorers, datasets);
     }
 
     /**
@@ -112,7 +140,7 @@ public record JobSettings(ControlSettings control, String constraintSet, double 
         }
         return new JobSettings(control, constraintSet, confidence, anytimeValid, rangeLo, rangeHi, rewardRangeLo, rewardRangeHi, partialSize, partialWaitMs,
                 batchSize, maxWaitMs, maxWords, device, registry, checkpointIntervalMs, checkpointDir, restoreFrom, parallelism, webPort,
-                prometheusPort, ScorerSet.pin(new ModelRegistry(Path.of(registry)), names()));
+                prometheusPort, ScorerSet.pin(new ModelRegistry(Path.of(registry)), names()), datasets);
     }
 
     /** Who holds this run's scorer pins in the registry (so pruning keeps the versions it scores with). */
@@ -124,6 +152,6 @@ public record JobSettings(ControlSettings control, String constraintSet, double 
     public JobSettings withRestoreFrom(String path) {
         return new JobSettings(control, constraintSet, confidence, anytimeValid, rangeLo, rangeHi, rewardRangeLo, rewardRangeHi, partialSize, partialWaitMs,
                 batchSize, maxWaitMs, maxWords, device, registry, checkpointIntervalMs, checkpointDir, path, parallelism, webPort,
-                prometheusPort, scorers);
+                prometheusPort, scorers, datasets);
     }
 }

@@ -10,7 +10,10 @@ import dev.dualign.connectors.flink.DualignKafka;
 import dev.dualign.core.config.Config;
 import dev.dualign.core.dual.StepKind;
 import dev.dualign.core.event.DualUpdate;
+import dev.dualign.core.dataset.PolicyDataset;
+import dev.dualign.core.dataset.PolicyDatasetRecord;
 import dev.dualign.core.event.Events;
+import dev.dualign.core.event.FineTuneRequest;
 import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.core.event.ScoredSample;
 import dev.dualign.core.event.Topic;
@@ -529,5 +532,45 @@ class AlignmentJobITCase {
         }
         // enforcement moves λ without fine-tuning: nothing on the control topic
         assertThat(KafkaTestClient.consume(KAFKA.bootstrapServers(), k.topic(Topic.CONTROL), 1, Duration.ofSeconds(3))).isEmpty();
+    }
+
+    @Test
+    void eachFineTuneRequestNamesTheFileOfScoredResponsesItsTrainerReads() throws Exception {
+        KafkaSettings k = kafka("dataset");
+        JobSettings s = settings(tmp.resolve("dataset-ckpt").toUri().toString(), Map.of("dual.mode", "one-shot",
+                "dataset.root", tmp.resolve("datasets").toString()));
+        JobClient job = start(s, k, env(s, "none"));
+        FineTuneRequest req;
+        try {
+            produce(k, reference());
+            List<ConsumerRecord<byte[], byte[]>> control = KafkaTestClient.consume(KAFKA.bootstrapServers(), k.topic(Topic.CONTROL), 1,
+                    Duration.ofSeconds(120));
+            assertThat(control).as("the one-shot step's request").hasSize(1);
+            req = Events.parse(FineTuneRequest.class, control.get(0).value());
+        } finally {
+            job.cancel().get(60, TimeUnit.SECONDS);
+        }
+        assertThat(req.dataset()).as("the request names its dataset").isNotNull();
+        Path file = Path.of(java.net.URI.create(req.dataset().uri()));
+        assertThat(file).startsWith(tmp.resolve("datasets"));
+        // the reader checks the digest and the count the request names, and every line against its record type
+        List<PolicyDatasetRecord> records = PolicyDataset.read(file, req.dataset());
+        assertThat(records).hasSize(REFERENCE_PROMPTS);
+        var schema = com.networknt.schema.SchemaRegistry.withDefaultDialect(com.networknt.schema.SpecificationVersion.DRAFT_2020_12)
+                .getSchema(dev.dualign.core.event.EventJson.mapper().readTree(Path.of("../docs/schemas/PolicyDatasetRecord.json").toFile()));
+        for (String line : Files.readAllLines(file)) {
+            assertThat(schema.validate(dev.dualign.core.event.EventJson.mapper().readTree(line))).as(line).isEmpty();
+        }
+        for (PolicyDatasetRecord r : records) {
+            assertThat(r.lambda()).isEqualTo(req.lambda());
+            assertThat(r.beta()).isEqualTo(req.beta());
+            assertThat(r.responses()).as("the safe and the hazardous reference response").hasSize(2);
+            // all from the reference: softmax(s/β) over the prompt's two, the safer one heavier once λ > 0
+            double w0 = r.responses().get(0).weight();
+            double w1 = r.responses().get(1).weight();
+            double ds = r.responses().get(0).score() - r.responses().get(1).score();
+            assertThat(w0 + w1).isCloseTo(1.0, org.assertj.core.data.Offset.offset(1e-9));
+            assertThat(Math.log(w0 / w1)).as("log w0/w1 = Δs/β").isCloseTo(ds / r.beta(), org.assertj.core.data.Offset.offset(1e-6));
+        }
     }
 }

@@ -22,6 +22,47 @@ public final class PolicyDataset {
 
     private PolicyDataset() {}
 
+    /**
+     * The records of a request's dataset: one per prompt, in the order given, each response scored
+     * under {@code lambda} and weighted as the built-in step weights it ({@link
+     * PolicyDatasetRecord#of}). A sample without a response text or without a finite score for
+     * every constraint λ names is left out (it cannot be trained on); a prompt left with none is
+     * left out. The job keeps prompt texts, not conversations: each record's messages are the one
+     * user message the job scored.
+     *
+     * @param groups each prompt's scored samples (one prompt id per group)
+     */
+    public static List<PolicyDatasetRecord> records(List<List<dev.dualign.core.event.ScoredSample>> groups,
+            java.util.Map<String, Double> lambda, double beta) {
+        List<PolicyDatasetRecord> out = new ArrayList<>();
+        for (List<dev.dualign.core.event.ScoredSample> group : groups) {
+            List<PolicyDatasetRecord.Sample> usable = new ArrayList<>();
+            String prompt = null;
+            for (dev.dualign.core.event.ScoredSample s : group) {
+                if (s.prompt() == null || s.response() == null || !scoredUnder(s, lambda)) {
+                    continue;
+                }
+                prompt = prompt == null ? s.prompt() : prompt;
+                usable.add(PolicyDatasetRecord.Sample.of(s));
+            }
+            if (!usable.isEmpty()) {
+                out.add(PolicyDatasetRecord.of(group.get(0).promptId(),
+                        List.of(dev.dualign.core.event.ChatMessage.of("user", prompt)), lambda, beta, usable));
+            }
+        }
+        return out;
+    }
+
+    private static boolean scoredUnder(dev.dualign.core.event.ScoredSample s, java.util.Map<String, Double> lambda) {
+        for (String u : lambda.keySet()) {
+            Double g = s.utilities().get(u);
+            if (g == null || !Double.isFinite(g)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Writes the records to {@code path} (whole or not at all); its digest and count. */
     public static DatasetFile write(Path path, Iterable<PolicyDatasetRecord> records) throws IOException {
         return Jsonl.write(path, records, FORMAT);
