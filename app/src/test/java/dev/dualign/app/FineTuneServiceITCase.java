@@ -170,6 +170,43 @@ class FineTuneServiceITCase {
     }
 
     @Test
+    void aRequestNamingADatasetTrainsOnThatFileAndOneWhoseFileIsNotTheOneNamedIsRefused() throws Exception {
+        Setup s = untouched("dataset.");
+        TopicAdmin.ensure(s.kafka()).requireOk(); // no traffic on the scored topic: the file is the only data
+        Map<String, java.util.List<ScoredSample>> byPrompt = new java.util.LinkedHashMap<>();
+        for (byte[] v : traffic(s.registry(), 4)) {
+            ScoredSample x = Events.parse(ScoredSample.class, v);
+            byPrompt.computeIfAbsent(x.promptId(), k -> new ArrayList<>()).add(x);
+        }
+        Path file = Files.createDirectories(Path.of("target/tmp/datasets-" + System.nanoTime())).resolve("req-d1.jsonl");
+        var written = dev.dualign.core.dataset.PolicyDataset.write(file, dev.dualign.core.dataset.PolicyDataset.records(
+                new ArrayList<>(byPrompt.values()), Map.of("harmless", 2.0), 0.1));
+        try (FineTuner tuner = new FineTuner(s.registry(), Device.cpu(), settings(30));
+                FineTuneService service = new FineTuneService(tuner, s.loop()).start()) {
+            request(s, new FineTuneRequest("req-d1", Map.of("harmless", 2.0), 0, s.loop().scored(), 0L, null, null, 1)
+                    .withData(written.ref(), null));
+            List<ConsumerRecord<byte[], byte[]>> out = KafkaTestClient.consume(KAFKA.bootstrapServers(), s.loop().checkpoints(),
+                    1, Duration.ofSeconds(180));
+            assertThat(out).hasSize(1);
+            CheckpointEvent c = Events.parse(CheckpointEvent.class, out.get(0).value());
+            assertThat(c.requestId()).isEqualTo("req-d1");
+            assertThat(c.metrics().get("pairs")).as("pairs from the file's prompts").isGreaterThanOrEqualTo(32.0);
+
+            // the same file under another digest: refused with the reason, nothing trained or published
+            String other = (written.sha256().charAt(0) == '0' ? "1" : "0") + written.sha256().substring(1);
+            request(s, new FineTuneRequest("req-d2", Map.of("harmless", 1.0), 1, s.loop().scored(), 1L, null, null, 2)
+                    .withData(new FineTuneRequest.Dataset(written.ref().uri(), other, written.records(), written.format()), null));
+            List<ConsumerRecord<byte[], byte[]>> dlq = KafkaTestClient.consume(KAFKA.bootstrapServers(), s.loop().dlq(), 1,
+                    Duration.ofSeconds(60));
+            assertThat(dlq).hasSize(1);
+            DeadLetter d = Events.parse(DeadLetter.class, dlq.get(0).value());
+            assertThat(d.error()).contains("req-d2").contains("sha256 is " + written.sha256()).contains(other);
+            assertThat(s.registry().versions(ModelNames.POLICY)).containsExactly(0L, 1L);
+            assertThat(service.published()).isEqualTo(1);
+        }
+    }
+
+    @Test
     void oneFineTunerIsActiveAndAStandbyTakesOverWhenItLeaves() throws Exception {
         Setup s = setup("lease.");
         try (FineTuner ta = new FineTuner(s.registry(), Device.cpu(), settings(30));

@@ -13,7 +13,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The fine-tuner as a service: reads {@code FineTuneRequest}s from {@code dualign.control} and
- * keeps the most recent scored traffic from {@code dualign.scored} as training data; runs one
+ * trains each on the dataset file it names ({@link DatasetInput}), as an outside trainer would; for a
+ * request that names none it falls back on the recent scored traffic it keeps from
+ * {@code dualign.scored}. It runs one
  * request at a time; publishes the new version and then its {@code CheckpointEvent}. When several
  * requests wait, only the newest runs and the rest are skipped as superseded, as is a request whose
  * base version is older than a version this service already published. A request that cannot run
@@ -212,7 +214,7 @@ public final class FineTuneService implements AutoCloseable {
                     status = "training for λ=" + p.request().lambda();
                     counters.attempts.incrementAndGet();
                     lastAttempt = System.currentTimeMillis();
-                    CheckpointEvent c = run.train(p.request(), inbox.trainingData());
+                    CheckpointEvent c = run.train(p.request(), trainingData(p.request(), inbox));
                     publisher.send(c);
                     newestPublished = Math.max(newestPublished, c.version());
                     counters.published.incrementAndGet();
@@ -221,6 +223,12 @@ public final class FineTuneService implements AutoCloseable {
                     inbox.commit(p.partition(), p.offset());
                     pending.clear();
                 } catch (FineTuner.NotEnoughData e) {
+                    if (p.request().dataset() != null) {
+                        // more traffic does not change the file: the request fails, and the controller's timeout sends a new one
+                        fail(p, new IllegalStateException("its dataset is too small: " + e.getMessage(), e), inbox, publisher);
+                        pending.clear();
+                        continue;
+                    }
                     receivedAtLastWait = received;
                     if (System.currentTimeMillis() - lastWaitLog > 10_000) {
                         LOG.info("fine-tune request {} waits for traffic: {}", p.request().requestId(), e.getMessage());
@@ -238,16 +246,38 @@ public final class FineTuneService implements AutoCloseable {
                         LOG.info("fine-tune {} abandoned at shutdown; the request stays uncommitted", p.request().requestId());
                         return;
                     }
-                    counters.failed.incrementAndGet();
-                    String why = "fine-tune " + p.request().requestId() + " failed, nothing published: " + e.getMessage();
-                    LOG.error(why, e);
-                    status = "last run failed: " + e.getMessage();
-                    publisher.deadLetter(p.partition().topic(), p.partition().partition(), p.offset(), p.raw(), why);
-                    inbox.commit(p.partition(), p.offset());
+                    fail(p, e, inbox, publisher);
                     pending.clear();
                 }
             }
         }
+    }
+
+    /** A request that cannot be trained: dead-lettered with the reason and committed; nothing is published. */
+    private void fail(Pending p, RuntimeException e, FineTuneInbox inbox, CheckpointPublisher publisher) {
+        counters.failed.incrementAndGet();
+        String why = "fine-tune " + p.request().requestId() + " failed, nothing published: " + e.getMessage();
+        LOG.error(why, e);
+        status = "last run failed: " + e.getMessage();
+        publisher.deadLetter(p.partition().topic(), p.partition().partition(), p.offset(), p.raw(), why);
+        inbox.commit(p.partition(), p.offset());
+    }
+
+    /**
+     * What a request trains on: the dataset it names (read from its URI, checked against its
+     * digest), else, for a request without one (written before the job wrote datasets, or whose
+     * file the job could not write), the recent traffic this service read from the scored topic.
+     */
+    private static List<dev.dualign.core.event.ScoredSample> trainingData(dev.dualign.core.event.FineTuneRequest req,
+            FineTuneInbox inbox) {
+        if (req.dataset() != null) {
+            List<dev.dualign.core.event.ScoredSample> data = DatasetInput.read(req);
+            LOG.info("fine-tune {}: {} responses to {} prompts from {}", req.requestId(), data.size(), req.dataset().records(),
+                    req.dataset().uri());
+            return data;
+        }
+        LOG.info("fine-tune {}: the request names no dataset; training on the traffic read from the scored topic", req.requestId());
+        return inbox.trainingData();
     }
 
     /**
