@@ -141,7 +141,11 @@ final class ServeCommand implements Callable<Integer> {
         }
         if (role != Role.SERVER) {
             tuner = new FineTuner(registry, device, dev.dualign.finetune.FineTuneSettings.from(c, js.control(), c.get(ServingOptions.MAX_TOKENS), 1));
-            service = new FineTuneService(tuner, lk).registerMetrics(metrics).start();
+            service = new FineTuneService(tuner, lk).registerMetrics(metrics);
+            if (c.get(dev.dualign.finetune.FineTuneOptions.ANSWER).equals("adapter")) {
+                service.answeringAsAdapters(c.get(dev.dualign.finetune.FineTuneOptions.ADAPTER_PREFIX));
+            }
+            service.start();
             out.printf("Fine-tuner:       %s → registry %s → %s%n", lk.control(), registry.root(), lk.checkpoints());
             if (monitor != null) {
                 monitor.showFineTuner(service::status);

@@ -41,8 +41,16 @@ public final class FineTuneOptions {
             .check(v -> v >= 0, "a number ≥ 0")
             .describe("distill: a version whose L = E s − β·KL is below the stable version's by more is not published.");
 
+    public static final ConfigOption<String> ANSWER = ConfigOption.choice("finetune.answer", "registry", "registry", "adapter")
+            .describe("How a trained version is announced: registry (a built-in version the policy server loads) or adapter "
+                    + "(an outside version by name and path, which a gateway loads into its upstream, e.g. serve).");
+    public static final ConfigOption<String> ADAPTER_PREFIX = ConfigOption.string("finetune.adapter-prefix", "dualign-policy-v")
+            .check(s -> s.matches("[A-Za-z0-9_\\-][A-Za-z0-9._:\\-]{0,100}"), "letters, digits or ._:- (an adapter name's start)")
+            .describe("finetune.answer: adapter: each version's adapter name is this prefix and its version number.");
+
     public static final List<ConfigOption<?>> ALL = List.of(EPOCHS, BATCH, LEARNING_RATE, MAX_KL, INIT, PAIRS, MAX_PAIRS,
-            MIN_PAIRS, BUFFER, METHOD, SAMPLES, DISTILL_EPOCHS, PATIENCE, DISTILL_LEARNING_RATE, PUBLISH_TOLERANCE);
+            MIN_PAIRS, BUFFER, METHOD, SAMPLES, DISTILL_EPOCHS, PATIENCE, DISTILL_LEARNING_RATE, PUBLISH_TOLERANCE, ANSWER,
+            ADAPTER_PREFIX);
 
     private FineTuneOptions() {}
 }

@@ -52,6 +52,8 @@ public final class FineTuneService implements AutoCloseable {
     private volatile boolean running = true;
     private volatile String status = "idle";
     private long newestPublished = -1;
+    /** How a published version is announced: as is, or as an outside adapter ({@link #answeringAsAdapters}). */
+    private java.util.function.UnaryOperator<CheckpointEvent> answer = c -> c;
 
     public FineTuneService(FineTuner tuner, LoopKafka kafka) {
         this.tuner = tuner;
@@ -59,6 +61,15 @@ public final class FineTuneService implements AutoCloseable {
         this.run = new FineTuneRun(tuner, () -> running && lease.held(), s -> status = s);
         this.thread = new Thread(this::run, "dualign-finetuner");
         this.thread.setDaemon(true);
+    }
+
+    /**
+     * Announces each version as an outside adapter named {@code prefix + version} at its registry
+     * directory ({@code finetune.answer: adapter}), for a gateway whose upstream loads adapters.
+     */
+    public FineTuneService answeringAsAdapters(String prefix) {
+        this.answer = c -> tuner.asAdapter(c, prefix);
+        return this;
     }
 
     public FineTuneService start() {
@@ -203,7 +214,7 @@ public final class FineTuneService implements AutoCloseable {
                     CheckpointEvent c = done.get();
                     LOG.info("fine-tune request {} was already published as version {}: announcing it again",
                             p.request().requestId(), c.version());
-                    publisher.send(c);
+                    publisher.send(answer.apply(c));
                     newestPublished = Math.max(newestPublished, c.version());
                     status = "re-announced version " + c.version();
                     inbox.commit(p.partition(), p.offset());
@@ -215,7 +226,7 @@ public final class FineTuneService implements AutoCloseable {
                     counters.attempts.incrementAndGet();
                     lastAttempt = System.currentTimeMillis();
                     CheckpointEvent c = run.train(p.request(), trainingData(p.request(), inbox));
-                    publisher.send(c);
+                    publisher.send(answer.apply(c));
                     newestPublished = Math.max(newestPublished, c.version());
                     counters.published.incrementAndGet();
                     counters.observeDuration(lastAttempt);

@@ -196,6 +196,24 @@ public final class FineTuner implements AutoCloseable {
         return java.util.Optional.empty();
     }
 
+    /**
+     * The same version announced as an outside one ({@code finetune.answer: adapter}): by the adapter
+     * name {@code prefix + version} and its directory in the registry, with the directory's
+     * {@link AdapterChecksum}, so a gateway loads it into its upstream ({@code serve}) as it would
+     * a trainer's LoRA adapter.
+     */
+    public CheckpointEvent asAdapter(CheckpointEvent c, String prefix) {
+        java.nio.file.Path dir = registry.root().resolve(c.path()).toAbsolutePath().normalize();
+        String sha;
+        try {
+            sha = dev.dualign.core.event.AdapterChecksum.of(dir);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("version " + c.version() + ": cannot read " + dir, e);
+        }
+        return new CheckpointEvent(c.version(), c.path(), sha, c.lambda(), c.parentVersion(), c.metrics(), c.timestamp(),
+                c.requestId(), new CheckpointEvent.External(prefix + c.version(), dir.toString(), null));
+    }
+
     private static boolean sameRequest(FineTuneRequest req, Manifest m) {
         String ts = m.info().get("requestTimestamp");
         if (ts != null) {
