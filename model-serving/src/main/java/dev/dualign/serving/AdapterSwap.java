@@ -56,6 +56,8 @@ final class AdapterSwap implements AutoCloseable {
     /** Every version admitted, retired and refused ones too (their names stay taken). Guarded by lock. */
     private final Map<Long, AdapterPlan.Version> known = new HashMap<>();
     private final Set<Long> refused = new HashSet<>();
+    /** Whether the job sent a request id; null while answers are not checked against requests. */
+    private volatile java.util.function.Predicate<String> requests;
     /** Per replica, the adapters loaded there. Guarded by lock. */
     private final List<Set<String>> loaded = new ArrayList<>();
     private final Deque<Long> previousStable = new ArrayDeque<>();
@@ -152,6 +154,11 @@ final class AdapterSwap implements AutoCloseable {
                     LOG.info("version {} was retired before; not deployed again", v);
                 }
                 return serves(v);
+            }
+            String wrong = AdapterPlan.answerRefusal(c, requests == null ? null : requests.test(c.requestId()), checksum(c.external()));
+            if (wrong != null) {
+                refuse(v, wrong);
+                return false;
             }
             Admission a = AdapterPlan.admit(v, c.external(), settings.upstream(), settings.canaryShare(), Map.copyOf(known));
             if (a.refusal() != null) {
@@ -274,6 +281,36 @@ final class AdapterSwap implements AutoCloseable {
     private boolean serves(long v) {
         Route r = route;
         return r.stableVersion() == v || r.canaryVersion() == v;
+    }
+
+    /**
+     * Answers are checked against the job's requests from now on ({@code requestId} must be one
+     * {@code sent} knows); the gateway's follower turns this on as it reads the control topic.
+     */
+    void checkRequests(java.util.function.Predicate<String> sent) {
+        this.requests = sent;
+    }
+
+    /** The checksum of the adapter directory an answer names, where this host can read it; else null. */
+    private static String checksum(dev.dualign.core.event.CheckpointEvent.External ext) {
+        if (ext == null || ext.path() == null) {
+            return null;
+        }
+        java.nio.file.Path dir;
+        try {
+            dir = java.nio.file.Path.of(ext.path());
+        } catch (java.nio.file.InvalidPathException e) {
+            return null; // a hub id or a path of another host
+        }
+        if (!dir.isAbsolute() || !java.nio.file.Files.isDirectory(dir)) {
+            return null;
+        }
+        try {
+            return dev.dualign.core.event.AdapterChecksum.of(dir);
+        } catch (java.io.IOException e) {
+            LOG.warn("cannot read adapter {} to check its checksum ({}); the upstream's load decides", dir, e.toString());
+            return null;
+        }
     }
 
     private void refuse(long v, String why) {

@@ -34,11 +34,14 @@ final class AnswerLog {
      * the request's last user message, with the whole conversation and the choice's tool calls.
      */
     void log(JsonNode request, JsonNode completion) {
-        log(request, completion, version);
+        log(request, completion, version, null);
     }
 
-    /** {@link #log(JsonNode, JsonNode)} under {@code answeredBy}: the version the request was routed to. */
-    void log(JsonNode request, JsonNode completion, long answeredBy) {
+    /**
+     * {@link #log(JsonNode, JsonNode)} under {@code answeredBy}: the version the request was routed
+     * to, and {@code model}, its adapter name when it was a swapped-in version (else null).
+     */
+    void log(JsonNode request, JsonNode completion, long answeredBy, String model) {
         String prompt = lastUserMessage(request);
         List<dev.dualign.core.event.ChatMessage> conversation = Conversations.messages(request.path("messages"));
         if (completion == null || !completion.path("choices").isArray()) {
@@ -56,7 +59,7 @@ final class AnswerLog {
             String text = c.path("message").path("content").asText("");
             events.add(new ResponseEvent(choices.size() == 1 ? id : id + "-" + index, id, prompt, text, answeredBy,
                     logprob(c.path("logprobs")), null, ResponseEvent.SOURCE_POLICY, now, label, conversation,
-                    Conversations.toolCalls(c.path("message").path("tool_calls"))));
+                    Conversations.toolCalls(c.path("message").path("tool_calls")), model));
         }
         accept(id, events);
     }

@@ -190,6 +190,32 @@ public final class Gateway implements AutoCloseable {
         return swap.offer(c);
     }
 
+    /** The fine-tune requests the job sent (their ids), newest kept; what an outside trainer's answer must name. */
+    private final java.util.Set<String> requests = java.util.Collections.synchronizedSet(java.util.Collections.newSetFromMap(
+            new java.util.LinkedHashMap<>() {
+                @Override
+                protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
+                    return size() > 100_000;
+                }
+            }));
+
+    /** A fine-tune request the job sent, from the control topic: an answer to it may be loaded. */
+    void requested(String requestId) {
+        requests.add(requestId);
+    }
+
+    /** Whether the job sent this request (as far as the control topic was read). */
+    boolean knowsRequest(String requestId) {
+        return requestId != null && requests.contains(requestId);
+    }
+
+    /** From now on an outside version is loaded only when it answers a request the job sent ({@link #requested}). */
+    void checkRequests() {
+        if (swap != null) {
+            swap.checkRequests(this::knowsRequest);
+        }
+    }
+
     /** A version of the deployment history that serves no more: its name stays taken. */
     void remember(dev.dualign.core.event.CheckpointEvent c) {
         if (swap != null) {

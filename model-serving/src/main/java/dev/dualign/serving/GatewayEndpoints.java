@@ -134,6 +134,7 @@ final class GatewayEndpoints {
         boolean stream = req.path("stream").asBoolean(false);
         String outcome;
         long answeredBy = version;
+        String model = null;
         if (enforcement != null) {
             outcome = enforcement.answer(ex, (ObjectNode) req);
         } else {
@@ -142,6 +143,7 @@ final class GatewayEndpoints {
                 if (slot != null) {
                     answeredBy = slot.version();
                     if (slot.model() != null) { // a swapped-in version: the upstream answers with it by name
+                        model = slot.model();
                         ((ObjectNode) req).put("model", slot.model());
                         body = JSON.writeValueAsBytes(req);
                     }
@@ -149,7 +151,7 @@ final class GatewayEndpoints {
                 HttpRequest up = upstream.request("/chat/completions", ex).header("Content-Type", "application/json")
                         .header("Accept", stream ? "text/event-stream" : "application/json")
                         .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build();
-                outcome = upstream.forward(ex, up, stream, req, answeredBy);
+                outcome = upstream.forward(ex, up, stream, req, answeredBy, model);
             }
         }
         metrics.inc(HttpApi.REQUESTS, "Chat requests by the version that answered and the outcome",

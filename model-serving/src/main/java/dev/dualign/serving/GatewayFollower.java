@@ -22,7 +22,10 @@ import org.slf4j.LoggerFactory;
  * {@code decisions} add up to so far ({@link DeploymentHistory}, as a starting policy server does),
  * so a restarted gateway serves the same stable version and canary and every name used before
  * stays taken; then each new external version is offered and each of the job's decisions carried
- * out. An unreadable record is skipped and logged; a broker outage only delays it.
+ * out. It reads {@code control} too: an answer is loaded only if it answers a request the job sent.
+ * An answer whose request has not been read yet (the topics are read side by side) waits for it
+ * for at most {@link #REQUEST_WAIT_MS}, then is offered and refused. An unreadable record is
+ * skipped and logged; a broker outage only delays it.
  */
 public final class GatewayFollower extends TopicFollower {
     private static final Logger LOG = LoggerFactory.getLogger(GatewayFollower.class);
@@ -31,9 +34,14 @@ public final class GatewayFollower extends TopicFollower {
     private final Gateway gateway;
     private final Map<TopicPartition, Long> positions = new ConcurrentHashMap<>();
     private boolean caughtUp;
+    /** Most an answer waits for its request to be read before it is offered (and refused). */
+    static final long REQUEST_WAIT_MS = 10_000;
+    /** Answers whose request was not read yet, and until when they wait. */
+    private final Map<CheckpointEvent, Long> parked = new java.util.LinkedHashMap<>();
 
     public GatewayFollower(LoopKafka kafka, Gateway gateway) {
-        super("dualign-gateway-versions", LOG, "versions on " + kafka.checkpoints() + " and " + kafka.decisions());
+        super("dualign-gateway-versions", LOG, "versions on " + kafka.checkpoints() + ", " + kafka.decisions() + " and "
+                + kafka.control());
         this.kafka = kafka;
         this.gateway = gateway;
         start();
@@ -48,7 +56,7 @@ public final class GatewayFollower extends TopicFollower {
     @Override
     void session(KafkaConsumer<String, byte[]> consumer) {
         List<TopicPartition> parts = new ArrayList<>();
-        for (String t : List.of(kafka.checkpoints(), kafka.decisions())) {
+        for (String t : List.of(kafka.checkpoints(), kafka.decisions(), kafka.control())) {
             var info = consumer.partitionsFor(t, Duration.ofSeconds(30));
             if (info == null || info.isEmpty()) {
                 throw new IllegalStateException("topic " + t + " does not exist");
@@ -62,11 +70,59 @@ public final class GatewayFollower extends TopicFollower {
         }
         parts.forEach(tp -> consumer.seek(tp, positions.getOrDefault(tp, 0L)));
         connected();
+        gateway.checkRequests();
         while (running()) {
-            for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(500))) {
-                handle(gateway, r.topic().equals(kafka.checkpoints()), r);
+            List<ConsumerRecord<String, byte[]>> batch = new ArrayList<>();
+            consumer.poll(Duration.ofMillis(500)).forEach(batch::add);
+            // requests first: an answer polled beside its request finds it
+            batch.sort(java.util.Comparator.comparingInt(r -> r.topic().equals(kafka.control()) ? 0 : 1));
+            for (ConsumerRecord<String, byte[]> r : batch) {
+                if (r.topic().equals(kafka.control())) {
+                    request(gateway, r);
+                } else if (r.topic().equals(kafka.checkpoints())) {
+                    CheckpointEvent c = parse(r);
+                    if (c != null && c.external() != null && !gateway.knowsRequest(c.requestId()) && c.requestId() != null) {
+                        LOG.info("version {} answers request {}, not read yet: waiting up to {} s for it", c.version(),
+                                c.requestId(), REQUEST_WAIT_MS / 1000);
+                        parked.put(c, System.currentTimeMillis() + REQUEST_WAIT_MS);
+                    } else if (c != null) {
+                        gateway.offer(c);
+                    }
+                } else {
+                    handle(gateway, false, r);
+                }
                 positions.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1);
             }
+            offerParked(gateway, parked, System.currentTimeMillis());
+        }
+    }
+
+    /** The parked answers whose request has come, or whose wait is over (then refused for it), offered. */
+    static void offerParked(Gateway gateway, Map<CheckpointEvent, Long> parked, long now) {
+        for (var it = parked.entrySet().iterator(); it.hasNext(); ) {
+            var e = it.next();
+            if (gateway.knowsRequest(e.getKey().requestId()) || now >= e.getValue()) {
+                it.remove();
+                gateway.offer(e.getKey());
+            }
+        }
+    }
+
+    private static CheckpointEvent parse(ConsumerRecord<String, byte[]> r) {
+        try {
+            return Events.parse(CheckpointEvent.class, r.value());
+        } catch (RuntimeException e) {
+            LOG.warn("skipping an unreadable record at {}-{}@{}: {}", r.topic(), r.partition(), r.offset(), e.toString());
+            return null;
+        }
+    }
+
+    /** A fine-tune request the job sent: its id is what an answer must name. */
+    static void request(Gateway gateway, ConsumerRecord<String, byte[]> r) {
+        try {
+            gateway.requested(Events.parse(dev.dualign.core.event.FineTuneRequest.class, r.value()).requestId());
+        } catch (RuntimeException e) {
+            LOG.warn("skipping an unreadable request at {}-{}@{}: {}", r.topic(), r.partition(), r.offset(), e.toString());
         }
     }
 
@@ -87,7 +143,9 @@ public final class GatewayFollower extends TopicFollower {
                     continue; // after the snapshot: handled live
                 }
                 try {
-                    if (r.topic().equals(kafka.checkpoints())) {
+                    if (r.topic().equals(kafka.control())) {
+                        request(gateway, r);
+                    } else if (r.topic().equals(kafka.checkpoints())) {
                         checkpoints.add(Events.parse(CheckpointEvent.class, r.value()));
                     } else {
                         decisions.add(Events.parse(DeploymentDecision.class, r.value()));

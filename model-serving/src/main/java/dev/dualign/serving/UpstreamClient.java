@@ -74,13 +74,16 @@ final class UpstreamClient {
      * @return the outcome for the metrics
      */
     String forward(HttpExchange ex, HttpRequest up, boolean stream, JsonNode chat) throws IOException {
-        return forward(ex, up, stream, chat, answers.version());
+        return forward(ex, up, stream, chat, answers.version(), null);
     }
 
-    /** {@link #forward(HttpExchange, HttpRequest, boolean, JsonNode)}, a chat completion logged under {@code version}. */
-    String forward(HttpExchange ex, HttpRequest up, boolean stream, JsonNode chat, long version) throws IOException {
+    /**
+     * {@link #forward(HttpExchange, HttpRequest, boolean, JsonNode)}, a chat completion logged under
+     * {@code version} and, when it was routed to a swapped-in version, that version's model name.
+     */
+    String forward(HttpExchange ex, HttpRequest up, boolean stream, JsonNode chat, long version, String model) throws IOException {
         if (!stream) {
-            return forwardWhole(ex, up, chat, version);
+            return forwardWhole(ex, up, chat, version, model);
         }
         HttpResponse<InputStream> r;
         long started = System.nanoTime();
@@ -142,7 +145,7 @@ final class UpstreamClient {
                 }
                 out.close();
                 if (chat != null) { // a chat completion; the other routes are relayed, not logged
-                    answers.log(chat, s.completion(), version);
+                    answers.log(chat, s.completion(), version, model);
                 }
                 return "ok";
             }
@@ -156,7 +159,7 @@ final class UpstreamClient {
                 // asked for a stream, answered whole (an upstream that ignores "stream", or reads it
                 // otherwise than we do): the client has a completion, so it is logged like one
                 try {
-                    answers.log(chat, JSON.readTree(body), version);
+                    answers.log(chat, JSON.readTree(body), version, model);
                 } catch (IOException notJson) {
                     // not a completion: nothing to log
                 }
@@ -192,7 +195,7 @@ final class UpstreamClient {
     }
 
     /** A plain (non-streamed) exchange: the upstream's answer relayed whole, a chat completion logged. */
-    private String forwardWhole(HttpExchange ex, HttpRequest up, JsonNode chat, long version) throws IOException {
+    private String forwardWhole(HttpExchange ex, HttpRequest up, JsonNode chat, long version, String model) throws IOException {
         HttpResponse<byte[]> r = fetch(ex, up);
         if (r == null) {
             return ex.getResponseCode() == 504 ? "timeout" : "upstream_unreachable";
@@ -207,7 +210,7 @@ final class UpstreamClient {
         boolean ok = r.statusCode() == 200;
         if (ok && chat != null) {
             try {
-                answers.log(chat, JSON.readTree(body), version);
+                answers.log(chat, JSON.readTree(body), version, model);
             } catch (IOException e) {
                 LOG.warn("the upstream's answer is not JSON: relayed as it was, not logged ({})", e.toString());
             }

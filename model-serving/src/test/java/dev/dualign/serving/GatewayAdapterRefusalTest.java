@@ -52,6 +52,45 @@ class GatewayAdapterRefusalTest {
     }
 
     @Test
+    void anAnswerToARequestTheJobNeverSentOrWithAChecksumThatIsNotItsAdaptersIsRefusedBeforeAnyLoad(
+            @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path adapter = java.nio.file.Files.createDirectories(dir.resolve("policy-v6"));
+        java.nio.file.Files.writeString(adapter.resolve("adapter_config.json"), "{\"r\": 8}");
+        String sha = dev.dualign.core.event.AdapterChecksum.of(adapter);
+        try (VllmStandIn vllm = new VllmStandIn(); Gateway g = gateway(vllm.url(), runtime("vllm", 0.5, 2, 5_000, vllm.url()), log)) {
+            g.checkRequests();
+            g.requested("ft-6");
+            g.requested("ft-7");
+            assertThat(g.offer(external(5, "policy-v5"))).as("ft-5 was never sent").isFalse();
+            assertThat(refusals(g, 5)).singleElement().asString().contains("request 'ft-5', which the job never sent");
+            var noRequest = new dev.dualign.core.event.CheckpointEvent(8, "policy/8", sha, Map.of("harmless", 0.5), 7, Map.of(), 1)
+                    .answering(null, new dev.dualign.core.event.CheckpointEvent.External("policy-v8", adapter.toString(), null));
+            assertThat(g.offer(noRequest)).isFalse();
+            assertThat(refusals(g, 8)).singleElement().asString().contains("names no fine-tune request");
+            var wrongSum = new dev.dualign.core.event.CheckpointEvent(7, "policy/7", "b".repeat(64), Map.of("harmless", 0.5), 6,
+                    Map.of(), 1).answering("ft-7", new dev.dualign.core.event.CheckpointEvent.External("policy-v7", adapter.toString(), null));
+            assertThat(g.offer(wrongSum)).isFalse();
+            assertThat(refusals(g, 7)).singleElement().asString().contains("checksum mismatch", sha, "b".repeat(64));
+            assertThat(vllm.calls).as("nothing was loaded for any of them").isEmpty();
+            assertThat(chat(g)).isEqualTo(BASE_MODEL);
+
+            var good = new dev.dualign.core.event.CheckpointEvent(6, "policy/6", sha, Map.of("harmless", 0.5), 1, Map.of(), 1)
+                    .answering("ft-6", new dev.dualign.core.event.CheckpointEvent.External("policy-v6", adapter.toString(), null));
+            assertThat(g.offer(good)).isTrue();
+            assertThat(vllm.calls).containsExactly("load policy-v6 " + adapter);
+            // the canary's answers are logged under its version and its adapter's name; the stable's under neither
+            for (int i = 0; i < 40; i++) {
+                chat(g);
+            }
+            assertThat(log).anySatisfy(e -> {
+                assertThat(e.policyVersion()).isEqualTo(6);
+                assertThat(e.model()).isEqualTo("policy-v6");
+            });
+            assertThat(log).allSatisfy(e -> assertThat(e.model()).isEqualTo(e.policyVersion() == 6 ? "policy-v6" : null));
+        }
+    }
+
+    @Test
     void aReplicaThatRefusesConnectionsRefusesTheVersionWithinTheTimeout() throws Exception {
         int closed;
         try (ServerSocket s = new ServerSocket(0)) {

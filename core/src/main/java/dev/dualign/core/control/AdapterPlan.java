@@ -83,6 +83,32 @@ public final class AdapterPlan {
     }
 
     /**
+     * Why an outside trainer's answer is refused before anything is loaded, or null. It must answer
+     * a fine-tune request the job sent: an answer to none, or to a request never made, is not the
+     * loop's (a stray or replayed event, another loop's trainer). Its checksum must be the adapter
+     * directory's where the gateway can read that directory; where it cannot (the upstream's host
+     * only, a hub id) the upstream's own load is the only check.
+     *
+     * @param requestKnown whether the job sent {@code requestId}; null when requests are not followed
+     * @param actualSha256 the {@code AdapterChecksum} of the directory the answer names, or null when unreadable here
+     */
+    public static String answerRefusal(CheckpointEvent c, Boolean requestKnown, String actualSha256) {
+        if (requestKnown != null) {
+            if (c.requestId() == null) {
+                return "the answer names no fine-tune request (requestId missing): only answers to the job's requests are loaded";
+            }
+            if (!requestKnown) {
+                return "the answer is to request '" + c.requestId() + "', which the job never sent";
+            }
+        }
+        if (actualSha256 != null && !actualSha256.equals(c.sha256())) {
+            return "checksum mismatch: the adapter at " + c.external().path() + " has sha256 " + actualSha256
+                    + ", the answer names " + c.sha256();
+        }
+        return null;
+    }
+
+    /**
      * Whether the version a checkpoint names may be served, and how requests reach it.
      *
      * @param known every version admitted before, retired ones included (names are never reused)

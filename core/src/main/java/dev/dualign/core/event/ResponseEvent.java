@@ -31,12 +31,15 @@ import java.util.Objects;
  *     scorers then read it through {@link ChatTemplate}; {@code prompt} stays the last user message
  * @param toolCalls the tool calls the response made, or null: a turn that only calls a tool has an
  *     empty {@code response} and is read by its calls
+ * @param model the model name the request was answered under, when a gateway routed it to a version
+ *     swapped into its upstream (that version's adapter name), or null; the version number above
+ *     identifies it too, since names are never reused
  */
 @JsonPropertyOrder({"schema", "id", "promptId", "prompt", "response", "policyVersion", "logprob", "refLogprob",
-        "source", "timestamp", "clientId", "messages", "toolCalls"})
+        "source", "timestamp", "clientId", "messages", "toolCalls", "model"})
 public record ResponseEvent(String id, String promptId, String prompt, String response, long policyVersion,
         Double logprob, Double refLogprob, String source, long timestamp, String clientId, List<ChatMessage> messages,
-        List<ToolCall> toolCalls) implements Event {
+        List<ToolCall> toolCalls, String model) implements Event {
     /** Longest {@link #clientId} kept. */
     public static final int MAX_CLIENT_ID = 256;
     public static final String SOURCE_POLICY = "policy";
@@ -62,6 +65,16 @@ public record ResponseEvent(String id, String promptId, String prompt, String re
         }
         messages = messages == null || messages.isEmpty() ? null : List.copyOf(messages);
         toolCalls = toolCalls == null || toolCalls.isEmpty() ? null : List.copyOf(toolCalls);
+        if (model != null && (model.isEmpty() || model.length() > 256)) {
+            throw new InvalidEventException("model", "must be 1–256 characters, got " + model.length());
+        }
+    }
+
+    /** A response with the conversation and tool calls, answered under no particular model name. */
+    public ResponseEvent(String id, String promptId, String prompt, String response, long policyVersion, Double logprob,
+            Double refLogprob, String source, long timestamp, String clientId, List<ChatMessage> messages, List<ToolCall> toolCalls) {
+        this(id, promptId, prompt, response, policyVersion, logprob, refLogprob, source, timestamp, clientId, messages, toolCalls,
+                null);
     }
 
     /** A single-prompt response (no conversation logged) with the client's label. */
@@ -79,13 +92,19 @@ public record ResponseEvent(String id, String promptId, String prompt, String re
     /** The same response labelled with the client's (or upstream's) own id. */
     public ResponseEvent withClientId(String label) {
         return new ResponseEvent(id, promptId, prompt, response, policyVersion, logprob, refLogprob, source, timestamp, label,
-                messages, toolCalls);
+                messages, toolCalls, model);
     }
 
     /** The same response with the conversation it answered and the tool calls it made (either may be null). */
     public ResponseEvent withConversation(List<ChatMessage> conversation, List<ToolCall> calls) {
         return new ResponseEvent(id, promptId, prompt, response, policyVersion, logprob, refLogprob, source, timestamp, clientId,
-                conversation, calls);
+                conversation, calls, model);
+    }
+
+    /** The same response, answered under {@code name} (a swapped-in version's adapter name; null: none). */
+    public ResponseEvent withModel(String name) {
+        return new ResponseEvent(id, promptId, prompt, response, policyVersion, logprob, refLogprob, source, timestamp, clientId,
+                messages, toolCalls, name);
     }
 
     static void checkSource(String source) {
@@ -114,6 +133,7 @@ public record ResponseEvent(String id, String promptId, String prompt, String re
         return new ResponseEvent(f.requireText("id"), f.requireText("promptId"), f.requireString("prompt"),
                 f.requireString("response"), f.requireLong("policyVersion"), f.optionalFinite("logprob"),
                 f.optionalFinite("refLogprob"), f.requireText("source"), f.requireLong("timestamp"), f.optionalText("clientId"),
-                f.optionalObjectList("messages", ChatMessage::fromJson), f.optionalObjectList("toolCalls", ToolCall::fromJson));
+                f.optionalObjectList("messages", ChatMessage::fromJson), f.optionalObjectList("toolCalls", ToolCall::fromJson),
+                f.optionalText("model"));
     }
 }

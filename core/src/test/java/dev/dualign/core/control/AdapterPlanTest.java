@@ -154,4 +154,18 @@ class AdapterPlanTest {
                 .isEqualTo(new Step(List.of(), List.of(), new Route(BASE, null, 6, "llama-v6", 0.3), List.of()));
         assertThatThrownBy(() -> new Target(BASE, 6, 1.0)).hasMessageContaining("share");
     }
+
+    @Test
+    void anAnswerMustNameARequestTheJobSentAndCarryItsAdaptersChecksum() {
+        var ext = new dev.dualign.core.event.CheckpointEvent.External("policy-v3", "/adapters/policy-v3", null);
+        var answer = new dev.dualign.core.event.CheckpointEvent(3, "policy/3", "a".repeat(64), java.util.Map.of(), 2,
+                java.util.Map.of(), 1).answering("ft-3", ext);
+        assertThat(AdapterPlan.answerRefusal(answer, true, "a".repeat(64))).isNull();
+        assertThat(AdapterPlan.answerRefusal(answer, true, null)).as("unreadable here: the upstream's load decides").isNull();
+        assertThat(AdapterPlan.answerRefusal(answer, null, null)).as("requests not followed").isNull();
+        assertThat(AdapterPlan.answerRefusal(answer, false, null)).contains("'ft-3', which the job never sent");
+        assertThat(AdapterPlan.answerRefusal(answer.answering(null, ext), true, null)).contains("names no fine-tune request");
+        assertThat(AdapterPlan.answerRefusal(answer, true, "c".repeat(64))).contains("checksum mismatch", "/adapters/policy-v3",
+                "c".repeat(64), "a".repeat(64));
+    }
 }
