@@ -62,7 +62,7 @@ measure() { # label → "completions reference-samples sampling busy-seconds" ov
 read -r cold_n cold_refs cold_s cold_busy < <(measure cold)
 # λ(0), as the job publishes it; any λ update tells the server the one-shot solve is done
 now_ms=$(( $(date +%s) * 1000 ))
-"$JAVA" -cp "$CP" "$HERE/PublishDual.java" "127.0.0.1:$KAFKA_PORT" cold.dual harmless \
+"$JAVA" -cp "$CP" "$HERE/Publish.java" "127.0.0.1:$KAFKA_PORT" cold.dual harmless \
   "{\"schema\":1,\"constraintSet\":\"harmless\",\"lambda\":{\"harmless\":1.0},\"estimates\":{},\"mode\":\"one-shot\",\"kind\":\"one-shot\",\"step\":0,\"policyVersion\":0,\"timestamp\":$now_ms}" \
   2>"$WORK/publish.err" || { cat "$WORK/publish.err" >&2; exit 1; }
 sampling_off() { metric dualign_reference_sampling | awk 'NF { off = ($1 == 0) } END { exit !off }'; }

@@ -33,6 +33,18 @@ final class FineTuneRun {
 
     /** Trains {@code request} on {@code data}; the published version's checkpoint event (not yet announced). */
     CheckpointEvent train(FineTuneRequest request, List<ScoredSample> data) {
+        long hold = Long.getLong(FineTuneService.FAULT_HOLD_BEFORE_TRAINING_MS, 0);
+        if (hold > 0) {
+            // a failure drill: the request is taken and not yet trained on, for as long as a kill -9 needs
+            LOG.warn("{} is set: holding request {} for {} ms before training", FineTuneService.FAULT_HOLD_BEFORE_TRAINING_MS,
+                    request.requestId(), hold);
+            try {
+                Thread.sleep(hold);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.util.concurrent.CancellationException("interrupted while holding the request");
+            }
+        }
         int[] lastLogged = {0};
         CheckpointEvent c = tuner.train(request, data, step -> {
             if (!keepGoing.getAsBoolean()) {

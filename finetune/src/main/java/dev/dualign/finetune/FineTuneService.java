@@ -45,6 +45,11 @@ public final class FineTuneService implements AutoCloseable {
      * the registry, before its checkpoint event is sent and its request committed.
      */
     public static final String FAULT_HALT_AFTER_PUBLISH = "dualign.fault.finetuner-halt-after-publish";
+    /**
+     * A failure drill for the loop check, never for production: milliseconds a run holds a request it
+     * took before training on it (logged), so the check can kill -9 the fine-tuner at that point.
+     */
+    public static final String FAULT_HOLD_BEFORE_TRAINING_MS = "dualign.fault.finetuner-hold-before-training-ms";
 
     private final FineTuneMetrics counters = new FineTuneMetrics();
     private final FineTuneRun run;

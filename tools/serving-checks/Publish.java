@@ -5,15 +5,15 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.StringSerializer;
 
 /**
- * Publishes one λ update, as the job would, so that a server in the cold-start check sees λ(0) and
- * stops drawing reference samples: its throughput before and after is then measured in one process.
+ * Publishes one record as a producer of the loop would: a λ update in the cold-start check (so the
+ * server sees λ(0) and stops drawing reference samples), forged trainer answers in the LLM loop check.
  *
- * <pre>java -cp 'app/target/lib/*' tools/serving-checks/PublishDual.java BOOTSTRAP TOPIC KEY JSON</pre>
+ * <pre>java -cp 'app/target/lib/*' tools/serving-checks/Publish.java BOOTSTRAP TOPIC KEY JSON</pre>
  */
-public final class PublishDual {
+public final class Publish {
     public static void main(String[] args) throws Exception {
         if (args.length != 4) {
-            System.err.println("usage: PublishDual BOOTSTRAP TOPIC KEY JSON");
+            System.err.println("usage: Publish BOOTSTRAP TOPIC KEY JSON");
             System.exit(2);
         }
         Properties p = new Properties();
