@@ -5,7 +5,8 @@
 # job (`bin/dualign job`); two built-in trainers (`--role finetuner`, finetune.answer: adapter), one
 # active and one standing by; and outside chat clients (ChatTraffic.java) on the gateway. It holds when:
 #  1. a policy step publishes a fine-tune request that names its dataset file, and the file is there
-#     with the digest the request names;
+#     with the digest the request names, holding K > 1 responses for the prompts the gateway sampled
+#     (server.upstream.sample-fraction);
 #  2. the trainer that took it is killed with kill -9 before training (a failure drill holds it there),
 #     the standby takes it over, and exactly one answer for that request is published;
 #  3. the gateway loads the answer's adapter into the upstream over HTTP (the upstream lists it in
@@ -121,6 +122,8 @@ server:
     version: 0
     adapters: vllm
     max-loras: 2
+    sample-fraction: 0.5   # K = 4 more responses for half the answered prompts: the dataset's K per prompt
+    samples: 4
 YAML
 } >"$WORK/gateway.yaml"
 # the upstream: a chatbot of its own (its own topics), loading adapters at run time
@@ -168,7 +171,10 @@ data = open(path, "rb").read()
 assert hashlib.sha256(data).hexdigest() == d["sha256"], "the dataset's digest is not the one the request names"
 lines = data.count(b"\n")
 assert lines == d["records"] > 0, f"{lines} lines, the request names {d['records']}"
+ks = [len(json.loads(l)["responses"]) for l in data.decode("utf-8").splitlines()]
+assert max(ks) > 1, "every prompt of the dataset has one response: the gateway's samples did not reach it"
 print(r["requestId"])
+print(f"llm-loop: responses per prompt: {sum(k > 1 for k in ks)} prompts with K > 1 (most {max(ks)})", file=sys.stderr)
 print(f"llm-loop: request {r['requestId']} at λ={r['lambda']}, β={r['beta']}: {d['records']} prompts in {d['uri']}", file=sys.stderr)
 PY
 )"

@@ -51,6 +51,18 @@ final class ServeCommand implements Callable<Integer> {
     /** Which part of the loop this process runs. */
     enum Role { SERVER, FINETUNER, BOTH }
 
+    /** Whether the gateway does not enforce (enforcement logs every answer's K candidates already; sampling is refused there). */
+    private static boolean enforceNot(Config c, JobSettings js) {
+        if (js.control().mode().enforcesAtInference()) {
+            if (c.get(ServingOptions.UPSTREAM_SAMPLE_FRACTION) > 0) {
+                throw new ConfigException(ServingOptions.UPSTREAM_SAMPLE_FRACTION.key(), "must be 0 under dual.mode: enforce: "
+                        + "the gateway logs every answer's candidates already");
+            }
+            return false;
+        }
+        return true;
+    }
+
     @Option(names = "--role", defaultValue = "both", description = "server | finetuner | both (default: ${DEFAULT-VALUE}).")
     Role role;
 
@@ -126,6 +138,12 @@ final class ServeCommand implements Callable<Integer> {
             }
             out.printf("Gateway:          %sv1/chat/completions → %s  (answers logged to %s as version %d)%n", gw.url(),
                     gs.upstream(), lk.responses(), gs.version());
+            double sampleFraction = c.get(ServingOptions.UPSTREAM_SAMPLE_FRACTION);
+            if (sampleFraction > 0 && enforceNot(c, js)) {
+                gw.sampleForDatasets(sampleFraction, c.get(ServingOptions.UPSTREAM_SAMPLES), c.get(ServingOptions.REFERENCE_SHARE));
+                out.printf("Dataset samples:  %d more responses for %.0f%% of answered prompts, within %.0f%% of the time%n",
+                        c.get(ServingOptions.UPSTREAM_SAMPLES), 100 * sampleFraction, 100 * c.get(ServingOptions.REFERENCE_SHARE));
+            }
         } else if (role != Role.FINETUNER) {
             monitor = Demo.monitorFor(js, GroundTruth.NONE); // a real chatbot: no oracle
             server = PolicyServer.start(registry, ServerSettings.from(c, js.control(), token, 1), device);

@@ -18,6 +18,16 @@ final class AnswerLog {
 
     private final Consumer<List<ResponseEvent>> sink;
     private final long version;
+    /** Told of each single-choice answer once it is logged (the dataset sampler), or null. */
+    private volatile Consumer<Logged> listener;
+
+    /** An answer as logged: its prompt id, the request it answered, its version and model name (or null). */
+    record Logged(String promptId, JsonNode request, long version, String model) {}
+
+    /** {@code l} hears of every single-choice answer logged from now on. */
+    void onLogged(Consumer<Logged> l) {
+        this.listener = l;
+    }
 
     AnswerLog(Consumer<List<ResponseEvent>> sink, long version) {
         this.sink = sink;
@@ -62,6 +72,10 @@ final class AnswerLog {
                     Conversations.toolCalls(c.path("message").path("tool_calls")), model));
         }
         accept(id, events);
+        Consumer<Logged> l = listener;
+        if (l != null && choices.size() == 1) {
+            l.accept(new Logged(id, request, answeredBy, model));
+        }
     }
 
     /** An id from outside as a {@link ResponseEvent#clientId} label: null when empty, cut to the longest kept. */

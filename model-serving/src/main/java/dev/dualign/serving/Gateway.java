@@ -95,6 +95,10 @@ public final class Gateway implements AutoCloseable {
     private final AdapterSwap swap;
     /** Versions offered, canaried, promoted, rolled back, retired and refused. */
     private final VersionTimeline timeline = new VersionTimeline();
+    private final UpstreamClient upstream;
+    private final AnswerLog answers;
+    /** K more responses for a share of the answered prompts, or null. */
+    private volatile GatewaySampler sampler;
 
     public Gateway(Settings settings, Consumer<List<ResponseEvent>> sink, ServiceMetrics metrics, Supplier<String> problem)
             throws IOException {
@@ -136,6 +140,8 @@ public final class Gateway implements AutoCloseable {
         }
         AnswerLog answers = new AnswerLog(sink, settings.version());
         UpstreamClient upstream = new UpstreamClient(settings, answers, access.keys() == null);
+        this.answers = answers;
+        this.upstream = upstream;
         this.enforcement = enforce == null ? null : new GatewayEnforcement(new Enforcer(enforce, scorers, 7), upstream, answers);
         this.settings = settings;
         this.metrics = metrics;
@@ -248,9 +254,29 @@ public final class Gateway implements AutoCloseable {
         return timeline.events();
     }
 
+    /**
+     * Draws the policy dataset's K responses per prompt on live traffic: for {@code fraction} of the
+     * answered prompts, {@code k} more responses from the version that answered, within
+     * {@code share} of wall time ({@link GatewaySampler}). Not under enforcement, which logs its K
+     * candidates already.
+     */
+    public Gateway sampleForDatasets(double fraction, int k, double share) {
+        if (enforcement != null) {
+            throw new IllegalStateException("under enforcement every answer's K candidates are logged already");
+        }
+        GatewaySampler s = new GatewaySampler(upstream, answers, fraction, k, share);
+        s.register(metrics);
+        this.sampler = s;
+        return this;
+    }
+
     @Override
     public void close() {
         web.close();
+        GatewaySampler s = sampler;
+        if (s != null) {
+            s.close();
+        }
         if (swap != null) {
             swap.close();
         }

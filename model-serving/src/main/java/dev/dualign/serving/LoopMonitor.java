@@ -90,6 +90,9 @@ public final class LoopMonitor {
     /** A scored response: counted, and its true values kept for its version when they are known. */
     public synchronized void onScored(ScoredSample s) {
         scored++;
+        if (ResponseEvent.SOURCE_SAMPLE.equals(s.source())) {
+            return; // drawn for the policy dataset, never served: not a version's true values
+        }
         boolean ref = ResponseEvent.SOURCE_REFERENCE.equals(s.source());
         if (ref) {
             referenceSamples++;

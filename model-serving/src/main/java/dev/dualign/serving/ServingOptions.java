@@ -66,6 +66,13 @@ public final class ServingOptions {
     public static final ConfigOption<String> UPSTREAM_REPLICAS = ConfigOption.string("server.upstream.replicas", "")
             .describe("Gateway mode: each upstream replica's base URL (up to and including /v1), comma-separated; an adapter is "
                     + "loaded on every one before any request is routed to it (empty: server.upstream.url is the one replica).");
+    public static final ConfigOption<Double> UPSTREAM_SAMPLE_FRACTION = ConfigOption.number("server.upstream.sample-fraction", 0.0)
+            .check(v -> v >= 0 && v <= 1, "in [0, 1]").describe("Gateway mode: share of answered prompts for which the upstream is "
+                    + "asked for server.upstream.samples more responses (the policy dataset's K per prompt), off the request path "
+                    + "within server.reference-share of the time; 0: none.");
+    public static final ConfigOption<Integer> UPSTREAM_SAMPLES = ConfigOption.integer("server.upstream.samples", 4)
+            .check(v -> v >= 1 && v <= 64, "an integer in [1, 64]").describe("Gateway mode: responses asked for (the upstream's n) "
+                    + "for each prompt picked by server.upstream.sample-fraction.");
     public static final ConfigOption<Integer> UPSTREAM_MAX_LORAS = ConfigOption.integer("server.upstream.max-loras", 1)
             .check(v -> v >= 1, "an integer ≥ 1").describe("Gateway mode: the upstream's --max-loras, most adapters loaded at "
                     + "once; a canary needs 2 (the stable version's and the canary's).");
@@ -104,7 +111,7 @@ public final class ServingOptions {
     public static final List<ConfigOption<?>> ALL = List.of(HOST, PORT, ADMIN_TOKEN, CANARY_FRACTION, CANARY_HOLD_MS, REFERENCE_FRACTION,
             REFERENCE_SAMPLES, MAX_TOKENS, TEMPERATURE, REQUEST_TIMEOUT_MS, INITIAL_VERSION, INSTANCE_ID, BATCH, MODEL, ENFORCE_CANDIDATES, BACKEND,
             UPSTREAM_URL, UPSTREAM_API_KEY_ENV, UPSTREAM_VERSION, UPSTREAM_FIRST_BYTE_TIMEOUT_MS, UPSTREAM_IDLE_TIMEOUT_MS,
-            UPSTREAM_TOTAL_TIMEOUT_MS, UPSTREAM_ADAPTERS, UPSTREAM_STATIC_MODELS, UPSTREAM_REPLICAS, UPSTREAM_MAX_LORAS,
+            UPSTREAM_TOTAL_TIMEOUT_MS, UPSTREAM_ADAPTERS, UPSTREAM_STATIC_MODELS, UPSTREAM_REPLICAS, UPSTREAM_MAX_LORAS, UPSTREAM_SAMPLE_FRACTION, UPSTREAM_SAMPLES,
             UPSTREAM_ADAPTER_TIMEOUT_MS, HTTP_MAX_ACTIVE, HTTP_MAX_WAITING, HTTP_MAX_WAIT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MIN_BODY_RATE,
             CLIENT_KEYS_FILE, CORS_ORIGINS, REFERENCE_SHARE, MAX_ADAPTERS);
 

@@ -61,6 +61,11 @@ final class UpstreamClient {
         return b;
     }
 
+    /** The upstream's whole answer to a request of the gateway's own (no client waits for it), within the request's timeout. */
+    HttpResponse<byte[]> send(HttpRequest up) throws IOException, InterruptedException {
+        return client.send(up, HttpResponse.BodyHandlers.ofByteArray());
+    }
+
     /** The upstream's {@code Retry-After} (a 429 or 503 says when to come back), relayed to the client. */
     static void relayRetryAfter(HttpExchange ex, HttpResponse<?> r) {
         r.headers().firstValue("Retry-After").ifPresent(v -> ex.getResponseHeaders().set("Retry-After", v));

@@ -125,8 +125,11 @@ final class VllmStandIn implements AutoCloseable {
             answeredBy.add(model);
             ObjectNode out = JSON.createObjectNode().put("id", "chatcmpl-" + answeredBy.size()).put("object", "chat.completion")
                     .put("model", model);
-            out.putArray("choices").addObject().put("index", 0).put("finish_reason", "stop").putObject("message")
-                    .put("role", "assistant").put("content", "answered by " + model);
+            var choices = out.putArray("choices");
+            for (int i = 0; i < Math.max(1, req.path("n").asInt(1)); i++) { // n choices, as vLLM gives
+                choices.addObject().put("index", i).put("finish_reason", "stop").putObject("message")
+                        .put("role", "assistant").put("content", "answered by " + model);
+            }
             send(ex, 200, "application/json", JSON.writeValueAsString(out));
         } finally {
             answering.merge(model, -1, Integer::sum);

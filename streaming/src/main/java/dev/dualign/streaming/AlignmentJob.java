@@ -76,7 +76,9 @@ public final class AlignmentJob {
 
         java.util.List<String> names = settings.names();
         SingleOutputStreamOperator<VersionEstimate> estimates = scored
-                .filter(s -> !ResponseEvent.SOURCE_REFERENCE.equals(s.source())).name("policy-samples").uid("policy-samples")
+                // served answers only: a reference sample is not the version's, a dataset sample not a served answer
+                .filter(s -> !ResponseEvent.SOURCE_REFERENCE.equals(s.source()) && !ResponseEvent.SOURCE_SAMPLE.equals(s.source()))
+                .name("policy-samples").uid("policy-samples")
                 .map(s -> EstimatorSample.of(s, names), EstimatorSample.TYPE).name("as-estimator-sample")
                 .uid("as-estimator-sample")
                 // two phases: each subtask groups its samples per version, the keyed estimator merges the groups
@@ -91,7 +93,8 @@ public final class AlignmentJob {
         boolean wantsSamples = mode.stepsOnLiveSamples();
         boolean wantsReference = mode.usesReferenceSamples();
         DataStream<ControllerInput> samples = scored
-                .filter(s -> ResponseEvent.SOURCE_REFERENCE.equals(s.source()) ? wantsReference : wantsSamples)
+                .filter(s -> ResponseEvent.SOURCE_REFERENCE.equals(s.source()) ? wantsReference
+                        : !ResponseEvent.SOURCE_SAMPLE.equals(s.source()) && wantsSamples)
                 .name("controller-samples").uid("controller-samples")
                 .transform("partial-controller-samples", Types.LIST(JsonTypeInfo.forEvent(ScoredSample.class)),
                         new MicroBatcher<ScoredSample>(x -> 0, settings.partialSize(), settings.partialWaitMs()))

@@ -21,7 +21,9 @@ import java.util.Objects;
  * @param refLogprob log π_ref(y|x) under the reference policy, or null when unknown (an external
  *     chatbot's answer, logged by a gateway): the job then reports the version's KL as unknown,
  *     never as 0
- * @param source {@code policy} (served) or {@code reference} (sampled for the one-shot dual)
+ * @param source {@code policy} (served), {@code reference} (sampled for the one-shot dual) or
+ *     {@code sample} (one of K more responses of the version that answered the prompt, drawn for
+ *     the policy dataset: never served, never in estimates)
  * @param timestamp epoch milliseconds
  * @param clientId the id the client or the upstream gave this request, kept as a label only, or
  *     null: estimates group by {@code promptId}, which the server assigns, so no client can choose
@@ -44,6 +46,8 @@ public record ResponseEvent(String id, String promptId, String prompt, String re
     public static final int MAX_CLIENT_ID = 256;
     public static final String SOURCE_POLICY = "policy";
     public static final String SOURCE_REFERENCE = "reference";
+    /** An extra response for the policy dataset (K per prompt), not served and not estimated. */
+    public static final String SOURCE_SAMPLE = "sample";
 
     public ResponseEvent {
         Objects.requireNonNull(id, "id");
@@ -108,8 +112,8 @@ public record ResponseEvent(String id, String promptId, String prompt, String re
     }
 
     static void checkSource(String source) {
-        if (!SOURCE_POLICY.equals(source) && !SOURCE_REFERENCE.equals(source)) {
-            throw new InvalidEventException("source", "must be 'policy' or 'reference', got " + source);
+        if (!SOURCE_POLICY.equals(source) && !SOURCE_REFERENCE.equals(source) && !SOURCE_SAMPLE.equals(source)) {
+            throw new InvalidEventException("source", "must be 'policy', 'reference' or 'sample', got " + source);
         }
     }
 
