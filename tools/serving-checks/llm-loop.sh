@@ -9,9 +9,9 @@
 #     (server.upstream.sample-fraction);
 #  2. the trainer that took it is killed with kill -9 before training (a failure drill holds it there),
 #     the standby takes it over, and exactly one answer for that request is published;
-#  3. the gateway loads the answer's adapter into the upstream over HTTP (the upstream lists it in
-#     /v1/models), canaries it by model name, and answers logged on the responses topic carry the
-#     adapter's name and version;
+#  3. the gateway loads the answer's adapter into the upstream over HTTP (the upstream logs the
+#     load), records it in the registry by reference, canaries it by model name, and answers logged
+#     on the responses topic carry the adapter's name and version;
 #  4. the job decides the canary (promote or roll back, by the usual rule) and the gateway carries it out;
 #  5. three forged answers are refused with their reason in the gateway's version log (a bad checksum,
 #     a request the job never sent, an adapter the upstream refuses with HTTP 400), and the users' chat
@@ -196,6 +196,17 @@ log "3. the gateway loads $adapter into the upstream and canaries it by name"
 # the upstream's own log of its adapter API: the loop may have decided the version and moved on by now
 wait_log upstream "version $version: adapter-load (as '$adapter')" 120
 wait_log gateway "version $version: canary" 60
+# (the registry keeps the newest versions only, and the loop may be past version $version by now)
+python3 - "$WORK/registry/policy-external" <<'PY' || fail "the gateway recorded no version in the registry by reference"
+import glob, json, os, sys
+ms = [json.load(open(f)) for f in glob.glob(os.path.join(sys.argv[1], "*", "manifest.json"))]
+assert ms, "no manifest under " + sys.argv[1]
+for m in ms:
+    assert m["files"] == [] and m["info"]["adapter"] == f"dualign-policy-v{m['version']}", m
+m = max(ms, key=lambda m: m["version"])
+print(f"llm-loop: the registry lists {len(ms)} outside versions by reference, newest {m['version']}: "
+      f"{m['info']['adapter']} at {m['info']['path']}", file=sys.stderr)
+PY
 curl -sf "http://127.0.0.1:$UP_PORT/v1/models" | python3 -c '
 import json, sys
 ids = [m["id"] for m in json.load(sys.stdin)["data"]]

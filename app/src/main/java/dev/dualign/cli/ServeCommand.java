@@ -129,6 +129,9 @@ final class ServeCommand implements Callable<Integer> {
                     var f = versions.get();
                     return p != null || f == null ? p : f.problem();
                 }, null, null, ServingOptions.httpLimits(c), access, adapters);
+                if (java.nio.file.Files.isDirectory(registry.root())) {
+                    gw.recordVersionsIn(registry); // outside versions by reference, beside the built-in ones
+                }
                 gwVersions = new dev.dualign.serving.GatewayFollower(lk, gw);
                 versions.set(gwVersions);
                 out.printf("Adapters:         %s on %d replica(s), new versions from %s, decisions from %s%n",

@@ -56,6 +56,8 @@ final class AdapterSwap implements AutoCloseable {
     /** Every version admitted, retired and refused ones too (their names stay taken). Guarded by lock. */
     private final Map<Long, AdapterPlan.Version> known = new HashMap<>();
     private final Set<Long> refused = new HashSet<>();
+    /** Told of each version admitted and not refused by its load, or null. */
+    private volatile java.util.function.Consumer<CheckpointEvent> admitted;
     /** Whether the job sent a request id; null while answers are not checked against requests. */
     private volatile java.util.function.Predicate<String> requests;
     /** Per replica, the adapters loaded there. Guarded by lock. */
@@ -184,6 +186,10 @@ final class AdapterSwap implements AutoCloseable {
                 target = new Target(v, -1, settings.canaryShare());
             }
             settle();
+            java.util.function.Consumer<CheckpointEvent> r = admitted;
+            if (r != null && !refused.contains(v)) { // loaded (or waiting for room): a version of the loop
+                r.accept(c);
+            }
             if (serves(v)) {
                 timeline.record(v, target.canary() == v ? "canary" : "deploy", target.canary() == v
                         ? String.format("%.0f%% of traffic as model %s", 100 * settings.canaryShare(), a.version().model())
@@ -289,6 +295,11 @@ final class AdapterSwap implements AutoCloseable {
      */
     void checkRequests(java.util.function.Predicate<String> sent) {
         this.requests = sent;
+    }
+
+    /** {@code l} hears of each version admitted from now on, once its load did not refuse it. */
+    void onAdmitted(java.util.function.Consumer<CheckpointEvent> l) {
+        this.admitted = l;
     }
 
     /** The checksum of the adapter directory an answer names, where this host can read it; else null. */

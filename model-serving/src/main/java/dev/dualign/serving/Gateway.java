@@ -222,6 +222,47 @@ public final class Gateway implements AutoCloseable {
         }
     }
 
+    /**
+     * Records each outside version it admits in {@code registry} by reference
+     * ({@link dev.dualign.model.registry.ModelNames#EXTERNAL_POLICY}: a manifest naming the adapter,
+     * its path, checksum and request, no weights), so the registry lists every version the loop
+     * served, whoever trained it. A version recorded before (a restart) is left as it is; a registry
+     * that cannot be written is logged and the version still served.
+     */
+    public Gateway recordVersionsIn(dev.dualign.model.registry.ModelRegistry registry) {
+        if (swap != null) {
+            swap.onAdmitted(c -> recordReference(registry, c));
+        }
+        return this;
+    }
+
+    static void recordReference(dev.dualign.model.registry.ModelRegistry registry, dev.dualign.core.event.CheckpointEvent c) {
+        String name = dev.dualign.model.registry.ModelNames.EXTERNAL_POLICY;
+        if (registry.versions(name).contains(c.version())) {
+            return;
+        }
+        Map<String, String> info = new java.util.TreeMap<>();
+        var ext = c.external();
+        if (ext.adapter() != null) {
+            info.put("adapter", ext.adapter());
+            info.put("path", ext.path());
+        }
+        if (ext.modelId() != null) {
+            info.put("modelId", ext.modelId());
+        }
+        info.put("sha256", c.sha256());
+        if (c.requestId() != null) {
+            info.put("requestId", c.requestId());
+        }
+        info.put("checkpointPath", c.path());
+        try {
+            registry.publish(name, c.version(), c.parentVersion(), c.lambda(), c.metrics(), info, dir -> { });
+        } catch (RuntimeException e) {
+            org.slf4j.LoggerFactory.getLogger(Gateway.class).warn("version {}: not recorded in the registry {} ({}); it is served "
+                    + "all the same", c.version(), registry.root(), e.toString());
+        }
+    }
+
     /** A version of the deployment history that serves no more: its name stays taken. */
     void remember(dev.dualign.core.event.CheckpointEvent c) {
         if (swap != null) {

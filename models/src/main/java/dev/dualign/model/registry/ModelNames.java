@@ -11,6 +11,13 @@ public final class ModelNames {
     public static final String TOKENIZER = "tokenizer";
     /** The policy LM; version 0 is the reference π_ref. */
     public static final String POLICY = "policy";
+    /**
+     * An outside trainer's policy versions, by reference: each a manifest without files whose
+     * {@code info} names the adapter (or model id) the upstream loads, its path, its checksum and the
+     * request it answered; the weights stay where the trainer wrote them. A gateway records each
+     * version it admits, under the version number the trainer gave it.
+     */
+    public static final String EXTERNAL_POLICY = "policy-external";
     /** The reward model r (the same name the job's estimates use). */
     public static final String REWARD = VersionEstimate.REWARD;
 
