@@ -122,8 +122,14 @@ public final class AlignmentJob {
                 .name("canary-judge").uid("canary-judge-by-set");
         out.write(decisions, Topic.DECISIONS, DeploymentDecision.class);
         // each request leaves with the file of scored responses its trainer reads (dataset.root)
-        DataStream<FineTuneRequest> requests = scored
+        DataStream<DatasetStage.In> datasetInputs = scored
                 .filter(s -> s.prompt() != null && s.response() != null).name("dataset-samples").uid("dataset-samples")
+                .map(DatasetStage.In::of, JsonTypeInfo.forRecord(DatasetStage.In.class)).name("as-dataset-sample")
+                .uid("as-dataset-sample")
+                .union(decisions.filter(d -> d.action() == DeploymentDecision.Action.PROMOTE).name("promotions").uid("promotions")
+                        .map(d -> DatasetStage.In.promotion(d.policyVersion()), JsonTypeInfo.forRecord(DatasetStage.In.class))
+                        .name("as-dataset-promotion").uid("as-dataset-promotion"));
+        DataStream<FineTuneRequest> requests = datasetInputs
                 .keyBy(x -> set, Types.STRING)
                 .connect(dual.getSideOutput(DualController.FINE_TUNE).keyBy(x -> set, Types.STRING))
                 .process(new DatasetStage(settings), JsonTypeInfo.forEvent(FineTuneRequest.class))

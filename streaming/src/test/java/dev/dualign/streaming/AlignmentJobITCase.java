@@ -542,6 +542,8 @@ class AlignmentJobITCase {
         JobClient job = start(s, k, env(s, "none"));
         FineTuneRequest req;
         try {
+            // version 0 serving 30 prompts (the stable version the request names), then the reference's samples for λ(0)
+            produce(k, traffic(0, 1).subList(0, 30));
             produce(k, reference());
             List<ConsumerRecord<byte[], byte[]>> control = KafkaTestClient.consume(KAFKA.bootstrapServers(), k.topic(Topic.CONTROL), 1,
                     Duration.ofSeconds(120));
@@ -551,17 +553,23 @@ class AlignmentJobITCase {
             job.cancel().get(60, TimeUnit.SECONDS);
         }
         assertThat(req.dataset()).as("the request names its dataset").isNotNull();
+        assertThat(req.stableVersion()).as("nothing promoted: the oldest version seen serving").isEqualTo(0L);
         Path file = Path.of(java.net.URI.create(req.dataset().uri()));
         assertThat(file).startsWith(tmp.resolve("datasets"));
         // the reader checks the digest and the count the request names, and every line against its record type
         List<PolicyDatasetRecord> records = PolicyDataset.read(file, req.dataset());
-        assertThat(records).hasSize(REFERENCE_PROMPTS);
+        assertThat(records).hasSize(REFERENCE_PROMPTS + 30);
+        assertThat(records.subList(0, REFERENCE_PROMPTS)).as("newest first").allSatisfy(r -> assertThat(r.promptId()).startsWith("ref-p"));
         var schema = com.networknt.schema.SchemaRegistry.withDefaultDialect(com.networknt.schema.SpecificationVersion.DRAFT_2020_12)
                 .getSchema(dev.dualign.core.event.EventJson.mapper().readTree(Path.of("../docs/schemas/PolicyDatasetRecord.json").toFile()));
         for (String line : Files.readAllLines(file)) {
             assertThat(schema.validate(dev.dualign.core.event.EventJson.mapper().readTree(line))).as(line).isEmpty();
         }
-        for (PolicyDatasetRecord r : records) {
+        for (PolicyDatasetRecord r : records.subList(REFERENCE_PROMPTS, records.size())) {
+            assertThat(r.responses()).as("a served prompt: its one answer").hasSize(1);
+            assertThat(r.responses().get(0).weight()).as("version 0 is π_ref: its one response carries all the weight").isEqualTo(1.0);
+        }
+        for (PolicyDatasetRecord r : records.subList(0, REFERENCE_PROMPTS)) {
             assertThat(r.lambda()).isEqualTo(req.lambda());
             assertThat(r.beta()).isEqualTo(req.beta());
             assertThat(r.responses()).as("the safe and the hazardous reference response").hasSize(2);

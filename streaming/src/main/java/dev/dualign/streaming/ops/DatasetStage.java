@@ -4,6 +4,7 @@ import dev.dualign.connectors.flink.JsonTypeInfo;
 import dev.dualign.core.dataset.DatasetFile;
 import dev.dualign.core.dataset.PolicyDataset;
 import dev.dualign.core.event.FineTuneRequest;
+import dev.dualign.core.event.ResponseEvent;
 import dev.dualign.core.event.ScoredSample;
 import dev.dualign.streaming.JobSettings;
 import java.io.IOException;
@@ -29,16 +30,27 @@ import org.slf4j.LoggerFactory;
  * topics or scorers: it keeps the scored responses of the most recent prompts (up to K each) in
  * keyed RocksDB state, and on a request writes them, scored and weighted at the request's λ and β,
  * as a {@link PolicyDataset} under {@code dataset.root}, and passes the request on naming the file
- * and its sha256. A request restored from a checkpoint and sent again gets a file of its own (the
+ * and its sha256, and the stable version (from the canary judge's promotions) its result must beat. A request restored from a checkpoint and sent again gets a file of its own (the
  * name holds the request's timestamp and digest); the files of the newest {@code dataset.keep}
  * requests are kept.
  */
-public final class DatasetStage extends KeyedCoProcessFunction<String, ScoredSample, FineTuneRequest, FineTuneRequest> {
+public final class DatasetStage extends KeyedCoProcessFunction<String, DatasetStage.In, FineTuneRequest, FineTuneRequest> {
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(DatasetStage.class);
 
     /** A prompt's scored responses so far, and when its first one came (its place in the window). */
     public record Group(long seq, List<ScoredSample> samples) {}
+
+    /** What the stage reads besides requests: a scored sample, or the version a decision promoted. */
+    public record In(ScoredSample sample, Long promoted) {
+        public static In of(ScoredSample s) {
+            return new In(s, null);
+        }
+
+        public static In promotion(long version) {
+            return new In(null, version);
+        }
+    }
 
     private final JobSettings settings;
     private transient MapState<String, Group> groups;
@@ -46,6 +58,9 @@ public final class DatasetStage extends KeyedCoProcessFunction<String, ScoredSam
     private transient MapState<Long, String> order;
     private transient ValueState<Long> next;
     private transient ValueState<Long> oldest;
+    /** The newest promoted version, and the oldest version seen serving: the stable one a request names. */
+    private transient ValueState<Long> promoted;
+    private transient ValueState<Long> oldestServed;
 
     public DatasetStage(JobSettings settings) {
         this.settings = settings;
@@ -58,10 +73,21 @@ public final class DatasetStage extends KeyedCoProcessFunction<String, ScoredSam
         order = rc.getMapState(new MapStateDescriptor<>("dataset-order", Types.LONG, Types.STRING));
         next = rc.getState(new ValueStateDescriptor<>("dataset-next", Types.LONG));
         oldest = rc.getState(new ValueStateDescriptor<>("dataset-oldest", Types.LONG));
+        promoted = rc.getState(new ValueStateDescriptor<>("dataset-promoted", Types.LONG));
+        oldestServed = rc.getState(new ValueStateDescriptor<>("dataset-oldest-served", Types.LONG));
     }
 
     @Override
-    public void processElement1(ScoredSample s, Context ctx, Collector<FineTuneRequest> out) throws Exception {
+    public void processElement1(In in, Context ctx, Collector<FineTuneRequest> out) throws Exception {
+        if (in.promoted() != null) {
+            promoted.update(promoted.value() == null ? in.promoted() : Math.max(promoted.value(), in.promoted()));
+            return;
+        }
+        ScoredSample s = in.sample();
+        if (s.policyVersion() != null && ResponseEvent.SOURCE_POLICY.equals(s.source())
+                && (oldestServed.value() == null || s.policyVersion() < oldestServed.value())) {
+            oldestServed.update(s.policyVersion());
+        }
         if (s.prompt() == null || s.response() == null) {
             return; // nothing to train on
         }
@@ -112,12 +138,23 @@ public final class DatasetStage extends KeyedCoProcessFunction<String, ScoredSam
         } catch (IOException e) {
             // the request still goes: a trainer that needs the file refuses it, and the controller's timeout sends another
             LOG.error("fine-tune request {}: could not write its dataset under {}; sent without one", req.requestId(), dir, e);
-            out.collect(req);
+            out.collect(req.withData(null, stable(req)));
             return;
         }
         LOG.info("fine-tune request {}: dataset of {} prompts ({} responses) at {}", req.requestId(), ref.records(),
                 records.stream().mapToInt(r -> r.responses().size()).sum(), ref.uri());
-        out.collect(req.withData(ref, req.stableVersion()));
+        out.collect(req.withData(ref, stable(req)));
+    }
+
+    /**
+     * The version serving now, as the canary judge reckons it: the newest promoted, else the oldest
+     * seen serving (the deployment the loop started from); null before either is known.
+     */
+    private Long stable(FineTuneRequest req) throws Exception {
+        if (req.stableVersion() != null) {
+            return req.stableVersion();
+        }
+        return promoted.value() != null ? promoted.value() : oldestServed.value();
     }
 
     private FineTuneRequest.Dataset write(Path dir, FineTuneRequest req, List<dev.dualign.core.dataset.PolicyDatasetRecord> records)
