@@ -124,8 +124,11 @@ public final class AlignmentJob {
         // each request leaves with the file of scored responses its trainer reads (dataset.root)
         DataStream<DatasetStage.In> datasetInputs = scored
                 .filter(s -> s.prompt() != null && s.response() != null).name("dataset-samples").uid("dataset-samples")
-                .map(DatasetStage.In::of, JsonTypeInfo.forRecord(DatasetStage.In.class)).name("as-dataset-sample")
-                .uid("as-dataset-sample")
+                .transform("partial-dataset-samples", Types.LIST(JsonTypeInfo.forEvent(ScoredSample.class)),
+                        new MicroBatcher<ScoredSample>(x -> 0, settings.partialSize(), settings.partialWaitMs()))
+                .uid("partial-dataset-samples")
+                .map(DatasetStage.In::of, JsonTypeInfo.forRecord(DatasetStage.In.class)).name("as-dataset-samples")
+                .uid("as-dataset-samples")
                 .union(decisions.filter(d -> d.action() == DeploymentDecision.Action.PROMOTE).name("promotions").uid("promotions")
                         .map(d -> DatasetStage.In.promotion(d.policyVersion()), JsonTypeInfo.forRecord(DatasetStage.In.class))
                         .name("as-dataset-promotion").uid("as-dataset-promotion"));

@@ -41,9 +41,13 @@ public final class DatasetStage extends KeyedCoProcessFunction<String, DatasetSt
     /** A prompt's scored responses so far, and when its first one came (its place in the window). */
     public record Group(long seq, List<ScoredSample> samples) {}
 
-    /** What the stage reads besides requests: a scored sample, or the version a decision promoted. */
-    public record In(ScoredSample sample, Long promoted) {
-        public static In of(ScoredSample s) {
+    /**
+     * What the stage reads besides requests: scored samples, grouped upstream as the controller's are
+     * (one key holds every prompt, so each subtask sends lists, not single records), or the version
+     * a decision promoted.
+     */
+    public record In(List<ScoredSample> samples, Long promoted) {
+        public static In of(List<ScoredSample> s) {
             return new In(s, null);
         }
 
@@ -83,7 +87,12 @@ public final class DatasetStage extends KeyedCoProcessFunction<String, DatasetSt
             promoted.update(promoted.value() == null ? in.promoted() : Math.max(promoted.value(), in.promoted()));
             return;
         }
-        ScoredSample s = in.sample();
+        for (ScoredSample s : in.samples()) {
+            add(s);
+        }
+    }
+
+    private void add(ScoredSample s) throws Exception {
         if (s.policyVersion() != null && ResponseEvent.SOURCE_POLICY.equals(s.source())
                 && (oldestServed.value() == null || s.policyVersion() < oldestServed.value())) {
             oldestServed.update(s.policyVersion());
