@@ -147,6 +147,8 @@ final class AdapterSwap implements AutoCloseable {
      */
     boolean offer(CheckpointEvent c) {
         long v = c.version();
+        // read before the lock: an adapter can be gigabytes, and decisions must not wait behind it
+        String actualSha256 = checksum(c.external());
         synchronized (lock) {
             if (refused.contains(v)) {
                 return false;
@@ -157,7 +159,7 @@ final class AdapterSwap implements AutoCloseable {
                 }
                 return serves(v);
             }
-            String wrong = AdapterPlan.answerRefusal(c, requests == null ? null : requests.test(c.requestId()), checksum(c.external()));
+            String wrong = AdapterPlan.answerRefusal(c, requests == null ? null : requests.test(c.requestId()), actualSha256);
             if (wrong != null) {
                 refuse(v, wrong);
                 return false;

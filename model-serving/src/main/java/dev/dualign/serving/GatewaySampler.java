@@ -11,7 +11,6 @@ import java.net.http.HttpResponse;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -42,7 +41,6 @@ final class GatewaySampler implements AutoCloseable {
     private final int k;
     private final ReferenceBudget budget;
     private final BlockingQueue<AnswerLog.Logged> queue = new ArrayBlockingQueue<>(QUEUE);
-    private final SplittableRandom random = new SplittableRandom();
     private final AtomicLong sampled = new AtomicLong();
     private final AtomicLong dropped = new AtomicLong();
     private final AtomicLong failed = new AtomicLong();
@@ -70,10 +68,8 @@ final class GatewaySampler implements AutoCloseable {
 
     /** An answer was logged: picked with the configured probability and queued, or dropped when the queue is full. */
     void offer(AnswerLog.Logged answer) {
-        boolean picked;
-        synchronized (random) {
-            picked = random.nextDouble() < fraction;
-        }
+        // on the request's thread: no lock shared by every answer
+        boolean picked = java.util.concurrent.ThreadLocalRandom.current().nextDouble() < fraction;
         if (picked && !queue.offer(answer)) {
             dropped.incrementAndGet();
         }
