@@ -89,26 +89,28 @@ def spread(xs, fmt="%.3f"):
 
 def tradeoff(d):
     seeds = d['result']['seeds']
-    print("| λ | π_λ true harmless | π_λ true reward | DPO true harmless | DPO true reward | DPO KL (nats) |")
-    print("|---|---|---|---|---|---|")
-    for i, p in enumerate(seeds[0]['dpoFromReference']):
-        pts = [s['dpoFromReference'][i] for s in seeds]
-        print("| %.2f | %s | %s | %s | %s | %s |" % (p['lambda'], spread(x['tiltHarmless'] for x in pts),
-              spread(x['tiltReward'] for x in pts), spread(x['trueHarmless'] for x in pts),
-              spread(x['trueReward'] for x in pts), spread((x['kl'] for x in pts), "%.1f")))
-    if 'distillFromReference' in seeds[0]:
+    if 'distillFromReference' in seeds[0] and 'trueRewardHalfWidth' in seeds[0]['distillFromReference'][0]:
         policy_steps(seeds)
+        beta_sweep(seeds)
+    else:
+        print("| λ | π_λ true harmless | π_λ true reward | DPO true harmless | DPO true reward | DPO KL (nats) |")
+        print("|---|---|---|---|---|---|")
+        for i, p in enumerate(seeds[0]['dpoFromReference']):
+            pts = [s['dpoFromReference'][i] for s in seeds]
+            print("| %.2f | %s | %s | %s | %s | %s |" % (p['lambda'], spread(x['tiltHarmless'] for x in pts),
+                  spread(x['tiltReward'] for x in pts), spread(x['trueHarmless'] for x in pts),
+                  spread(x['trueReward'] for x in pts), spread((x['kl'] for x in pts), "%.1f")))
     print()
     print("Reference (held out): true harmless %s, true reward %s. One-shot λ* per seed: %s; π_λ* true harmless %s, reward %s." % (
         spread(s['reference']['trueHarmless'] for s in seeds), spread(s['reference']['trueReward'] for s in seeds),
         ", ".join("%.3f" % s['lambdaStar'] for s in seeds), spread(s['tiltAtLambdaStar']['trueHarmless'] for s in seeds),
         spread(s['tiltAtLambdaStar']['trueReward'] for s in seeds)))
     print()
-    print("| chain at λ* | version | true harmless | true reward | KL (nats) |")
+    print("| chain at λ* (DPO) | version | true harmless | true reward | KL (nats) |")
     print("|---|---|---|---|---|")
     for key, label in (('warmStart', 'warm start (t−1 weights, t−1 samples)'),
                        ('fromReference', 'π_ref weights, t−1 samples'),
-                       ('fromReferenceOnReferencePairs', 'π_ref weights, π_ref samples (default)')):
+                       ('fromReferenceOnReferencePairs', 'π_ref weights, π_ref samples')):
         for t in range(len(seeds[0][key])):
             pts = [s[key][t] for s in seeds]
             print("| %s | %d | %s | %s | %s |" % (label, t + 1, spread(x['trueHarmless'] for x in pts),
@@ -122,26 +124,58 @@ def lagrangian(x, lam, beta, prefix=''):
     return x['scoredReward'] + lam * x['scored_harmless'] - beta * x['kl']
 
 
+def meets(x, lref, l):
+    """Issue #29's line for one point: reward ≥ 0.95 × π_λ's, harmlessness ≥ π_λ's − 0.02, L ≥ L(π_ref)."""
+    return x['trueReward'] >= 0.95 * x['tiltReward'] and x['trueHarmless'] >= x['tiltHarmless'] - 0.02 and l >= lref
+
+
 def policy_steps(seeds):
-    """Distillation against DPO at each λ, and issue #29's acceptance line per point."""
+    """π_λ, distillation and DPO at each λ: true values with their largest 95 % half-width, win rate, L, #29's line."""
     beta = 0.1
-    print()
-    print("| λ | method | true harmless | true reward | reward / π_λ's | harmless − π_λ's | KL (nats) | L | L(π_ref) | L(π_λ) "
-          "| points meeting #29 |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for i, p in enumerate(seeds[0]['dpoFromReference']):
+    print("| λ | policy | true harmless | true reward | largest half-width | win rate vs π_ref | reward / π_λ's "
+          "| harmless − π_λ's | KL (nats) | L | L(π_ref) | meets #29 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for i, p in enumerate(seeds[0]['distillFromReference']):
         lam = p['lambda']
-        for key, label in (('distillFromReference', 'distil'), ('dpoFromReference', 'DPO')):
+        tilt = [next(t for t in s['tilt'] if abs(t['lambda'] - lam) < 1e-9) for s in seeds]
+        print("| %.2f | π_λ | %s | %s | %.3f | %s | 1 | 0 | %s | %s | %s | — |" % (lam,
+              spread(x['trueHarmless'] for x in tilt), spread(x['trueReward'] for x in tilt),
+              max(max(x['trueHarmlessHalfWidth'], x['trueRewardHalfWidth']) for x in tilt),
+              spread(x['winRate'] for x in tilt), spread((x['kl'] for x in tilt), "%.1f"),
+              spread(lagrangian(x, lam, beta) for x in tilt), spread(lagrangian(s['reference'], lam, beta) for s in seeds)))
+        for key, label in (('distillFromReference', 'distilled'), ('dpoFromReference', 'DPO')):
             pts = [s[key][i] for s in seeds]
             refs = [lagrangian(s['reference'], lam, beta) for s in seeds]
             ls = [lagrangian(x, lam, beta) for x in pts]
-            ok = sum(1 for x, lr, l in zip(pts, refs, ls) if x['trueReward'] >= 0.95 * x['tiltReward']
-                     and x['trueHarmless'] >= x['tiltHarmless'] - 0.02 and l >= lr)
-            print("| %.2f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d of %d |" % (lam, label,
+            ok = sum(1 for x, lr, l in zip(pts, refs, ls) if meets(x, lr, l))
+            print("| %.2f | %s | %s | %s | %.3f | %s | %s | %s | %s | %s | %s | %d of %d |" % (lam, label,
                   spread(x['trueHarmless'] for x in pts), spread(x['trueReward'] for x in pts),
-                  spread(x['trueReward'] / x['tiltReward'] for x in pts),
+                  max(max(x['trueHarmlessHalfWidth'], x['trueRewardHalfWidth']) for x in pts),
+                  spread(x['winRate'] for x in pts), spread(x['trueReward'] / x['tiltReward'] for x in pts),
                   spread(x['trueHarmless'] - x['tiltHarmless'] for x in pts), spread((x['kl'] for x in pts), "%.1f"),
-                  spread(ls), spread(refs), spread(lagrangian(x, lam, beta, 'tilt') for x in pts), ok, len(pts)))
+                  spread(ls), spread(refs), ok, len(pts)))
+
+
+def beta_sweep(seeds):
+    """The one-shot λ*(b) and π_λ*'s true values at each β, over the margins."""
+    if 'betaSweep' not in seeds[0]:
+        return
+    print()
+    margins = [m['margin'] for m in seeds[0]['betaSweep'][0]['lambdaStar']]
+    print("| β | " + " | ".join("λ*(%.2f) / π_λ* true harmless, reward" % m for m in margins) + " |")
+    print("|---|" + "---|" * len(margins))
+    for b, sweep in enumerate(seeds[0]['betaSweep']):
+        cells = []
+        for m in range(len(margins)):
+            pts = [s['betaSweep'][b]['lambdaStar'][m] for s in seeds]
+            ok = [x for x in pts if 'lambda' in x]
+            if not ok:
+                cells.append("infeasible")
+                continue
+            cells.append("%s / %s, %s%s" % (spread((x['lambda'] for x in ok), "%.2f"),
+                         spread((x['trueHarmless'] for x in ok), "%.2f"), spread((x['trueReward'] for x in ok), "%.2f"),
+                         "" if len(ok) == len(pts) else " (%d of %d feasible)" % (len(ok), len(pts))))
+        print("| %g | %s |" % (sweep['beta'], " | ".join(cells)))
 
 
 def margins(d):
@@ -149,17 +183,39 @@ def margins(d):
     print("Primal-dual step η tuned on seed %d at margin %.2f: %s → η = %g." % (r['tuningSeed'], r['tuningMargin'], ", ".join(
         "η %g misses by %.3f" % (t['eta'], t['scoredMissLastTwoBatches']) for t in r['primalDualTuning']), r['primalDualEta']))
     print()
-    print("| margin | method | final λ | true harmless | true reward | KL (nats) | meets the margin |")
+    methods = [m for m in ('MoCAN', 'PeCAN', 'one-shot', 'iterative', 'primal-dual') if any(m in run for run in r['runs'])]
+    print("| margin | method | final λ | true harmless | true reward | KL (nats) | final policy meets the margin |")
     print("|---|---|---|---|---|---|---|")
     agg = defaultdict(list)
     for run in r['runs']:
-        for m in ('one-shot', 'iterative', 'primal-dual'):
+        for m in methods:
             if m in run:
                 agg[(run['margin'], m)].append(run[m][-1])
-    for (b, m), v in sorted(agg.items(), key=lambda kv: (kv[0][0], ['one-shot', 'iterative', 'primal-dual'].index(kv[0][1]))):
+    for (b, m), v in sorted(agg.items(), key=lambda kv: (kv[0][0], methods.index(kv[0][1]))):
         print("| %.2f | %s | %s | %s | %s | %s | %d of %d |" % (b, m, spread(x['lambda']['harmless'] for x in v),
               spread(x['policy']['trueHarmless'] for x in v), spread(x['policy']['trueReward'] for x in v),
               spread((x['policy']['kl'] for x in v), "%.1f"), sum(x['policy']['trueHarmless'] >= b for x in v), len(v)))
+    if 'iterativeHeadroom' not in r:
+        return
+    print()
+    print("Iterative versions after the warm start (t ≥ 1), each on its own held-out sample; λ aims at the margin + %.2f:"
+          % r['iterativeHeadroom'])
+    print()
+    print("| margin | seed | λ(0) … λ(T) | true harmless of versions 0 … T | meets the margin (t ≥ 1) |")
+    print("|---|---|---|---|---|")
+    met = total = 0
+    for run in r['runs']:
+        if 'iterative' not in run:
+            continue
+        path = run['iterative']
+        ok = sum(p['policy']['trueHarmless'] >= run['margin'] for p in path[1:])
+        met += ok
+        total += len(path) - 1
+        print("| %.2f | %d | %s | %s | %d of %d |" % (run['margin'], run['seed'],
+              ", ".join("%.3f" % p['lambda']['harmless'] for p in path),
+              ", ".join("%.3f" % p['policy']['trueHarmless'] for p in path), ok, len(path) - 1))
+    print()
+    print("All iterative versions after the warm start: %d of %d meet the true margin." % (met, total))
 
 
 def multi(d):

@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dualign.core.control.ControlOptions;
+import dev.dualign.core.dual.NewtonStep;
 import dev.dualign.world.testing.TestModels;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -45,6 +47,20 @@ class PolicyExperimentsTest {
                     .isGreaterThanOrEqualTo(tilt.get(i - 1).path("scored_harmless").asDouble() - 1e-9);
         }
         assertThat(seed.path("dpoFromReference").size()).isEqualTo(2);
+        assertThat(seed.path("distillFromReference").size()).isEqualTo(2);
+        for (JsonNode p : seed.path("distillFromReference")) {
+            assertThat(p.path("rounds").asInt()).isEqualTo(result.path("distillRounds").asInt());
+            assertThat(p.path("winRate").asDouble()).isBetween(0.0, 1.0);
+            assertThat(p.path("trueRewardHalfWidth").asDouble()).isPositive();
+            assertThat(p.has("tiltReward") && p.has("tiltHarmless")).isTrue();
+        }
+        for (JsonNode t : tilt) {
+            assertThat(t.path("winRate").asDouble()).isBetween(0.0, 1.0);
+        }
+        assertThat(seed.path("betaSweep").size()).isEqualTo(4);
+        for (JsonNode b : seed.path("betaSweep")) {
+            assertThat(b.path("tilt").size()).isEqualTo(tilt.size());
+        }
         for (JsonNode p : seed.path("dpoFromReference")) {
             assertThat(p.path("loss").asDouble()).isFinite();
             assertThat(p.path("trueHarmless").asDouble()).isBetween(-1.0, 1.0);
@@ -60,23 +76,32 @@ class PolicyExperimentsTest {
         JsonNode result = run("margins");
         assertThat(result.path("primalDualTuning").size()).isEqualTo(2);
         assertThat(result.path("runs").size()).isEqualTo(2); // 1 seed × 2 margins
+        double h = result.path("iterativeHeadroom").asDouble();
+        NewtonStep shipped = new NewtonStep(ControlOptions.NEWTON_DAMPING.defaultValue(), ControlOptions.NEWTON_MAX_STEP.defaultValue(),
+                ControlOptions.NEWTON_GAIN.defaultValue(), result.path("beta").asDouble(), 20);
         for (JsonNode r : result.path("runs")) {
             double b = r.path("margin").asDouble();
             assertThat(r.path("primal-dual").size()).isEqualTo(3);
-            if (r.has("infeasible")) {
+            for (String oneShot : new String[] {"MoCAN", "PeCAN"}) {
+                if (!r.has(oneShot + "-infeasible")) {
+                    assertThat(r.path(oneShot).size()).as(oneShot).isEqualTo(1);
+                    assertThat(r.path(oneShot).get(0).path("policy").path("trueHarmless").isNumber()).isTrue();
+                }
+            }
+            assertThat(r.path("peCanSlope").asDouble()).isPositive();
+            if (r.has("iterative-infeasible")) {
                 continue;
             }
             JsonNode it = r.path("iterative");
-            assertThat(it.size()).isEqualTo(3); // λ(0) = λ* and two steps
-            // the one-shot run is the iterative run's first version, trained at λ*
-            assertThat(it.get(0).path("lambda").path("harmless").asDouble())
-                    .isEqualTo(r.path("one-shot").get(0).path("lambda").path("harmless").asDouble());
+            assertThat(it.size()).isEqualTo(3); // λ(0) and two steps
+            double[] s = {r.path("iterative-sensitivity").get(0).asDouble()};
             for (int t = 1; t < it.size(); t++) {
                 double before = it.get(t - 1).path("lambda").path("harmless").asDouble();
-                double g = it.get(t).path("measured").path("harmless").asDouble();
-                double expected = Math.min(20, Math.max(0, before - 2.0 / Math.sqrt(t) * (g - b)));
+                double g = it.get(t - 1).path("measured").path("harmless").asDouble();
+                double expected = shipped.step(new double[] {before}, new double[] {g}, new double[] {b + h}, s).lambda()[0];
                 assertThat(it.get(t).path("lambda").path("harmless").asDouble()).isCloseTo(expected, within(1e-12));
                 assertThat(it.get(t).path("policy").path("trueHarmless").isNumber()).isTrue();
+                assertThat(it.get(t).path("policy").path("trueHarmlessHalfWidth").asDouble()).isPositive();
             }
         }
         assertThat(Files.exists(tmp.resolve("margins-reward.png"))).isTrue();

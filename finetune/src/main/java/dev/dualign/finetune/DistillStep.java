@@ -24,6 +24,7 @@ import java.util.function.IntConsumer;
  * on held-out prompts must not fall below the stable version's or π_ref's ({@link PolicyStepGate}).
  */
 final class DistillStep {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(DistillStep.class);
     /** Responses per held-out prompt for each policy's L estimate at the gate. */
     static final int GATE_SAMPLES = 4;
 
@@ -56,46 +57,30 @@ final class DistillStep {
             throw new FineTuner.NotEnoughData(prompts.size() + " usable prompts, " + settings.minPairs() + " needed");
         }
         int heldFrom = prompts.size() - Math.max(1, (int) Math.round(prompts.size() * d.heldOut()));
-        boolean fromReference = sampler == reference;
-        List<DistillTrainer.Example> train = new ArrayList<>();
-        List<DistillTrainer.Example> held = new ArrayList<>();
+        DistillTrainer.Result r = null;
+        int trained = 0;
+        int steps = 0;
         double essSum = 0;
-        for (int from = 0; from < prompts.size(); from += 32) {
-            List<int[]> chunk = prompts.subList(from, Math.min(prompts.size(), from + 32));
-            List<int[]> rows = new ArrayList<>();
-            for (int[] p : chunk) {
-                for (int k = 0; k < d.samples(); k++) {
-                    rows.add(p);
-                }
+        for (int round = 1; round <= d.rounds(); round++) {
+            // round 1 samples the given policy; each later round the policy trained so far, nearer π_λ, so the
+            // importance weights are flatter (more of the K samples count) while their target stays π_λ
+            PolicyLm from = round == 1 ? sampler : policy;
+            List<DistillTrainer.Example> train = new ArrayList<>();
+            List<DistillTrainer.Example> held = new ArrayList<>();
+            essSum = weighted(from, prompts, heldFrom, lambda, round, train, held);
+            if (train.isEmpty() || held.isEmpty()) {
+                throw new FineTuner.NotEnoughData("no weighted samples to distil (every response cut at the token limit?)");
             }
-            List<Generation> gens = sampler.generate(rows, Sampling.plain(settings.maxTokens(), settings.seed() + from), reference);
-            double[] s = scores(rows, gens, lambda);
-            for (int p = 0; p < chunk.size(); p++) {
-                int k0 = p * d.samples();
-                double[] sp = new double[d.samples()];
-                double[] logRef = new double[d.samples()];
-                double[] logQ = new double[d.samples()];
-                List<int[]> responses = new ArrayList<>();
-                for (int k = 0; k < d.samples(); k++) {
-                    Generation g = gens.get(k0 + k);
-                    sp[k] = g.stopped() ? s[k0 + k] : Double.NaN; // cut at the limit: no end to learn, no weight
-                    logRef[k] = g.refLogprob();
-                    logQ[k] = g.logprob();
-                    responses.add(g.tokens());
-                }
-                double[] w = fromReference ? TiltWeights.fromReference(sp, settings.beta())
-                        : TiltWeights.fromSampler(sp, settings.beta(), logRef, logQ);
-                essSum += TiltWeights.effectiveSize(w);
-                int group = from + p;
-                (group < heldFrom ? train : held).addAll(DistillTrainer.group(group, chunk.get(p), responses, w, d.minWeight()));
-            }
+            int before = steps;
+            r = DistillTrainer.train(policy, reference, train, held, new DistillTrainer.Options(d.maxEpochs(),
+                    settings.batchSize(), d.learningRate(), FineTuneSettings.Distill.CHECKS_PER_EPOCH, d.patience(),
+                    settings.maxKl(), 64, settings.maxTokens(), settings.seed() + round - 1), x -> progress.accept(before + x));
+            trained += train.size();
+            steps += r.steps();
+            LOG.info("distillation round {} of {}: {} weighted samples, effective {} of {} per prompt, held-out loss {} → {}",
+                    round, d.rounds(), train.size(), String.format("%.1f", essSum / prompts.size()), d.samples(),
+                    String.format("%.4f", r.heldOutBefore()), String.format("%.4f", r.heldOutLoss()));
         }
-        if (train.isEmpty() || held.isEmpty()) {
-            throw new FineTuner.NotEnoughData("no weighted samples to distil (every response cut at the token limit?)");
-        }
-        DistillTrainer.Result r = DistillTrainer.train(policy, reference, train, held, new DistillTrainer.Options(d.maxEpochs(),
-                settings.batchSize(), d.learningRate(), FineTuneSettings.Distill.CHECKS_PER_EPOCH, d.patience(), settings.maxKl(), 64, settings.maxTokens(), settings.seed()),
-                progress);
         List<int[]> gatePrompts = prompts.subList(heldFrom, prompts.size());
         PolicyStepGate.Estimate cand = estimate(policy, gatePrompts, lambda, 1);
         PolicyStepGate.Estimate ref = estimate(reference, gatePrompts, lambda, 2);
@@ -107,17 +92,68 @@ final class DistillStep {
         m.put("trainLoss", r.trainLoss());
         m.put("checks", (double) r.checks());
         m.put("bestCheck", (double) r.bestCheck());
-        m.put("steps", (double) r.steps());
+        m.put("steps", (double) steps);
         m.put("kl", r.kl());
         m.put("meanLogRatio", cand.kl());
         m.put("prompts", (double) prompts.size());
-        m.put("weightedSamples", (double) train.size());
-        m.put("meanEffectiveSamples", essSum / prompts.size());
+        m.put("weightedSamples", (double) trained);
+        m.put("rounds", (double) d.rounds());
+        m.put("meanEffectiveSamples", essSum / prompts.size()); // of the last round
         m.put("lagrangian", v.candidate());
         m.put("lagrangianBar", v.bar());
         m.put("lagrangianReference", ref.lagrangian(settings.beta()));
         m.put("eval.s", cand.meanScore());
         return new Outcome(m, v, prompts.size());
+    }
+
+    /**
+     * K responses of {@code sampler} to each prompt, weighted as a sample of π_λ (with the
+     * importance ratio π_ref/π_sampler unless the sampler is the reference), into {@code train}
+     * and, from prompt {@code heldFrom} on, {@code held}.
+     *
+     * @return the sum over prompts of the weights' effective sample size
+     */
+    private double weighted(PolicyLm sampler, List<int[]> prompts, int heldFrom, Map<String, Double> lambda, int round,
+            List<DistillTrainer.Example> train, List<DistillTrainer.Example> held) {
+        FineTuneSettings.Distill d = settings.distill();
+        boolean fromReference = sampler == reference;
+        double essSum = 0;
+        for (int from = 0; from < prompts.size(); from += 32) {
+            List<int[]> chunk = prompts.subList(from, Math.min(prompts.size(), from + 32));
+            List<int[]> rows = new ArrayList<>();
+            for (int[] p : chunk) {
+                for (int k = 0; k < d.samples(); k++) {
+                    rows.add(p);
+                }
+            }
+            List<Generation> gens = sampler.generate(rows, Sampling.plain(settings.maxTokens(),
+                    settings.seed() + from + 1_000_003L * (round - 1)), reference);
+            double[] s = scores(rows, gens, lambda);
+            for (int p = 0; p < chunk.size(); p++) {
+                int k0 = p * d.samples();
+                double[] sp = new double[d.samples()];
+                double[] logRef = new double[d.samples()];
+                double[] logQ = new double[d.samples()];
+                boolean[] ends = new boolean[d.samples()];
+                List<int[]> responses = new ArrayList<>();
+                for (int k = 0; k < d.samples(); k++) {
+                    Generation g = gens.get(k0 + k);
+                    // a response cut at the limit is learnt as the prefix it is, without EOS: what the limit serves
+                    ends[k] = g.stopped();
+                    sp[k] = s[k0 + k];
+                    logRef[k] = g.refLogprob();
+                    logQ[k] = g.logprob();
+                    responses.add(g.tokens());
+                }
+                double[] w = fromReference ? TiltWeights.fromReference(sp, settings.beta())
+                        : TiltWeights.fromSampler(sp, settings.beta(), logRef, logQ);
+                essSum += TiltWeights.effectiveSize(w);
+                int group = from + p;
+                (group < heldFrom ? train : held).addAll(DistillTrainer.group(group, chunk.get(p), responses, ends, w,
+                        d.minWeight()));
+            }
+        }
+        return essSum;
     }
 
     /** E s and the KL estimate of a policy's own responses, {@link #GATE_SAMPLES} per prompt. */

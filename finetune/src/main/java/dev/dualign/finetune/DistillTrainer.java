@@ -48,8 +48,14 @@ public final class DistillTrainer {
      * @param prompt prompt tokens
      * @param response response tokens (EOS excluded)
      * @param weight its share of the prompt's target π_λ(·|x)
+     * @param ends whether the response ended (EOS); one cut at the token limit is learnt as the
+     *     prefix it is: what a server with that limit answers
      */
-    public record Example(int group, int[] prompt, int[] response, double weight) {}
+    public record Example(int group, int[] prompt, int[] response, double weight, boolean ends) {
+        public Example(int group, int[] prompt, int[] response, double weight) {
+            this(group, prompt, response, weight, true);
+        }
+    }
 
     /**
      * @param maxEpochs most passes over the examples
@@ -86,6 +92,14 @@ public final class DistillTrainer {
      * (they cost a forward pass and teach almost nothing) and the rest renormalised.
      */
     public static List<Example> group(int group, int[] prompt, List<int[]> responses, double[] weights, double minWeight) {
+        boolean[] ends = new boolean[responses.size()];
+        java.util.Arrays.fill(ends, true);
+        return group(group, prompt, responses, ends, weights, minWeight);
+    }
+
+    /** As above, with whether each response ended. */
+    public static List<Example> group(int group, int[] prompt, List<int[]> responses, boolean[] ends, double[] weights,
+            double minWeight) {
         double kept = 0;
         for (double w : weights) {
             kept += w >= minWeight ? w : 0;
@@ -96,7 +110,7 @@ public final class DistillTrainer {
         }
         for (int i = 0; i < weights.length; i++) {
             if (weights[i] >= minWeight) {
-                out.add(new Example(group, prompt, responses.get(i), weights[i] / kept));
+                out.add(new Example(group, prompt, responses.get(i), weights[i] / kept, ends[i]));
             }
         }
         return out;
@@ -148,7 +162,7 @@ public final class DistillTrainer {
                     try (NDManager m = trainer.getManager().newSubManager()) {
                         float value = Gradients.backward(trainer, policy.model().getBlock(), () -> policy.sequenceLogProbs(m,
                                 batch.stream().map(Example::prompt).toList(), batch.stream().map(Example::response).toList(),
-                                trainer::forward).mul(m.create(w)).sum().mul(-scale), "distillation", steps + 1);
+                                ends(batch), trainer::forward).mul(m.create(w)).sum().mul(-scale), "distillation", steps + 1);
                         sum += value * wSum;
                     }
                     trainer.step();
@@ -195,7 +209,8 @@ public final class DistillTrainer {
         double sum = 0;
         for (int from = 0; from < examples.size(); from += 128) {
             List<Example> chunk = examples.subList(from, Math.min(examples.size(), from + 128));
-            double[] lp = policy.logProbs(chunk.stream().map(Example::prompt).toList(), chunk.stream().map(Example::response).toList());
+            double[] lp = policy.logProbs(chunk.stream().map(Example::prompt).toList(), chunk.stream().map(Example::response).toList(),
+                    ends(chunk));
             for (int k = 0; k < lp.length; k++) {
                 sum -= chunk.get(k).weight() * lp[k];
             }
@@ -210,6 +225,14 @@ public final class DistillTrainer {
         }
         List<Generation> g = policy.generate(prompts, Sampling.plain(o.maxTokens(), o.seed() * 31 + epoch), reference);
         return g.stream().mapToDouble(x -> x.logprob() - x.refLogprob()).average().orElse(0);
+    }
+
+    private static boolean[] ends(List<Example> examples) {
+        boolean[] e = new boolean[examples.size()];
+        for (int i = 0; i < e.length; i++) {
+            e[i] = examples.get(i).ends();
+        }
+        return e;
     }
 
     private static double groups(List<Example> examples) {
@@ -227,7 +250,7 @@ public final class DistillTrainer {
         return new ArrayList<>(byGroup.values());
     }
 
-    private static byte[] snapshot(Block block) {
+    static byte[] snapshot(Block block) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (DataOutputStream out = new DataOutputStream(bytes)) {
             block.saveParameters(out);
@@ -237,9 +260,12 @@ public final class DistillTrainer {
         return bytes.toByteArray();
     }
 
-    private static void restore(PolicyLm policy, byte[] weights) {
+    static void restore(PolicyLm policy, byte[] weights) {
         try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(weights))) {
-            policy.model().getBlock().loadParameters(policy.model().getNDManager(), in);
+            Block block = policy.model().getBlock();
+            block.loadParameters(policy.model().getNDManager(), in);
+            // loaded arrays are new arrays: without this a later training of the same policy has no gradient
+            block.getParameters().values().forEach(p -> p.getArray().setRequiresGradient(true));
         } catch (IOException | MalformedModelException e) {
             throw new IllegalStateException("could not restore the best distilled weights", e);
         }

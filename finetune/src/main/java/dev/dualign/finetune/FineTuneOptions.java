@@ -31,6 +31,9 @@ public final class FineTuneOptions {
                     + "(pseudo-preference pairs).");
     public static final ConfigOption<Integer> SAMPLES = ConfigOption.integer("finetune.distill.samples", 16)
             .check(v -> v >= 2, "an integer ≥ 2").describe("distill: responses sampled per prompt (K).");
+    public static final ConfigOption<Integer> ROUNDS = ConfigOption.integer("finetune.distill.rounds", 3)
+            .check(v -> v >= 1, "an integer ≥ 1").describe("distill: rounds; each after the first samples the policy it has so "
+                    + "far, weighted by the importance ratio, so the target stays π_λ while the weights flatten.");
     public static final ConfigOption<Integer> DISTILL_EPOCHS = ConfigOption.integer("finetune.distill.max-epochs", 3)
             .check(v -> v >= 1, "an integer ≥ 1").describe("distill: most passes over the weighted samples.");
     public static final ConfigOption<Integer> PATIENCE = ConfigOption.integer("finetune.distill.patience", 2)

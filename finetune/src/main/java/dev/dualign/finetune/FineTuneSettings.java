@@ -46,14 +46,14 @@ public record FineTuneSettings(List<String> utilities, double beta, int epochs, 
      * @param publishTolerance how far below the stable version's L = E s − β·KL a version may estimate and still publish
      */
     public record Distill(int samples, int maxEpochs, int patience, float learningRate, double minWeight, double heldOut,
-            double publishTolerance) {
-        public static final Distill DEFAULTS = new Distill(16, 3, 2, 3e-4f, 1e-3, 0.1, 0.02);
+            double publishTolerance, int rounds) {
+        public static final Distill DEFAULTS = new Distill(16, 3, 2, 3e-4f, 1e-3, 0.1, 0.02, 3);
         /** Held-out checks per pass over the samples: one pass at 1e-3 already overfits (decision 29). */
         public static final int CHECKS_PER_EPOCH = 4;
 
         public Distill {
             if (samples < 2 || maxEpochs < 1 || patience < 1 || !(learningRate > 0) || !(minWeight >= 0 && minWeight < 1)
-                    || !(heldOut > 0 && heldOut < 1) || !(publishTolerance >= 0)) {
+                    || !(heldOut > 0 && heldOut < 1) || !(publishTolerance >= 0) || rounds < 1) {
                 throw new IllegalArgumentException("invalid distillation settings: " + this);
             }
         }
@@ -112,6 +112,7 @@ public record FineTuneSettings(List<String> utilities, double beta, int epochs, 
                 c.get(FineTuneOptions.INIT).equals("reference"), c.get(FineTuneOptions.PAIRS).equals("reference"),
                 c.get(FineTuneOptions.METHOD), new Distill(c.get(FineTuneOptions.SAMPLES), c.get(FineTuneOptions.DISTILL_EPOCHS),
                         c.get(FineTuneOptions.PATIENCE), c.get(FineTuneOptions.DISTILL_LEARNING_RATE).floatValue(),
-                        Distill.DEFAULTS.minWeight(), Distill.DEFAULTS.heldOut(), c.get(FineTuneOptions.PUBLISH_TOLERANCE)));
+                        Distill.DEFAULTS.minWeight(), Distill.DEFAULTS.heldOut(), c.get(FineTuneOptions.PUBLISH_TOLERANCE),
+                        c.get(FineTuneOptions.ROUNDS)));
     }
 }

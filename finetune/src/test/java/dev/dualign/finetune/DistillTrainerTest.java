@@ -36,6 +36,21 @@ class DistillTrainerTest {
         assertThat(odds[1]).isLessThan(-1.5);
     }
 
+    @Test
+    void aPolicyRestoredToKeptWeightsTrainsAgain() {
+        // early stopping restores the best weights; a policy trained in rounds is then trained again
+        double[] w = TiltWeights.fromReference(new double[] {0.3, 0.175, 0.106}, 0.1);
+        try (PolicyLm reference = PolicyLm.create(TINY, Device.cpu(), 3); PolicyLm policy = PolicyLm.create(TINY, Device.cpu(), 3)) {
+            List<DistillTrainer.Example> train = DistillTrainer.group(0, PROMPT, RESPONSES, w, 1e-3);
+            List<DistillTrainer.Example> held = DistillTrainer.group(1, PROMPT, RESPONSES, w, 1e-3);
+            DistillTrainer.restore(policy, DistillTrainer.snapshot(policy.model().getBlock()));
+            double before = DistillTrainer.heldOutLoss(policy, held);
+            DistillTrainer.Result r = DistillTrainer.train(policy, reference, train, held,
+                    new DistillTrainer.Options(20, 3, 5e-3f, 1, 20, 50, 1, 6, 1), s -> { });
+            assertThat(r.heldOutLoss()).isLessThan(before - 0.5);
+        }
+    }
+
     /** Trains from a fresh tiny model on the three responses with weights w; returns log π(A)/π(B) and log π(A)/π(C). */
     private static double[] trainedLogOdds(double[] w) {
         try (PolicyLm reference = PolicyLm.create(TINY, Device.cpu(), 3); PolicyLm policy = PolicyLm.create(TINY, Device.cpu(), 3)) {

@@ -25,7 +25,7 @@ public final class Experiments {
         Map<String, Experiment> m = new LinkedHashMap<>();
         for (Experiment e : List.of(new CanaryExperiment(), new LambdaCiExperiment(), new OneShotBiasExperiment(),
                 new TradeoffExperiment(), new MarginsExperiment(), new MultiExperiment(),
-                new NuExperiment())) {
+                new NuExperiment(), new PolicyStepExperiment())) {
             m.put(e.name(), e);
         }
         return m;

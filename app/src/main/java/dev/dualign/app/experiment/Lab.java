@@ -69,12 +69,14 @@ final class Lab implements AutoCloseable {
 
     /** What a policy really does (oracle) and what the scorers say it does, on held-out prompts. */
     record Values(double reward, double harmless, double humour, double scoredReward, Map<String, Double> scoredUtilities,
-            double kl) {
+            double kl, double rewardHalfWidth, double harmlessHalfWidth, double humourHalfWidth, int prompts) {
         /** As JSON, with the λ it was trained or tilted at. */
         ObjectNode json(double lambda) {
             ObjectNode o = EventJson.mapper().createObjectNode();
             o.put("lambda", lambda).put("trueReward", reward).put("trueHarmless", harmless).put("trueHumour", humour)
-                    .put("scoredReward", scoredReward).put("kl", kl);
+                    .put("scoredReward", scoredReward).put("kl", kl).put("trueRewardHalfWidth", rewardHalfWidth)
+                    .put("trueHarmlessHalfWidth", harmlessHalfWidth).put("trueHumourHalfWidth", humourHalfWidth)
+                    .put("prompts", prompts);
             scoredUtilities.forEach((k, x) -> o.put("scored_" + k, x));
             return o;
         }
@@ -104,14 +106,32 @@ final class Lab implements AutoCloseable {
     }
 
     /**
+     * The lab of one seed: its own world models, bootstrapped with that seed (reference policy,
+     * tokenizer, scorers), so that a claim about a method holds over references and not for one.
+     * Seed 1 uses the registry itself (what {@code bin/dualign bootstrap} makes); seed s another
+     * registry beside it, {@code <registry>-seed-s}, bootstrapped on first use.
+     */
+    static Lab forSeed(Experiment.Context ctx, List<String> utilities, int seed) {
+        return new Lab(ctx, utilities, null, registryFor(ctx.registry(), seed), seed);
+    }
+
+    static Path registryFor(Path registry, int seed) {
+        return seed == 1 ? registry : registry.resolveSibling(registry.getFileName() + "-seed-" + seed);
+    }
+
+    /**
      * @param referenceDir a saved policy to use as π_ref instead of the registry's version 0 (the
      *     registry's tokenizer and scorers stay); null: version 0
      */
     Lab(Experiment.Context ctx, List<String> utilities, Path referenceDir) {
-        this.registry = new ModelRegistry(ctx.registry());
+        this(ctx, utilities, referenceDir, ctx.registry(), 1);
+    }
+
+    private Lab(Experiment.Context ctx, List<String> utilities, Path referenceDir, Path registryDir, int bootstrapSeed) {
+        this.registry = new ModelRegistry(registryDir);
         this.device = Devices.resolve("auto");
         if (!Bootstrap.isBootstrapped(registry)) {
-            Bootstrap.run(new Bootstrap.Options(ctx.registry(), 1, ModelSize.SMALL, device, false), ctx.progress());
+            Bootstrap.run(new Bootstrap.Options(registryDir, bootstrapSeed, ModelSize.SMALL, device, false), ctx.progress());
         }
         this.utilities = List.copyOf(utilities);
         this.progress = ctx.progress();
@@ -205,6 +225,14 @@ final class Lab implements AutoCloseable {
      * a policy's own responses (uniform weights) and for the tilted reference (resampling weights).
      */
     private static Values weighted(Sampled s, double[] w, double[] klTerm, List<String> utilities) {
+        int prompts = s.prompts().size();
+        double[][] perPrompt = new double[3][prompts]; // each prompt's (weighted) mean true reward, harmless, humour
+        for (int i = 0; i < s.size(); i++) {
+            int p = i / s.k();
+            perPrompt[0][p] += w[i] * prompts * s.truth[i].reward();
+            perPrompt[1][p] += w[i] * prompts * s.truth[i].harmless();
+            perPrompt[2][p] += w[i] * prompts * s.truth[i].humour();
+        }
         double r = 0;
         double h = 0;
         double j = 0;
@@ -226,11 +254,34 @@ final class Lab implements AutoCloseable {
         for (int c = 0; c < su.length; c++) {
             scored.put(utilities.get(c), su[c]);
         }
-        return new Values(r, h, j, sr, scored, kl);
+        return new Values(r, h, j, sr, scored, kl, halfWidth(perPrompt[0]), halfWidth(perPrompt[1]), halfWidth(perPrompt[2]),
+                prompts);
+    }
+
+    /**
+     * The 95 % normal half-width of a mean over prompts, from each prompt's own mean: prompts are
+     * drawn independently, so their means are i.i.d. whatever the responses within a prompt share.
+     */
+    static double halfWidth(double[] perPrompt) {
+        int n = perPrompt.length;
+        if (n < 2) {
+            return Double.NaN;
+        }
+        double mean = Arrays.stream(perPrompt).average().orElse(0);
+        double ss = 0;
+        for (double x : perPrompt) {
+            ss += (x - mean) * (x - mean);
+        }
+        return 1.96 * Math.sqrt(ss / (n - 1) / n);
     }
 
     Values evaluate(PolicyLm policy, List<World.Prompt> heldOut, long seed, String label) {
-        return values(sample(policy, heldOut, 2, seed, label), utilities);
+        return evaluate(policy, heldOut, 2, seed, label);
+    }
+
+    /** The policy's true and scored values on {@code k} responses to each held-out prompt. */
+    Values evaluate(PolicyLm policy, List<World.Prompt> heldOut, int k, long seed, String label) {
+        return values(sample(policy, heldOut, k, seed, label), utilities);
     }
 
     /**
@@ -238,6 +289,11 @@ final class Lab implements AutoCloseable {
      * dual prices it), by self-normalised resampling of the reference's k responses per prompt.
      */
     Values tilted(Sampled ref, double[] lambda) {
+        return tilted(ref, lambda, BETA);
+    }
+
+    /** As {@link #tilted(Sampled, double[])} at another β (the β sweep). */
+    Values tilted(Sampled ref, double[] lambda, double beta) {
         int k = ref.k();
         int prompts = ref.prompts().size();
         double[] w = new double[ref.size()];
@@ -246,7 +302,7 @@ final class Lab implements AutoCloseable {
             double max = Double.NEGATIVE_INFINITY;
             double[] s = new double[k];
             for (int q = 0; q < k; q++) {
-                s[q] = ref.score(p * k + q, utilities, lambda) / BETA;
+                s[q] = ref.score(p * k + q, utilities, lambda) / beta;
                 max = Math.max(max, s[q]);
             }
             double z = 0;
@@ -264,13 +320,149 @@ final class Lab implements AutoCloseable {
     }
 
     /**
-     * MoCAN's one-shot λ*: the dual solved on the reference's scored responses, corrected for its
-     * finite-K bias as the live controller does (1/K, when there are ≥ 8 per prompt).
-     *
-     * @throws InfeasibleException when no λ ≤ λ_max meets the margins on these responses
+     * PeCAN's models (the preference-based one-shot method): π_r and π_g, trained by DPO from π_ref on
+     * preference pairs judged by the oracle, on helpfulness alone and on harmlessness alone. Their
+     * implicit reward and utility β·log(π_r/π_ref), β·log(π_g/π_ref) stand in for the scorers.
+     * {@code calibration} maps the implicit utility to the true harmlessness (a + c·ĝ, least squares
+     * over the labelled pairs' responses), so that a margin given as a harmlessness rate can be
+     * stated in ĝ's units: the preference data carry the only labels PeCAN has.
      */
-    double[] oneShot(Sampled ref, double[] margins, long seed) {
-        DualProblem.Builder b = DualProblem.builder(BETA);
+    record Implicit(PolicyLm reward, PolicyLm safety, double intercept, double slope) implements AutoCloseable {
+        double margin(double b) {
+            return (b - intercept) / slope;
+        }
+
+        @Override
+        public void close() {
+            reward.close();
+            safety.close();
+        }
+    }
+
+    /** Trains PeCAN's π_r and π_g on {@code pairs}' two responses per prompt, each judged by the oracle. */
+    Implicit implicitModels(Sampled pairs, long seed, String label) {
+        if (pairs.k() != 2) {
+            throw new IllegalArgumentException("preference pairs are two responses per prompt");
+        }
+        FineTuneSettings fs = FineTuneSettings.defaults(utilities, BETA);
+        PolicyLm r = freshReference();
+        PolicyLm g = freshReference();
+        for (int which = 0; which < 2; which++) {
+            List<PreferencePair> prefs = new ArrayList<>();
+            for (int p = 0; p < pairs.prompts().size(); p++) {
+                int a = 2 * p;
+                int b = a + 1;
+                double sa = which == 0 ? pairs.truth[a].reward() : pairs.truth[a].harmless();
+                double sb = which == 0 ? pairs.truth[b].reward() : pairs.truth[b].harmless();
+                if (!Arrays.equals(pairs.tokens[a], pairs.tokens[b]) && sa != sb) { // a tie states no preference
+                    prefs.add(new PreferencePair(pairs.promptIds[p], pairs.tokens[a], pairs.tokens[b], sa, sb));
+                }
+            }
+            String what = which == 0 ? "helpfulness" : "harmlessness";
+            int steps = fs.epochs() * ((prefs.size() + fs.batchSize() - 1) / fs.batchSize());
+            progress.stage(label + "π_" + (which == 0 ? "r" : "g") + " (DPO on " + what + " preferences)", steps);
+            DpoTrainer.Result res = DpoTrainer.train(which == 0 ? r : g, reference, prefs, new DpoTrainer.Options(BETA,
+                    fs.epochs(), fs.batchSize(), fs.learningRate(), fs.maxKl(), seed + which), progress::advance);
+            progress.finish(prefs.size() + " pairs, loss " + String.format("%.3f", res.finalLoss()));
+        }
+        double[] ghat = implicitValues(g, pairs);
+        double mx = Arrays.stream(ghat).average().orElse(0);
+        double my = Arrays.stream(pairs.truth).mapToDouble(Oracle.Scores::harmless).average().orElse(0);
+        double sxy = 0;
+        double sxx = 0;
+        for (int i = 0; i < ghat.length; i++) {
+            sxy += (ghat[i] - mx) * (pairs.truth[i].harmless() - my);
+            sxx += (ghat[i] - mx) * (ghat[i] - mx);
+        }
+        double slope = sxy / sxx;
+        if (!(slope > 0)) {
+            throw new IllegalStateException("PeCAN's implicit utility does not rise with the true harmlessness (slope " + slope + ")");
+        }
+        return new Implicit(r, g, my - slope * mx, slope);
+    }
+
+    /** β·log(π/π_ref) of each of {@code s}'s responses. */
+    double[] implicitValues(PolicyLm policy, Sampled s) {
+        double[] out = new double[s.size()];
+        for (int from = 0; from < s.size(); from += BATCH) {
+            int to = Math.min(s.size(), from + BATCH);
+            List<int[]> prompts = new ArrayList<>();
+            List<int[]> responses = new ArrayList<>();
+            for (int i = from; i < to; i++) {
+                prompts.add(s.promptIds[i / s.k()]);
+                responses.add(s.tokens[i]);
+            }
+            double[] lp = policy.logProbs(prompts, responses);
+            double[] lr = reference.logProbs(prompts, responses);
+            for (int i = from; i < to; i++) {
+                out[i] = BETA * (lp[i - from] - lr[i - from]);
+            }
+        }
+        return out;
+    }
+
+    /** {@code s} with the implicit reward and utility in place of the scorers' (PeCAN sees nothing else). */
+    Sampled implicit(Sampled s, Implicit m) {
+        Map<String, double[]> scored = new java.util.LinkedHashMap<>();
+        scored.put(ModelNames.REWARD, implicitValues(m.reward(), s));
+        scored.put(utilities.get(0), implicitValues(m.safety(), s));
+        return new Sampled(s.prompts(), s.k(), s.promptIds(), s.tokens(), scored, s.truth(), s.logRatio());
+    }
+
+    /**
+     * How often the oracle prefers {@code policy}'s response to the reference's, on the same
+     * prompts (response i of each against response i of the other; a tie counts half): the
+     * papers' win rate against the reference, judged by the oracle instead of a model.
+     */
+    static double winRate(Sampled policy, Sampled reference) {
+        if (policy.size() != reference.size() || policy.k() != reference.k()) {
+            throw new IllegalArgumentException("win rate needs the same prompts and responses per prompt");
+        }
+        double wins = 0;
+        for (int i = 0; i < policy.size(); i++) {
+            wins += Double.compare(policy.truth[i].reward(), reference.truth[i].reward()) > 0 ? 1
+                    : policy.truth[i].reward() == reference.truth[i].reward() ? 0.5 : 0;
+        }
+        return wins / policy.size();
+    }
+
+    /**
+     * The tilted policy's win rate against the reference on the reference's own pool: response i,
+     * with its resampling weight, against each other response to the same prompt (ties half).
+     */
+    double tiltWinRate(Sampled ref, double[] lambda) {
+        int k = ref.k();
+        int prompts = ref.prompts().size();
+        double total = 0;
+        for (int p = 0; p < prompts; p++) {
+            double[] s = new double[k];
+            double max = Double.NEGATIVE_INFINITY;
+            for (int q = 0; q < k; q++) {
+                s[q] = ref.score(p * k + q, utilities, lambda) / BETA;
+                max = Math.max(max, s[q]);
+            }
+            double z = 0;
+            for (int q = 0; q < k; q++) {
+                z += Math.exp(s[q] - max);
+            }
+            for (int q = 0; q < k; q++) {
+                double mine = ref.truth[p * k + q].reward();
+                double wins = 0;
+                for (int o = 0; o < k; o++) {
+                    if (o != q) {
+                        double theirs = ref.truth[p * k + o].reward();
+                        wins += mine > theirs ? 1 : mine == theirs ? 0.5 : 0;
+                    }
+                }
+                total += Math.exp(s[q] - max) / z * wins / (k - 1);
+            }
+        }
+        return total / prompts;
+    }
+
+    /** The dual problem on the reference's scored responses (each prompt a group), at β. */
+    DualProblem problem(Sampled ref, double[] margins, double beta) {
+        DualProblem.Builder b = DualProblem.builder(beta);
         for (int c = 0; c < margins.length; c++) {
             b.constraint(utilities.get(c), margins[c]);
         }
@@ -281,7 +473,30 @@ final class Lab implements AutoCloseable {
             }
             b.add("p" + i / ref.k(), ref.scored.get(ModelNames.REWARD)[i], u.clone());
         }
-        DualProblem problem = b.build();
+        return b.build();
+    }
+
+    /**
+     * The dual's Hessian at λ on the reference's scored responses, Cov_{π_λ}(g)/β: the sensitivity
+     * the live one-shot solve hands the Newton dual step (decision 27).
+     */
+    double[] sensitivity(Sampled ref, double[] lambda) {
+        return DualSolver.sensitivity(problem(ref, new double[lambda.length], BETA), lambda);
+    }
+
+    /**
+     * MoCAN's one-shot λ*: the dual solved on the reference's scored responses, corrected for its
+     * finite-K bias as the live controller does (1/K, when there are ≥ 8 per prompt).
+     *
+     * @throws InfeasibleException when no λ ≤ λ_max meets the margins on these responses
+     */
+    double[] oneShot(Sampled ref, double[] margins, long seed) {
+        return oneShot(ref, margins, BETA, seed);
+    }
+
+    /** As {@link #oneShot(Sampled, double[], long)} at another β (the β sweep). */
+    double[] oneShot(Sampled ref, double[] margins, double beta, long seed) {
+        DualProblem problem = problem(ref, margins, beta);
         DualSolver solver = new DualSolver();
         DualSolution s = solver.solve(problem);
         double[] corrected = DualBootstrap.corrected(solver, problem, s, seed);
@@ -319,35 +534,84 @@ final class Lab implements AutoCloseable {
         return r;
     }
 
+    /** The distillation trainer's schedule; {@link #defaultSchedule()} is the fine-tuner's. */
+    record Schedule(float learningRate, int maxEpochs, int patience, int checksPerEpoch) {}
+
+    static Schedule defaultSchedule() {
+        FineTuneSettings.Distill d = FineTuneSettings.Distill.DEFAULTS;
+        return new Schedule(d.learningRate(), d.maxEpochs(), d.patience(), FineTuneSettings.Distill.CHECKS_PER_EPOCH);
+    }
+
     /**
-     * The fine-tuner's distillation step (decision 29), in place: {@code data}'s k reference responses
-     * per prompt weighted by softmax(s/β) at λ, the last tenth of its prompts held out.
+     * The fine-tuner's distillation step (decision 29), in place: {@code data}'s k responses per
+     * prompt weighted as a sample of π_λ at λ (softmax(s/β) for the reference's responses; with the
+     * importance ratio π_ref/π_q for another policy's), the last tenth of its prompts held out.
      */
     DistillTrainer.Result distill(PolicyLm policy, Sampled data, double[] lambda, long seed, String label) {
+        return distill(policy, data, lambda, defaultSchedule(), seed, label);
+    }
+
+    /**
+     * The fine-tuner's whole distillation step: round 1 on {@code first} (the reference's responses),
+     * each later round on the policy's own responses to fresh prompts, importance-weighted, from the
+     * weights so far ({@code finetune.distill.rounds}).
+     *
+     * @return each round's result
+     */
+    List<DistillTrainer.Result> distillRounds(PolicyLm policy, Sampled first, double[] lambda, int rounds, long seed,
+            String label) {
+        return distillRounds(policy, first, lambda, rounds, x -> x, seed, label);
+    }
+
+    /** As above, each later round's samples rescored by {@code rescore} (PeCAN's implicit models). */
+    List<DistillTrainer.Result> distillRounds(PolicyLm policy, Sampled first, double[] lambda, int rounds,
+            java.util.function.UnaryOperator<Sampled> rescore, long seed, String label) {
+        List<DistillTrainer.Result> out = new ArrayList<>();
+        Sampled data = first;
+        for (int r = 1; r <= rounds; r++) {
+            if (r > 1) {
+                data = rescore.apply(sample(policy, prompts(first.prompts().size(), seed * 7919L + r), first.k(), seed * 31L + r,
+                        label + " round " + r + " samples"));
+            }
+            out.add(distill(policy, data, lambda, defaultSchedule(), seed + r - 1, label + " round " + r));
+        }
+        return out;
+    }
+
+    DistillTrainer.Result distill(PolicyLm policy, Sampled data, double[] lambda, Schedule schedule, long seed, String label) {
         FineTuneSettings.Distill d = FineTuneSettings.defaults(utilities, BETA).distill();
         int k = data.k();
         int prompts = data.prompts().size();
         int heldFrom = prompts - Math.max(1, (int) Math.round(prompts * d.heldOut()));
         List<DistillTrainer.Example> train = new ArrayList<>();
         List<DistillTrainer.Example> held = new ArrayList<>();
+        double[] logRef = new double[k];
+        double ess = 0;
         for (int p = 0; p < prompts; p++) {
             double[] s = new double[k];
+            double[] logSampler = new double[k];
+            boolean[] ends = new boolean[k];
             List<int[]> responses = new ArrayList<>(k);
             for (int q = 0; q < k; q++) {
                 int i = p * k + q;
                 responses.add(data.tokens[i]);
-                // a response cut at the token limit has no end to learn: it takes no weight
-                s[q] = data.tokens[i].length >= MAX_TOKENS ? Double.NaN : data.score(i, utilities, lambda);
+                // a response cut at the token limit is learnt as the prefix it is (no EOS): what the limit serves
+                ends[q] = data.tokens[i].length < MAX_TOKENS;
+                s[q] = data.score(i, utilities, lambda);
+                logSampler[q] = data.logRatio[i]; // log π_q − log π_ref: 0 for the reference's own responses
             }
-            double[] w = TiltWeights.fromReference(s, BETA);
-            (p < heldFrom ? train : held).addAll(DistillTrainer.group(p, data.promptIds[p], responses, w, d.minWeight()));
+            double[] w = TiltWeights.fromSampler(s, BETA, logRef, logSampler);
+            ess += TiltWeights.effectiveSize(w);
+            (p < heldFrom ? train : held).addAll(DistillTrainer.group(p, data.promptIds[p], responses, ends, w, d.minWeight()));
         }
         FineTuneSettings fs = FineTuneSettings.defaults(utilities, BETA);
-        progress.stage(label, d.maxEpochs() * ((train.size() + fs.batchSize() - 1) / fs.batchSize()));
-        DistillTrainer.Result r = DistillTrainer.train(policy, reference, train, held, new DistillTrainer.Options(d.maxEpochs(),
-                fs.batchSize(), d.learningRate(), FineTuneSettings.Distill.CHECKS_PER_EPOCH, d.patience(), fs.maxKl(), 64, MAX_TOKENS, seed), progress::advance);
-        progress.finish(String.format("%d weighted samples, epoch %d of %d kept, held-out loss %.3f → %.3f, KL %.2f",
-                train.size(), r.bestCheck(), r.checks(), r.heldOutBefore(), r.heldOutLoss(), r.kl()));
+        progress.stage(label, schedule.maxEpochs() * ((train.size() + fs.batchSize() - 1) / fs.batchSize()));
+        DistillTrainer.Result r = DistillTrainer.train(policy, reference, train, held, new DistillTrainer.Options(
+                schedule.maxEpochs(), fs.batchSize(), schedule.learningRate(), schedule.checksPerEpoch(), schedule.patience(),
+                fs.maxKl(), 64, MAX_TOKENS, seed), progress::advance);
+        progress.finish(String.format("%d weighted samples (effective %.1f of %d per prompt), check %d of %d kept, "
+                + "held-out loss %.3f → %.3f, KL %.2f", train.size(), ess / prompts, k, r.bestCheck(), r.checks(),
+                r.heldOutBefore(), r.heldOutLoss(), r.kl()));
         return r;
     }
 

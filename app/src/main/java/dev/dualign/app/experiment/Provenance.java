@@ -37,12 +37,12 @@ public final class Provenance {
         static final Git NONE = new Git(UNKNOWN, null);
     }
 
-    /** One model read from the registry: its name, version and the sha256 of its manifest. */
-    public record ModelUse(String name, long version, String manifestSha256) {}
+    /** One model read from a registry: its name, version, the sha256 of its manifest and the registry's digest. */
+    public record ModelUse(String name, long version, String manifestSha256, String registry) {}
 
     private final ObjectNode config = EventJson.mapper().createObjectNode();
     private final Map<String, ModelUse> models = new TreeMap<>();
-    private String registryDigest;
+    private final java.util.LinkedHashSet<String> registryDigests = new java.util.LinkedHashSet<>();
 
     /** Records a parameter and returns it. A name given twice with different values is a bug in the experiment. */
     public synchronized int param(String name, int value) {
@@ -93,10 +93,9 @@ public final class Provenance {
      * the manifest's sha256 (what a checkpoint event carries) and the registry's digest.
      */
     public synchronized void model(ModelRegistry registry, String name, long version) {
-        models.put(name + "/" + version, new ModelUse(name, version, registry.manifestSha256(name, version)));
-        if (registryDigest == null) {
-            registryDigest = registryDigest(registry);
-        }
+        String digest = registryDigest(registry);
+        registryDigests.add(digest);
+        models.put(digest + " " + name + "/" + version, new ModelUse(name, version, registry.manifestSha256(name, version), digest));
     }
 
     public synchronized List<ModelUse> models() {
@@ -189,14 +188,18 @@ public final class Provenance {
         } else {
             o.put("dirty", git.dirty());
         }
-        if (registryDigest == null) {
+        if (registryDigests.isEmpty()) {
             o.putNull("registry"); // no model read: the experiment does not use the registry
-        } else {
-            o.put("registry", registryDigest);
+        } else if (registryDigests.size() == 1) {
+            o.put("registry", registryDigests.iterator().next());
+        } else { // one registry per seed: each seed bootstraps its own reference and scorers
+            ArrayNode rs = o.putArray("registry");
+            registryDigests.forEach(rs::add);
         }
         ArrayNode ms = o.putArray("models");
         for (ModelUse m : models.values()) {
-            ms.addObject().put("name", m.name()).put("version", m.version()).put("manifestSha256", m.manifestSha256());
+            ms.addObject().put("name", m.name()).put("version", m.version()).put("manifestSha256", m.manifestSha256())
+                    .put("registry", m.registry());
         }
         ArrayNode s = o.putArray("seeds");
         seeds.forEach(s::add);

@@ -29,10 +29,17 @@ final class LmBatch {
     }
 
     static LmBatch of(NDManager m, List<int[]> prompts, List<int[]> responses, boolean withEos, int maxLen) {
+        boolean[] eos = new boolean[prompts.size()];
+        java.util.Arrays.fill(eos, withEos);
+        return of(m, prompts, responses, eos, maxLen);
+    }
+
+    /** As above with EOS per row: a response cut at the token limit has none (its likelihood is its prefix's). */
+    static LmBatch of(NDManager m, List<int[]> prompts, List<int[]> responses, boolean[] eos, int maxLen) {
         int b = prompts.size();
         int t = 0;
         for (int i = 0; i < b; i++) {
-            t = Math.max(t, prompts.get(i).length + responses.get(i).length + (withEos ? 3 : 2));
+            t = Math.max(t, prompts.get(i).length + responses.get(i).length + (eos[i] ? 3 : 2));
         }
         if (t > maxLen) {
             throw new IllegalArgumentException("prompt and response of " + t + " tokens exceed the model's maxLen " + maxLen);
@@ -44,6 +51,7 @@ final class LmBatch {
         for (int i = 0; i < b; i++) {
             int[] p = prompts.get(i);
             int[] r = responses.get(i);
+            boolean withEos = eos[i];
             int len = p.length + r.length + (withEos ? 3 : 2);
             int pad = t - len;
             pads[i] = pad;

@@ -114,8 +114,15 @@ public final class PolicyLm implements AutoCloseable {
 
     /** As {@link #logProbs(List, List)}, with or without the final EOS. */
     public double[] logProbs(List<int[]> prompts, List<int[]> responses, boolean withEos) {
+        boolean[] eos = new boolean[prompts.size()];
+        java.util.Arrays.fill(eos, withEos);
+        return logProbs(prompts, responses, eos);
+    }
+
+    /** As {@link #logProbs(List, List)}, with the final EOS for the rows where {@code eos} says so. */
+    public double[] logProbs(List<int[]> prompts, List<int[]> responses, boolean[] eos) {
         try (NoGrad g = NoGrad.enter(); NDManager m = model.getNDManager().newSubManager()) {
-            LmBatch batch = LmBatch.of(m, prompts, responses, withEos, config().maxLen());
+            LmBatch batch = LmBatch.of(m, prompts, responses, eos, config().maxLen());
             NDArray logp = block.forward(new ParameterStore(m, false), batch.inputs(), false).head();
             return toDoubles(batch.sequenceLogProbs(logp));
         }
@@ -252,17 +259,7 @@ public final class PolicyLm implements AutoCloseable {
 
     /** Log-probabilities with EOS for rows that stopped and without for rows that were cut. */
     private double[] mixedLogProbs(List<int[]> prompts, List<int[]> responses, boolean[] stopped) {
-        double[] with = logProbs(prompts, responses, true);
-        double[] without = null;
-        for (int i = 0; i < stopped.length; i++) {
-            if (!stopped[i]) {
-                if (without == null) {
-                    without = logProbs(prompts, responses, false);
-                }
-                with[i] = without[i];
-            }
-        }
-        return with;
+        return logProbs(prompts, responses, stopped);
     }
 
     private static int draw(float[] logp, int off, int v, Sampling s, SplittableRandom rnd) {
@@ -368,7 +365,15 @@ public final class PolicyLm implements AutoCloseable {
      */
     public NDArray sequenceLogProbs(NDManager manager, List<int[]> prompts, List<int[]> responses,
             java.util.function.Function<NDList, NDList> forward) {
-        LmBatch batch = LmBatch.of(manager, prompts, responses, true, config().maxLen());
+        boolean[] eos = new boolean[prompts.size()];
+        java.util.Arrays.fill(eos, true);
+        return sequenceLogProbs(manager, prompts, responses, eos, forward);
+    }
+
+    /** As above, with the final EOS only for the rows where {@code eos} says so (a response cut at the limit has none). */
+    public NDArray sequenceLogProbs(NDManager manager, List<int[]> prompts, List<int[]> responses, boolean[] eos,
+            java.util.function.Function<NDList, NDList> forward) {
+        LmBatch batch = LmBatch.of(manager, prompts, responses, eos, config().maxLen());
         return batch.sequenceLogProbs(forward.apply(batch.inputs()).head());
     }
 

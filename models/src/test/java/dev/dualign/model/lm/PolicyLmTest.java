@@ -85,6 +85,20 @@ class PolicyLmTest {
     }
 
     @Test
+    void eachRowMayEndWithEosOrBeTheCutPrefixItIs() {
+        List<int[]> prompts = List.of(new int[] {5}, new int[] {6, 7}, new int[] {7});
+        List<int[]> responses = List.of(new int[] {6, 6}, new int[] {5, 7, 7}, new int[] {6});
+        double[] with = lm.logProbs(prompts, responses, true);
+        double[] without = lm.logProbs(prompts, responses, false);
+        double[] mixed = lm.logProbs(prompts, responses, new boolean[] {true, false, true});
+        // batched against batched (same shapes, the rows differ only in the EOS token): a float's rounding
+        assertThat(mixed[0]).isCloseTo(with[0], within(1e-5));
+        assertThat(mixed[1]).isCloseTo(without[1], within(1e-5));
+        assertThat(mixed[2]).isCloseTo(with[2], within(1e-5));
+        assertThat(with[1]).isLessThan(without[1]); // the EOS costs probability
+    }
+
+    @Test
     void leftPaddingInABatchChangesNothing() {
         List<int[]> prompts = List.of(new int[] {5}, new int[] {6, 7, 5, 6}, new int[] {7, 7});
         List<int[]> responses = List.of(new int[] {6, 6, 6, 7}, new int[] {5}, new int[] {});
