@@ -52,6 +52,25 @@ class FineTunerTest {
         }
     }
 
+    @Test
+    void distillationRunsItsRoundsThenGatesTheVersion() throws Exception {
+        ModelRegistry registry = TestModels.registryWithVersions(tmp.resolve("registry"), 0);
+        // K = 4 answers per prompt, 2 rounds: the second samples the policy the first trained
+        FineTuneSettings.Distill d = new FineTuneSettings.Distill(4, 1, 1, 1e-3f, 1e-3, 0.2, 10.0, 2);
+        FineTuneSettings settings = new FineTuneSettings(List.of("harmless"), 0.1, 1, 16, 1e-3f, 30.0, 200, 20, 20, 5000, 3, true,
+                true, FineTuneSettings.DISTILL, d);
+        try (FineTuner tuner = new FineTuner(registry, Device.cpu(), settings)) {
+            CheckpointEvent c = tuner.train(new FineTuneRequest("ft-d", Map.of("harmless", 0.3), 0, "dualign.scored", 1L, null,
+                    null, 1L), traffic(5, false), step -> { });
+            assertThat(c.version()).isEqualTo(1);
+            assertThat(c.metrics()).containsEntry("rounds", 2.0);
+            // both rounds trained: more weighted samples than one round can give (32 training prompts × 4 answers)
+            assertThat(c.metrics().get("weightedSamples")).isGreaterThan(32 * 4);
+            assertThat(c.metrics().get("steps")).isPositive();
+            assertThat(c.metrics().get("meanEffectiveSamples")).isBetween(1.0, 4.0);
+        }
+    }
+
     /** The params file's digest: equal digests, equal weights. */
     private static String weights(ModelRegistry registry, long version) {
         return registry.manifest("policy", version).files().stream().filter(f -> f.path().endsWith(".params")).findFirst()
