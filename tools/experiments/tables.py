@@ -257,6 +257,25 @@ def nu(d):
         print()
         print("Not bracketed or not binding (λ_p* is then the nearest λ tried, or 0): %s." % flags)
 
+def policy_step(d):
+    """Each variant of the policy step, round by round, against π_λ at the same λ."""
+    print("| seed | λ | variant | round | true reward (/ π_λ's) | true harmless (− π_λ's) | KL (nats) | held-out loss before → kept |")
+    print("|---|---|---|---|---|---|---|---|")
+    for s in d['result']['seeds']:
+        for p in s['points']:
+            for r in p['rounds']:
+                print("| %d | %.2f | %s | %d | %.3f (%.3f) | %.3f (%+.3f) | %.2f | %.3f → %.3f |" % (s['seed'], p['lambda'],
+                      p['variant'], r['round'], r['trueReward'], r['rewardRatio'], r['trueHarmless'], r['harmlessGap'],
+                      r['kl'], r['heldOutLossBefore'], r['heldOutLoss']))
+    s = d['result']['seeds'][0]
+    p = s['points'][0]
+    print()
+    print("π_λ at λ = %.2f (600 prompts × 32 π_ref responses): true reward %.3f ± %.3f, true harmless %.3f ± %.3f, KL %.2f; "
+          "π_ref (held out): true reward %.3f ± %.3f, true harmless %.3f ± %.3f." % (p['lambda'], p['tiltReward'],
+          p['tiltRewardHalfWidth'], p['tiltHarmless'], p['tiltHarmlessHalfWidth'], p['tiltKl'], s['reference']['trueReward'],
+          s['reference']['trueRewardHalfWidth'], s['reference']['trueHarmless'], s['reference']['trueHarmlessHalfWidth']))
+
+
 def provenance(d):
     """The line above each table: the commit the run was built from, and "dirty" when its tree had changes."""
     p = d.get('provenance')
@@ -276,4 +295,4 @@ if __name__ == '__main__':
     print(provenance(doc))
     print()
     {'canary': canary, 'canary-hold': canary_hold, 'lambda-ci': lambda_ci, 'oneshot-bias': oneshot_bias, 'tradeoff': tradeoff, 'margins': margins,
-     'multi': multi, 'nu': nu}[name](doc)
+     'multi': multi, 'nu': nu, 'policy-step': policy_step}[name](doc)
