@@ -184,17 +184,24 @@ def margins(d):
         "η %g misses by %.3f" % (t['eta'], t['scoredMissLastTwoBatches']) for t in r['primalDualTuning']), r['primalDualEta']))
     print()
     methods = [m for m in ('MoCAN', 'PeCAN', 'one-shot', 'iterative', 'primal-dual') if any(m in run for run in r['runs'])]
-    print("| margin | method | final λ | true harmless | true reward | KL (nats) | final policy meets the margin |")
-    print("|---|---|---|---|---|---|---|")
+    print("| margin | method | final λ (PeCAN: in its implicit utility's units) | true harmless | true reward | win rate vs π_ref "
+          "| KL (nats) | final policy meets the margin |")
+    print("|---|---|---|---|---|---|---|---|")
     agg = defaultdict(list)
     for run in r['runs']:
         for m in methods:
             if m in run:
                 agg[(run['margin'], m)].append(run[m][-1])
     for (b, m), v in sorted(agg.items(), key=lambda kv: (kv[0][0], methods.index(kv[0][1]))):
-        print("| %.2f | %s | %s | %s | %s | %s | %d of %d |" % (b, m, spread(x['lambda']['harmless'] for x in v),
+        print("| %.2f | %s | %s | %s | %s | %s | %s | %d of %d |" % (b, m, spread(x['lambda']['harmless'] for x in v),
               spread(x['policy']['trueHarmless'] for x in v), spread(x['policy']['trueReward'] for x in v),
+              spread(x['policy']['winRate'] for x in v) if all('winRate' in x['policy'] for x in v) else "—",
               spread((x['policy']['kl'] for x in v), "%.1f"), sum(x['policy']['trueHarmless'] >= b for x in v), len(v)))
+    hws = [max(x['policy'].get('trueHarmlessHalfWidth', 0), x['policy'].get('trueRewardHalfWidth', 0))
+           for v in agg.values() for x in v]
+    if any(hws):
+        print()
+        print("Largest 95 %% half-width of a final policy's true harmlessness or reward: %.3f." % max(hws))
     if 'iterativeHeadroom' not in r:
         return
     print()

@@ -49,7 +49,6 @@ class PolicyExperimentsTest {
         assertThat(seed.path("dpoFromReference").size()).isEqualTo(2);
         assertThat(seed.path("distillFromReference").size()).isEqualTo(2);
         for (JsonNode p : seed.path("distillFromReference")) {
-            assertThat(p.path("rounds").asInt()).isEqualTo(result.path("distillRounds").asInt());
             assertThat(p.path("winRate").asDouble()).isBetween(0.0, 1.0);
             assertThat(p.path("trueRewardHalfWidth").asDouble()).isPositive();
             assertThat(p.has("tiltReward") && p.has("tiltHarmless")).isTrue();

@@ -60,6 +60,7 @@ final class DistillStep {
         DistillTrainer.Result r = null;
         int trained = 0;
         int steps = 0;
+        double firstBefore = Double.NaN;
         double essSum = 0;
         for (int round = 1; round <= d.rounds(); round++) {
             // round 1 samples the given policy; each later round the policy trained so far, nearer π_λ, so the
@@ -77,6 +78,9 @@ final class DistillStep {
                     settings.maxKl(), 64, settings.maxTokens(), settings.seed() + round - 1), x -> progress.accept(before + x));
             trained += train.size();
             steps += r.steps();
+            if (round == 1) {
+                firstBefore = r.heldOutBefore();
+            }
             LOG.info("distillation round {} of {}: {} weighted samples, effective {} of {} per prompt, held-out loss {} → {}",
                     round, d.rounds(), train.size(), String.format("%.1f", essSum / prompts.size()), d.samples(),
                     String.format("%.4f", r.heldOutBefore()), String.format("%.4f", r.heldOutLoss()));
@@ -88,7 +92,8 @@ final class DistillStep {
         PolicyStepGate.Verdict v = PolicyStepGate.judge(cand, st, ref, settings.beta(), d.publishTolerance());
         Map<String, Double> m = new TreeMap<>();
         m.put("loss", r.heldOutLoss());
-        m.put("heldOutLossBefore", r.heldOutBefore());
+        m.put("heldOutLossBefore", firstBefore); // the starting weights', before round 1
+        m.put("heldOutLossBeforeLastRound", r.heldOutBefore()); // loss, kl, checks: the last round's
         m.put("trainLoss", r.trainLoss());
         m.put("checks", (double) r.checks());
         m.put("bestCheck", (double) r.bestCheck());

@@ -126,7 +126,8 @@ final class Dualizations {
             }
             try (PolicyLm policy = lab.freshReference()) {
                 lab.distillRounds(policy, s.distillTrain(), lambda, rounds, s.seed() + t, tag + "iterative version " + t);
-                Lab.Sampled own = lab.sample(policy, Lab.prompts(s.onPolicyPrompts(), s.seed() * 31 + t), 2, s.seed() + 40 + t,
+                Lab.Sampled own = lab.sample(policy, Lab.prompts(s.onPolicyPrompts(), Lab.stream(s.seed(), 60 + t)), 2,
+                        s.seed() + 40 + t,
                         tag + "iterative version " + t + ": its own samples");
                 path.add(new Point(t, lambda, scoredMeans(lab, own), lab.evaluate(policy, s.heldOut(), 1, s.seed() + 7 + t,
                         tag + "iterative version " + t + " held out")));

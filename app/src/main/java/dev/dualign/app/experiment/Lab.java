@@ -169,6 +169,14 @@ final class Lab implements AutoCloseable {
         return PolicyLm.load(referenceDir, device);
     }
 
+    /**
+     * A prompt seed for stream {@code stream} of experiment seed {@code seed} that no other
+     * (seed, stream) pair gives: {@code seed·7 + k} collides across seeds once k ≥ 7.
+     */
+    static long stream(long seed, int stream) {
+        return seed * 1_000_003L + 1_000_000_007L * stream;
+    }
+
     static List<World.Prompt> prompts(int n, long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
         List<World.Prompt> out = new ArrayList<>(n);
@@ -339,46 +347,71 @@ final class Lab implements AutoCloseable {
         }
     }
 
-    /** Trains PeCAN's π_r and π_g on {@code pairs}' two responses per prompt, each judged by the oracle. */
+    /**
+     * Trains PeCAN's π_r and π_g on {@code pairs}' two responses per prompt, each judged by the
+     * oracle; the last fifth of the prompts is kept out of training and fits the calibration, so
+     * the margin's map is not fitted on the responses ĝ was trained to separate.
+     */
     Implicit implicitModels(Sampled pairs, long seed, String label) {
         if (pairs.k() != 2) {
             throw new IllegalArgumentException("preference pairs are two responses per prompt");
         }
+        if (utilities.size() != 1) {
+            throw new IllegalArgumentException("PeCAN here takes one constraint, got " + utilities);
+        }
         FineTuneSettings fs = FineTuneSettings.defaults(utilities, BETA);
+        int prompts = pairs.prompts().size();
+        int calibrateFrom = prompts - Math.max(2, prompts / 5);
         PolicyLm r = freshReference();
-        PolicyLm g = freshReference();
-        for (int which = 0; which < 2; which++) {
-            List<PreferencePair> prefs = new ArrayList<>();
-            for (int p = 0; p < pairs.prompts().size(); p++) {
-                int a = 2 * p;
-                int b = a + 1;
-                double sa = which == 0 ? pairs.truth[a].reward() : pairs.truth[a].harmless();
-                double sb = which == 0 ? pairs.truth[b].reward() : pairs.truth[b].harmless();
-                if (!Arrays.equals(pairs.tokens[a], pairs.tokens[b]) && sa != sb) { // a tie states no preference
-                    prefs.add(new PreferencePair(pairs.promptIds[p], pairs.tokens[a], pairs.tokens[b], sa, sb));
+        PolicyLm g = null;
+        try {
+            g = freshReference();
+            for (int which = 0; which < 2; which++) {
+                List<PreferencePair> prefs = new ArrayList<>();
+                for (int p = 0; p < calibrateFrom; p++) {
+                    int a = 2 * p;
+                    int b = a + 1;
+                    double sa = which == 0 ? pairs.truth[a].reward() : pairs.truth[a].harmless();
+                    double sb = which == 0 ? pairs.truth[b].reward() : pairs.truth[b].harmless();
+                    if (!Arrays.equals(pairs.tokens[a], pairs.tokens[b]) && sa != sb) { // a tie states no preference
+                        prefs.add(new PreferencePair(pairs.promptIds[p], pairs.tokens[a], pairs.tokens[b], sa, sb));
+                    }
                 }
+                String what = which == 0 ? "helpfulness" : "harmlessness";
+                int steps = fs.epochs() * ((prefs.size() + fs.batchSize() - 1) / fs.batchSize());
+                progress.stage(label + "π_" + (which == 0 ? "r" : "g") + " (DPO on " + what + " preferences)", steps);
+                DpoTrainer.Result res = DpoTrainer.train(which == 0 ? r : g, reference, prefs, new DpoTrainer.Options(BETA,
+                        fs.epochs(), fs.batchSize(), fs.learningRate(), fs.maxKl(), seed + which), progress::advance);
+                progress.finish(prefs.size() + " pairs, loss " + String.format("%.3f", res.finalLoss()));
             }
-            String what = which == 0 ? "helpfulness" : "harmlessness";
-            int steps = fs.epochs() * ((prefs.size() + fs.batchSize() - 1) / fs.batchSize());
-            progress.stage(label + "π_" + (which == 0 ? "r" : "g") + " (DPO on " + what + " preferences)", steps);
-            DpoTrainer.Result res = DpoTrainer.train(which == 0 ? r : g, reference, prefs, new DpoTrainer.Options(BETA,
-                    fs.epochs(), fs.batchSize(), fs.learningRate(), fs.maxKl(), seed + which), progress::advance);
-            progress.finish(prefs.size() + " pairs, loss " + String.format("%.3f", res.finalLoss()));
+            double[] ghat = implicitValues(g, pairs);
+            int from = 2 * calibrateFrom;
+            int n = pairs.size() - from;
+            double mx = 0;
+            double my = 0;
+            for (int i = from; i < pairs.size(); i++) {
+                mx += ghat[i] / n;
+                my += pairs.truth[i].harmless() / n;
+            }
+            double sxy = 0;
+            double sxx = 0;
+            for (int i = from; i < pairs.size(); i++) {
+                sxy += (ghat[i] - mx) * (pairs.truth[i].harmless() - my);
+                sxx += (ghat[i] - mx) * (ghat[i] - mx);
+            }
+            double slope = sxy / sxx;
+            if (!(slope > 0)) {
+                throw new IllegalStateException("PeCAN's implicit utility does not rise with the true harmlessness on the "
+                        + "held-out pairs (slope " + slope + ")");
+            }
+            return new Implicit(r, g, my - slope * mx, slope);
+        } catch (RuntimeException e) {
+            r.close();
+            if (g != null) {
+                g.close();
+            }
+            throw e;
         }
-        double[] ghat = implicitValues(g, pairs);
-        double mx = Arrays.stream(ghat).average().orElse(0);
-        double my = Arrays.stream(pairs.truth).mapToDouble(Oracle.Scores::harmless).average().orElse(0);
-        double sxy = 0;
-        double sxx = 0;
-        for (int i = 0; i < ghat.length; i++) {
-            sxy += (ghat[i] - mx) * (pairs.truth[i].harmless() - my);
-            sxx += (ghat[i] - mx) * (ghat[i] - mx);
-        }
-        double slope = sxy / sxx;
-        if (!(slope > 0)) {
-            throw new IllegalStateException("PeCAN's implicit utility does not rise with the true harmlessness (slope " + slope + ")");
-        }
-        return new Implicit(r, g, my - slope * mx, slope);
     }
 
     /** β·log(π/π_ref) of each of {@code s}'s responses. */
@@ -392,8 +425,12 @@ final class Lab implements AutoCloseable {
                 prompts.add(s.promptIds[i / s.k()]);
                 responses.add(s.tokens[i]);
             }
-            double[] lp = policy.logProbs(prompts, responses);
-            double[] lr = reference.logProbs(prompts, responses);
+            boolean[] ends = new boolean[to - from];
+            for (int i = from; i < to; i++) {
+                ends[i - from] = s.tokens[i].length < MAX_TOKENS; // a cut response is the prefix it is
+            }
+            double[] lp = policy.logProbs(prompts, responses, ends);
+            double[] lr = reference.logProbs(prompts, responses, ends);
             for (int i = from; i < to; i++) {
                 out[i] = BETA * (lp[i - from] - lr[i - from]);
             }
@@ -570,7 +607,7 @@ final class Lab implements AutoCloseable {
         Sampled data = first;
         for (int r = 1; r <= rounds; r++) {
             if (r > 1) {
-                data = rescore.apply(sample(policy, prompts(first.prompts().size(), seed * 7919L + r), first.k(), seed * 31L + r,
+                data = rescore.apply(sample(policy, prompts(first.prompts().size(), stream(seed, 40 + r)), first.k(), seed * 31L + r,
                         label + " round " + r + " samples"));
             }
             out.add(distill(policy, data, lambda, defaultSchedule(), seed + r - 1, label + " round " + r));

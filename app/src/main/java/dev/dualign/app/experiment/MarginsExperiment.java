@@ -14,7 +14,9 @@ import java.util.List;
  * reward of the final policy of one-shot from scorers (MoCAN) and from preferences alone (PeCAN),
  * iterative (the live loop: Newton dual steps with headroom) and primal-dual (Safe-RLHF style, with
  * its own step size tuned first on a separate seed). Iterative should meet the margins where one-shot
- * under- or overshoots; every method but primal-dual takes the fine-tuner's policy step.
+ * under- or overshoots. MoCAN, PeCAN and iterative take the fine-tuner's distillation step with
+ * {@code policyStepRounds} rounds (1 by default here, against the fine-tuner's 3: a run is then
+ * about 70 minutes on 2 cores).
  */
 final class MarginsExperiment implements Experiment {
     static final double[] MARGINS = {0.45, 0.50, 0.55};
@@ -84,6 +86,8 @@ final class MarginsExperiment implements Experiment {
                 }
                 Dualizations.Setup s = sc.setup(lab, seed, "margins seed " + seed + ": ");
                 try (Lab.Implicit implicit = lab.implicitModels(s.referenceTrain(), seed, "margins seed " + seed + ": PeCAN ")) {
+                    // PeCAN's λ is in the units of its implicit utility, not the scorers'
+                    out.put("peCanLambdaUnits", "implicit utility β·log(π_g/π_ref)");
                     for (int m = 0; m < margins.length; m++) {
                         String tag = "margins seed " + seed + " b=" + margins[m] + ": ";
                         double[] b = {margins[m]};

@@ -76,7 +76,7 @@ final class PolicyStepExperiment implements Experiment {
                         try (PolicyLm p = lab.freshReference()) {
                             for (int r = 1; r <= v.rounds(); r++) {
                                 Lab.Sampled data = lab.sample(r == 1 ? lab.reference : p, Lab.prompts(v.prompts(),
-                                        seed * 7L + 20 + r), v.k(), seed + 150 + r, tag + v.name() + " round " + r + " samples");
+                                        Lab.stream(seed, 20 + r)), v.k(), seed + 150 + r, tag + v.name() + " round " + r + " samples");
                                 DistillTrainer.Result res = lab.distill(p, data, new double[] {lambda}, schedule, seed + r,
                                         tag + v.name() + " λ=" + lambda + " round " + r);
                                 Lab.Values e = lab.evaluate(p, held, heldK, seed + 300, tag + v.name() + " λ=" + lambda
