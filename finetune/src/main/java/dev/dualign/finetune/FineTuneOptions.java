@@ -52,7 +52,7 @@ public final class FineTuneOptions {
             .describe("finetune.answer: adapter: each version's adapter name is this prefix and its version number.");
 
     public static final List<ConfigOption<?>> ALL = List.of(EPOCHS, BATCH, LEARNING_RATE, MAX_KL, INIT, PAIRS, MAX_PAIRS,
-            MIN_PAIRS, BUFFER, METHOD, SAMPLES, DISTILL_EPOCHS, PATIENCE, DISTILL_LEARNING_RATE, PUBLISH_TOLERANCE, ANSWER,
+            MIN_PAIRS, BUFFER, METHOD, SAMPLES, ROUNDS, DISTILL_EPOCHS, PATIENCE, DISTILL_LEARNING_RATE, PUBLISH_TOLERANCE, ANSWER,
             ADAPTER_PREFIX);
 
     private FineTuneOptions() {}

@@ -8,6 +8,16 @@ import org.junit.jupiter.api.Test;
 
 class FineTuneOptionsTest {
     @Test
+    void everyKeyDeclaredIsAKeyTheConfigurationKnows() throws Exception {
+        // a key left out of ALL is refused as unknown at start-up, even in the shipped conf
+        for (java.lang.reflect.Field f : FineTuneOptions.class.getFields()) {
+            if (f.getType() == dev.dualign.core.config.ConfigOption.class) {
+                assertThat(FineTuneOptions.ALL).as(f.getName()).contains((dev.dualign.core.config.ConfigOption<?>) f.get(null));
+            }
+        }
+    }
+
+    @Test
     void anUnknownMethodIsRefusedNamingTheKey() {
         assertThatThrownBy(() -> FineTuneOptions.METHOD.parse("ppo")).hasMessageContaining("finetune.method")
                 .hasMessageContaining("distill").hasMessageContaining("dpo");
