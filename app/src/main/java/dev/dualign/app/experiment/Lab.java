@@ -307,24 +307,23 @@ final class Lab implements AutoCloseable {
         double[] w = new double[ref.size()];
         double[] klTerm = new double[ref.size()];
         for (int p = 0; p < prompts; p++) {
-            double max = Double.NEGATIVE_INFINITY;
-            double[] s = new double[k];
+            double[] wp = tiltWeights(ref, p, lambda, beta);
             for (int q = 0; q < k; q++) {
-                s[q] = ref.score(p * k + q, utilities, lambda) / beta;
-                max = Math.max(max, s[q]);
-            }
-            double z = 0;
-            for (int q = 0; q < k; q++) {
-                z += Math.exp(s[q] - max);
-            }
-            for (int q = 0; q < k; q++) {
-                double wi = Math.exp(s[q] - max) / z;
-                w[p * k + q] = wi / prompts;
+                w[p * k + q] = wp[q] / prompts;
                 // KL(π_λ‖π_ref) on the empirical reference sample: Σ w log(k·w)
-                klTerm[p * k + q] = Math.log(k * wi);
+                klTerm[p * k + q] = Math.log(k * wp[q]);
             }
         }
         return weighted(ref, w, klTerm, utilities);
+    }
+
+    /** Prompt p's resampling weights softmax(s/β) over its k reference responses. */
+    private double[] tiltWeights(Sampled ref, int p, double[] lambda, double beta) {
+        double[] s = new double[ref.k()];
+        for (int q = 0; q < s.length; q++) {
+            s[q] = ref.score(p * ref.k() + q, utilities, lambda);
+        }
+        return TiltWeights.fromReference(s, beta);
     }
 
     /**
@@ -457,10 +456,14 @@ final class Lab implements AutoCloseable {
         }
         double wins = 0;
         for (int i = 0; i < policy.size(); i++) {
-            wins += Double.compare(policy.truth[i].reward(), reference.truth[i].reward()) > 0 ? 1
-                    : policy.truth[i].reward() == reference.truth[i].reward() ? 0.5 : 0;
+            wins += win(policy.truth[i].reward(), reference.truth[i].reward());
         }
         return wins / policy.size();
+    }
+
+    /** The oracle's verdict on one comparison of true rewards: 1 a win, 0.5 a tie, 0 a loss. */
+    private static double win(double mine, double theirs) {
+        return mine > theirs ? 1 : mine == theirs ? 0.5 : 0;
     }
 
     /**
@@ -472,26 +475,15 @@ final class Lab implements AutoCloseable {
         int prompts = ref.prompts().size();
         double total = 0;
         for (int p = 0; p < prompts; p++) {
-            double[] s = new double[k];
-            double max = Double.NEGATIVE_INFINITY;
+            double[] w = tiltWeights(ref, p, lambda, BETA);
             for (int q = 0; q < k; q++) {
-                s[q] = ref.score(p * k + q, utilities, lambda) / BETA;
-                max = Math.max(max, s[q]);
-            }
-            double z = 0;
-            for (int q = 0; q < k; q++) {
-                z += Math.exp(s[q] - max);
-            }
-            for (int q = 0; q < k; q++) {
-                double mine = ref.truth[p * k + q].reward();
                 double wins = 0;
                 for (int o = 0; o < k; o++) {
                     if (o != q) {
-                        double theirs = ref.truth[p * k + o].reward();
-                        wins += mine > theirs ? 1 : mine == theirs ? 0.5 : 0;
+                        wins += win(ref.truth[p * k + q].reward(), ref.truth[p * k + o].reward());
                     }
                 }
-                total += Math.exp(s[q] - max) / z * wins / (k - 1);
+                total += w[q] * wins / (k - 1);
             }
         }
         return total / prompts;

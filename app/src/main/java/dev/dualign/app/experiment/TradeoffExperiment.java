@@ -98,9 +98,13 @@ final class TradeoffExperiment implements Experiment {
                     tiltCurve[si][i] = new double[] {v.harmless(), v.reward()};
                     tc.add(v.json(curve[i]).put("winRate", lab.tiltWinRate(pool, new double[] {curve[i]})));
                 }
+                Lab.Values[] tilts = new Lab.Values[grid.length]; // π_λ at each λ of the grid, for both policy steps
+                for (int i = 0; i < grid.length; i++) {
+                    tilts[i] = lab.tilted(pool, new double[] {grid[i]});
+                }
                 ArrayNode dp = so.putArray("dpoFromReference");
                 for (int i = 0; i < grid.length; i++) {
-                    Lab.Values t = lab.tilted(pool, new double[] {grid[i]});
+                    Lab.Values t = tilts[i];
                     try (PolicyLm p = lab.freshReference()) {
                         DpoTrainer.Result r = lab.train(p, refTrain, new double[] {grid[i]}, seed, tag + "DPO at λ=" + grid[i]);
                         ObjectNode o = evaluated(lab, p, held, heldK, refHeld, t, seed + 300 + i, grid[i],
@@ -110,7 +114,7 @@ final class TradeoffExperiment implements Experiment {
                 }
                 ArrayNode ds = so.putArray("distillFromReference");
                 for (int i = 0; i < grid.length; i++) {
-                    Lab.Values t = lab.tilted(pool, new double[] {grid[i]});
+                    Lab.Values t = tilts[i];
                     try (PolicyLm p = lab.freshReference()) {
                         List<DistillTrainer.Result> rs = lab.distillRounds(p, distillTrain, new double[] {grid[i]}, rounds, seed,
                                 tag + "distil at λ=" + grid[i]);
